@@ -1,0 +1,5 @@
+import sys
+
+from facesr.cli import main
+
+sys.exit(main())

@@ -1,0 +1,170 @@
+"""Command line of the kit: ``python -m facesr COMMAND ...``.
+
+Every command is a thin wrapper over a library function that the notebooks and the tests call too.
+A :class:`facesr.FacesrError` becomes one ``error: ...`` line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from facesr.errors import FacesrError
+
+
+def _cmd_params(args: argparse.Namespace) -> int:
+    from facesr.models import parameter_table
+
+    print(parameter_table())
+    return 0
+
+
+def _cmd_check_data(args: argparse.Namespace) -> int:
+    from facesr.data import check_dataset
+
+    report = check_dataset(args.root)
+    print(report)
+    return 1 if report.errors else 0
+
+
+def _cmd_sample_data(args: argparse.Namespace) -> int:
+    from facesr.sample_data import make_sample_data
+
+    root = make_sample_data(args.out, overwrite=args.overwrite)
+    print(f"sample data written to {root}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from facesr.config import get_config, parse_overrides
+    from facesr.train import train
+
+    overrides = parse_overrides(args.set)
+    if args.iters is not None:
+        overrides["iters"] = args.iters
+    cfg = get_config(args.config, quick=args.quick, **overrides)
+    train(
+        cfg,
+        data_root=args.data,
+        runs_dir=args.runs,
+        name=args.name,
+        init=args.init,
+        allow_config_change=args.allow_config_change,
+    )
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from facesr.infer import load_generator, predict
+    from facesr.submission import package_submission
+
+    net = load_generator(args.run_or_ckpt)
+    if args.zip:  # refuse an over-budget generator before spending time on predictions
+        from facesr.models import check_param_budget
+
+        check_param_budget(net)
+    paths = predict(net, args.lq_dir, args.out_dir, tta=args.tta)
+    print(f"wrote {len(paths)} images to {args.out_dir}")
+    if args.zip:
+        zip_path = package_submission(args.out_dir, args.zip, net, args.lq_dir, overwrite=args.overwrite)
+        print(f"submission zip: {zip_path}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from facesr.infer import evaluate, evaluation_summary, load_generator
+
+    net = load_generator(args.run_or_ckpt)
+    table = evaluate(net, args.data, tta=args.tta)
+    print(evaluation_summary(table))
+    csv_path = args.csv or "evaluation.csv"
+    table.to_csv(csv_path, index=False)
+    print(f"table written to {csv_path}")
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from facesr.submission import score
+
+    result = score(args.sr, args.gt_dir)
+    print(result)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from facesr.demo import run_demo
+
+    run_demo(out_dir=args.out, data_root=args.data)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m facesr", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    add("params", _cmd_params, "print each network's parameter count against the 1,821,085 limit")
+
+    p = add("check-data", _cmd_check_data, "check a data root in the course layout; exit 1 on errors")
+    p.add_argument("root", help="data root holding train/GT, val/LQ, val/GT, test/LQ")
+
+    p = add("sample-data", _cmd_sample_data, "write the bundled sample data set (not FFHQ) to OUT")
+    p.add_argument("out", help="folder to create (course layout)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing sample set in OUT")
+
+    p = add("train", _cmd_train, "train (or resume) a run from a named config")
+    p.add_argument("config", help="srgan, esrgan, esrgan_gan or msrresnet20")
+    p.add_argument("--data", default=None, help="data root (default: the config's data_root)")
+    p.add_argument("--runs", default=None, help="folder of run folders (default: the config's runs_dir)")
+    p.add_argument("--name", default=None, help="run folder name (default: the config name)")
+    p.add_argument("--iters", type=int, default=None, help="total iterations (overrides the config)")
+    p.add_argument("--quick", action="store_true", help="shrink to CPU size on the sample data")
+    p.add_argument("--init", default=None, metavar="RUN_OR_CKPT", help="initialise the generator from a run or file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    p.add_argument(
+        "--allow-config-change", action="store_true", help="resume even if the config differs from the saved one"
+    )
+
+    p = add("predict", _cmd_predict, "write one 512x512 SR PNG per LQ image")
+    p.add_argument("run_or_ckpt", metavar="RUN_OR_CKPT")
+    p.add_argument("lq_dir", metavar="LQ_DIR")
+    p.add_argument("out_dir", metavar="OUT_DIR")
+    p.add_argument("--tta", action="store_true", help="x8 self-ensemble (flips and rotations)")
+    p.add_argument("--zip", default=None, metavar="FILE", help="also package the leaderboard zip")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing zip")
+
+    p = add("evaluate", _cmd_evaluate, "PSNR/SSIM on the val set beside the bicubic baseline")
+    p.add_argument("run_or_ckpt", metavar="RUN_OR_CKPT")
+    p.add_argument("--data", default="data/FFHQ", help="data root (default: data/FFHQ)")
+    p.add_argument("--tta", action="store_true", help="x8 self-ensemble (flips and rotations)")
+    p.add_argument("--csv", default=None, help="where to write the table (default: evaluation.csv)")
+
+    p = add("score", _cmd_score, "score SR images (a folder or a submission zip) like the leaderboard")
+    p.add_argument("sr", metavar="SR_DIR_OR_ZIP")
+    p.add_argument("gt_dir", metavar="GT_DIR")
+
+    p = add("demo", _cmd_demo, "the main job: notebooks 01-06 in quick mode on the sample data")
+    p.add_argument("--out", default="demo_output", help="folder for the executed notebooks and runs")
+    p.add_argument("--data", default=None, help="data root (default: sample data, built if missing)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except FacesrError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
