@@ -8,6 +8,7 @@ from urllib.error import URLError
 import pytest
 import torch
 import torch.nn.functional as F
+
 from facesr.errors import FacesrError
 from facesr.losses import (
     CharbonnierLoss,

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+
 from facesr.metrics import bicubic_upscale, psnr, ssim, tensor_to_uint8
 
 

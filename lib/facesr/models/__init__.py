@@ -1,0 +1,146 @@
+"""The kit's networks, parameter counting against the course limit, and state-dict descriptions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import torch
+import torch.nn as nn
+
+from facesr.errors import FacesrError
+from facesr.models.modified_vgg_arch import ModifiedVGG
+from facesr.models.msrresnet_arch import MSRResNet
+from facesr.models.rrdbnet_arch import RRDBNet
+from facesr.models.vgg_arch import VGGFeatureExtractor
+
+__all__ = [
+    "GENERATORS",
+    "PARAM_LIMIT",
+    "MSRResNet",
+    "ModifiedVGG",
+    "RRDBNet",
+    "VGGFeatureExtractor",
+    "build_generator",
+    "check_param_budget",
+    "count_parameters",
+    "describe_state_dict",
+    "parameter_table",
+]
+
+# The course's limit on trainable generator parameters (MSRResNet with 20 blocks fits, 21 does not).
+PARAM_LIMIT = 1_821_085
+
+GENERATORS: dict[str, type[nn.Module]] = {"msrresnet": MSRResNet, "rrdbnet": RRDBNet}
+
+
+def count_parameters(net: nn.Module) -> int:
+    """Number of trainable parameters (``requires_grad``) of ``net``."""
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
+def check_param_budget(net: nn.Module) -> int:
+    """Return the trainable parameter count of ``net``; FacesrError if it exceeds :data:`PARAM_LIMIT`."""
+    n = count_parameters(net)
+    if n > PARAM_LIMIT:
+        raise FacesrError(
+            f"{type(net).__name__} has {n:,} trainable parameters, over the course limit of {PARAM_LIMIT:,} "
+            f"(by {n - PARAM_LIMIT:,}); use fewer blocks or channels"
+        )
+    return n
+
+
+def build_generator(name: str, **kwargs: object) -> nn.Module:
+    """Build a generator from :data:`GENERATORS` by name (case-insensitive) with its keyword arguments."""
+    key = str(name).lower()
+    if key not in GENERATORS:
+        raise FacesrError(f"unknown generator {name!r}; known generators: {', '.join(sorted(GENERATORS))}")
+    cls = GENERATORS[key]
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise FacesrError(f"bad arguments for generator {name!r} {kwargs}: {exc}") from exc
+
+
+def _max_index(keys: list[str], pattern: str) -> int:
+    idx = [int(m.group(1)) for k in keys if (m := re.match(pattern, k))]
+    return max(idx) + 1 if idx else 0
+
+
+def _shape(sd: Mapping[str, object], key: str) -> tuple[int, ...] | None:
+    value = sd.get(key)
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else None
+
+
+def describe_state_dict(sd: Mapping[str, object]) -> str:
+    """Say which network a state dict (kit / MMEditing / BasicSR key names) holds.
+
+    Examples: ``"RRDBNet, 23 blocks, 64 channels"``, ``"MSRResNet, 16 blocks, 64 channels"``,
+    ``"ModifiedVGG, 64 channels"``, ``"unknown network"``. Non-default growth channels or
+    upscale factors are appended (``", growth 16"``, ``", x2"``).
+    """
+    keys = [k for k in sd if isinstance(k, str)]
+    first = _shape(sd, "conv_first.weight")
+    last = _shape(sd, "conv_last.weight")
+    if any(k.startswith("body.") and ".rdb1." in k for k in keys):
+        blocks = _max_index(keys, r"body\.(\d+)\.")
+        channels = first[0] if first else "?"
+        text = f"RRDBNet, {blocks} blocks, {channels} channels"
+        growth = _shape(sd, "body.0.rdb1.conv1.weight")
+        if growth and growth[0] != 32:
+            text += f", growth {growth[0]}"
+        if first and last and first[1] == 4 * last[0]:
+            text += ", x2"
+        return text
+    if any(k.startswith("trunk_net.") for k in keys) or "upsample1.upsample_conv.weight" in sd:
+        blocks = _max_index(keys, r"trunk_net\.(\d+)\.")
+        channels = first[0] if first else "?"
+        text = f"MSRResNet, {blocks} blocks, {channels} channels"
+        up1 = _shape(sd, "upsample1.upsample_conv.weight")
+        if "upsample2.upsample_conv.weight" not in sd and up1 and first:
+            ratio = up1[0] // max(first[0], 1)
+            text += {4: ", x2", 9: ", x3"}.get(ratio, "")
+        return text
+    if any(k.startswith("body.") and ".conv1." in k for k in keys) and "upconv1.weight" in sd:
+        blocks = _max_index(keys, r"body\.(\d+)\.")
+        channels = first[0] if first else "?"
+        return f"BasicSR MSRResNet, {blocks} blocks, {channels} channels"
+    if "conv0_0.weight" in sd and "linear2.weight" in sd:
+        return f"ModifiedVGG, {_shape(sd, 'conv0_0.weight')[0]} channels"
+    return "unknown network"
+
+
+def _vgg19_features_35(device: str | torch.device = "cpu") -> nn.Module:
+    """torchvision ``vgg19().features[:35]`` with random weights (never downloads)."""
+    from torchvision.models import vgg19
+
+    with torch.device(device):
+        return vgg19(weights=None).features[:35]
+
+
+def parameter_table() -> str:
+    """The table printed by ``python -m facesr params``: each network's count against the limit."""
+    # Built on the meta device: exact shapes, no memory, no init cost, no download.
+    with torch.device("meta"):
+        rows: list[tuple[str, int, bool]] = [
+            ("MSRResNet-16 (course baseline)", count_parameters(MSRResNet(num_blocks=16)), True),
+            ("MSRResNet-20", count_parameters(MSRResNet(num_blocks=20)), True),
+            ("MSRResNet-21", count_parameters(MSRResNet(num_blocks=21)), True),
+            ("RRDBNet 64/23/32 (ESRGAN G)", count_parameters(RRDBNet()), True),
+            ("ModifiedVGG(3, 64) (ESRGAN D)", count_parameters(ModifiedVGG(3, 64)), False),
+        ]
+    vgg = sum(p.numel() for p in _vgg19_features_35("meta").parameters())
+    rows.append(("VGG19 features[:35] (perceptual)", vgg, False))
+    total = rows[3][1] + rows[4][1] + vgg
+    rows.append(("ESRGAN total (G + D + perceptual)", total, False))
+
+    name_w = max(len(r[0]) for r in rows)
+    lines = [f"{'network':<{name_w}}  {'parameters':>12}  fits {PARAM_LIMIT:,} limit", "-" * (name_w + 40)]
+    for name, n, is_generator in rows:
+        if is_generator:
+            fits = "yes" if n <= PARAM_LIMIT else f"NO (+{n - PARAM_LIMIT:,})"
+        else:
+            fits = "n/a (not a generator)"
+        lines.append(f"{name:<{name_w}}  {n:>12,}  {fits}")
+    lines.append(f"The limit applies to the generator's trainable parameters (limit {PARAM_LIMIT:,}).")
+    return "\n".join(lines)

@@ -1,0 +1,282 @@
+"""Networks: shapes, MMEditing key names, init, parameter counts, budget check and ``facesr params``."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from facesr.errors import FacesrError
+from facesr.models import (
+    GENERATORS,
+    PARAM_LIMIT,
+    ModifiedVGG,
+    MSRResNet,
+    RRDBNet,
+    build_generator,
+    check_param_budget,
+    count_parameters,
+    describe_state_dict,
+    parameter_table,
+)
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+def _meta(cls, **kwargs):
+    # Full-size nets on the meta device: exact shapes and counts without the init cost.
+    with torch.device("meta"):
+        return cls(**kwargs)
+
+
+# ---------------------------------------------------------------- parameter counts (full-size nets)
+
+
+def test_required_parameter_counts() -> None:
+    assert count_parameters(MSRResNet()) == 1_517_571
+    assert count_parameters(MSRResNet(num_blocks=20)) == 1_812_995
+    assert count_parameters(RRDBNet(3, 3, 64, 23, 32)) == 16_697_987
+    assert count_parameters(ModifiedVGG(3, 64)) == 14_499_401
+
+
+def test_vgg19_features_and_esrgan_total() -> None:
+    from torchvision.models import vgg19
+
+    with torch.device("meta"):
+        vgg = vgg19(weights=None).features[:35]
+    n_vgg = sum(p.numel() for p in vgg.parameters())
+    assert n_vgg == 20_024_384
+    total = count_parameters(_meta(RRDBNet)) + count_parameters(_meta(ModifiedVGG)) + n_vgg
+    assert total == 51_221_772
+
+
+def test_count_parameters_counts_trainable_only() -> None:
+    net = MSRResNet(num_blocks=1, mid_channels=8)
+    n_all = sum(p.numel() for p in net.parameters())
+    net.conv_first.weight.requires_grad_(False)
+    assert count_parameters(net) == n_all - net.conv_first.weight.numel()
+
+
+def test_param_budget() -> None:
+    assert PARAM_LIMIT == 1_821_085
+    assert check_param_budget(MSRResNet(num_blocks=20)) == 1_812_995
+    with pytest.raises(FacesrError) as err:
+        check_param_budget(MSRResNet(num_blocks=21))
+    assert "1,886,851" in str(err.value) and "1,821,085" in str(err.value)
+
+
+# ---------------------------------------------------------------- key names
+
+
+def test_msrresnet_key_names() -> None:
+    keys = list(MSRResNet(num_blocks=2, mid_channels=8).state_dict())
+    assert keys == [
+        "conv_first.weight", "conv_first.bias",
+        "trunk_net.0.conv1.weight", "trunk_net.0.conv1.bias", "trunk_net.0.conv2.weight", "trunk_net.0.conv2.bias",
+        "trunk_net.1.conv1.weight", "trunk_net.1.conv1.bias", "trunk_net.1.conv2.weight", "trunk_net.1.conv2.bias",
+        "upsample1.upsample_conv.weight", "upsample1.upsample_conv.bias",
+        "upsample2.upsample_conv.weight", "upsample2.upsample_conv.bias",
+        "conv_hr.weight", "conv_hr.bias", "conv_last.weight", "conv_last.bias",
+    ]
+    for scale, out_ch in ((2, 8 * 4), (3, 8 * 9)):
+        sd = MSRResNet(num_blocks=1, mid_channels=8, upscale_factor=scale).state_dict()
+        assert "upsample2.upsample_conv.weight" not in sd
+        assert sd["upsample1.upsample_conv.weight"].shape == (out_ch, 8, 3, 3)
+
+
+def test_rrdbnet_key_names() -> None:
+    sd = RRDBNet(num_blocks=2, mid_channels=8, growth_channels=4).state_dict()
+    top = sorted({k.split(".")[0] for k in sd})
+    assert top == ["body", "conv_body", "conv_first", "conv_hr", "conv_last", "conv_up1", "conv_up2"]
+    block = sorted(k[len("body.1."):] for k in sd if k.startswith("body.1."))
+    assert block == sorted(f"rdb{r}.conv{c}.{p}" for r in (1, 2, 3) for c in range(1, 6) for p in ("weight", "bias"))
+    assert not any(k.startswith("body.2.") for k in sd)
+    # conv i takes mid + (i-1)*growth channels; conv5 returns mid channels
+    assert sd["body.0.rdb1.conv3.weight"].shape == (4, 8 + 2 * 4, 3, 3)
+    assert sd["body.0.rdb1.conv5.weight"].shape == (8, 8 + 4 * 4, 3, 3)
+
+
+def test_modified_vgg_key_names() -> None:
+    sd = _meta(ModifiedVGG).state_dict()
+    modules = sorted({k.rsplit(".", 1)[0] for k in sd})
+    expected = ["conv0_0", "conv0_1", "bn0_1", "linear1", "linear2"]
+    expected += [f"{kind}{i}_{j}" for i in range(1, 5) for j in (0, 1) for kind in ("conv", "bn")]
+    assert modules == sorted(expected)
+    assert "conv0_1.bias" not in sd and "conv1_0.bias" not in sd and "conv0_0.bias" in sd
+    assert sd["conv0_1.weight"].shape == (64, 64, 4, 4)
+    assert sd["conv3_1.weight"].shape == (512, 512, 4, 4)
+    assert sd["linear1.weight"].shape == (100, 512 * 4 * 4)
+
+
+# ---------------------------------------------------------------- forward
+
+
+def _reference_msrresnet(net: MSRResNet, x: torch.Tensor) -> torch.Tensor:
+    """MSRResNet written out from the reference description (no activation after the pixel shuffles)."""
+    sd = net.state_dict()
+
+    def conv(name, t):
+        return F.conv2d(t, sd[f"{name}.weight"], sd[f"{name}.bias"], padding=1)
+
+    feat = F.leaky_relu(conv("conv_first", x), 0.1)
+    for i in range(net.num_blocks):
+        feat = feat + conv(f"trunk_net.{i}.conv2", F.relu(conv(f"trunk_net.{i}.conv1", feat)))
+    feat = F.pixel_shuffle(conv("upsample1.upsample_conv", feat), 2)
+    feat = F.pixel_shuffle(conv("upsample2.upsample_conv", feat), 2)
+    out = conv("conv_last", F.leaky_relu(conv("conv_hr", feat), 0.1))
+    return out + F.interpolate(x, scale_factor=4, mode="bilinear", align_corners=False)
+
+
+def test_msrresnet_matches_reference_forward() -> None:
+    net = MSRResNet(num_blocks=2, mid_channels=8).eval()
+    for p in net.parameters():  # larger weights so every branch matters
+        p.data.normal_(0, 0.2)
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), _reference_msrresnet(net, x))
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_msrresnet_shapes_and_bilinear_skip(scale: int) -> None:
+    net = MSRResNet(num_blocks=1, mid_channels=8, upscale_factor=scale).eval()
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert net(x).shape == (1, 3, 16 * scale, 16 * scale)
+        net.conv_last.weight.zero_()
+        net.conv_last.bias.zero_()
+        expected = F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+        torch.testing.assert_close(net(x), expected)
+
+
+def test_rrdbnet_shapes_x4_and_x2() -> None:
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert RRDBNet(num_blocks=1, mid_channels=8, growth_channels=4)(x).shape == (1, 3, 64, 64)
+        net2 = RRDBNet(num_blocks=1, mid_channels=8, growth_channels=4, upscale_factor=2)
+        assert net2.conv_first.weight.shape[1] == 12  # pixel-unshuffled input
+        assert net2(x).shape == (1, 3, 32, 32)
+        with pytest.raises(ValueError, match="even"):
+            net2(torch.rand(1, 3, 15, 16))
+
+
+def test_rrdbnet_residual_scaling() -> None:
+    # A dense block returns 0.2 * conv5_out + x and an RRDB 0.2 * rdb3_out + x (ESRGAN residual scaling).
+    net = RRDBNet(num_blocks=2, mid_channels=8, growth_channels=4).eval()
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        feat = net.conv_first(x)
+        block = net.body[0].rdb1
+        expected = block.conv5(torch.cat([feat] + _dense_inputs(block, feat), 1)) * 0.2 + feat
+        torch.testing.assert_close(block(feat), expected)
+        rrdb = net.body[0]
+        torch.testing.assert_close(rrdb(feat), rrdb.rdb3(rrdb.rdb2(rrdb.rdb1(feat))) * 0.2 + feat)
+
+
+def _dense_inputs(block, x):
+    outs = []
+    for i in range(1, 5):
+        outs.append(F.leaky_relu(getattr(block, f"conv{i}")(torch.cat([x] + outs, 1)), 0.2))
+    return outs
+
+
+def test_unsupported_upscale_factor() -> None:
+    with pytest.raises(FacesrError, match="upscale_factor"):
+        RRDBNet(num_blocks=1, mid_channels=8, upscale_factor=3)
+    with pytest.raises(FacesrError, match="upscale_factor"):
+        MSRResNet(num_blocks=1, mid_channels=8, upscale_factor=8)
+
+
+def test_modified_vgg_forward_and_input_checks() -> None:
+    net = ModifiedVGG(3, 8).eval()
+    with torch.no_grad():
+        assert net(torch.rand(2, 3, 128, 128)).shape == (2, 1)
+    with pytest.raises(ValueError, match=r"\(1, 3, 64, 64\)"):
+        net(torch.rand(1, 3, 64, 64))
+    with pytest.raises(ValueError, match="uint8"):
+        net(torch.zeros(1, 3, 128, 128, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="channels"):
+        net(torch.rand(1, 1, 128, 128))
+    with pytest.raises(ValueError, match="4-D"):
+        net(torch.rand(3, 128, 128))
+
+
+# ---------------------------------------------------------------- init
+
+
+def _kaiming_std(weight: torch.Tensor) -> float:
+    fan_in = weight.shape[1] * weight[0, 0].numel()
+    return math.sqrt(2.0 / fan_in)
+
+
+def _assert_std(weight: torch.Tensor, expected: float) -> None:
+    assert weight.std().item() == pytest.approx(expected, rel=0.1)
+    assert weight.mean().abs().item() < 0.1 * expected
+
+
+def test_msrresnet_init() -> None:
+    net = MSRResNet(num_blocks=2)
+    for name in ("conv_first", "conv_hr", "conv_last", "trunk_net.0.conv1", "trunk_net.1.conv2"):
+        w = net.get_submodule(name).weight
+        _assert_std(w, 0.1 * _kaiming_std(w))
+        assert torch.count_nonzero(net.get_submodule(name).bias) == 0
+    for name in ("upsample1.upsample_conv", "upsample2.upsample_conv"):
+        w = net.get_submodule(name).weight
+        _assert_std(w, _kaiming_std(w))  # unscaled
+        assert torch.count_nonzero(net.get_submodule(name).bias) == 0
+
+
+def test_rrdbnet_init() -> None:
+    net = RRDBNet(num_blocks=1)
+    for name in ("conv_first", "conv_body", "conv_up1", "conv_hr", "body.0.rdb1.conv1", "body.0.rdb3.conv5"):
+        w = net.get_submodule(name).weight
+        _assert_std(w, 0.1 * _kaiming_std(w))
+        assert torch.count_nonzero(net.get_submodule(name).bias) == 0
+
+
+# ---------------------------------------------------------------- registry, description, table
+
+
+def test_build_generator() -> None:
+    assert set(GENERATORS) == {"msrresnet", "rrdbnet"}
+    net = build_generator("msrresnet", num_blocks=1, mid_channels=8)
+    assert isinstance(net, MSRResNet) and net.num_blocks == 1
+    assert isinstance(build_generator("RRDBNet", num_blocks=1, mid_channels=8, growth_channels=4), RRDBNet)
+    with pytest.raises(FacesrError, match="msrresnet, rrdbnet"):
+        build_generator("edsr")
+    with pytest.raises(FacesrError, match="num_block"):
+        build_generator("msrresnet", num_block=3)
+
+
+def test_describe_state_dict() -> None:
+    assert describe_state_dict(_meta(RRDBNet).state_dict()) == "RRDBNet, 23 blocks, 64 channels"
+    assert describe_state_dict(_meta(MSRResNet).state_dict()) == "MSRResNet, 16 blocks, 64 channels"
+    assert describe_state_dict(_meta(ModifiedVGG).state_dict()) == "ModifiedVGG, 64 channels"
+    assert describe_state_dict(_meta(MSRResNet, upscale_factor=3).state_dict()).endswith(", x3")
+    assert describe_state_dict(_meta(RRDBNet, upscale_factor=2).state_dict()).endswith(", x2")
+    assert describe_state_dict({"foo.weight": torch.zeros(1)}) == "unknown network"
+
+
+def test_parameter_table_and_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    from facesr.cli import main
+
+    assert main(["params"]) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == parameter_table().strip()
+    lines = {line.split("  ")[0].strip(): line for line in out.splitlines()}
+
+    def row(prefix: str) -> str:
+        return next(line for name, line in lines.items() if name.startswith(prefix))
+
+    assert "1,517,571" in row("MSRResNet-16") and "yes" in row("MSRResNet-16")
+    assert "1,812,995" in row("MSRResNet-20") and "yes" in row("MSRResNet-20")
+    assert "1,886,851" in row("MSRResNet-21") and "NO" in row("MSRResNet-21")
+    assert "16,697,987" in row("RRDBNet") and "NO" in row("RRDBNet")
+    assert "14,499,401" in row("ModifiedVGG") and "not a generator" in row("ModifiedVGG")
+    assert "20,024,384" in row("VGG19") and "not a generator" in row("VGG19")
+    assert "51,221,772" in row("ESRGAN total") and "not a generator" in row("ESRGAN total")
+    assert "1,821,085" in out
