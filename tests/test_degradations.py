@@ -1,0 +1,196 @@
+"""Tests of facesr.degradations (numpy ops and pipeline) and facesr.degradations_batch (torch)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from scipy.stats import multivariate_normal
+
+from facesr import degradations as D
+from facesr.degradations_batch import _jpeg, degrade_batch, resize_matrix, resize_torch, torchvision_jpeg
+from facesr.errors import FacesrError
+
+
+def _independent_kernel(size: int, sx: float, sy: float, angle: float) -> np.ndarray:
+    """Gaussian pdf on the grid from scipy; point p = (column offset, row offset)."""
+    c, s = np.cos(angle), np.sin(angle)
+    rot = np.array([[c, -s], [s, c]])
+    cov = rot @ np.diag([sx**2, sy**2]) @ rot.T
+    r = (size - 1) / 2
+    rows, cols = np.mgrid[-r : r + 1, -r : r + 1]
+    pdf = multivariate_normal(mean=[0, 0], cov=cov).pdf(np.stack([cols, rows], axis=-1))
+    return pdf / pdf.sum()
+
+
+@pytest.fixture(scope="module")
+def gt() -> np.ndarray:
+    from skimage import data
+
+    return cv2.resize(data.astronaut(), (512, 512), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+
+
+@pytest.mark.parametrize(
+    ("kind", "sx", "sy", "angle"),
+    [("iso", 2.0, None, 0.0), ("iso", 0.3, 4.0, 1.0), ("aniso", 4.0, 1.0, 0.6), ("aniso", 0.7, 3.3, -2.5)],
+)
+def test_blur_kernel_matches_independent_formula(kind, sx, sy, angle):
+    k = D.blur_kernel(kind, 41, sx, sy, angle)
+    assert k.dtype == np.float32 and k.shape == (41, 41)
+    assert k.sum() == pytest.approx(1.0, abs=1e-5)
+    expected = _independent_kernel(41, sx, sx, 0.0) if kind == "iso" else _independent_kernel(41, sx, sy, angle)
+    np.testing.assert_allclose(k, expected, rtol=1e-4, atol=1e-7)
+
+
+def test_blur_kernel_axis_convention_and_errors():
+    k = D.blur_kernel("aniso", 21, 4.0, 1.0, 0.0).astype(np.float64)
+    offsets = np.arange(21) - 10
+    var_cols = (k.sum(axis=0) * offsets**2).sum()  # spread along x = columns
+    var_rows = (k.sum(axis=1) * offsets**2).sum()
+    assert var_cols > 10 * var_rows
+    # angle pi/2 swaps the axes
+    np.testing.assert_allclose(D.blur_kernel("aniso", 21, 4.0, 1.0, np.pi / 2), k.T, atol=1e-7)
+    with pytest.raises(FacesrError, match="kind"):
+        D.blur_kernel("gauss", 21, 1.0)
+
+
+@pytest.mark.parametrize(
+    "kernel",
+    [
+        D.blur_kernel("iso", 41, 3.0),
+        D.blur_kernel("iso", 41, 0.25),
+        D.blur_kernel("aniso", 41, 5.0, 0.4, 0.8),
+        D.blur_kernel("aniso", 41, 2.0, 1.2, 0.0),
+        D.blur_kernel("aniso", 41, 1.0, 0.6, 2.0),
+    ],
+)
+def test_blur_equals_filter2d(kernel):
+    img = np.random.default_rng(0).random((96, 80, 3), dtype=np.float32)
+    out = D.blur(img, kernel)
+    assert out.shape == img.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, cv2.filter2D(img, -1, kernel, borderType=cv2.BORDER_REFLECT_101), atol=2e-6)
+
+
+def test_single_ops_shapes_and_values():
+    rng = np.random.default_rng(1)
+    img = rng.random((64, 48, 3), dtype=np.float32)
+    for name in ("bilinear", "area", "bicubic"):
+        out = D.resize(img, (20, 30), name)
+        assert out.shape == (20, 30, 3) and out.dtype == np.float32
+    with pytest.raises(FacesrError, match="interpolation"):
+        D.resize(img, 10, "nearest")
+    noisy = D.add_gaussian_noise(np.zeros((200, 200, 3), np.float32), 25.0, np.random.default_rng(2))
+    assert noisy.dtype == np.float32 and abs(noisy.std() - 25 / 255) < 0.003
+    assert noisy.min() < 0  # not clipped
+    np.testing.assert_array_equal(noisy, D.add_gaussian_noise(np.zeros_like(noisy), 25.0, np.random.default_rng(2)))
+    q = D.quantize(img * 1.4 - 0.2)
+    assert q.dtype == np.float32 and q.min() == 0 and q.max() == 1
+    np.testing.assert_array_equal(q * 255, np.clip(np.round((img * 1.4 - 0.2) * 255), 0, 255))
+    # round half to even, as np.round: 0.5/255 -> 0, 1.5/255 -> 2, 2.5/255 -> 2
+    halves = np.array([0.5, 1.5, 2.5, 253.5], np.float32).reshape(1, 4, 1).repeat(3, axis=2) / np.float32(255)
+    np.testing.assert_array_equal(D._to_uint8(halves)[0, :, 0], np.round(halves[0, :, 0] * 255))
+    # JPEG: x255, round, saturate, OpenCV codec fed the RGB array as BGR, decode, /255
+    img8 = np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
+    _, buf = cv2.imencode(".jpg", img8, [int(cv2.IMWRITE_JPEG_QUALITY), 60])
+    expected = cv2.imdecode(buf, cv2.IMREAD_COLOR).astype(np.float32) / 255
+    out = D.jpeg_compress(img, 60)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_settings_and_params():
+    s = D.DegradationSettings()
+    assert (s.kernel_size, s.iso_prob, s.sigma_range, s.scale_range) == (41, 0.5, (0.2, 5.0), (0.0625, 1.0))
+    assert (s.noise_sigma_range, s.jpeg_quality_range, s.out_size, s.gt_size) == ((0, 25), (50, 95), 128, 512)
+    p = D.sample_params(np.random.default_rng(0))
+    assert p.kernel_kind in ("iso", "aniso") and isinstance(p.jpeg_quality, int) and 50 <= p.jpeg_quality <= 95
+    assert "JPEG q=" in str(p)
+    for bad in ({"kernel_size": 40}, {"resize_interpolations": ("nearest",), "resize_probs": (1.0,)},
+                {"sigma_range": (3.0, 1.0)}, {"resize_probs": (0.5, 0.5, 0.5)}):  # fmt: skip
+        with pytest.raises(FacesrError):
+            D.DegradationSettings(**bad)
+    many = [D.sample_params(np.random.default_rng(i)) for i in range(200)]
+    assert {q.kernel_kind for q in many} == {"iso", "aniso"}
+    assert {q.down_interpolation for q in many} == {"bilinear", "area", "bicubic"}
+    assert all(q.sigma_x == q.sigma_y and q.angle == 0 for q in many if q.kernel_kind == "iso")
+
+
+def test_degrade_shape_determinism_and_custom_settings(gt):
+    lq, params = D.degrade(gt, np.random.default_rng(5), return_params=True)
+    assert lq.shape == (128, 128, 3) and lq.dtype == np.float32 and isinstance(params, D.DegradationParams)
+    assert lq.min() > -0.01 and lq.max() < 1.01
+    np.testing.assert_array_equal(lq, D.degrade(gt, np.random.default_rng(5)))
+    assert np.abs(lq - D.degrade(gt, np.random.default_rng(6))).mean() > 1e-3
+    # a degenerate setting (no blur to speak of, no resize, no noise, best JPEG) stays close to plain area x4
+    mild = D.DegradationSettings(sigma_range=(0.2, 0.2), scale_range=(1.0, 1.0), noise_sigma_range=(0, 0),
+                                 jpeg_quality_range=(100, 100))  # fmt: skip
+    plain = cv2.resize(gt, (128, 128), interpolation=cv2.INTER_AREA)
+    assert np.abs(D.degrade(gt, np.random.default_rng(0), mild) - plain).mean() < 0.01
+    with pytest.raises(FacesrError, match="float"):
+        D.degrade((gt * 255).astype(np.uint8), np.random.default_rng(0))
+
+
+def test_degrade_matches_reference_per_seed(gt):
+    kinds = set()
+    for seed in range(8):
+        lq, p = D.degrade(gt, np.random.default_rng(seed), return_params=True)
+        kinds.add(p.kernel_kind)
+        ref = D.degrade_reference(gt, np.random.default_rng(seed))
+        assert ref.shape == lq.shape and ref.dtype == np.float32
+        assert np.abs(lq - ref).mean() < 1e-4, (seed, str(p))
+    assert kinds == {"iso", "aniso"}
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "area", "bicubic"])
+def test_torch_resize_matrices_match_opencv(interpolation):
+    img = np.random.default_rng(3).random((64, 80, 3), dtype=np.float32)
+    x = torch.from_numpy(img).permute(2, 0, 1)
+    for size in [(32, 40), (16, 20), (17, 23), (45, 61), (5, 7), (64, 80), (100, 130), (128, 160)]:
+        expected = cv2.resize(img, size[::-1], interpolation=D.INTERPOLATIONS[interpolation])
+        out = resize_torch(x, size, interpolation).permute(1, 2, 0).numpy()
+        np.testing.assert_allclose(out, expected, atol=1e-5, err_msg=f"{interpolation} {size}")
+        mh, mw = resize_matrix(64, size[0], interpolation), resize_matrix(80, size[1], interpolation)
+        np.testing.assert_allclose(np.einsum("ij,cjk,lk->ilc", mh, x.numpy(), mw), expected, atol=1e-5)
+    # area down is a convex box average: rows sum to 1
+    np.testing.assert_allclose(resize_matrix(512, 300, "area").sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_torch_jpeg_matches_opencv_course_convention():
+    img = cv2.GaussianBlur(np.random.default_rng(4).random((72, 96, 3), dtype=np.float32), (0, 0), 2)
+    x = torch.from_numpy(img).permute(2, 0, 1)
+    out = _jpeg(x, 70).permute(1, 2, 0).numpy()
+    np.testing.assert_array_equal(out, D.jpeg_compress(img, 70))
+    # torchvision's codec (the GPU path) with reversed channels reproduces OpenCV's RGB-as-BGR result
+    img8 = (x * 255).round().to(torch.uint8)
+    np.testing.assert_array_equal(torchvision_jpeg(img8, 70).permute(1, 2, 0).numpy() / np.float32(255), out)
+
+
+def test_degrade_batch_shape_device_determinism(gt):
+    batch = torch.from_numpy(gt).permute(2, 0, 1)[None].repeat(2, 1, 1, 1)
+    lq, params = degrade_batch(batch, torch.Generator().manual_seed(0), return_params=True)
+    assert lq.shape == (2, 3, 128, 128) and lq.dtype == torch.float32 and lq.device == batch.device
+    assert len(params) == 2 and all(isinstance(p, D.DegradationParams) for p in params)
+    assert not torch.equal(lq[0], lq[1])  # each sample has its own parameters
+    assert torch.equal(lq, degrade_batch(batch, torch.Generator().manual_seed(0)))
+    assert not torch.equal(lq, degrade_batch(batch, torch.Generator().manual_seed(1)))
+    assert D.degrade_batch is degrade_batch
+    with pytest.raises(FacesrError, match="B, 3, H, W"):
+        degrade_batch(batch[0])
+
+
+@pytest.mark.slow
+def test_small_distribution_check():
+    """Mean bicubic PSNR of 40 random degradations per image near REFERENCE.md's course means."""
+    from skimage import data
+
+    torch.set_num_threads(1)
+    for name, ref in (("astronaut", 21.78), ("coffee", 24.46), ("chelsea", 28.46)):
+        im = cv2.resize(getattr(data, name)(), (512, 512), interpolation=cv2.INTER_AREA)
+        numpy_mean = D.bicubic_psnr_samples(im, 40, np.random.default_rng(7)).mean()
+        assert abs(numpy_mean - ref) < 0.8, (name, numpy_mean)
+        batch = torch.from_numpy(im).permute(2, 0, 1).float().div(255)[None].repeat(8, 1, 1, 1)
+        gen = torch.Generator().manual_seed(7)
+        lq = torch.cat([degrade_batch(batch, gen) for _ in range(5)])
+        psnrs = [D.lq_bicubic_psnr(x.permute(1, 2, 0).numpy(), im) for x in lq]
+        assert abs(np.mean(psnrs) - ref) < 0.8, (name, np.mean(psnrs))
