@@ -43,7 +43,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set)
     if args.iters is not None:
         overrides["iters"] = args.iters
-    cfg = get_config(args.config, quick=args.quick, **overrides)
+    cfg = get_config(args.config, quick=args.quick or None, **overrides)  # None: FACESR_QUICK=1 counts too
     train(
         cfg,
         data_root=args.data,
@@ -57,13 +57,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from facesr.infer import load_generator, predict
-    from facesr.submission import package_submission
+    from facesr.submission import check_zip_target, package_submission
 
     net = load_generator(args.run_or_ckpt)
-    if args.zip:  # refuse an over-budget generator before spending time on predictions
+    if args.zip:  # refuse an over-budget generator or an existing zip before spending time on predictions
         from facesr.models import check_param_budget
 
         check_param_budget(net)
+        check_zip_target(args.zip, overwrite=args.overwrite)
     paths = predict(net, args.lq_dir, args.out_dir, tta=args.tta)
     print(f"wrote {len(paths)} images to {args.out_dir}")
     if args.zip:
@@ -95,7 +96,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from facesr.demo import run_demo
 
-    run_demo(out_dir=args.out, data_root=args.data)
+    run_demo(out_dir=args.out, data_root=args.data, figures_dir=args.figures)
     return 0
 
 
@@ -151,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", _cmd_demo, "the main job: notebooks 01-06 in quick mode on the sample data")
     p.add_argument("--out", default="demo_output", help="folder for the executed notebooks and runs")
     p.add_argument("--data", default=None, help="data root (default: sample data, built if missing)")
+    p.add_argument("--figures", default=None, help="folder for the figures and tables (default: the repo's figures/)")
     return parser
 
 

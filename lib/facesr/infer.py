@@ -1,0 +1,409 @@
+"""Inference: load a generator, upscale LQ images (optionally with x8 self-ensemble), evaluate on val.
+
+One code path serves every caller: :func:`_run_net` turns a float LQ batch into a float SR batch
+(plain or x8 TTA); :func:`upscale` (one image, notebooks), :func:`predict` (a folder, written as PNGs)
+and :func:`evaluate` (the val set, scored with PSNR/SSIM beside bicubic) all go through it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from facesr.checkpoints import _convert_original_esrgan, _select_state_dict, load_checkpoint, load_weights
+from facesr.data import TestDataset, list_images, read_image, write_png
+from facesr.errors import FacesrError
+from facesr.metrics import bicubic_upscale, psnr, ssim, tensor_to_uint8
+from facesr.models import build_generator, describe_state_dict
+
+# The eight dihedral transforms (rotation by k*90 degrees, optionally after a horizontal flip).
+_DIHEDRAL = [(k, flip) for flip in (False, True) for k in range(4)]
+
+
+# ----------------------------------------------------------------------------- core
+
+
+def _transform(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
+    return torch.rot90(x.flip(-1) if flip else x, k, dims=(-2, -1))
+
+
+def _inverse_transform(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
+    x = torch.rot90(x, -k, dims=(-2, -1))
+    return x.flip(-1) if flip else x
+
+
+@torch.inference_mode()
+def _run_net(net: nn.Module, lq: torch.Tensor, tta: bool) -> torch.Tensor:
+    """(B, 3, h, w) float in [0, 1] -> (B, 3, 4h, 4w) float clamped to [0, 1].
+
+    With ``tta`` the eight dihedral versions of the batch go through the net one after the other
+    (memory stays that of a plain batch) and the back-transformed outputs are averaged in float32
+    before any clamping or rounding.
+    """
+    if not tta:
+        return net(lq).float().clamp_(0, 1)
+    total = None
+    for k, flip in _DIHEDRAL:
+        sr = _inverse_transform(net(_transform(lq, k, flip)).float(), k, flip)
+        total = sr if total is None else total.add_(sr)
+    return total.div_(len(_DIHEDRAL)).clamp_(0, 1)
+
+
+def _resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _net_device(net: nn.Module) -> torch.device:
+    param = next(iter(net.parameters()), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+@contextlib.contextmanager
+def _prepared(net: nn.Module, device: torch.device | None) -> Iterator[torch.device]:
+    """Eval mode (and ``device`` when given) for the duration; the caller's net is restored after."""
+    was_training, old_device = net.training, _net_device(net)
+    device = old_device if device is None else device
+    net.eval().to(device)
+    try:
+        yield device
+    finally:
+        net.train(was_training).to(old_device)
+
+
+def upscale(net: nn.Module, lq_uint8: np.ndarray, tta: bool = False) -> np.ndarray:
+    """Super-resolve one image on the device the net is on.
+
+    Args:
+        net: a generator (e.g. from :func:`load_generator`).
+        lq_uint8: h x w x 3 uint8 RGB.
+        tta: average the eight flips/rotations (x8 self-ensemble).
+
+    Returns:
+        4h x 4w x 3 uint8 RGB (for a x4 net).
+    """
+    is_rgb8 = isinstance(lq_uint8, np.ndarray) and lq_uint8.dtype == np.uint8 and lq_uint8.ndim == 3
+    if not is_rgb8 or lq_uint8.shape[2] != 3:
+        got = f"{lq_uint8.dtype} {lq_uint8.shape}" if isinstance(lq_uint8, np.ndarray) else type(lq_uint8)
+        raise ValueError(f"upscale expects an HxWx3 uint8 RGB array, got {got}")
+    with _prepared(net, None) as device:
+        lq = torch.from_numpy(np.ascontiguousarray(lq_uint8)).permute(2, 0, 1).float().div_(255)
+        sr = _run_net(net, lq.unsqueeze(0).to(device), tta)  # (1, 3, 4h, 4w)
+    return tensor_to_uint8(sr)[0]
+
+
+def _collate(items: list[dict]) -> list[dict]:
+    # Keep the items as a list: LQ images of different sizes cannot be stacked (grouped in _iter_sr).
+    return items
+
+
+def _iter_sr(
+    net: nn.Module, dataset: Dataset, tta: bool, batch_size: int, device: str | torch.device | None, desc: str
+) -> Iterator[tuple[str, np.ndarray]]:
+    """Yield (LQ file name, SR uint8 image) for every item of a TestDataset, batched, with a progress bar."""
+    if batch_size < 1:
+        raise FacesrError(f"batch_size must be at least 1, got {batch_size}")
+    dev = _resolve_device(device)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        collate_fn=_collate,
+        num_workers=2 if dev.type == "cuda" else 0,  # decode PNGs while the GPU works
+    )
+    with _prepared(net, dev), tqdm(total=len(dataset), desc=desc, unit="img") as bar:
+        for items in loader:
+            by_size: dict[tuple[int, ...], list[int]] = {}  # LQ images of one size go through together
+            for i, item in enumerate(items):
+                by_size.setdefault(tuple(item["lq"].shape), []).append(i)
+            sr_images: list[np.ndarray] = [np.empty(0)] * len(items)
+            for idx in by_size.values():
+                lq = torch.stack([items[i]["lq"] for i in idx]).to(dev, non_blocking=True)  # (B, 3, h, w)
+                for i, img in zip(idx, tensor_to_uint8(_run_net(net, lq, tta)), strict=True):  # 4h x 4w x 3
+                    sr_images[i] = img
+            for item, img in zip(items, sr_images, strict=True):  # in the order of the LQ files
+                yield item["name"], img
+            bar.update(len(items))
+
+
+def _png_name(name: str) -> str:
+    return Path(name).stem + ".png"
+
+
+def _write_png_atomic(path: Path, img: np.ndarray) -> None:
+    """Write via a temporary file in the same folder and os.replace, so no half-written PNG remains."""
+    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}.png")  # .png so the encoder is chosen right
+    try:
+        write_png(tmp, img)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def predict(
+    net: nn.Module,
+    lq_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    tta: bool = False,
+    batch_size: int = 4,
+    device: str | torch.device | None = None,
+) -> list[Path]:
+    """Write one SR PNG per LQ image of ``lq_dir`` into ``out_dir`` under the same name (``.png``).
+
+    Files already in ``out_dir`` stay unless an output replaces them by name; every PNG is written
+    atomically. Runs on the GPU when there is one (``device`` overrides) and gives the net back on
+    the device and in the mode it came in.
+
+    Args:
+        net: the generator.
+        lq_dir: folder of LQ images (128x128 for the course data).
+        out_dir: folder for the SR PNGs (created if missing; must not be ``lq_dir``).
+        tta: x8 self-ensemble (eight times slower).
+        batch_size: images per forward pass.
+        device: e.g. "cpu" or "cuda"; default CUDA when available.
+
+    Returns:
+        The written paths, in the order of the LQ files.
+    """
+    dataset = TestDataset(lq_dir)  # FacesrError naming the folder when it is missing or holds no images
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FacesrError(f"output folder {out_dir} is a file; choose a folder for the SR images")
+    if out_dir.exists() and out_dir.resolve() == dataset.lq_dir.resolve():
+        raise FacesrError(
+            f"output folder {out_dir} is the LQ folder; choose another folder for the SR images"
+        )
+    paths: list[Path] = []
+    stream = _iter_sr(net, dataset, tta, batch_size, device, desc="predict")
+    with contextlib.closing(stream):  # gives the net back at once, even when a write fails
+        for name, img in stream:
+            out_dir.mkdir(parents=True, exist_ok=True)  # only once the inputs proved good
+            path = out_dir / _png_name(name)
+            _write_png_atomic(path, img)
+            paths.append(path)
+    return paths
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def _val_pairs(data_root: Path) -> tuple[Path, dict[str, Path], dict[str, Path]]:
+    """val/LQ folder, {stem: LQ path}, {stem: GT path}; FacesrError on a missing folder or mismatch."""
+    from facesr.data import list_images
+
+    lq_dir, gt_dir = data_root / "val" / "LQ", data_root / "val" / "GT"
+    for folder in (lq_dir, gt_dir):
+        if not folder.is_dir():
+            raise FacesrError(
+                f"{folder} not found; pass the data root in the course layout (val/LQ and val/GT inside)"
+            )
+    lq = {p.stem: p for p in list_images(lq_dir)}
+    gt = {p.stem: p for p in list_images(gt_dir)}
+    if not gt:
+        raise FacesrError(f"no images in {gt_dir}")
+    if set(lq) != set(gt):
+        only_lq, only_gt = sorted(set(lq) - set(gt)), sorted(set(gt) - set(lq))
+        raise FacesrError(
+            f"val/LQ and val/GT in {data_root} do not match: only in LQ {only_lq[:5]}, only in GT {only_gt[:5]}"
+        )
+    return lq_dir, lq, gt
+
+
+def _read_sr_folder(sr_dir: Path, stems: list[str], tta: bool) -> Iterator[tuple[str, np.ndarray]]:
+    """Yield (file name, SR image) from a folder of SR images, one per val stem."""
+    if tta:
+        raise FacesrError(f"tta=True needs a network, but {sr_dir} is a folder of SR images")
+    if not sr_dir.is_dir():
+        raise FacesrError(f"SR folder {sr_dir} does not exist; pass a generator or a folder of SR PNGs")
+    sr_paths = {p.stem: p for p in list_images(sr_dir)}
+    missing = [stem for stem in stems if stem not in sr_paths]
+    if missing:
+        raise FacesrError(f"{len(missing)} val images missing in {sr_dir}, e.g. {missing[:5]}")
+    for stem in stems:
+        yield sr_paths[stem].name, read_image(sr_paths[stem])
+
+
+def evaluate(
+    net_or_sr_dir: nn.Module | str | os.PathLike, data_root: str | os.PathLike, tta: bool = False
+) -> pd.DataFrame:
+    """PSNR/SSIM (RGB, 0-255, no border crop) per val image and their mean, beside bicubic.
+
+    Args:
+        net_or_sr_dir: a generator, or a folder of SR PNGs named like val/GT (then ``tta`` must be False).
+        data_root: data root holding val/LQ and val/GT.
+        tta: x8 self-ensemble for a net.
+
+    Returns:
+        DataFrame with columns name, psnr, ssim, bicubic_psnr, bicubic_ssim; one row per image
+        (sorted by name) and a last row named "mean". A PSNR of an image identical to its GT is inf,
+        and a mean over values holding inf is inf.
+    """
+    data_root = Path(data_root)
+    lq_dir, lq_paths, gt_paths = _val_pairs(data_root)
+    if isinstance(net_or_sr_dir, nn.Module):
+        stream = _iter_sr(net_or_sr_dir, TestDataset(lq_dir), tta, 4, None, "evaluate")
+    else:
+        stream = _read_sr_folder(Path(net_or_sr_dir), sorted(gt_paths), tta)
+
+    rows = []
+    with contextlib.closing(stream):
+        for name, sr in stream:
+            stem = Path(name).stem
+            gt = read_image(gt_paths[stem])
+            if sr.shape != gt.shape:
+                raise FacesrError(
+                    f"SR image {name} is {sr.shape[1]}x{sr.shape[0]}, its GT {gt.shape[1]}x{gt.shape[0]}"
+                )
+            bic = bicubic_upscale(read_image(lq_paths[stem]))
+            rows.append(
+                {
+                    "name": gt_paths[stem].name,
+                    "psnr": psnr(sr, gt),
+                    "ssim": ssim(sr, gt),
+                    "bicubic_psnr": psnr(bic, gt),
+                    "bicubic_ssim": ssim(bic, gt),
+                }
+            )
+    table = pd.DataFrame(rows, columns=["name", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim"])
+    table = table.sort_values("name", ignore_index=True)
+    mean = {"name": "mean", **{c: float(np.mean(table[c].to_numpy(float))) for c in table.columns[1:]}}
+    return pd.concat([table, pd.DataFrame([mean])], ignore_index=True)
+
+
+def evaluation_summary(df: pd.DataFrame) -> str:
+    """A few printable lines: per-image table (when short) and model vs bicubic means."""
+    images = df[df["name"] != "mean"]
+    mean = (
+        df[df["name"] == "mean"].iloc[0] if (df["name"] == "mean").any() else images.mean(numeric_only=True)
+    )
+    lines = []
+    if len(images) <= 20:
+        lines.append(images.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        lines.append("")
+    d_psnr, d_ssim = mean["psnr"] - mean["bicubic_psnr"], mean["ssim"] - mean["bicubic_ssim"]
+    worst = images.loc[images["psnr"].idxmin()] if len(images) else None
+    lines += [
+        f"{len(images)} val images      PSNR (dB)    SSIM",
+        f"  model             {mean['psnr']:9.4f}  {mean['ssim']:.4f}",
+        f"  bicubic           {mean['bicubic_psnr']:9.4f}  {mean['bicubic_ssim']:.4f}",
+        f"  gain over bicubic {d_psnr:+9.4f}  {d_ssim:+.4f}",
+    ]
+    if worst is not None:
+        lines.append(f"  worst image: {worst['name']} ({worst['psnr']:.2f} dB)")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _max_index(keys: list[str], prefix: str) -> int:
+    """1 + the largest N of keys ``prefix.N....``, 0 when none."""
+    pattern = re.compile(re.escape(prefix) + r"\.(\d+)\.")
+    found = [int(m.group(1)) for k in keys if (m := pattern.match(k))]
+    return max(found) + 1 if found else 0
+
+
+def _generator_state_dict(ckpt: dict, name: str) -> dict:
+    """The generator's state dict (EMA preferred) with kit key names, found the way load_weights finds it."""
+    sd, _ = _select_state_dict(ckpt, discriminator=False, prefer_ema=True, name=name)
+    if sd and all(isinstance(k, str) and k.startswith("module.") for k in sd):
+        sd = {k[len("module.") :]: v for k, v in sd.items()}
+    return _convert_original_esrgan(sd)
+
+
+def _infer_architecture(sd: dict) -> tuple[str, dict] | None:
+    """(generator name, kwargs) guessed from state-dict key names and shapes, or None."""
+    keys = list(sd)
+    if "conv_first.weight" not in sd:
+        return None
+    first = sd["conv_first.weight"]  # (mid, in_channels, 3, 3)
+    mid = int(first.shape[0])
+    last = sd.get("conv_last.weight")
+    out_channels = int(last.shape[0]) if last is not None else 3
+    if (n := _max_index(keys, "trunk_net")) > 0:
+        up1 = sd.get("upsample1.upsample_conv.weight")
+        if up1 is None:
+            return None
+        # x4 has two x2 upsamplers; x2 or x3 has one (64 -> 4*64 or 9*64 channels before the shuffle)
+        scale = 4 if "upsample2.upsample_conv.weight" in sd else 3 if int(up1.shape[0]) == 9 * mid else 2
+        return "msrresnet", dict(
+            in_channels=int(first.shape[1]),
+            out_channels=out_channels,
+            mid_channels=mid,
+            num_blocks=n,
+            upscale_factor=scale,
+        )
+    n = _max_index(keys, "body")
+    growth = sd.get("body.0.rdb1.conv1.weight")
+    if n > 0 and growth is not None:
+        in_ch = int(first.shape[1])
+        # x2 RRDBNet pixel-unshuffles its input first, so conv_first sees 4x the channels
+        scale, in_channels = (2, in_ch // 4) if in_ch == 4 * out_channels else (4, in_ch)
+        return "rrdbnet", dict(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            mid_channels=mid,
+            num_blocks=n,
+            growth_channels=int(growth.shape[0]),
+            upscale_factor=scale,
+        )
+    return None
+
+
+def _checkpoint_file(path: Path) -> Path:
+    if path.is_dir():
+        for name in ("best.pt", "latest.pt"):
+            if (path / name).is_file():
+                return path / name
+        raise FacesrError(
+            f"run folder {path} holds neither best.pt nor latest.pt; train first or pass a checkpoint file"
+        )
+    if not path.exists():
+        raise FacesrError(f"{path} not found; pass a run folder or a checkpoint file")
+    return path
+
+
+def load_generator(run_or_ckpt: str | os.PathLike) -> nn.Module:
+    """Build and load a generator from a run folder, a kit checkpoint or a foreign weights file.
+
+    A run folder gives the EMA weights of ``best.pt`` (else ``latest.pt``); a kit checkpoint is rebuilt
+    from its ``config`` (``generator``, ``generator_args``); MMEditing 0.x, BasicSR/Real-ESRGAN and
+    original-ESRGAN files are recognised from their key names and shapes (MSRResNet or RRDBNet).
+
+    Returns:
+        The generator in eval mode on the CPU.
+    """
+    path = _checkpoint_file(Path(run_or_ckpt))
+    ckpt = load_checkpoint(path)  # FacesrError naming the file when missing/corrupt
+    config = ckpt.get("config") if isinstance(ckpt, dict) else None
+    if isinstance(config, dict) and config.get("generator"):
+        name, kwargs = config["generator"], dict(config.get("generator_args") or {})
+    else:
+        sd = _generator_state_dict(ckpt, str(path))
+        guess = _infer_architecture(sd)
+        if guess is None:
+            raise FacesrError(
+                f"{path} holds {describe_state_dict(sd)}, not a generator the kit can rebuild "
+                f"(MSRResNet or RRDBNet weights in a kit, MMEditing, BasicSR or ESRGAN file)"
+            )
+        name, kwargs = guess
+    try:
+        net = build_generator(name, **kwargs)
+        load_weights(net, ckpt, prefer_ema=True)
+    except FacesrError as err:
+        raise FacesrError(f"cannot load a generator from {path}: {err}") from err
+    except (RuntimeError, TypeError, ValueError, KeyError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise FacesrError(f"cannot load a {name} from {path}: {first_line}") from err
+    return net.eval().cpu()

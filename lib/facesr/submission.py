@@ -1,0 +1,193 @@
+"""The leaderboard zip and a local scorer with the leaderboard's semantics.
+
+Zip layout (REFERENCE.md section 1): one top-level folder, :data:`ZIP_FOLDER` (``results/``), holding
+``00000.png ... 00399.png``, the 512x512 RGB SR outputs named like the test LQ files.
+
+Scoring: RGB PSNR on 0-255 over the whole image (no border crop, no Y channel), per image, averaged
+over images; images are matched by file name. An SR image identical to its GT has PSNR ``inf``; the
+mean of values holding ``inf`` is ``inf`` (reported as such, never silently capped).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+from torch import nn
+
+from facesr.data import TestDataset, list_images, read_image
+from facesr.errors import FacesrError
+from facesr.metrics import psnr
+from facesr.models import check_param_budget
+
+ZIP_FOLDER = "results"
+SR_SIZE = (512, 512)  # width, height of every submitted image
+
+
+def _images(folder: Path) -> dict[str, Path]:
+    """{file name: path} of the images in ``folder``, hidden files (e.g. partial writes) left out."""
+    return {p.name: p for p in list_images(folder) if not p.name.startswith(".")}
+
+
+def _name_list(names: list[str], limit: int = 5) -> str:
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def check_zip_target(zip_path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Refuse an existing ``zip_path`` unless ``overwrite``; returns it as a Path."""
+    zip_path = Path(zip_path)
+    if zip_path.suffix.lower() != ".zip":
+        raise FacesrError(f"submission file {zip_path} should end in .zip")
+    if zip_path.exists() and not overwrite:
+        raise FacesrError(
+            f"{zip_path} already exists; pass --overwrite (overwrite=True) or choose another name"
+        )
+    if zip_path.is_dir():
+        raise FacesrError(f"{zip_path} is a folder; choose a file name for the zip")
+    return zip_path
+
+
+def _check_image_file(path: Path) -> None:
+    """FacesrError unless ``path`` is a 512x512 8-bit RGB PNG (reads the header only)."""
+    try:
+        with Image.open(path) as img:
+            size, mode, fmt = img.size, img.mode, img.format
+    except OSError as err:
+        raise FacesrError(f"{path} is not a readable image ({err})") from err
+    if fmt != "PNG" or mode != "RGB" or size != SR_SIZE:
+        raise FacesrError(
+            f"{path} is a {size[0]}x{size[1]} {mode} {fmt}; the leaderboard needs "
+            f"{SR_SIZE[0]}x{SR_SIZE[1]} RGB PNG files"
+        )
+
+
+def package_submission(
+    sr_dir: str | os.PathLike,
+    zip_path: str | os.PathLike,
+    net: nn.Module,
+    lq_dir: str | os.PathLike,
+    overwrite: bool = False,
+) -> Path:
+    """Check the SR folder and the generator against the rules and write the leaderboard zip.
+
+    Args:
+        sr_dir: folder of SR PNGs (from :func:`facesr.infer.predict`).
+        zip_path: the zip to write (``results/NNNNN.png`` inside); written atomically.
+        net: the generator that made them; more than 1,821,085 trainable parameters is refused.
+        lq_dir: the test LQ folder the SR images must match one to one (by name, ``.png``).
+        overwrite: replace an existing ``zip_path``.
+
+    Returns:
+        ``zip_path``.
+    """
+    check_param_budget(net)  # FacesrError stating the count and the limit
+    zip_path = check_zip_target(zip_path, overwrite)
+    lq_names = TestDataset(lq_dir).names  # FacesrError naming the folder when it is missing or empty
+    sr_dir = Path(sr_dir)
+    if not sr_dir.is_dir():
+        raise FacesrError(f"SR folder {sr_dir} does not exist; run predict first")
+    expected = sorted(Path(n).stem + ".png" for n in lq_names)
+    found = _images(sr_dir)
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    if missing:
+        raise FacesrError(
+            f"{len(missing)} of {len(expected)} SR images missing in {sr_dir}: {_name_list(missing)}; "
+            f"run predict on {lq_dir} first"
+        )
+    if extra:
+        raise FacesrError(
+            f"{len(extra)} extra images in {sr_dir} with no LQ in {lq_dir}: {_name_list(extra)}; "
+            f"remove them or predict into an empty folder"
+        )
+    for name in expected:
+        _check_image_file(found[name])
+
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = zip_path.with_name(f".{zip_path.name}.partial-{os.getpid()}")
+    try:
+        # PNG data is already compressed: store it as is.
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+            for name in expected:
+                zf.write(found[name], arcname=f"{ZIP_FOLDER}/{name}")
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, zip_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return zip_path
+
+
+@dataclass
+class ScoreResult:
+    """Leaderboard-style score: ``per_image`` maps file name -> RGB PSNR (dB, inf when identical)."""
+
+    per_image: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return len(self.per_image)
+
+    @property
+    def mean_psnr(self) -> float:
+        values = list(self.per_image.values())
+        return math.fsum(values) / len(values) if values else float("nan")
+
+    def __str__(self) -> str:
+        text = f"mean PSNR {self.mean_psnr:.2f} dB over {self.count} images"
+        identical = sum(math.isinf(v) for v in self.per_image.values())
+        if identical:
+            text += f" ({identical} identical to GT: PSNR inf)"
+        return text
+
+
+def _score_folder(sr_dir: Path, gt_dir: Path) -> ScoreResult:
+    if not gt_dir.is_dir():
+        raise FacesrError(f"GT folder {gt_dir} does not exist")
+    gt, sr = _images(gt_dir), _images(sr_dir)
+    if not gt:
+        raise FacesrError(f"no images in {gt_dir}")
+    missing, extra = sorted(set(gt) - set(sr)), sorted(set(sr) - set(gt))
+    if missing or extra:
+        raise FacesrError(
+            f"SR and GT names differ: missing in SR {len(missing)} ({_name_list(missing)}), "
+            f"extra in SR {len(extra)} ({_name_list(extra)})"
+        )
+    result = ScoreResult()
+    for name in sorted(gt):
+        sr_img, gt_img = read_image(sr[name]), read_image(gt[name])
+        if sr_img.shape != gt_img.shape:
+            raise FacesrError(
+                f"{sr[name]} is {sr_img.shape[1]}x{sr_img.shape[0]} but its GT is {gt_img.shape[1]}x{gt_img.shape[0]}"
+            )
+        result.per_image[name] = psnr(sr_img, gt_img)
+    return result
+
+
+def score(sr_dir_or_zip: str | os.PathLike, gt_dir: str | os.PathLike) -> ScoreResult:
+    """Score a folder of SR images or a submission zip (its single folder) against ``gt_dir``."""
+    source, gt_dir = Path(sr_dir_or_zip), Path(gt_dir)
+    if source.is_dir():
+        return _score_folder(source, gt_dir)
+    if not source.is_file():
+        raise FacesrError(f"{source} not found; pass a folder of SR images or a submission zip")
+    if not zipfile.is_zipfile(source):
+        raise FacesrError(f"{source} is neither a folder nor a zip file")
+    with zipfile.ZipFile(source) as zf:
+        members = [m for m in zf.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
+        tops = {m.filename.split("/", 1)[0] for m in members if "/" in m.filename}
+        loose = [m.filename for m in members if "/" not in m.filename]
+        if len(tops) != 1 or loose or any(m.filename.count("/") != 1 for m in members):
+            raise FacesrError(
+                f"{source} must hold exactly one folder of images (e.g. {ZIP_FOLDER}/00000.png); "
+                f"found folders {sorted(tops)[:5]} and {len(loose)} files outside a folder"
+            )
+        with tempfile.TemporaryDirectory(prefix="facesr-score-") as tmp:
+            zf.extractall(tmp, members=members)
+            return _score_folder(Path(tmp) / tops.pop(), gt_dir)

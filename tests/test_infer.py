@@ -1,0 +1,332 @@
+"""facesr.infer: predict (names, sizes, atomic writes), x8 TTA, upscale, evaluate, load_generator, CLI."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from facesr.checkpoints import save_checkpoint
+from facesr.cli import main
+from facesr.data import list_images, read_image, write_png
+from facesr.errors import FacesrError
+from facesr.infer import evaluate, evaluation_summary, load_generator, predict, upscale
+from facesr.models import MSRResNet, RRDBNet
+
+
+def _tiny_net(seed: int = 0) -> MSRResNet:
+    torch.manual_seed(seed)
+    return MSRResNet(mid_channels=16, num_blocks=2).eval()
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread(request: pytest.FixtureRequest):
+    """Tiny nets on a shared 2-core machine run far faster on one thread than two contending ones.
+
+    Tests marked slow (a full-size MSRResNet-16) keep torch's default.
+    """
+    old = torch.get_num_threads()
+    if request.node.get_closest_marker("slow") is None:
+        torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def mini_root(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 3 val pairs and 3 test LQ of the sample data (same layout), to keep the tests quick."""
+    root = tmp_path_factory.mktemp("mini") / "data"
+    for sub in ("val/LQ", "val/GT", "test/LQ"):
+        (root / sub).mkdir(parents=True)
+        for path in list_images(sample_root / sub)[:3]:
+            shutil.copy(path, root / sub / path.name)
+    return root
+
+
+def _save_mmedit(net: nn.Module, path: Path) -> Path:
+    """An MMEditing 0.x checkpoint: {'meta', 'state_dict' with 'generator.' keys}."""
+    sd = {f"generator.{k}": v for k, v in net.state_dict().items()}
+    torch.save({"meta": {"iter": 5}, "state_dict": sd}, path)
+    return path
+
+
+def _same_weights(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+class Upsample4(nn.Module):
+    """A x4 nearest upsampler: equivariant to flips and 90-degree rotations, so TTA must not change it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = nn.Parameter(torch.ones(1))  # gives the module a device
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.interpolate(x * self.gain, scale_factor=4, mode="nearest")
+
+
+# ----------------------------------------------------------------------------- predict
+
+
+def test_predict_names_sizes_and_keeps_other_files(mini_root: Path, tmp_path: Path) -> None:
+    lq_dir = mini_root / "test" / "LQ"
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    stale = list_images(lq_dir)[0].name
+    write_png(out / stale, np.zeros((8, 8, 3), np.uint8))  # replaced by name
+    net = _tiny_net().train()
+
+    paths = predict(net, lq_dir, out, batch_size=2, device="cpu")  # 3 images: a partial last batch
+
+    assert [p.name for p in paths] == [p.stem + ".png" for p in list_images(lq_dir)]
+    assert all(p.parent == out for p in paths)
+    for p in paths:
+        img = read_image(p)
+        assert img.shape == (512, 512, 3) and img.dtype == np.uint8
+    assert (out / "notes.txt").read_text() == "mine"
+    assert sorted(f.name for f in out.iterdir()) == sorted(
+        [*(p.name for p in paths), "notes.txt"]
+    )  # no tmp files
+    assert net.training  # the caller's mode is given back
+
+    # upscale shares the code path (batches of 2 above, one image here)
+    first_lq = read_image(list_images(lq_dir)[0])
+    assert np.array_equal(upscale(net, first_lq), read_image(paths[0]))
+
+
+def test_predict_interrupted_leaves_no_half_files(
+    mini_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import facesr.infer
+
+    names = [p.stem + ".png" for p in list_images(mini_root / "test" / "LQ")]
+    out = tmp_path / "out"
+    write_png(out / names[1], np.full((512, 512, 3), 7, np.uint8))  # an earlier result under that name
+    calls = []
+
+    def half_write(path: Path, img: np.ndarray) -> None:
+        calls.append(path)
+        if len(calls) == 2:  # the disk fills up / Ctrl-C in the middle of the second file
+            Path(path).write_bytes(b"\x89PNG half")
+            raise KeyboardInterrupt
+        write_png(path, img)
+
+    monkeypatch.setattr(facesr.infer, "write_png", half_write)
+    with pytest.raises(KeyboardInterrupt):
+        predict(_tiny_net(), mini_root / "test" / "LQ", out, batch_size=1, device="cpu")
+    assert sorted(p.name for p in out.iterdir()) == sorted(names[:2])  # no partial file
+    assert read_image(out / names[0]).shape == (512, 512, 3)
+    assert (read_image(out / names[1]) == 7).all()  # the earlier file is intact
+
+
+def test_predict_refuses_bad_folders(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FacesrError, match="empty"):
+        predict(_tiny_net(), empty, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(FacesrError, match="nowhere"):
+        predict(_tiny_net(), tmp_path / "nowhere", tmp_path / "out")
+    lq = tmp_path / "lq"
+    write_png(lq / "00000.png", np.zeros((16, 16, 3), np.uint8))
+    with pytest.raises(FacesrError, match="LQ folder"):
+        predict(_tiny_net(), lq, lq)
+    assert [p.name for p in lq.iterdir()] == ["00000.png"]
+
+
+def test_upscale_checks_its_input() -> None:
+    with pytest.raises(ValueError, match="float32"):
+        upscale(_tiny_net(), np.zeros((8, 8, 3), np.float32))
+    with pytest.raises(ValueError, match=r"\(8, 8\)"):
+        upscale(_tiny_net(), np.zeros((8, 8), np.uint8))
+
+
+# ----------------------------------------------------------------------------- TTA
+
+
+def test_tta_equals_plain_for_an_equivariant_net(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    lq_dir = tmp_path / "lq"
+    write_png(lq_dir / "a.png", rng.integers(0, 256, (12, 12, 3), dtype=np.uint8))
+    write_png(lq_dir / "b.png", rng.integers(0, 256, (12, 20, 3), dtype=np.uint8))  # not square
+    write_png(lq_dir / "c.png", rng.integers(0, 256, (12, 12, 3), dtype=np.uint8))
+    net = Upsample4()
+    plain = predict(net, lq_dir, tmp_path / "plain", device="cpu")  # one batch of two sizes
+    tta = predict(net, lq_dir, tmp_path / "tta", tta=True, device="cpu")
+    assert [p.name for p in plain] == [p.name for p in tta] == ["a.png", "b.png", "c.png"]
+    for p, t in zip(plain, tta, strict=True):
+        a, b = read_image(p).astype(int), read_image(t).astype(int)
+        assert a.shape == b.shape == (4 * read_image(lq_dir / p.name).shape[0], a.shape[1], 3)
+        assert np.abs(a - b).max() <= 1  # equal up to rounding of the float average
+    lq = read_image(lq_dir / "b.png")
+    assert np.array_equal(upscale(net, lq, tta=True), np.repeat(np.repeat(lq, 4, 0), 4, 1))
+
+
+def test_tta_averages_the_eight_dihedral_outputs() -> None:
+    """Reference computed independently with numpy flips/rotations on HWC arrays."""
+    net = _tiny_net(seed=3)
+    lq = np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+
+    def run(img: np.ndarray) -> np.ndarray:  # HxWx3 uint8 -> float HxWx3, unclamped
+        x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            return net(x)[0].permute(1, 2, 0).numpy().astype(np.float64)
+
+    outputs = []
+    for flip in (False, True):
+        for k in range(4):
+            t = np.rot90(lq[:, ::-1] if flip else lq, k)
+            back = np.rot90(run(t), -k)
+            outputs.append(back[:, ::-1] if flip else back)
+    expected = np.round(np.clip(np.mean(outputs, axis=0), 0, 1) * 255)
+    got = upscale(net, lq, tta=True).astype(np.float64)
+    assert np.abs(got - expected).max() <= 1
+    assert np.mean(got == expected) > 0.99
+    assert not np.array_equal(upscale(net, lq), upscale(net, lq, tta=True))  # a random net is not equivariant
+
+
+@pytest.mark.slow
+def test_tta_not_worse_on_a_trained_quick_run(quick_run: Path, sample_root: Path) -> None:
+    net = load_generator(quick_run)
+    plain = evaluate(net, sample_root)
+    tta = evaluate(net, sample_root, tta=True)
+    assert tta["psnr"].iloc[-1] >= plain["psnr"].iloc[-1] - 0.05
+    assert np.isfinite(tta["psnr"]).all() and not tta["psnr"].equals(plain["psnr"])
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+def test_evaluate_table_and_summary(mini_root: Path, tmp_path: Path) -> None:
+    gt_names = [p.name for p in list_images(mini_root / "val" / "GT")]
+    table = evaluate(_tiny_net(), mini_root)
+    assert list(table.columns) == ["name", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim"]
+    assert len(table) == len(gt_names) + 1
+    assert list(table["name"]) == [*gt_names, "mean"]
+    for col in table.columns[1:]:
+        assert table[col].iloc[-1] == pytest.approx(table[col].iloc[:-1].mean())
+    assert np.isfinite(table["psnr"]).all() and (table["bicubic_psnr"] > 15).all()
+    text = evaluation_summary(table)
+    assert "bicubic" in text and f"{table['psnr'].iloc[-1]:.4f}" in text
+
+    # a folder of SR images identical to GT: PSNR inf per image and in the mean, SSIM 1
+    sr_dir = tmp_path / "sr"
+    shutil.copytree(mini_root / "val" / "GT", sr_dir)
+    perfect = evaluate(sr_dir, mini_root)
+    assert np.isinf(perfect["psnr"]).all() and perfect["ssim"].iloc[-1] == pytest.approx(1.0)
+    assert np.allclose(perfect["bicubic_psnr"], table["bicubic_psnr"])
+    assert "inf" in evaluation_summary(perfect)
+    with pytest.raises(FacesrError, match="tta"):
+        evaluate(sr_dir, mini_root, tta=True)
+    (sr_dir / gt_names[2]).unlink()
+    with pytest.raises(FacesrError, match=Path(gt_names[2]).stem):
+        evaluate(sr_dir, mini_root)
+    with pytest.raises(FacesrError, match="val"):
+        evaluate(sr_dir, tmp_path)
+
+
+# ----------------------------------------------------------------------------- load_generator
+
+
+def test_load_generator_from_kit_checkpoint_and_run_folder(tmp_path: Path) -> None:
+    net_g, net_g_ema, net_best = _tiny_net(1), _tiny_net(2), _tiny_net(4)
+    config = {"name": "t", "generator": "msrresnet", "generator_args": {"mid_channels": 16, "num_blocks": 2}}
+    ckpt = {"net_g": net_g.state_dict(), "net_g_ema": net_g_ema.state_dict(), "iter": 10, "config": config}
+    run = tmp_path / "run"
+    save_checkpoint(ckpt, run / "latest.pt")
+
+    loaded = load_generator(run / "latest.pt")
+    assert isinstance(loaded, MSRResNet) and not loaded.training
+    assert _same_weights(loaded, net_g_ema)  # EMA preferred
+    assert next(loaded.parameters()).device.type == "cpu"
+    assert _same_weights(load_generator(run), net_g_ema)  # only latest.pt so far
+
+    save_checkpoint({**ckpt, "net_g_ema": net_best.state_dict()}, run / "best.pt")
+    assert _same_weights(load_generator(run), net_best)  # best.pt wins over latest.pt
+
+
+def test_load_generator_infers_foreign_architectures(tmp_path: Path) -> None:
+    msr = MSRResNet(mid_channels=16, num_blocks=3)
+    loaded = load_generator(_save_mmedit(msr, tmp_path / "mmedit.pth"))
+    assert isinstance(loaded, MSRResNet) and len(loaded.trunk_net) == 3 and _same_weights(loaded, msr)
+
+    rrdb = RRDBNet(mid_channels=8, num_blocks=2, growth_channels=4)
+    torch.save({"params": rrdb.state_dict(), "params_ema": rrdb.state_dict()}, tmp_path / "basicsr.pth")
+    loaded = load_generator(tmp_path / "basicsr.pth")
+    assert isinstance(loaded, RRDBNet) and _same_weights(loaded, rrdb)
+
+    # original ESRGAN release names (xinntao/ESRGAN)
+    prefixes = {
+        "conv_body.": "trunk_conv.",
+        "conv_up1.": "upconv1.",
+        "conv_up2.": "upconv2.",
+        "conv_hr.": "HRconv.",
+    }
+    original = {}
+    for key, value in rrdb.state_dict().items():
+        key = re.sub(r"^body\.(\d+)\.rdb(\d)\.", r"RRDB_trunk.\1.RDB\2.", key)
+        for old, new in prefixes.items():
+            key = new + key[len(old) :] if key.startswith(old) else key
+        original[key] = value
+    assert "RRDB_trunk.0.RDB1.conv1.weight" in original and "trunk_conv.weight" in original
+    torch.save(original, tmp_path / "esrgan.pth")
+    assert _same_weights(load_generator(tmp_path / "esrgan.pth"), rrdb)
+
+
+def test_load_generator_refusals(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(FacesrError, match="garbage.pt"):
+        load_generator(garbage)
+    torch.save({"foo.weight": torch.zeros(3)}, tmp_path / "unknown.pt")
+    with pytest.raises(FacesrError, match="unknown.pt"):
+        load_generator(tmp_path / "unknown.pt")
+    with pytest.raises(FacesrError, match="missing.pt"):
+        load_generator(tmp_path / "missing.pt")
+    (tmp_path / "empty_run").mkdir()
+    with pytest.raises(FacesrError, match="empty_run"):
+        load_generator(tmp_path / "empty_run")
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_predict_and_evaluate(mini_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    ckpt = _save_mmedit(_tiny_net(), tmp_path / "g.pth")
+    lq_dir = mini_root / "test" / "LQ"
+    out = tmp_path / "out"
+    assert main(["predict", str(ckpt), str(lq_dir), str(out)]) == 0
+    assert len(list_images(out)) == len(list_images(lq_dir))
+
+    csv = tmp_path / "eval.csv"
+    assert main(["evaluate", str(ckpt), "--data", str(mini_root), "--csv", str(csv)]) == 0
+    assert "bicubic" in capsys.readouterr().out
+    lines = csv.read_text().splitlines()
+    assert lines[0] == "name,psnr,ssim,bicubic_psnr,bicubic_ssim" and lines[-1].startswith("mean,")
+
+
+def test_cli_bad_input_exit_code_2(mini_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    ckpt = _save_mmedit(_tiny_net(), tmp_path / "g.pth")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.png").write_bytes(b"user data")
+
+    assert main(["predict", str(ckpt), str(empty), str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "empty" in err and len(err.strip().splitlines()) == 1
+
+    garbage = tmp_path / "broken.pt"
+    garbage.write_bytes(b"\x00\x01 truncated")
+    assert main(["predict", str(garbage), str(mini_root / "test" / "LQ"), str(out)]) == 2
+    assert "broken.pt" in capsys.readouterr().err
+    assert main(["evaluate", str(garbage), "--data", str(mini_root)]) == 2
+    assert [p.name for p in out.iterdir()] == ["keep.png"] and (out / "keep.png").read_bytes() == b"user data"
