@@ -1,0 +1,375 @@
+"""Runtime set-up for the notebooks: Colab + Google Drive on Colab, nothing harmful elsewhere.
+
+Every notebook opens with the same short cell that finds (on Colab: clones) the kit, puts ``lib/`` on
+``sys.path`` and calls :func:`setup_runtime`; its settings cell then calls :func:`resolve_settings`.
+``colab_setup.sh`` is a thin shell wrapper around :func:`main` (``python -m facesr.colab``), so the
+set-up logic exists once, here.
+
+On Colab, :func:`setup_runtime` mounts Drive, links the kit's ``checkpoints/`` folder into Drive
+(runtimes are recycled without warning; runs must survive that), copies the data archive from Drive
+to local disk and unpacks it once (reading thousands of small files from Drive is slow), and checks
+that the installed torch build has kernels for the GPU. Locally it only reports where it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from facesr.errors import FacesrError
+
+KIT_REPO_URL = "https://github.com/facesr-kit/facesr-kit"  # also in colab_setup.sh and the notebooks' first cell
+COLAB_KIT_DIR = Path("/content/facesr-kit")
+COLAB_DRIVE_MOUNT = Path("/content/drive")
+DRIVE_ARCHIVE = "facesr/FFHQ.zip"  # relative to MyDrive
+DRIVE_RUNS = "facesr/runs"  # relative to MyDrive; the kit's checkpoints/ becomes a link to it
+RUNS_DIR = "checkpoints"  # the kit's run folders, relative to the kit (see DEVELOPERS.md)
+DATA_NAME = "FFHQ"  # the archive is unpacked to <kit>/data/FFHQ
+_TRACKED_IN_RUNS = {"README.md"}  # files the kit itself commits into checkpoints/
+
+
+def kit_root() -> Path:
+    """The kit's repository root (the folder holding ``lib/facesr``)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def in_colab() -> bool:
+    """True inside a Google Colab runtime."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+# ------------------------------------------------------------------------------------------------ GPU
+
+
+def arch_warning(
+    gpu_name: str, capability: tuple[int, int], arch_list: Sequence[str], torch_version: str, cuda: str | None
+) -> str | None:
+    """A warning when this torch build has no kernel for the GPU (V100 under CUDA 12.8+), else None.
+
+    A GPU of compute capability X.Y runs code built for sm_X<=Y (same major) or JIT-compiles PTX
+    ``compute_Z`` with Z <= XY.
+    """
+    major, minor = capability
+    if not arch_list:  # a CPU-only or unusual build reports nothing to compare against
+        return None
+    for arch in arch_list:
+        kind, _, digits = arch.partition("_")
+        if not digits.isdigit():
+            continue
+        a_major, a_minor = int(digits[:-1]), int(digits[-1])
+        if kind == "sm" and a_major == major and a_minor <= minor:
+            return None
+        if kind == "compute" and (a_major, a_minor) <= (major, minor):
+            return None
+    return (
+        f"WARNING: this torch {torch_version} (CUDA {cuda}) has no kernels for the {gpu_name} "
+        f"(sm_{major}{minor}; the build has {', '.join(arch_list)}): training would fail with "
+        f"'no kernel image is available'. Fix: Runtime > Change runtime type > T4, L4 or A100; or install a "
+        f"build that still has sm_{major}{minor}, e.g. pip install torch torchvision --index-url "
+        f"https://download.pytorch.org/whl/cu126, then Runtime > Restart session."
+    )
+
+
+def describe_device() -> tuple[str, str, str | None]:
+    """(device, one-line description, warning or None) for the best device torch sees."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu", f"CPU only (torch {torch.__version__}); training is slow, use quick mode", None
+    props = torch.cuda.get_device_properties(0)
+    capability = (props.major, props.minor)
+    text = (
+        f"GPU {props.name}, {props.total_memory / 2**30:.1f} GiB, compute capability {props.major}.{props.minor}"
+        f" (torch {torch.__version__}, CUDA {torch.version.cuda})"
+    )
+    warning = arch_warning(props.name, capability, torch.cuda.get_arch_list(), torch.__version__, torch.version.cuda)
+    return "cuda", text, warning
+
+
+# ------------------------------------------------------------------------------------------------ Drive
+
+
+def link_runs(kit: Path, drive_runs: Path, runs_name: str = RUNS_DIR) -> Path:
+    """Make ``kit/runs_name`` a link to ``drive_runs`` (created if missing); idempotent.
+
+    Run folders already on local disk are never touched: FacesrError says how to move them.
+    """
+    drive_runs.mkdir(parents=True, exist_ok=True)
+    link = kit / runs_name
+    if link.is_symlink():
+        if link.resolve() == drive_runs.resolve():
+            return link
+        link.unlink()  # a stale link only; the folder it pointed to is left alone
+    elif link.is_dir():
+        own = {p.name for p in link.iterdir()}
+        if own - _TRACKED_IN_RUNS:
+            raise FacesrError(
+                f"{link} holds run folders on local disk ({', '.join(sorted(own - _TRACKED_IN_RUNS)[:3])}); "
+                f"move them to {drive_runs} (e.g. mv {link}/* {drive_runs}/) and run the set-up again"
+            )
+        for name in own:  # only the kit's own README: keep a copy beside the runs, then swap in the link
+            if not (drive_runs / name).exists():
+                shutil.copy2(link / name, drive_runs / name)
+            (link / name).unlink()
+        link.rmdir()
+    elif link.exists():
+        raise FacesrError(f"{link} is a file, not a folder; rename it and run the set-up again")
+    link.symlink_to(drive_runs, target_is_directory=True)
+    return link
+
+
+def _has_layout(folder: Path) -> bool:
+    return (folder / "val" / "GT").is_dir() or (folder / "train" / "GT").is_dir()
+
+
+def _locate_layout(folder: Path, depth: int = 3) -> Path | None:
+    """The folder at or below ``folder`` that holds train/ or val/ (archives often wrap it once)."""
+    if _has_layout(folder):
+        return folder
+    if depth == 0:
+        return None
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(("__MACOSX", "."))):
+        found = _locate_layout(sub, depth - 1)
+        if found is not None:
+            return found
+    return None
+
+
+def unpack_data(archive: Path, data_dir: Path, name: str = DATA_NAME) -> Path:
+    """Copy ``archive`` to local disk and unpack it to ``data_dir/name`` once; return that folder.
+
+    Skips everything when ``data_dir/name`` already holds the course layout. Never writes into an
+    existing non-empty folder: a half-finished unpack lives in a temporary folder until it is complete.
+    """
+    target = data_dir / name
+    if _has_layout(target):
+        return target
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise FacesrError(
+            f"{target} exists but holds no train/GT or val/GT; move it away and run the set-up again"
+        )
+    if not archive.is_file():
+        raise FacesrError(
+            f"no data archive at {archive}: upload the course's {archive.name} there "
+            f"(or pass archive=... / --archive PATH)"
+        )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{name}-unpack-", dir=data_dir))
+    try:
+        local = work / archive.name  # one big sequential read from Drive, then local random access
+        print(f"copying {archive} ({archive.stat().st_size / 1e9:.2f} GB) to local disk, then unpacking (once)")
+        shutil.copyfile(archive, local)
+        shutil.unpack_archive(str(local), str(work / "content"))
+        found = _locate_layout(work / "content")
+        if found is None:
+            raise FacesrError(f"{archive} holds no train/GT or val/GT folder; is it the course's data archive?")
+        if target.exists():
+            target.rmdir()  # empty, checked above
+        os.replace(found, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+# ------------------------------------------------------------------------------------------------ set-up
+
+
+@dataclass
+class RuntimeInfo:
+    """What :func:`setup_runtime` found and did; ``str(info)`` is the printable summary."""
+
+    colab: bool
+    kit: Path
+    device: str
+    device_text: str
+    drive: Path | None = None
+    data_root: Path | None = None
+    runs_link: Path | None = None
+    messages: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"{'Colab' if self.colab else 'local'} run, kit at {self.kit}", f"device: {self.device_text}"]
+        if self.drive is not None:
+            lines.append(f"Drive: {self.drive}")
+        if self.runs_link is not None:
+            lines.append(f"runs: {self.runs_link} -> {self.runs_link.resolve()}")
+        if self.data_root is not None:
+            lines.append(f"data: {self.data_root}")
+        return "\n".join(lines + self.messages)
+
+
+def _mount_drive() -> Path | None:
+    """Mount Google Drive in the Colab kernel (asks for permission once); None when that fails."""
+    try:
+        from google.colab import drive  # only importable on Colab
+
+        drive.mount(str(COLAB_DRIVE_MOUNT))
+    except Exception as exc:  # any failure means "no Drive"; the message says why
+        print(f"Drive not mounted ({exc})")
+        return None
+    return COLAB_DRIVE_MOUNT / "MyDrive"
+
+
+def setup_runtime(
+    kit: str | os.PathLike | None = None,
+    drive_root: str | os.PathLike | None = None,
+    archive: str = DRIVE_ARCHIVE,
+    drive_runs: str = DRIVE_RUNS,
+    data_dir: str | os.PathLike | None = None,
+    mount: bool | None = None,
+    verbose: bool = True,
+) -> RuntimeInfo:
+    """Prepare the runtime: on Colab mount Drive, link runs into it, unpack the data; check the GPU.
+
+    Args:
+        kit: the kit's root (default: the one this module lives in).
+        drive_root: the Drive folder that holds ``archive`` and ``drive_runs`` (default on Colab:
+            /content/drive/MyDrive after mounting; elsewhere None, which skips all Drive steps).
+        archive: the data archive (zip or tar), relative to ``drive_root`` or absolute.
+        drive_runs: the runs folder in Drive, relative to ``drive_root`` or absolute.
+        data_dir: where the archive is unpacked to ``data_dir/FFHQ`` (default ``kit/data``).
+        mount: mount Drive first (default: only on Colab and when ``drive_root`` is not given).
+        verbose: print the summary.
+
+    A missing Drive or archive, or runs on local disk, is reported in the summary and does not raise:
+    the quick mode and the notebooks that need no data still work.
+    """
+    kit = Path(kit).resolve() if kit is not None else kit_root()
+    colab = in_colab()
+    device, device_text, warning = describe_device()
+    info = RuntimeInfo(colab=colab, kit=kit, device=device, device_text=device_text)
+    if warning:
+        info.messages.append(warning)
+    if drive_root is None and (mount if mount is not None else colab):
+        drive_root = _mount_drive()
+        if drive_root is None:
+            info.messages.append(
+                "Drive is not mounted: checkpoints stay on this runtime's disk and are lost when it is recycled"
+            )
+    if drive_root is not None:
+        info.drive = Path(drive_root)
+        if not info.drive.is_dir():
+            info.messages.append(
+                f"Drive not found at {info.drive}: mount it in a notebook cell first (from google.colab import "
+                "drive; drive.mount('/content/drive')) or pass another folder; skipped the runs link and the data"
+            )
+        else:
+            try:
+                info.runs_link = link_runs(kit, info.drive / drive_runs)
+            except FacesrError as exc:
+                info.messages.append(str(exc))
+            try:
+                info.data_root = unpack_data(info.drive / archive, Path(data_dir or kit / "data"))
+            except FacesrError as exc:
+                info.messages.append(str(exc))
+    if verbose:
+        print(info)
+    return info
+
+
+# ------------------------------------------------------------------------------------------------ settings
+
+
+def _env_flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class Settings:
+    """Resolved notebook settings; paths are absolute. ``str(settings)`` prints them."""
+
+    kit: Path
+    data_root: Path
+    runs_dir: Path
+    figures_dir: Path
+    quick: bool
+    device: str
+
+    def __str__(self) -> str:
+        mode = "QUICK (small sizes, sample data unless FACESR_DATA is set)" if self.quick else "full"
+        return "\n".join(
+            [
+                f"mode:     {mode}",
+                f"device:   {self.device}",
+                f"data:     {self.data_root}" + ("" if self.data_root.is_dir() else "  (MISSING)"),
+                f"runs:     {self.runs_dir}",
+                f"figures:  {self.figures_dir}",
+            ]
+        )
+
+
+def resolve_settings(
+    data_root: str | os.PathLike = "data/FFHQ",
+    runs_dir: str | os.PathLike = RUNS_DIR,
+    figures_dir: str | os.PathLike = "figures",
+    quick: bool = False,
+    kit: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """The notebook's settings after the environment overrides; relative paths are relative to the kit.
+
+    ``FACESR_QUICK`` (1/0) overrides ``quick``; quick mode uses the bundled sample data
+    (:func:`facesr.sample_data.ensure_sample_data`) unless ``FACESR_DATA`` is set. ``FACESR_DATA``,
+    ``FACESR_RUNS`` and ``FACESR_FIGURES`` override the data root, the runs folder and the figures folder.
+    """
+    import torch
+
+    env = os.environ if env is None else env
+    kit = Path(kit).resolve() if kit is not None else kit_root()
+    if env.get("FACESR_QUICK", "").strip():
+        quick = _env_flag(env["FACESR_QUICK"])
+    if env.get("FACESR_DATA"):
+        data_root = env["FACESR_DATA"]
+    elif quick:
+        from facesr.sample_data import ensure_sample_data
+
+        data_root = ensure_sample_data()
+    settings = Settings(
+        kit=kit,
+        data_root=kit / Path(data_root).expanduser(),  # an absolute path stays as it is
+        runs_dir=kit / Path(env.get("FACESR_RUNS") or runs_dir).expanduser(),
+        figures_dir=kit / Path(env.get("FACESR_FIGURES") or figures_dir).expanduser(),
+        quick=bool(quick),
+        device="cuda" if torch.cuda.is_available() else "cpu",
+    )
+    if not settings.data_root.is_dir():
+        print(
+            f"note: data root {settings.data_root} not found; on Colab put {DRIVE_ARCHIVE} in your Drive and "
+            "re-run the set-up cell, or set QUICK for the bundled sample data"
+        )
+    return settings
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m facesr.colab``: the shell side of the set-up (called by colab_setup.sh)."""
+    parser = argparse.ArgumentParser(prog="python -m facesr.colab", description=setup_runtime.__doc__.split("\n")[0])
+    parser.add_argument("--kit", default=None, help="kit root (default: this checkout)")
+    parser.add_argument(
+        "--drive-root", default=None, help=f"Drive folder (default on Colab: {COLAB_DRIVE_MOUNT}/MyDrive)"
+    )
+    parser.add_argument("--archive", default=DRIVE_ARCHIVE, help="data archive, relative to the Drive folder")
+    parser.add_argument("--drive-runs", default=DRIVE_RUNS, help="runs folder, relative to the Drive folder")
+    parser.add_argument("--data-dir", default=None, help="unpack to DATA_DIR/FFHQ (default: KIT/data)")
+    args = parser.parse_args(argv)
+    drive_root = args.drive_root or (COLAB_DRIVE_MOUNT / "MyDrive" if in_colab() else None)
+    if drive_root is None:
+        print("not on Colab: pass --drive-root DIR (the folder that holds facesr/FFHQ.zip)", file=sys.stderr)
+        return 2
+    info = setup_runtime(
+        kit=args.kit, drive_root=drive_root, archive=args.archive, drive_runs=args.drive_runs,
+        data_dir=args.data_dir, mount=False,  # a shell cannot mount Drive; only the notebook kernel can
+    )  # fmt: skip
+    return 0 if info.runs_link is not None and info.data_root is not None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

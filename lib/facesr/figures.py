@@ -1,0 +1,256 @@
+"""The report's figures: training curves, PSNR against iterations, and side-by-side face crops.
+
+Every function returns a matplotlib Figure (save it with :func:`facesr.report.save_figure`); each
+model keeps its colour from :data:`facesr.report.MODEL_COLORS` in every figure.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from facesr.report import iteration_column, loss_columns, metric_column, model_color, model_label
+
+# Crop boxes as fractions (top, bottom, left, right) of an FFHQ-aligned face, any resolution.
+DEFAULT_CROPS: dict[str, tuple[float, float, float, float]] = {
+    "eyes": (0.35, 0.50, 0.20, 0.80),
+    "mouth": (0.68, 0.82, 0.30, 0.70),
+}
+_CROP_COLORS = ("yellow", "cyan", "magenta")
+_LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (1, 3)))
+
+
+def _plt():  # imported late: the library must import without a display or matplotlib configured
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_loss_curves(logs: Mapping[str, pd.DataFrame], log_scale: bool = True) -> object:
+    """Training-loss curves, one panel per model: every loss term of its log, in the model's colour.
+
+    Args:
+        logs: ``{run name: training log}`` (the first table of :func:`facesr.train.read_run_logs`).
+        log_scale: logarithmic loss axis (GAN terms differ by orders of magnitude).
+    """
+    plt = _plt()
+    n = max(len(logs), 1)
+    cols = min(n, 2)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols, 3.8 * rows), squeeze=False)
+    for ax in axes.flat[max(len(logs), 1):]:
+        ax.set_visible(False)
+    if not logs:
+        axes[0, 0].text(0.5, 0.5, "no runs yet: train notebooks 03-05 first", ha="center", va="center")
+        axes[0, 0].set_axis_off()
+    for ax, (name, log) in zip(axes.flat, logs.items(), strict=False):
+        color = model_color(name)
+        terms = loss_columns(log)
+        if log.empty or not terms:
+            ax.text(0.5, 0.5, "no training log yet", ha="center", va="center", transform=ax.transAxes)
+        else:
+            x = log[iteration_column(log)]
+            for i, term in enumerate(terms):
+                y = log[term].where(log[term] > 0) if log_scale else log[term]
+                ax.plot(x, y, color=color, linestyle=_LINESTYLES[i % len(_LINESTYLES)],
+                        alpha=1.0 if i == 0 else 0.75, label=term)
+            if log_scale and (log[terms] > 0).any().any():
+                ax.set_yscale("log")
+            ax.legend(fontsize=8)
+        ax.set_title(f"{model_label(name)}: training loss")
+        ax.set_xlabel("iterations")
+        ax.set_ylabel("loss (log scale)" if log_scale else "loss")
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_psnr_curves(
+    vals: Mapping[str, pd.DataFrame], bicubic_psnr: float | None = None, title: str = "Validation PSNR"
+) -> object:
+    """Val PSNR against iterations of all models on one axis, with the bicubic baseline as a line."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for name, val in vals.items():
+        if val.empty:
+            continue
+        x, y = val[iteration_column(val)], val[metric_column(val, "psnr")]
+        ax.plot(x, y, marker="o", markersize=3, color=model_color(name), label=model_label(name))
+    if bicubic_psnr is not None and math.isfinite(bicubic_psnr):
+        ax.axhline(bicubic_psnr, color=model_color("bicubic"), linestyle="--",
+                   label=f"{model_label('bicubic')} ({bicubic_psnr:.2f} dB)")
+    ax.set_title(title)
+    ax.set_xlabel("iterations")
+    ax.set_ylabel("PSNR (dB)")
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no validation yet", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    return fig
+
+
+def plot_run_curves(name: str, log: pd.DataFrame, val: pd.DataFrame, bicubic_psnr: float | None = None) -> object:
+    """One run's training loss and val PSNR side by side (the curves of notebooks 03-05)."""
+    plt = _plt()
+    fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(12, 4))
+    color = model_color(name)
+    terms = loss_columns(log)
+    if not log.empty and terms:
+        x = log[iteration_column(log)]
+        for i, term in enumerate(terms):
+            ax_loss.plot(x, log[term], color=color, linestyle=_LINESTYLES[i % len(_LINESTYLES)], label=term)
+        if (log[terms] > 0).all().all():
+            ax_loss.set_yscale("log")
+        ax_loss.legend(fontsize=8)
+    ax_loss.set(title=f"{model_label(name)}: training loss", xlabel="iterations", ylabel="loss")
+    if not val.empty:
+        ax_psnr.plot(val[iteration_column(val)], val[metric_column(val, "psnr")], marker="o",
+                     color=color, label=model_label(name))
+    if bicubic_psnr is None and "bicubic_psnr" in val.columns and not val.empty:
+        bicubic_psnr = float(val["bicubic_psnr"].iloc[-1])  # the trainer logs it beside every validation
+    if bicubic_psnr is not None:
+        ax_psnr.axhline(bicubic_psnr, color=model_color("bicubic"), linestyle="--", label=f"Bicubic ({bicubic_psnr:.2f} dB)")
+    ax_psnr.set(title=f"{model_label(name)}: validation PSNR", xlabel="iterations", ylabel="PSNR (dB)")
+    if ax_psnr.get_legend_handles_labels()[0]:
+        ax_psnr.legend(fontsize=8)
+    for ax in (ax_loss, ax_psnr):
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def crop_box(shape: tuple[int, ...], box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    """Pixel rows/columns ``(top, bottom, left, right)`` of a fractional box in an image of ``shape``."""
+    top, bottom, left, right = box
+    if not (0 <= top < bottom <= 1 and 0 <= left < right <= 1):
+        raise ValueError(f"crop box must be fractions with 0 <= top < bottom <= 1 and 0 <= left < right <= 1, "
+                         f"got {box}")
+    h, w = shape[:2]
+    return (int(round(top * h)), max(int(round(bottom * h)), int(round(top * h)) + 1),
+            int(round(left * w)), max(int(round(right * w)), int(round(left * w)) + 1))
+
+
+def crop(img: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """The fractional ``box`` of ``img`` (works at 128 and 512 alike)."""
+    t, b, l_, r = crop_box(img.shape, box)
+    return img[t:b, l_:r]
+
+
+def comparison_images(
+    nets: Mapping[str, object], data_root: str | os.PathLike, name: str | int = 0, tta: bool = False
+) -> dict[str, np.ndarray]:
+    """``{"lq", "bicubic", <run>..., "gt"}`` images of one val face (file name or index) for the grid.
+
+    Args:
+        nets: ``{run name: generator or run folder / checkpoint path}``.
+        data_root: data root with val/LQ and val/GT.
+        name: val file name or index into the sorted val list.
+        tta: x8 self-ensemble for the networks.
+    """
+    from facesr.data import find_data_root, list_images, read_image
+    from facesr.infer import load_generator, upscale
+    from facesr.metrics import bicubic_upscale
+
+    root = find_data_root(data_root)
+    lq_paths = list_images(root / "val" / "LQ")
+    lq_path = lq_paths[name] if isinstance(name, int) else root / "val" / "LQ" / name
+    lq = read_image(lq_path)
+    images = {"lq": lq, "bicubic": bicubic_upscale(lq, 4)}
+    for run, net_g in nets.items():
+        if isinstance(net_g, str | os.PathLike):
+            net_g = load_generator(net_g)
+        images[run] = upscale(net_g, lq, tta=tta)
+    images["gt"] = read_image(root / "val" / "GT" / lq_path.name)
+    return images
+
+
+def plot_comparison(
+    images: Mapping[str, np.ndarray],
+    crops: Mapping[str, tuple[float, float, float, float]] | None = None,
+    title: str | None = None,
+) -> object:
+    """Columns LQ | bicubic | models... | GT; first row whole faces, one more row per zoomed crop.
+
+    Titles carry each SR image's PSNR to the GT (when a ``"gt"`` image is given); crop boxes are
+    outlined on the whole faces.
+    """
+    from matplotlib.patches import Rectangle
+
+    from facesr.metrics import psnr
+
+    plt = _plt()
+    crops = DEFAULT_CROPS if crops is None else crops
+    names = list(images)
+    # Row heights follow each crop's aspect ratio (a wide eye strip gets a short row, no white gaps).
+    ratios = [1.0] + [(b - t) / (r - l_) for t, b, l_, r in crops.values()]
+    fig, axes = plt.subplots(len(ratios), len(names), figsize=(2.4 * len(names), 2.4 * sum(ratios) + 0.6),
+                             squeeze=False, gridspec_kw={"height_ratios": ratios})
+    gt = images.get("gt")
+    for j, key in enumerate(names):
+        img = images[key]
+        label = model_label(key)
+        if gt is not None and key not in ("lq", "gt") and img.shape == gt.shape:
+            label += f"\n{psnr(img, gt):.2f} dB"
+        axes[0, j].imshow(img, interpolation="nearest")
+        axes[0, j].set_title(label, fontsize=9, color=model_color(key))
+        for c_idx, (crop_name, box) in enumerate(crops.items()):
+            t, b, l_, r = crop_box(img.shape, box)
+            axes[0, j].add_patch(Rectangle((l_ - 0.5, t - 0.5), r - l_, b - t, fill=False,
+                                           edgecolor=_CROP_COLORS[c_idx % len(_CROP_COLORS)], lw=1))
+            axes[1 + c_idx, j].imshow(crop(img, box), interpolation="nearest")
+            if j == 0:
+                axes[1 + c_idx, j].set_ylabel(crop_name, fontsize=9)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_val_outputs(run_dir: str | os.PathLike, data_root: str | os.PathLike, n: int = 3) -> object:
+    """LQ | bicubic | SR | GT for the first ``n`` val faces of a run (its best checkpoint)."""
+    from facesr.data import find_data_root, list_images
+
+    run_dir = Path(run_dir)
+    names = [p.name for p in list_images(find_data_root(data_root) / "val" / "LQ")[:n]]
+    from facesr.infer import load_generator
+    from facesr.metrics import psnr
+
+    net_g = load_generator(run_dir)
+    plt = _plt()
+    fig, axes = plt.subplots(len(names), 4, figsize=(9.6, 2.5 * len(names)), squeeze=False)
+    for i, name in enumerate(names):
+        images = comparison_images({run_dir.name: net_g}, data_root, name)
+        for j, (key, img) in enumerate(images.items()):
+            label = model_label(key)
+            if key not in ("lq", "gt"):
+                label += f" {psnr(img, images['gt']):.2f} dB"
+            axes[i, j].imshow(img)
+            axes[i, j].set_title(f"{name}: {label}" if j == 0 else label, fontsize=8, color=model_color(key))
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    """``"0.35,0.5,0.2,0.8"`` (top, bottom, left, right fractions; a notebook setting) -> a crop box."""
+    try:
+        values = tuple(float(v) for v in str(text).replace(" ", "").split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        from facesr.errors import FacesrError
+
+        raise FacesrError(f"crop box {text!r} must be four fractions top,bottom,left,right, e.g. 0.35,0.5,0.2,0.8")
+    crop_box((100, 100), values)  # ValueError for fractions out of order or range
+    return values

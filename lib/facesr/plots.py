@@ -1,0 +1,188 @@
+"""Figures of notebooks 01 (data exploration) and 02 (degradation demo).
+
+Each function returns a matplotlib Figure sized to read well in a report (save it with
+:func:`facesr.report.save_figure`); GT, LQ and bicubic keep the colours of :data:`facesr.report.MODEL_COLORS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from facesr.report import MODEL_COLORS, model_color
+
+CHANNELS = ("red", "green", "blue")
+
+
+def _plt():  # imported late: the library must import without matplotlib configured
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _as_uint8(img: np.ndarray) -> np.ndarray:
+    """uint8 view of an image in [0, 255] (uint8) or [0, 1] (float), for display and histograms."""
+    if img.dtype == np.uint8:
+        return img
+    return np.clip(np.round(np.asarray(img, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def dataset_summary(report: object) -> pd.DataFrame:
+    """One row per folder of a :class:`facesr.data.DatasetReport`: images, pixel sizes, size on disk (MB)."""
+    from facesr.data import LAYOUT, list_images
+
+    rows = []
+    for sub in LAYOUT:
+        folder = report.root / sub
+        files = list_images(folder) if folder.is_dir() else []
+        sizes = report.sizes.get(sub, {})
+        rows.append(
+            {
+                "folder": sub,
+                "images": report.counts.get(sub, 0),
+                "pixel size (WxH)": ", ".join(f"{w}x{h}" for h, w in sorted(sizes)) or "-",
+                "disk (MB)": round(sum(f.stat().st_size for f in files) / 1e6, 1),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def show_images(
+    images: Sequence[np.ndarray],
+    titles: Sequence[str] | None = None,
+    ncols: int = 4,
+    size: float = 2.6,
+    suptitle: str | None = None,
+) -> object:
+    """A grid of images (uint8 or float [0, 1]) with optional titles; pixels drawn unsmoothed."""
+    plt = _plt()
+    n = max(1, len(images))
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.45) * nrows + 0.4),
+                             squeeze=False)  # fmt: skip
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < len(images):
+            ax.imshow(_as_uint8(images[i]), interpolation="nearest")
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def channel_histograms(groups: Mapping[str, Sequence[np.ndarray]], bins: int = 64) -> object:
+    """Per-channel intensity histograms, one panel per RGB channel, one line per group of images.
+
+    Args:
+        groups: ``{label: images}``; a label "GT", "LQ" or "bicubic" gets the report's colour for it,
+            others the matplotlib cycle.
+        bins: bins over 0-255.
+    """
+    plt = _plt()
+    edges = np.linspace(0, 256, bins + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), sharey=True)
+    styles = ("-", "--", ":", "-.")
+    for g, (label, images) in enumerate(groups.items()):
+        pixels = np.concatenate([_as_uint8(img).reshape(-1, 3) for img in images])
+        for c, ax in enumerate(axes):
+            hist, _ = np.histogram(pixels[:, c], bins=edges)
+            color = model_color(label.lower()) if label.lower() in MODEL_COLORS else f"C{g}"
+            ax.plot(centres, hist / max(1, hist.sum()), styles[g % len(styles)], color=color,
+                    label=f"{label} ({len(images)} images)")  # fmt: skip
+    for c, ax in enumerate(axes):
+        ax.set_title(f"{CHANNELS[c]} channel")
+        ax.set_xlabel("intensity (0-255)")
+        ax.set_xlim(0, 255)
+    axes[0].set_ylabel("fraction of pixels")
+    axes[-1].legend(fontsize=8)
+    fig.suptitle("Per-channel intensity histograms")
+    fig.tight_layout()
+    return fig
+
+
+def _show_kernel(fig: object, ax: object, kernel: np.ndarray, title: str = "blur kernel") -> None:
+    im = ax.imshow(kernel, cmap="viridis", interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("x offset (px)")
+    ax.set_ylabel("y offset (px)")
+    c = kernel.shape[0] // 2
+    ticks = [0, c, kernel.shape[0] - 1]
+    ax.set_xticks(ticks, [str(t - c) for t in ticks])
+    ax.set_yticks(ticks, [str(t - c) for t in ticks])
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="weight")
+
+
+def plot_degradation_steps(steps: Mapping[str, np.ndarray], kernel: np.ndarray, params: object) -> object:
+    """The kernel, then every intermediate image of one degradation, each titled with its size."""
+    plt = _plt()
+    n = len(steps) + 1
+    ncols = 4
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.3 * nrows), squeeze=False)
+    _show_kernel(fig, axes.flat[0], kernel, f"blur kernel ({kernel.shape[0]}x{kernel.shape[1]})")
+    for ax, (name, img) in zip(axes.flat[1:], steps.items(), strict=False):
+        ax.imshow(_as_uint8(img), interpolation="nearest")
+        ax.set_title(f"{name}\n{img.shape[1]}x{img.shape[0]} px", fontsize=9)
+        ax.set_axis_off()
+    for ax in axes.flat[n:]:
+        ax.set_axis_off()
+    fig.suptitle(str(params), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_degradation_result(
+    kernel: np.ndarray, lq: np.ndarray, sr: np.ndarray, gt: np.ndarray, psnr: float, params: object
+) -> object:
+    """Kernel | LQ | bicubic x4 with its PSNR | GT: the figure of the interactive panel."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.6))
+    _show_kernel(fig, axes[0], kernel)
+    for ax, img, title, key in (
+        (axes[1], lq, f"LQ {lq.shape[1]}x{lq.shape[0]}", "lq"),
+        (axes[2], sr, f"bicubic x4: {psnr:.2f} dB", "bicubic"),
+        (axes[3], gt, f"GT {gt.shape[1]}x{gt.shape[0]}", "gt"),
+    ):
+        ax.imshow(_as_uint8(img), interpolation="nearest")
+        ax.set_title(title, fontsize=10, color=model_color(key))
+        ax.set_axis_off()
+    fig.suptitle(str(params), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_psnr_histogram(
+    values: Sequence[float], references: Mapping[str, float] | None = None, title: str = "", bins: int = 30
+) -> object:
+    """Histogram of bicubic PSNRs (dB) over random degradations, with their mean and optional reference lines.
+
+    Args:
+        values: PSNRs, e.g. from :func:`facesr.degradations.bicubic_psnr_samples`.
+        references: ``{label: PSNR}`` drawn as dashed vertical lines (e.g. the real val LQ of the same face).
+        title: axes title.
+        bins: histogram bins.
+    """
+    plt = _plt()
+    values = np.asarray(values, dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    from matplotlib.ticker import MaxNLocator
+
+    ax.hist(values, bins=min(bins, max(5, len(values) // 2)), color=model_color("bicubic"), alpha=0.8, label=f"{len(values)} random LQs")
+    mean, std = float(values.mean()), float(values.std())
+    ax.axvline(mean, color="black", lw=1.5, label=f"mean {mean:.2f} dB (std {std:.2f})")
+    for i, (label, value) in enumerate((references or {}).items()):
+        ax.axvline(value, color=f"C{i + 1}", lw=1.5, ls="--", label=f"{label}: {value:.2f} dB")
+    ax.set_xlabel("PSNR of bicubic x4 to GT (dB)")
+    ax.set_ylabel("number of degradations")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

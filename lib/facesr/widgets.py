@@ -1,0 +1,202 @@
+"""The interactive degradation panel of notebook 02, and the pure functions behind it.
+
+The panel uses only ipywidgets API common to 7.7 (what Colab ships) and 8.x: FloatSlider, IntSlider,
+Dropdown, Button, Output, HBox/VBox, ``observe(handler, names="value")``, ``on_click`` and
+``Button.click()``; no ``Stack``, no layout features that changed between the two. Its callbacks call
+:func:`render_degradation`, a plain function the tests call directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from facesr.degradations import (
+    DegradationParams,
+    DegradationSettings,
+    add_gaussian_noise,
+    apply_degradation,
+    blur,
+    blur_kernel,
+    jpeg_compress,
+    lq_bicubic_psnr,
+    quantize,
+    resize,
+    sample_params,
+)
+
+
+def _float_gt(gt: np.ndarray) -> np.ndarray:
+    """float32 [0, 1] copy of a uint8 or float GT (the degradation works on floats)."""
+    if gt.dtype == np.uint8:
+        return gt.astype(np.float32) / np.float32(255.0)
+    return np.ascontiguousarray(gt, dtype=np.float32)
+
+
+def _uint8_gt(gt: np.ndarray) -> np.ndarray:
+    return gt if gt.dtype == np.uint8 else np.clip(np.round(gt * 255.0), 0, 255).astype(np.uint8)
+
+
+def params_kernel(params: DegradationParams, settings: DegradationSettings | None = None) -> np.ndarray:
+    """The blur kernel of ``params`` (size from ``settings``)."""
+    s = settings or DegradationSettings()
+    return blur_kernel(params.kernel_kind, s.kernel_size, params.sigma_x, params.sigma_y, params.angle)
+
+
+def degradation_steps(
+    gt: np.ndarray, params: DegradationParams, seed: int = 0, settings: DegradationSettings | None = None
+) -> dict[str, np.ndarray]:
+    """Every intermediate image of :func:`facesr.degradations.apply_degradation`, in order.
+
+    Uses the library's single ops in the order of REFERENCE.md section 2; the last entry ("LQ") equals
+    ``apply_degradation(gt, params, np.random.default_rng(seed), settings)`` up to float rounding.
+    """
+    s = settings or DegradationSettings()
+    rng = np.random.default_rng(seed)
+    img = _float_gt(gt)
+    h, w = img.shape[:2]
+    factor = s.gt_size // s.out_size
+    steps = {"GT": img}
+    steps["1 blurred"] = img = blur(img, params_kernel(params, s))
+    size = (max(1, int(h * params.scale)), max(1, int(w * params.scale)))
+    steps[f"2 downsized x{params.scale:.3f} ({params.down_interpolation})"] = img = resize(
+        img, size, params.down_interpolation
+    )
+    steps[f"3 noise sigma {params.noise_sigma:.1f}/255"] = img = add_gaussian_noise(img, params.noise_sigma, rng)
+    steps[f"4 JPEG quality {params.jpeg_quality}"] = img = jpeg_compress(img, params.jpeg_quality)
+    img = resize(img, (h, w), params.up_interpolation)
+    steps[f"5-6 back to {w}x{h} ({params.up_interpolation}), quantized"] = img = quantize(img)
+    steps[f"7 LQ (area x1/{factor})"] = resize(img, (h // factor, w // factor), "area")
+    return steps
+
+
+def render_degradation(
+    gt: np.ndarray, params: DegradationParams, seed: int = 0, settings: DegradationSettings | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(kernel, lq, psnr)`` for one GT and fixed ``params``: what the panel draws.
+
+    The noise comes from ``np.random.default_rng(seed)``, so moving one slider changes only that step.
+    ``psnr`` is the PSNR (dB) of OpenCV bicubic x4 of the uint8-rounded LQ against the uint8 GT.
+    """
+    lq = apply_degradation(_float_gt(gt), params, np.random.default_rng(seed), settings)
+    return params_kernel(params, settings), lq, lq_bicubic_psnr(lq, _uint8_gt(gt))
+
+
+class DegradationPanel:
+    """Sliders and dropdowns for every degradation parameter, a "random sample" button and the figure.
+
+    Attributes:
+        controls: ``{DegradationParams field: widget}``.
+        button: the "random sample" button.
+        output: the Output widget holding the current figure.
+        widget: the whole panel (a VBox); displaying the panel displays it.
+        last_kernel, last_lq, last_psnr: what the last redraw computed.
+        redraws: how many times the figure was redrawn.
+    """
+
+    def __init__(self, gt: np.ndarray, settings: DegradationSettings | None = None, seed: int = 0) -> None:
+        import ipywidgets as widgets
+
+        self.gt, self.settings, self.seed = gt, settings or DegradationSettings(), seed
+        self.rng = np.random.default_rng(seed)
+        s, style = self.settings, {"description_width": "initial"}
+
+        def slider(cls: Any, value: float, bounds: tuple[float, float], step: float, label: str) -> Any:
+            return cls(value=value, min=bounds[0], max=bounds[1], step=step, description=label,
+                       continuous_update=False, style=style)  # fmt: skip
+
+        def dropdown(options: tuple[str, ...], value: str, label: str) -> Any:
+            return widgets.Dropdown(options=list(options), value=value, description=label, style=style)
+
+        self.controls = {
+            "kernel_kind": dropdown(("iso", "aniso"), "aniso", "kernel type"),
+            "sigma_x": slider(widgets.FloatSlider, 2.0, s.sigma_range, 0.05, "sigma x (px)"),
+            "sigma_y": slider(widgets.FloatSlider, 1.0, s.sigma_range, 0.05, "sigma y (px)"),
+            "angle": slider(widgets.FloatSlider, 0.5, s.angle_range, 0.01, "angle (rad)"),
+            "scale": slider(widgets.FloatSlider, 0.25, s.scale_range, 0.0025, "downscale factor"),
+            "down_interpolation": dropdown(s.resize_interpolations, "bicubic", "down interpolation"),
+            "noise_sigma": slider(widgets.FloatSlider, 5.0, s.noise_sigma_range, 0.5, "noise sigma (/255)"),
+            "jpeg_quality": slider(widgets.IntSlider, 75, tuple(map(int, s.jpeg_quality_range)), 1, "JPEG quality"),
+            "up_interpolation": dropdown(s.resize_interpolations, "bicubic", "up interpolation"),
+        }
+        self.button = widgets.Button(description="random sample")
+        self.output = widgets.Output()
+        names = list(self.controls)
+        columns = widgets.HBox(
+            [widgets.VBox([self.controls[n] for n in names[:5]]), widgets.VBox([self.controls[n] for n in names[5:]])]
+        )
+        self.widget = widgets.VBox([columns, self.button, self.output])
+        self.last_kernel: np.ndarray | None = None
+        self.last_lq: np.ndarray | None = None
+        self.last_psnr: float | None = None
+        self.redraws = 0
+        self._hold = False  # set while several controls change at once: one redraw at the end
+        for control in self.controls.values():
+            control.observe(self._on_change, names="value")
+        self.button.on_click(lambda _button: self.randomize())
+        self.update()
+
+    @property
+    def params(self) -> DegradationParams:
+        """The parameters the controls show (iso kernels use sigma x for both axes and no angle)."""
+        values = {name: control.value for name, control in self.controls.items()}
+        if values["kernel_kind"] == "iso":
+            values.update(sigma_y=values["sigma_x"], angle=0.0)
+        return DegradationParams(**values)
+
+    def set_params(self, params: DegradationParams) -> None:
+        """Show ``params`` on the controls and redraw once."""
+        self._hold = True
+        try:
+            for name, value in dataclasses.asdict(params).items():
+                self.controls[name].value = value
+        finally:
+            self._hold = False
+        self.update()
+
+    def randomize(self) -> DegradationParams:
+        """Draw parameters like the training pipeline does (:func:`sample_params`) and show them."""
+        params = sample_params(self.rng, self.settings)
+        self.set_params(params)
+        return params
+
+    def _on_change(self, change: dict) -> None:
+        if not self._hold:
+            self.update()
+
+    def update(self) -> None:
+        """Recompute the LQ and its bicubic PSNR for the current controls and redraw the figure."""
+        import matplotlib.pyplot as plt
+        from IPython.display import clear_output, display
+
+        from facesr.metrics import bicubic_upscale
+        from facesr.plots import plot_degradation_result
+
+        iso = self.controls["kernel_kind"].value == "iso"
+        self.controls["sigma_y"].disabled = iso
+        self.controls["angle"].disabled = iso
+        params = self.params
+        self.last_kernel, self.last_lq, self.last_psnr = render_degradation(self.gt, params, self.seed, self.settings)
+        lq8 = _uint8_gt(self.last_lq)
+        gt8 = _uint8_gt(self.gt)
+        fig = plot_degradation_result(self.last_kernel, lq8, bicubic_upscale(lq8, gt8.shape[0] // lq8.shape[0]),
+                                      gt8, self.last_psnr, params)  # fmt: skip
+        with self.output:
+            clear_output(wait=True)
+            display(fig)
+        plt.close(fig)  # shown once, in the panel; not again under the cell
+        self.redraws += 1
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+
+def build_degradation_panel(
+    gt: np.ndarray, settings: DegradationSettings | None = None, seed: int = 0
+) -> DegradationPanel:
+    """The interactive panel for one GT face (uint8 or float [0, 1] HxWx3); display it in a notebook."""
+    return DegradationPanel(gt, settings=settings, seed=seed)

@@ -1,0 +1,108 @@
+# ---
+# jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
+#     provenance: []
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 The degradation, step by step
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/facesr-kit/facesr-kit/blob/main/notebooks/02_degradation_demo.ipynb)
+#
+# The course trains on pairs made on the fly: every 512x512 GT face goes through a random degradation to
+# become its 128x128 LQ input. In this order, every step always applied:
+# 1. blur with a 41x41 Gaussian kernel, isotropic or anisotropic (sigma x, y in [0.2, 5] px, any angle);
+# 2. downscale by a factor in [1/16, 1] (bilinear, area or bicubic);
+# 3. Gaussian noise, sigma in [0, 25] / 255;
+# 4. JPEG at quality 50-95;
+# 5. resize back to 512x512 (bilinear, area or bicubic);
+# 6. round to 8 bits;
+# 7. area resize to 128x128.
+#
+# Below: one face through every step, an interactive panel to try any setting, and how hard the task is
+# for bicubic upscaling over many random degradations.
+
+# %%
+# Set-up, the same in every notebook: find the kit (on Colab: clone it), put its lib/ on the path,
+# then facesr.colab mounts Drive, links checkpoints/ into Drive, unpacks the data once, checks the GPU.
+import os, subprocess, sys
+KIT = next((os.path.abspath(p) for p in ("..", ".") if os.path.isdir(f"{p}/lib/facesr")), "/content/facesr-kit")
+if not os.path.isdir(KIT):
+    subprocess.run(["git", "clone", "-q", "https://github.com/facesr-kit/facesr-kit", KIT], check=True)
+sys.path.insert(0, f"{KIT}/lib")
+from facesr.colab import setup_runtime
+RUNTIME = setup_runtime(KIT)
+
+# %% tags=["parameters"]
+# Settings. Relative paths are relative to the kit. FACESR_QUICK=1, FACESR_DATA, FACESR_FIGURES override them.
+DATA_ROOT = "data/FFHQ"  #@param {type:"string"}
+FIGURES_DIR = "figures"  #@param {type:"string"}
+QUICK = False  #@param {type:"boolean"}
+FACE_INDEX = 0  #@param {type:"integer"}
+SEED = 0  #@param {type:"integer"}
+NUM_SAMPLES = 500  #@param {type:"integer"}
+
+# %%
+from facesr.colab import resolve_settings
+SETTINGS = resolve_settings(data_root=DATA_ROOT, figures_dir=FIGURES_DIR, quick=QUICK)
+print(SETTINGS)
+
+# %% [markdown]
+# ## 1. One face through every step
+#
+# The parameters are drawn exactly as in training (`facesr.degradations.sample_params`); change `SEED` for
+# another draw. The kernel is drawn with its weights; the images keep their real size in pixels.
+
+# %%
+import numpy as np
+from facesr.data import list_images, read_image
+from facesr.degradations import sample_params
+from facesr.plots import plot_degradation_steps
+from facesr.report import save_figure
+from facesr.widgets import degradation_steps, params_kernel
+FACE = list_images(SETTINGS.data_root / "val" / "GT")[FACE_INDEX]
+GT = read_image(FACE)
+PARAMS = sample_params(np.random.default_rng(SEED))
+print(f"{FACE.name}: {PARAMS}")
+fig = plot_degradation_steps(degradation_steps(GT, PARAMS, seed=SEED), params_kernel(PARAMS), PARAMS)
+print("saved", save_figure(fig, SETTINGS.figures_dir, "02_degradation_steps"))
+
+# %% [markdown]
+# ## 2. Try it yourself
+#
+# Move a slider or pick another option: the panel redraws the kernel, the LQ and its bicubic x4
+# upscaling with the PSNR to the GT. "random sample" draws a new set of parameters like training does.
+# (The noise pattern stays fixed, so a change in PSNR comes from the setting you moved.)
+
+# %%
+from facesr.widgets import build_degradation_panel
+PANEL = build_degradation_panel(GT, seed=SEED)
+PANEL
+
+# %% [markdown]
+# ## 3. How hard is it? Bicubic PSNR over random degradations
+#
+# The same face degraded many times with random parameters, each LQ upscaled with bicubic x4 and scored.
+# The spread shows how much the difficulty varies between training pairs. The dashed line is the bicubic
+# PSNR of this face's real validation LQ: if the validation set was made with the same pipeline, it should
+# fall inside the histogram.
+
+# %%
+from facesr.degradations import bicubic_psnr_samples
+from facesr.metrics import bicubic_upscale, psnr
+from facesr.plots import plot_psnr_histogram
+n = min(NUM_SAMPLES, 20) if SETTINGS.quick else NUM_SAMPLES
+VALUES = bicubic_psnr_samples(GT, n, np.random.default_rng(SEED))
+VAL_LQ_PSNR = psnr(bicubic_upscale(read_image(SETTINGS.data_root / "val" / "LQ" / FACE.name)), GT)
+fig = plot_psnr_histogram(VALUES, {f"real val LQ of {FACE.name}": VAL_LQ_PSNR},
+                          title=f"bicubic x4 over {n} random degradations of {FACE.name}")
+print("saved", save_figure(fig, SETTINGS.figures_dir, "02_bicubic_psnr_histogram"))
+
+# %% [markdown]
+# Next: notebook 03 trains the course baseline (MSRResNet with L1) on pairs made by this pipeline.

@@ -1,0 +1,102 @@
+# ---
+# jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
+#     provenance: []
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 Train SRGAN (the course baseline)
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/facesr-kit/facesr-kit/blob/main/notebooks/03_train_srgan.ipynb)
+#
+# The course baseline as the original report ran it, called "SRGAN" there: MSRResNet with 16 residual
+# blocks (1,517,571 parameters, within the 1,821,085 limit), L1 loss, full 128x128 -> 512x512 images,
+# batch 8, Adam 2e-4 with cosine restarts, 300k iterations. The handout's baseline reaches 28.89 dB
+# on the validation set.
+#
+# Training checkpoints to `RUNS_DIR/srgan` (on Colab a folder in your Drive) and **resumes by itself**:
+# when the runtime is recycled, run the notebook again from the top and the training cell continues
+# from the last checkpoint. Keep the settings the same when you resume (the trainer refuses a changed config).
+
+# %%
+# Set-up, the same in every notebook: find the kit (on Colab: clone it), put its lib/ on the path,
+# then facesr.colab mounts Drive, links checkpoints/ into Drive, unpacks the data once, checks the GPU.
+import os, subprocess, sys
+KIT = next((os.path.abspath(p) for p in ("..", ".") if os.path.isdir(f"{p}/lib/facesr")), "/content/facesr-kit")
+if not os.path.isdir(KIT):
+    subprocess.run(["git", "clone", "-q", "https://github.com/facesr-kit/facesr-kit", KIT], check=True)
+sys.path.insert(0, f"{KIT}/lib")
+from facesr.colab import setup_runtime
+RUNTIME = setup_runtime(KIT)
+
+# %% tags=["parameters"]
+# Settings. Relative paths are relative to the kit. FACESR_QUICK=1, FACESR_DATA, FACESR_RUNS, FACESR_FIGURES override them.
+DATA_ROOT = "data/FFHQ"  #@param {type:"string"}
+RUNS_DIR = "checkpoints"  #@param {type:"string"}
+FIGURES_DIR = "figures"  #@param {type:"string"}
+QUICK = False  #@param {type:"boolean"}
+ITERS = 0  #@param {type:"integer"}
+BATCH_SIZE = 0  #@param {type:"integer"}
+RUN_NAME = "srgan"  #@param {type:"string"}
+NUM_VAL_SHOW = 3  #@param {type:"integer"}
+# 0 keeps the config's value: 300,000 iterations (60 in quick mode), batch 8. A smaller BATCH_SIZE
+# helps when the GPU runs out of memory.
+
+# %%
+from facesr.colab import resolve_settings
+SETTINGS = resolve_settings(data_root=DATA_ROOT, runs_dir=RUNS_DIR, figures_dir=FIGURES_DIR, quick=QUICK)
+print(SETTINGS)
+
+# %% [markdown]
+# ## 1. The config and the parameter budget
+#
+# Every setting of the run, then the generator's trainable parameters against the course limit.
+# Quick mode shrinks the run to CPU size (a few dozen iterations on 128x128 GT crops).
+
+# %%
+from facesr.config import get_config
+from facesr.notebook import overrides, show_config
+CFG = get_config("srgan", quick=SETTINGS.quick, **overrides(iters=ITERS, batch_size=BATCH_SIZE))
+show_config(CFG)
+
+# %% [markdown]
+# ## 2. Train (re-running this cell resumes)
+#
+# The progress bar shows the loss, the learning rate and the last validation PSNR. Validation runs every
+# `val_every` iterations on the whole validation set; `best.pt` keeps the best PSNR, `latest.pt` the
+# last checkpoint. Interrupting the cell is safe: re-run it to continue.
+
+# %%
+from facesr.train import train
+RUN_DIR = train(CFG, data_root=SETTINGS.data_root, runs_dir=SETTINGS.runs_dir, name=RUN_NAME)
+
+# %% [markdown]
+# ## 3. Loss and PSNR curves
+#
+# Left: the L1 loss averaged over each logging window. Right: validation PSNR against iterations,
+# with bicubic x4 as the floor to beat.
+
+# %%
+from facesr.notebook import show_curves
+fig = show_curves(RUN_DIR, SETTINGS.figures_dir, name="03_srgan_curves")
+
+# %% [markdown]
+# ## 4. Validation outputs
+#
+# The best checkpoint on the first validation faces: LQ input, bicubic x4, the network's output and the
+# ground truth, each with its PSNR.
+
+# %%
+from facesr.notebook import show_val_outputs
+fig = show_val_outputs(RUN_DIR, SETTINGS.data_root, n=NUM_VAL_SHOW, figures_dir=SETTINGS.figures_dir,
+                       name="03_srgan_val_outputs")
+
+# %% [markdown]
+# Next: notebook 04 trains the larger RRDBNet ("ESRGAN" in the report) with the same recipe, and
+# notebook 06 compares all runs.

@@ -1,0 +1,165 @@
+# ---
+# jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
+#     provenance: []
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 Results and report
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/facesr-kit/facesr-kit/blob/main/notebooks/06_results_and_report.ipynb)
+#
+# Regenerates every figure and table of the report from the run folders of notebooks 03-05 (and the
+# in-budget `msrresnet20` recipe, if you trained it): training-loss curves, validation PSNR of all models
+# on one axis, the best-PSNR table with and without x8 self-ensemble, the parameter table, a qualitative
+# grid with eye and mouth crops, and finally the test predictions and the leaderboard zip.
+# Everything goes to `FIGURES_DIR` as `.png`, `.csv` and `.md`. A run that does not exist yet is
+# skipped with a note saying which notebook trains it.
+
+# %%
+# Set-up, the same in every notebook: find the kit (on Colab: clone it), put its lib/ on the path,
+# then facesr.colab mounts Drive, links checkpoints/ into Drive, unpacks the data once, checks the GPU.
+import os, subprocess, sys
+KIT = next((os.path.abspath(p) for p in ("..", ".") if os.path.isdir(f"{p}/lib/facesr")), "/content/facesr-kit")
+if not os.path.isdir(KIT):
+    subprocess.run(["git", "clone", "-q", "https://github.com/facesr-kit/facesr-kit", KIT], check=True)
+sys.path.insert(0, f"{KIT}/lib")
+from facesr.colab import setup_runtime
+RUNTIME = setup_runtime(KIT)
+
+# %% tags=["parameters"]
+# Settings. Relative paths are relative to the kit. FACESR_QUICK=1, FACESR_DATA, FACESR_RUNS, FACESR_FIGURES override them.
+DATA_ROOT = "data/FFHQ"  #@param {type:"string"}
+RUNS_DIR = "checkpoints"  #@param {type:"string"}
+FIGURES_DIR = "figures"  #@param {type:"string"}
+QUICK = False  #@param {type:"boolean"}
+MODELS = "srgan,esrgan,esrgan_gan,msrresnet20"  #@param {type:"string"}
+TTA = True  #@param {type:"boolean"}
+VAL_LIMIT = 0  #@param {type:"integer"}
+FACES = "0,1"  #@param {type:"string"}
+EYES_BOX = "0.35,0.50,0.20,0.80"  #@param {type:"string"}
+MOUTH_BOX = "0.68,0.82,0.30,0.70"  #@param {type:"string"}
+SUBMIT_RUN = ""  #@param {type:"string"}
+# MODELS: run folders in RUNS_DIR to compare. VAL_LIMIT = 0 scores every val image (quick mode: 1).
+# FACES: val images (index or file name) of the qualitative grid. The boxes are top,bottom,left,right
+# fractions of the face. SUBMIT_RUN = "" packages the in-budget run with the best val PSNR.
+
+# %%
+from facesr.colab import resolve_settings
+SETTINGS = resolve_settings(data_root=DATA_ROOT, runs_dir=RUNS_DIR, figures_dir=FIGURES_DIR, quick=QUICK)
+print(SETTINGS)
+
+# %%
+from facesr.report import find_runs, read_logs
+MODEL_NAMES = [m.strip() for m in MODELS.split(",") if m.strip()]
+RUNS = find_runs(SETTINGS.runs_dir, MODEL_NAMES)  # prints a note for each missing run
+LOGS = read_logs(RUNS)
+print("runs found:", ", ".join(f"{name} ({path})" for name, path in RUNS.items()) or "none")
+
+# %% [markdown]
+# ## 1. Training-loss curves
+#
+# One panel per model, every loss term of its log (log scale: the GAN terms differ by orders of magnitude).
+
+# %%
+from facesr.figures import plot_loss_curves
+from facesr.report import save_figure
+fig = plot_loss_curves({name: log for name, (log, _) in LOGS.items()})
+print(f"saved {save_figure(fig, SETTINGS.figures_dir, '06_loss_curves')}")
+
+# %% [markdown]
+# ## 2. Validation PSNR against iterations
+#
+# All models on one axis, each in its colour, with bicubic x4 as the floor. The GAN run starts from the
+# RRDBNet's PSNR and usually loses some of it: its objective is texture, not pixel accuracy.
+
+# %%
+from facesr.figures import plot_psnr_curves
+from facesr.report import bicubic_scores
+BICUBIC = bicubic_scores(SETTINGS.data_root)
+fig = plot_psnr_curves({name: val for name, (_, val) in LOGS.items()}, bicubic_psnr=BICUBIC["psnr"])
+print(f"saved {save_figure(fig, SETTINGS.figures_dir, '06_psnr_curves')}")
+
+# %% [markdown]
+# ## 3. Best-PSNR table
+#
+# Each run's best checkpoint scored on the validation set like the leaderboard (RGB PSNR, 0-255, whole
+# image; SSIM beside it), plain and with x8 self-ensemble (`_x8`: the mean of the 8 flips and rotations of
+# the input, un-done on the output; 8x the inference time). `within_limit` is the course's 1,821,085 rule.
+
+# %%
+from facesr.report import psnr_table, save_table
+limit = VAL_LIMIT or (1 if SETTINGS.quick else 0)  # quick mode: x8 self-ensemble on a CPU is slow
+PSNR_TABLE = psnr_table(RUNS, SETTINGS.data_root, tta=TTA, limit=limit or None)
+print("saved", *save_table(PSNR_TABLE, SETTINGS.figures_dir, "psnr_table"))
+PSNR_TABLE
+
+# %% [markdown]
+# ## 4. Parameter table
+#
+# Counted from the networks themselves. "ESRGAN (discriminator)" adds the ModifiedVGG discriminator and
+# the VGG19 features of the perceptual loss to the generator: everything a GAN training step runs.
+
+# %%
+from facesr.report import parameter_budget_table
+PARAM_TABLE = parameter_budget_table()
+print("saved", *save_table(PARAM_TABLE, SETTINGS.figures_dir, "param_table"))
+PARAM_TABLE
+
+# %% [markdown]
+# ## 5. Qualitative comparison
+#
+# LQ | bicubic | SRGAN | ESRGAN | ESRGAN+GAN | GT for a few validation faces, with zoomed crops of the
+# eyes and the mouth (boxes from the settings, drawn on the whole faces) and each output's PSNR.
+
+# %%
+from facesr.figures import comparison_images, parse_box, plot_comparison
+from facesr.infer import load_generator
+CROPS = {"eyes": parse_box(EYES_BOX), "mouth": parse_box(MOUTH_BOX)}
+NETS = {name: load_generator(run_dir) for name, run_dir in RUNS.items()}  # best.pt of each run
+for face in [f.strip() for f in FACES.split(",") if f.strip()]:
+    images = comparison_images(NETS, SETTINGS.data_root, int(face) if face.isdigit() else face)
+    fig = plot_comparison(images, CROPS, title=f"val face {face}")
+    print(f"saved {save_figure(fig, SETTINGS.figures_dir, f'06_qualitative_{face}')}")
+
+# %% [markdown]
+# ## 6. Test predictions and the leaderboard zip
+#
+# The in-budget run with the best validation PSNR (or `SUBMIT_RUN`) super-resolves `test/LQ`; the zip
+# holds `results/00000.png ...`. `package_submission` checks the generator's parameter count first.
+
+# %%
+from facesr.infer import predict
+from facesr.report import submission_run
+from facesr.submission import package_submission
+SUBMIT = SUBMIT_RUN or submission_run(PSNR_TABLE)
+if SUBMIT is None:
+    print("no in-budget run to submit: train notebook 03 (or the msrresnet20 config) first")
+else:
+    NET_G = load_generator(SETTINGS.runs_dir / SUBMIT)
+    PRED_DIR = SETTINGS.runs_dir / SUBMIT / "test_predictions"
+    # x8 self-ensemble as in the table; skipped in quick mode, where it costs minutes on a CPU
+    paths = predict(NET_G, SETTINGS.data_root / "test" / "LQ", PRED_DIR, tta=TTA and not SETTINGS.quick)
+    ZIP = package_submission(PRED_DIR, SETTINGS.runs_dir / SUBMIT / "submission.zip", NET_G,
+                             SETTINGS.data_root / "test" / "LQ", overwrite=True)  # this cell's own zip
+    print(f"{SUBMIT}: {len(paths)} test predictions in {PRED_DIR}; leaderboard zip {ZIP}")
+
+# %% [markdown]
+# An over-budget generator is refused before anything is written: here the largest run over the limit
+# (or the report's full RRDBNet when every run fits, as in quick mode).
+
+# %%
+from facesr.errors import FacesrError
+from facesr.report import over_budget_generator
+what, big_net = over_budget_generator(RUNS)
+try:
+    package_submission(SETTINGS.runs_dir / "over_budget_predictions", SETTINGS.runs_dir / "over_budget.zip",
+                       big_net, SETTINGS.data_root / "test" / "LQ")  # the budget check comes first
+except FacesrError as err:
+    print(f"{what} refused: {err}")

@@ -1,0 +1,136 @@
+"""The notebooks: paired .py/.ipynb without outputs, Colab-ready; and all six executed in quick mode.
+
+The execution test is the CI notebook run: it calls ``facesr.demo.run_demo`` once (the main job,
+``python -m facesr demo``) into a temporary folder and checks every executed notebook and the
+figures and tables it wrote.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+BADGE = (
+    "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+    "(https://colab.research.google.com/github/facesr-kit/facesr-kit/blob/main/notebooks/{name}.ipynb)"
+)
+EXPECTED_NOTEBOOKS = [
+    "01_data_exploration", "02_degradation_demo", "03_train_srgan", "04_train_esrgan", "05_gan_finetune",
+    "06_results_and_report",
+]  # fmt: skip
+# What notebook 06 (and 03-05) write to the figures folder in quick mode.
+EXPECTED_FIGURES = [
+    "03_srgan_curves.png", "03_srgan_val_outputs.png", "04_esrgan_curves.png", "04_esrgan_val_outputs.png",
+    "05_esrgan_gan_curves.png", "05_esrgan_gan_val_outputs.png", "06_loss_curves.png", "06_psnr_curves.png",
+    "06_qualitative_0.png", "06_qualitative_1.png", "psnr_table.csv", "psnr_table.md", "param_table.csv",
+    "param_table.md",
+]  # fmt: skip
+
+
+def test_the_six_notebooks_exist():
+    assert [p.stem for p in SOURCES] == EXPECTED_NOTEBOOKS
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_notebook_pair_is_in_sync_and_clean(source: Path):
+    ipynb = source.with_suffix(".ipynb")
+    assert ipynb.is_file(), f"{ipynb.name} missing: run jupytext --to ipynb {source}"
+    nb = jupytext.read(ipynb)
+    assert jupytext.writes(nb, fmt="py:percent") == source.read_text(encoding="utf-8"), (
+        f"{ipynb.name} is out of date: run jupytext --to ipynb --update {source}"
+    )
+    raw = nbformat.read(ipynb, as_version=4)
+    for cell in raw.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{ipynb.name} holds outputs"
+    assert '"output_type"' not in ipynb.read_text(encoding="utf-8")
+    # Colab metadata (GPU runtime) and the badge pointing at this very notebook
+    assert raw.metadata.get("accelerator") == "GPU"
+    assert "colab" in raw.metadata and raw.metadata["kernelspec"]["name"] == "python3"
+    first_md = next(c for c in raw.cells if c.cell_type == "markdown")
+    assert BADGE.format(name=source.stem) in first_md.source
+    tagged = [c for c in raw.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and "#@param" in tagged[0].source
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_cells_stay_short(source: Path):
+    nb = jupytext.read(source)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert len(cell.source.splitlines()) <= 25, f"{source.name}: a cell over a screenful:\n{cell.source}"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    from facesr.demo import run_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    return run_demo(out_dir=out, figures_dir=out / "figures")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+def test_demo_runs_every_notebook(demo):
+    assert list(demo.notebooks) == EXPECTED_NOTEBOOKS
+    for name, path in demo.notebooks.items():
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.execution_count is not None for c in code), f"{name}: not every cell ran"
+        errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+        assert not errors, f"{name}: {errors[0].ename}: {errors[0].evalue}"
+    # the committed notebooks stay without outputs
+    assert '"output_type"' not in (NOTEBOOKS / "03_train_srgan.ipynb").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+def test_demo_writes_figures_tables_and_runs(demo):
+    missing = [name for name in EXPECTED_FIGURES if not (demo.figures_dir / name).is_file()]
+    assert not missing, f"not written: {missing}"
+    for run in ("srgan", "esrgan", "esrgan_gan"):
+        assert (demo.runs_dir / run / "best.pt").is_file()
+    table = (demo.figures_dir / "psnr_table.md").read_text(encoding="utf-8")
+    from facesr.report import MODEL_LABELS
+
+    for label in (MODEL_LABELS[m] for m in ("bicubic", "srgan", "esrgan", "esrgan_gan")):
+        assert re.search(rf"\| {re.escape(label)} +\|", table), f"{label} row missing in:\n{table}"
+    params = (demo.figures_dir / "param_table.md").read_text(encoding="utf-8")
+    assert "51,221,772" in params and "1,812,995" in params
+    # notebook 06 packaged an in-budget submission and showed the refusal of an over-budget generator
+    zips = list(demo.runs_dir.glob("*/submission.zip"))
+    assert len(zips) == 1
+    nb06 = nbformat.read(demo.notebooks["06_results_and_report"], as_version=4)
+    text = "".join(o.get("text", "") for c in nb06.cells if c.cell_type == "code" for o in c.outputs)
+    assert "refused" in text and "1,821,085" in text
+
+
+def test_demo_stops_at_a_failing_notebook(tmp_path: Path):
+    from facesr.demo import run_demo
+    from facesr.errors import FacesrError
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# broken"),
+        nbformat.v4.new_code_cell("import os\nprint(os.environ['FACESR_QUICK'], os.environ['FACESR_RUNS'])"),
+        nbformat.v4.new_code_cell("raise ValueError('boom')"),
+        nbformat.v4.new_code_cell("print('never')"),
+    ]
+    path = tmp_path / "src" / "07_broken.ipynb"
+    path.parent.mkdir()
+    nbformat.write(nb, path)
+    out = tmp_path / "out"
+    with pytest.raises(FacesrError, match=r"07_broken\.ipynb failed in code cell 2 .*ValueError.*boom") as info:
+        run_demo(out_dir=out, figures_dir=tmp_path / "figures", notebooks=[path])
+    partial = out / "notebooks" / "07_broken.ipynb"
+    assert str(partial) in str(info.value)
+    executed = nbformat.read(partial, as_version=4)
+    assert executed.cells[1].outputs[0]["text"].split() == ["1", str(out / "runs")]
+    assert executed.cells[3].outputs == []
+    assert nbformat.read(path, as_version=4).cells[1].outputs == []  # the source notebook is untouched

@@ -1,0 +1,122 @@
+"""The degradation panel (facesr.widgets) and the figures of notebooks 01/02 (facesr.plots)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from facesr.data import check_dataset, list_images, read_image
+from facesr.degradations import DegradationParams, DegradationSettings, apply_degradation, sample_params
+from facesr.widgets import build_degradation_panel, degradation_steps, params_kernel, render_degradation
+
+# The ipywidgets classes that exist, with the same constructor arguments, in 7.7 (Colab) and 8.x.
+COMMON_WIDGETS = {"FloatSlider", "IntSlider", "Dropdown", "Button", "Output", "VBox", "HBox"}
+
+
+@pytest.fixture(scope="module")
+def gt(sample_root: Path) -> np.ndarray:
+    """A real face at 128x128 (any multiple of 4 works; small keeps the tests fast)."""
+    face = read_image(list_images(sample_root / "val" / "GT")[0])
+    return cv2.resize(face, (128, 128), interpolation=cv2.INTER_AREA)
+
+
+def _params(**changes: object) -> DegradationParams:
+    base = DegradationParams("aniso", 2.0, 1.0, 0.5, 0.5, "bicubic", 5.0, 75, "bilinear")
+    return dataclasses.replace(base, **changes)
+
+
+def test_steps_end_in_the_library_lq(gt: np.ndarray) -> None:
+    for seed in range(3):
+        params = sample_params(np.random.default_rng(seed))
+        steps = degradation_steps(gt, params, seed=seed)
+        lq = apply_degradation(gt.astype(np.float32) / 255, params, np.random.default_rng(seed))
+        assert len(steps) == 7 and list(steps)[0] == "GT"
+        np.testing.assert_allclose(list(steps.values())[-1], lq, atol=1e-5)
+        assert list(steps.values())[2].shape[0] == max(1, int(128 * params.scale))
+
+
+def test_render_degradation(gt: np.ndarray) -> None:
+    kernel, lq, psnr = render_degradation(gt, _params())
+    assert kernel.shape == (41, 41) and abs(float(kernel.sum()) - 1) < 1e-5
+    assert lq.shape == (32, 32, 3) and lq.dtype == np.float32
+    assert render_degradation(gt, _params())[2] == psnr  # same seed, same noise, same LQ
+    # The panel's PSNR responds to the settings the way the task says it should.
+    assert render_degradation(gt, _params(noise_sigma=25.0))[2] < psnr
+    assert render_degradation(gt, _params(sigma_x=0.2, sigma_y=0.2, noise_sigma=0.0, jpeg_quality=95))[2] > psnr
+    np.testing.assert_array_equal(params_kernel(_params(kernel_kind="iso")), params_kernel(_params(
+        kernel_kind="iso", sigma_y=4.0, angle=1.0)))  # fmt: skip
+
+
+def test_panel_redraws_on_slider_and_button(gt: np.ndarray) -> None:
+    panel = build_degradation_panel(gt, seed=3)
+    assert set(panel.controls) == {f.name for f in dataclasses.fields(DegradationParams)}
+    assert panel.redraws == 1 and panel.last_psnr is not None
+
+    before = panel.last_psnr
+    panel.controls["noise_sigma"].value = 25.0
+    assert panel.redraws == 2 and panel.last_psnr < before
+    assert panel.last_psnr == render_degradation(gt, panel.params, seed=3)[2]
+
+    panel.controls["kernel_kind"].value = "iso"
+    assert panel.controls["sigma_y"].disabled and panel.params.sigma_y == panel.params.sigma_x
+    assert panel.params.angle == 0.0
+
+    old_params = panel.params
+    panel.button.click()  # every control changes, the figure is drawn once
+    assert panel.redraws == 4 and panel.params != old_params
+    assert panel.last_psnr == render_degradation(gt, panel.params, seed=3)[2]
+
+    settings = DegradationSettings()
+    drawn = sample_params(np.random.default_rng(11), settings)
+    panel.set_params(drawn)
+    assert panel.params == drawn and panel.redraws == 5
+
+
+def test_widgets_use_the_common_ipywidgets_subset() -> None:
+    import facesr.widgets
+
+    source = Path(facesr.widgets.__file__).read_text()
+    used = set(re.findall(r"widgets\.([A-Z]\w*)", source))
+    assert used and used <= COMMON_WIDGETS, used - COMMON_WIDGETS
+    assert 'names="value"' in source and ".on_click(" in source
+
+
+def test_figures_carry_titles_and_labels(gt: np.ndarray, sample_root: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from facesr.plots import (
+        channel_histograms,
+        dataset_summary,
+        plot_degradation_result,
+        plot_degradation_steps,
+        plot_psnr_histogram,
+        show_images,
+    )
+
+    table = dataset_summary(check_dataset(sample_root))
+    assert list(table["folder"]) == ["train/GT", "val/LQ", "val/GT", "test/LQ"]
+    assert list(table["images"]) == [24, 8, 8, 8] and (table["disk (MB)"] > 0).all()
+
+    fig = channel_histograms({"GT": [gt], "LQ": [gt[::4, ::4]]})
+    assert [ax.get_xlabel() for ax in fig.axes] == ["intensity (0-255)"] * 3
+    assert fig.axes[0].get_ylabel() == "fraction of pixels" and fig.axes[-1].get_legend() is not None
+
+    fig = plot_psnr_histogram([25.0, 26.0, 27.5], {"val LQ": 24.0}, title="t")
+    ax = fig.axes[0]
+    assert "dB" in ax.get_xlabel() and ax.get_ylabel() and len(ax.get_legend().get_texts()) == 3
+
+    params = _params()
+    kernel, lq, psnr = render_degradation(gt, params)
+    fig = plot_degradation_result(kernel, lq, cv2.resize(lq, (128, 128)), gt, psnr, params)
+    assert f"{psnr:.2f} dB" in fig.axes[2].get_title() and "offset (px)" in fig.axes[0].get_xlabel()
+    fig = plot_degradation_steps(degradation_steps(gt, params), kernel, params)
+    assert sum(bool(ax.get_title()) for ax in fig.axes) == 8  # the kernel and 7 images
+
+    fig = show_images([gt, gt, gt], ["a", "b", "c"], ncols=2, suptitle="s")
+    assert [ax.get_title() for ax in fig.axes if ax.images] == ["a", "b", "c"]
+    plt.close("all")
