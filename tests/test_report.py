@@ -223,6 +223,7 @@ def test_psnr_table_and_bicubic_on_sample_data(sample_root: Path, tmp_path: Path
     assert {"psnr", "ssim", "psnr_x8", "ssim_x8", "params", "within_limit", "best_iter"} <= set(table.columns)
     row = table.set_index("run").loc["srgan"]
     assert row["best_iter"] == 20 and bool(row["within_limit"])
+    assert table["images"].tolist() == [2, 2]  # the subset scored is stated in the table
     assert 5 < row["psnr"] < 60 and 5 < row["psnr_x8"] < 60
     # the bicubic row is the same baseline bicubic_scores computes (first 2 val images here)
     from facesr.report import val_subset

@@ -222,7 +222,7 @@ def psnr_table(
     """The best-PSNR table: val PSNR/SSIM of each run's best checkpoint, with and without x8 self-ensemble.
 
     One row per run plus a first ``bicubic`` row; columns model, run, params, within_limit,
-    best_iter, psnr, ssim, and psnr_x8/ssim_x8 when ``tta``. Scored with :func:`facesr.infer.evaluate`
+    best_iter, images (val images scored), psnr, ssim, and psnr_x8/ssim_x8 when ``tta``. Scored with :func:`facesr.infer.evaluate`
     (RGB, 0-255, no border crop) on the val pairs of ``data_root``, or on the first ``limit`` of them
     (quick mode: x8 self-ensemble of a 512x512 output takes seconds per image on a CPU).
     """
@@ -234,6 +234,7 @@ def psnr_table(
             if verbose:
                 print(f"scoring the first {limit} val images only (limit={limit})")
             return psnr_table(runs, subset, tta=tta, limit=None, verbose=verbose)
+    from facesr.data import list_images
     from facesr.infer import evaluate, load_generator
     from facesr.models import PARAM_LIMIT, count_parameters
 
@@ -243,7 +244,9 @@ def psnr_table(
         if verbose:
             print(f"evaluating {name} ({run_dir}) ...", flush=True)
         net_g = load_generator(run_dir)
-        plain = evaluate(net_g, data_root, tta=False).set_index("name").loc["mean"]
+        per_image = evaluate(net_g, data_root, tta=False).set_index("name")
+        plain = per_image.loc["mean"]
+        images = len(per_image) - 1  # said in the table: quick mode scores a subset
         n = count_parameters(net_g)
         row: dict[str, object] = {
             "model": model_label(name),
@@ -251,6 +254,7 @@ def psnr_table(
             "params": n,
             "within_limit": n <= PARAM_LIMIT,
             "best_iter": _best_iter(run_dir),
+            "images": images,
             "psnr": float(plain["psnr"]),
             "ssim": float(plain["ssim"]),
         }
@@ -261,8 +265,9 @@ def psnr_table(
         bicubic = {"psnr": float(plain["bicubic_psnr"]), "ssim": float(plain["bicubic_ssim"])}
     if bicubic is None:  # no run at all: the baseline alone still gives the table its first row
         bicubic = bicubic_scores(data_root)
+        images = len(list_images(Path(data_root) / "val" / "LQ"))
     first = {"model": model_label("bicubic"), "run": "bicubic", "params": 0, "within_limit": True,
-             "best_iter": math.nan, **bicubic}
+             "best_iter": math.nan, "images": images, **bicubic}
     if tta:
         first.update(psnr_x8=math.nan, ssim_x8=math.nan)
     table = pd.DataFrame([first, *rows])
