@@ -17,34 +17,33 @@ from facesr.errors import FacesrError
 from facesr.models.vgg_arch import VGGFeatureExtractor
 
 
-class L1Loss(nn.Module):
-    """Mean absolute error times ``loss_weight``.
+class _WeightedLoss(nn.Module):
+    """``loss_weight * criterion(pred, target)`` with mean reduction.
 
     Args:
         loss_weight (float): Multiplier of the loss. Default: 1.0.
     """
+
+    criterion = staticmethod(F.l1_loss)
 
     def __init__(self, loss_weight: float = 1.0) -> None:
         super().__init__()
         self.loss_weight = loss_weight
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.loss_weight * F.l1_loss(pred, target)
+        return self.loss_weight * self.criterion(pred, target)
 
 
-class MSELoss(nn.Module):
-    """Mean squared error times ``loss_weight``.
+class L1Loss(_WeightedLoss):
+    """Mean absolute error times ``loss_weight``."""
 
-    Args:
-        loss_weight (float): Multiplier of the loss. Default: 1.0.
-    """
+    criterion = staticmethod(F.l1_loss)
 
-    def __init__(self, loss_weight: float = 1.0) -> None:
-        super().__init__()
-        self.loss_weight = loss_weight
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.loss_weight * F.mse_loss(pred, target)
+class MSELoss(_WeightedLoss):
+    """Mean squared error times ``loss_weight``."""
+
+    criterion = staticmethod(F.mse_loss)
 
 
 class CharbonnierLoss(nn.Module):

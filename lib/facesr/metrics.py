@@ -56,6 +56,11 @@ def _prepare(img: np.ndarray, crop_border: int, y_channel: bool) -> np.ndarray:
     return img.astype(np.float64)
 
 
+def _prepare_pair(sr: np.ndarray, gt: np.ndarray, crop_border: int, y_channel: bool) -> tuple[np.ndarray, np.ndarray]:
+    _check_pair(sr, gt, crop_border)
+    return _prepare(sr, crop_border, y_channel), _prepare(gt, crop_border, y_channel)
+
+
 def psnr(sr: np.ndarray, gt: np.ndarray, crop_border: int = 0, y_channel: bool = False) -> float:
     """PSNR in dB, ``20 log10(255 / sqrt(MSE))`` over all channels; ``inf`` for identical images.
 
@@ -68,9 +73,7 @@ def psnr(sr: np.ndarray, gt: np.ndarray, crop_border: int = 0, y_channel: bool =
     Raises:
         ValueError: wrong type, dtype or shape, or different sizes (the message names what it got).
     """
-    _check_pair(sr, gt, crop_border)
-    a = _prepare(sr, crop_border, y_channel)
-    b = _prepare(gt, crop_border, y_channel)
+    a, b = _prepare_pair(sr, gt, crop_border, y_channel)
     mse = np.mean((a - b) ** 2)
     if mse == 0:
         return float("inf")
@@ -92,9 +95,7 @@ def ssim(sr: np.ndarray, gt: np.ndarray, crop_border: int = 0, y_channel: bool =
     Raises:
         ValueError: wrong type, dtype or shape, different sizes, or smaller than 11x11 after cropping.
     """
-    _check_pair(sr, gt, crop_border)
-    a = _prepare(sr, crop_border, y_channel)
-    b = _prepare(gt, crop_border, y_channel)
+    a, b = _prepare_pair(sr, gt, crop_border, y_channel)
     if min(a.shape[:2]) < 11:
         raise ValueError(f"ssim needs at least 11x11 pixels after cropping, got {a.shape[:2]}")
     return float(
