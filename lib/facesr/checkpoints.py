@@ -185,7 +185,10 @@ def _extract(obj: Mapping, discriminator: bool, prefer_ema: bool, name: str) -> 
 
 
 def extract_state_dict(
-    source: str | os.PathLike | Mapping, discriminator: bool = False, prefer_ema: bool = True
+    source: str | os.PathLike | Mapping,
+    discriminator: bool = False,
+    prefer_ema: bool = True,
+    name: str | None = None,
 ) -> dict:
     """The state dict ``load_weights`` would load, with kit key names, without a net to load it into.
 
@@ -193,10 +196,11 @@ def extract_state_dict(
         source: Path of a checkpoint, or the dict ``torch.load`` returned.
         discriminator: Take the discriminator part (``net_d`` / ``discriminator.``) instead of the generator.
         prefer_ema: Prefer the EMA copy of the generator weights when the file has one.
+        name: What error messages call the source (default: its path, or "the given checkpoint dict").
     """
     if isinstance(source, (str, os.PathLike)):
-        return _extract(load_checkpoint(source), discriminator, prefer_ema, str(source))[0]
-    return _extract(source, discriminator, prefer_ema, "the given checkpoint dict")[0]
+        return _extract(load_checkpoint(source), discriminator, prefer_ema, name or str(source))[0]
+    return _extract(source, discriminator, prefer_ema, name or "the given checkpoint dict")[0]
 
 
 def _is_basicsr_msrresnet(sd: Mapping) -> bool:

@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from facesr.checkpoints import _convert_original_esrgan, _select_state_dict, load_checkpoint, load_weights
+from facesr.checkpoints import extract_state_dict, load_checkpoint, load_weights
 from facesr.data import TestDataset, list_images, read_image, write_png
 from facesr.errors import FacesrError
 from facesr.metrics import bicubic_upscale, psnr, ssim, tensor_to_uint8
@@ -316,10 +316,7 @@ def _max_index(keys: list[str], prefix: str) -> int:
 
 def _generator_state_dict(ckpt: dict, name: str) -> dict:
     """The generator's state dict (EMA preferred) with kit key names, found the way load_weights finds it."""
-    sd, _ = _select_state_dict(ckpt, discriminator=False, prefer_ema=True, name=name)
-    if sd and all(isinstance(k, str) and k.startswith("module.") for k in sd):
-        sd = {k[len("module.") :]: v for k, v in sd.items()}
-    return _convert_original_esrgan(sd)
+    return extract_state_dict(ckpt, discriminator=False, prefer_ema=True, name=name)
 
 
 def _infer_architecture(sd: dict) -> tuple[str, dict] | None:
