@@ -35,17 +35,6 @@ def _one_torch_thread():
     torch.set_num_threads(old)
 
 
-@pytest.fixture(scope="module")
-def mini_root(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The first 3 val pairs and 3 test LQ of the sample data (same layout), to keep the tests quick."""
-    root = tmp_path_factory.mktemp("mini") / "data"
-    for sub in ("val/LQ", "val/GT", "test/LQ"):
-        (root / sub).mkdir(parents=True)
-        for path in list_images(sample_root / sub)[:3]:
-            shutil.copy(path, root / sub / path.name)
-    return root
-
-
 def _save_mmedit(net: nn.Module, path: Path) -> Path:
     torch.save({"meta": {}, "state_dict": {f"generator.{k}": v for k, v in net.state_dict().items()}}, path)
     return path
