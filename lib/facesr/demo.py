@@ -9,6 +9,7 @@ The notebooks read these locations from the environment (``FACESR_QUICK``, ``FAC
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -94,6 +95,20 @@ def _failed_cell(nb: object) -> tuple[int, str]:
     return 0, ""
 
 
+def _stop_kernel(km: object) -> None:
+    """Kill the kernel nbclient was handed (``km=...``): nbclient leaves such a kernel running.
+
+    A plain kill of the process, outside any event loop: the manager's async shutdown, run from a
+    second event loop after nbclient's own, hung now and then with the kernel still alive.
+    """
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait(timeout=30)
+    with contextlib.suppress(Exception):
+        km.cleanup_connection_file()
+
+
 def execute_notebook(path: Path, out_path: Path, env: dict[str, str], cwd: Path, spec_dir: Path) -> float:
     """Execute ``path`` into ``out_path`` (saved even when a cell fails); return the seconds it took.
 
@@ -101,7 +116,6 @@ def execute_notebook(path: Path, out_path: Path, env: dict[str, str], cwd: Path,
         FacesrError: a cell failed; names the notebook, the cell and where the partial notebook is.
     """
     import nbformat
-    from jupyter_core.utils import run_sync
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
@@ -125,9 +139,7 @@ def execute_notebook(path: Path, out_path: Path, env: dict[str, str], cwd: Path,
             f"could not run {path.name}: {err}; check that ipykernel is installed for {sys.executable}"
         ) from err
     finally:
-        # nbclient leaves a kernel it was handed (km=...) running: stop it, or every notebook leaks one.
-        if km.has_kernel:
-            run_sync(km.shutdown_kernel)(now=True)
+        _stop_kernel(km)
     nbformat.write(nb, out_path)
     return time.perf_counter() - start
 
