@@ -144,6 +144,35 @@ def execute_notebook(path: Path, out_path: Path, env: dict[str, str], cwd: Path,
     return time.perf_counter() - start
 
 
+def _execute_in_fresh_process(path: Path, out_path: Path, env: dict[str, str], cwd: Path, spec_dir: Path) -> float:
+    """:func:`execute_notebook` in a new Python process; returns its seconds, raises its FacesrError.
+
+    The first notebook a process executes always ran; a second one in the same process (new kernel,
+    same zmq and event-loop state) now and then waited forever on an idle kernel. One process each
+    keeps every notebook a first one.
+    """
+    import subprocess
+
+    code = (
+        "import sys; from pathlib import Path; from facesr.demo import execute_notebook; from facesr.errors import FacesrError\n"
+        "try:\n"
+        "    print('SECONDS', execute_notebook(Path(sys.argv[1]), Path(sys.argv[2]), dict(__import__('os').environ), "
+        "Path(sys.argv[3]), Path(sys.argv[4])))\n"
+        "except FacesrError as err:\n"
+        "    print('ERROR', err); sys.exit(2)\n"
+    )
+    args = [sys.executable, "-c", code, str(path), str(out_path), str(cwd), str(spec_dir)]
+    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    lines = done.stdout.strip().splitlines()
+    last = lines[-1] if lines else ""
+    if done.returncode == 0 and last.startswith("SECONDS "):
+        return float(last.split()[1])
+    if last.startswith("ERROR "):
+        raise FacesrError(last[len("ERROR "):])
+    tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+    raise FacesrError(f"could not run {path.name} (exit code {done.returncode}): {tail}")
+
+
 def _print_summary(result: DemoResult) -> None:
     table = result.figures_dir / f"{PSNR_TABLE}.md"
     print()
@@ -191,7 +220,7 @@ def run_demo(
             print(f"[{i}/{len(paths)}] {path.stem} ...", flush=True)
             target = out / "notebooks" / path.name
             try:
-                seconds = execute_notebook(path, target, env, path.parent, Path(spec_dir))
+                seconds = _execute_in_fresh_process(path, target, env, path.parent, Path(spec_dir))
             except FacesrError:
                 print(f"[{i}/{len(paths)}] {path.stem} FAILED", flush=True)
                 raise
