@@ -134,3 +134,49 @@ def test_demo_stops_at_a_failing_notebook(tmp_path: Path):
     assert executed.cells[1].outputs[0]["text"].split() == ["1", str(out / "runs")]
     assert executed.cells[3].outputs == []
     assert nbformat.read(path, as_version=4).cells[1].outputs == []  # the source notebook is untouched
+
+
+def test_kernel_channels_look_at_their_socket_again_after_each_short_poll(monkeypatch):
+    """A wait on a kernel channel is cut into SOCKET_POLL_S polls, so a lost wake-up cannot stall a cell."""
+    import asyncio
+    from queue import Empty
+
+    import zmq
+    import zmq.asyncio
+    from jupyter_client.session import Session
+
+    from facesr import demo
+
+    monkeypatch.setattr(demo, "SOCKET_POLL_S", 0.05)
+    client_class = demo._polling_kernel_client()
+    channel_class = client_class.shell_channel_class.default_value
+    assert client_class.iopub_channel_class.default_value is channel_class
+
+    async def scenario() -> tuple[list, dict]:
+        ctx = zmq.asyncio.Context()
+        sender, receiver = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+        sender.bind("inproc://facesr-test")
+        receiver.connect("inproc://facesr-test")
+        polls = []
+        real_poll = receiver.poll
+
+        def counting_poll(timeout=None, *args, **kwargs):
+            polls.append(timeout)
+            return real_poll(timeout, *args, **kwargs)
+
+        receiver.poll = counting_poll
+        session = Session()
+        channel = channel_class(receiver, session)
+        with pytest.raises(Empty):
+            await channel.get_msg(timeout=0.2)
+        timed_out_polls = list(polls)
+        asyncio.get_running_loop().call_later(0.15, session.send, sender, "execute_reply", {"status": "ok"})
+        msg = await channel.get_msg(timeout=None)  # no deadline: still returns once the reply is there
+        sender.close(0)
+        receiver.close(0)
+        ctx.term()
+        return timed_out_polls, msg
+
+    timed_out_polls, msg = asyncio.run(scenario())
+    assert len(timed_out_polls) >= 4 and max(timed_out_polls) <= 50
+    assert msg["msg_type"] == "execute_reply" and msg["content"] == {"status": "ok"}

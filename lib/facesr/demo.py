@@ -47,6 +47,43 @@ def kit_notebooks(folder: str | os.PathLike | None = None) -> list[Path]:
     return paths
 
 
+SOCKET_POLL_S = 1.0  # the longest a message can sit unseen in a kernel socket (see _PollingChannel)
+
+
+def _polling_kernel_client() -> type:
+    """An AsyncKernelClient whose channels look at their socket at least every SOCKET_POLL_S seconds.
+
+    With ipykernel 7 and pyzmq 27, the asyncio wake-up for a message on the shell socket is now and
+    then lost (seen in about one run in two of notebook 02, after its widget panel opens ~40 comms):
+    the execute reply sits in the socket while nbclient waits for the whole cell timeout. A wait that
+    is cut into short polls checks the socket again after each one, so a lost wake-up costs at most
+    SOCKET_POLL_S seconds instead of CELL_TIMEOUT_S.
+    """
+    from queue import Empty
+
+    from jupyter_client.asynchronous.client import AsyncKernelClient
+    from jupyter_client.channels import AsyncZMQSocketChannel
+    from traitlets import Type
+
+    class _PollingChannel(AsyncZMQSocketChannel):
+        async def get_msg(self, timeout: float | None = None) -> dict:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                left = SOCKET_POLL_S if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    return await super().get_msg(timeout=min(SOCKET_POLL_S, left))
+                except Empty:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise
+
+    class _PollingKernelClient(AsyncKernelClient):
+        shell_channel_class = Type(_PollingChannel)
+        iopub_channel_class = Type(_PollingChannel)
+        control_channel_class = Type(_PollingChannel)
+
+    return _PollingKernelClient
+
+
 def _kernel_manager(spec_dir: Path) -> object:
     """A kernel manager whose ``python3`` kernel is this interpreter (not whatever ``python3`` is on PATH)."""
     from jupyter_client.kernelspec import KernelSpecManager
@@ -61,7 +98,9 @@ def _kernel_manager(spec_dir: Path) -> object:
     }
     (kernel_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
     ksm = KernelSpecManager(kernel_dirs=[str(spec_dir)])
-    return AsyncKernelManager(kernel_name="python3", kernel_spec_manager=ksm)
+    km = AsyncKernelManager(kernel_name="python3", kernel_spec_manager=ksm)
+    km.client_factory = _polling_kernel_client()
+    return km
 
 
 def _kernel_env(data_root: Path, runs_dir: Path, figures_dir: Path) -> dict[str, str]:
@@ -98,8 +137,8 @@ def _failed_cell(nb: object) -> tuple[int, str]:
 def _stop_kernel(km: object) -> None:
     """Kill the kernel nbclient was handed (``km=...``): nbclient leaves such a kernel running.
 
-    A plain kill of the process, outside any event loop: the manager's async shutdown, run from a
-    second event loop after nbclient's own, hung now and then with the kernel still alive.
+    A plain kill of the process: every cell has run and been saved, so nothing in the kernel needs a
+    clean exit, and a kill cannot wait on a shutdown reply the way the manager's async shutdown can.
     """
     process = getattr(getattr(km, "provisioner", None), "process", None)
     if process is not None and process.poll() is None:
@@ -142,35 +181,6 @@ def execute_notebook(path: Path, out_path: Path, env: dict[str, str], cwd: Path,
         _stop_kernel(km)
     nbformat.write(nb, out_path)
     return time.perf_counter() - start
-
-
-def _execute_in_fresh_process(path: Path, out_path: Path, env: dict[str, str], cwd: Path, spec_dir: Path) -> float:
-    """:func:`execute_notebook` in a new Python process; returns its seconds, raises its FacesrError.
-
-    The first notebook a process executes always ran; a second one in the same process (new kernel,
-    same zmq and event-loop state) now and then waited forever on an idle kernel. One process each
-    keeps every notebook a first one.
-    """
-    import subprocess
-
-    code = (
-        "import sys; from pathlib import Path; from facesr.demo import execute_notebook; from facesr.errors import FacesrError\n"
-        "try:\n"
-        "    print('SECONDS', execute_notebook(Path(sys.argv[1]), Path(sys.argv[2]), dict(__import__('os').environ), "
-        "Path(sys.argv[3]), Path(sys.argv[4])))\n"
-        "except FacesrError as err:\n"
-        "    print('ERROR', err); sys.exit(2)\n"
-    )
-    args = [sys.executable, "-c", code, str(path), str(out_path), str(cwd), str(spec_dir)]
-    done = subprocess.run(args, env=env, capture_output=True, text=True)
-    lines = done.stdout.strip().splitlines()
-    last = lines[-1] if lines else ""
-    if done.returncode == 0 and last.startswith("SECONDS "):
-        return float(last.split()[1])
-    if last.startswith("ERROR "):
-        raise FacesrError(last[len("ERROR "):])
-    tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-    raise FacesrError(f"could not run {path.name} (exit code {done.returncode}): {tail}")
 
 
 def _print_summary(result: DemoResult) -> None:
@@ -220,7 +230,7 @@ def run_demo(
             print(f"[{i}/{len(paths)}] {path.stem} ...", flush=True)
             target = out / "notebooks" / path.name
             try:
-                seconds = _execute_in_fresh_process(path, target, env, path.parent, Path(spec_dir))
+                seconds = execute_notebook(path, target, env, path.parent, Path(spec_dir))
             except FacesrError:
                 print(f"[{i}/{len(paths)}] {path.stem} FAILED", flush=True)
                 raise
