@@ -203,6 +203,47 @@ def test_basicsr_msrresnet_is_refused_with_reason(tmp_path: Path) -> None:
     msg = str(err.value)
     assert "BasicSR MSRResNet" in msg and "LeakyReLU after each pixel shuffle" in msg
     assert "net_g_basicsr.pth" in msg
+    assert msg.endswith(
+        "holds a BasicSR MSRResNet (BasicSR MSRResNet, 2 blocks, 8 channels); its weights do not transfer: "
+        "BasicSR's MSRResNet puts a LeakyReLU after each pixel shuffle (the kit follows MMEditing, which has "
+        "none) and uses other key names; the net is MSRResNet, 2 blocks, 8 channels. "
+        "Use an MMEditing or kit checkpoint"
+    )
+
+
+def test_source_names_and_bad_source_type(tmp_path: Path) -> None:
+    empty = {"params": None}
+    with pytest.raises(FacesrError, match="^the given checkpoint dict is a BasicSR checkpoint with empty"):
+        load_weights(small_msr(), empty)
+    with pytest.raises(FacesrError, match="^the given checkpoint dict is a BasicSR checkpoint with empty"):
+        extract_state_dict(empty)
+    with pytest.raises(FacesrError, match="^my file is a BasicSR checkpoint with empty"):
+        extract_state_dict(empty, name="my file")
+    path = tmp_path / "empty.pth"
+    torch.save(empty, path)
+    for fn in (lambda: load_weights(small_msr(), path), lambda: extract_state_dict(path)):
+        with pytest.raises(FacesrError, match=f"^{re.escape(str(path))} is a BasicSR checkpoint"):
+            fn()
+    with pytest.raises(FacesrError, match="load_weights needs a checkpoint path or dict, got int"):
+        load_weights(small_msr(), 3)
+
+
+def test_net_is_described_only_on_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    import facesr.models
+
+    calls = []
+    real = facesr.models.describe_state_dict
+
+    def counting(sd):
+        calls.append(len(sd))
+        return real(sd)
+
+    monkeypatch.setattr(facesr.models, "describe_state_dict", counting)
+    g = fresh_sd(small_msr)
+    assert_same(load_weights(small_msr(), g), g)
+    assert calls == []
+    with pytest.raises(FacesrError, match="the file holds RRDBNet.*the net is MSRResNet, 2 blocks, 8 channels"):
+        load_weights(small_msr(), fresh_sd(small_rrdb))
 
 
 def test_generator_file_into_discriminator() -> None:
@@ -244,3 +285,14 @@ def test_save_checkpoint_replaces_atomically(tmp_path: Path) -> None:
         save_checkpoint({"iter": 3, "bad": lambda: None}, path)
     assert load_checkpoint(path)["iter"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.pt"]
+
+
+def test_run_checkpoint_prefers_best_then_latest(tmp_path):
+    from facesr.checkpoints import run_checkpoint
+
+    assert run_checkpoint(tmp_path) is None
+    assert run_checkpoint(tmp_path / "missing") is None
+    (tmp_path / "latest.pt").write_bytes(b"x")
+    assert run_checkpoint(tmp_path) == tmp_path / "latest.pt"
+    (tmp_path / "best.pt").write_bytes(b"x")
+    assert run_checkpoint(tmp_path) == tmp_path / "best.pt"

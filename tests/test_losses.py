@@ -34,6 +34,7 @@ def test_l1_loss_value() -> None:
     target = torch.zeros(2, 2)
     assert L1Loss()(pred, target).item() == pytest.approx(1.5)
     assert L1Loss(loss_weight=0.01)(pred, target).item() == pytest.approx(0.015)
+    assert L1Loss.criterion is F.l1_loss
 
 
 def test_charbonnier_loss_value() -> None:

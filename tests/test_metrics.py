@@ -176,3 +176,12 @@ def test_bicubic_upscale() -> None:
     assert np.all(bicubic_upscale(flat) == 77)
     with pytest.raises(ValueError, match="float64"):
         bicubic_upscale(lq.astype(np.float64))
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_bicubic_upscale_keeps_channel_axis(channels: int) -> None:
+    lq = np.random.default_rng(5).integers(0, 256, (6, 7, channels), dtype=np.uint8)
+    up = bicubic_upscale(lq, scale=3)
+    assert up.shape == (18, 21, channels) and up.dtype == np.uint8
+    ref = cv2.resize(lq, (21, 18), interpolation=cv2.INTER_CUBIC).reshape(18, 21, channels)
+    np.testing.assert_array_equal(up, ref)

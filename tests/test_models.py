@@ -19,7 +19,9 @@ from facesr.models import (
     check_param_budget,
     count_parameters,
     describe_state_dict,
+    is_basicsr_msrresnet,
     parameter_table,
+    perceptual_vgg_params,
 )
 
 
@@ -52,6 +54,18 @@ def test_vgg19_features_and_esrgan_total() -> None:
     n_vgg = sum(p.numel() for p in vgg.parameters())
     assert n_vgg == 20_024_384
     total = count_parameters(_meta(RRDBNet)) + count_parameters(_meta(ModifiedVGG)) + n_vgg
+    assert total == 51_221_772
+
+
+def test_perceptual_vgg_params(monkeypatch: pytest.MonkeyPatch) -> None:
+    import facesr.models.vgg_arch as vgg_arch
+
+    def no_download() -> None:
+        raise AssertionError("perceptual_vgg_params must not load weights")
+
+    monkeypatch.setattr(vgg_arch, "load_imagenet_vgg19_state", no_download)
+    assert perceptual_vgg_params() == 20_024_384
+    total = count_parameters(_meta(RRDBNet)) + count_parameters(_meta(ModifiedVGG)) + perceptual_vgg_params()
     assert total == 51_221_772
 
 
@@ -259,6 +273,20 @@ def test_describe_state_dict() -> None:
     assert describe_state_dict(_meta(MSRResNet, upscale_factor=3).state_dict()).endswith(", x3")
     assert describe_state_dict(_meta(RRDBNet, upscale_factor=2).state_dict()).endswith(", x2")
     assert describe_state_dict({"foo.weight": torch.zeros(1)}) == "unknown network"
+
+
+def test_basicsr_msrresnet_predicate_and_description() -> None:
+    t = torch.zeros(1)
+    basicsr = {"conv_first.weight": torch.zeros(8, 3, 3, 3), "upconv1.weight": t, "upconv2.weight": t}
+    for i in range(3):
+        basicsr[f"body.{i}.conv1.weight"] = basicsr[f"body.{i}.conv2.weight"] = t
+    assert is_basicsr_msrresnet(basicsr)
+    assert describe_state_dict(basicsr) == "BasicSR MSRResNet, 3 blocks, 8 channels"
+    no_up = {k: v for k, v in basicsr.items() if k != "upconv1.weight"}
+    assert not is_basicsr_msrresnet(no_up) and describe_state_dict(no_up) == "unknown network"
+    for factory in (MSRResNet, RRDBNet, ModifiedVGG):
+        assert not is_basicsr_msrresnet(_meta(factory).state_dict())
+    assert not is_basicsr_msrresnet({1: t, "upconv1.weight": t})  # non-string keys are skipped
 
 
 def test_parameter_table_and_cli(capsys: pytest.CaptureFixture[str]) -> None:

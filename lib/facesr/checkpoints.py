@@ -62,6 +62,14 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return obj
 
 
+def run_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    """The checkpoint a run folder is used through: ``best.pt``, else ``latest.pt``; None if it has neither."""
+    for name in ("best.pt", "latest.pt"):
+        if (Path(run_dir) / name).is_file():
+            return Path(run_dir) / name
+    return None
+
+
 def save_checkpoint(obj: object, path: str | os.PathLike) -> Path:
     """Atomically ``torch.save`` ``obj`` to ``path`` (temp file in the same folder, fsync, os.replace).
 
@@ -184,6 +192,13 @@ def _extract(obj: Mapping, discriminator: bool, prefer_ema: bool, name: str) -> 
     return _convert_original_esrgan(sd), fmt
 
 
+def _open_source(source: str | os.PathLike | Mapping, name: str | None = None) -> tuple[Mapping, str]:
+    """(checkpoint, name for error messages) of a path (read with ``load_checkpoint``) or a loaded dict."""
+    if isinstance(source, (str, os.PathLike)):
+        return load_checkpoint(source), name or str(source)
+    return source, name or "the given checkpoint dict"
+
+
 def extract_state_dict(
     source: str | os.PathLike | Mapping,
     discriminator: bool = False,
@@ -198,13 +213,8 @@ def extract_state_dict(
         prefer_ema: Prefer the EMA copy of the generator weights when the file has one.
         name: What error messages call the source (default: its path, or "the given checkpoint dict").
     """
-    if isinstance(source, (str, os.PathLike)):
-        return _extract(load_checkpoint(source), discriminator, prefer_ema, name or str(source))[0]
-    return _extract(source, discriminator, prefer_ema, name or "the given checkpoint dict")[0]
-
-
-def _is_basicsr_msrresnet(sd: Mapping) -> bool:
-    return "upconv1.weight" in sd and any(re.match(r"body\.\d+\.conv1\.", k) for k in sd)
+    obj, name = _open_source(source, name)
+    return _extract(obj, discriminator, prefer_ema, name)[0]
 
 
 def _fmt_keys(keys: list[str], limit: int = 4) -> str:
@@ -225,27 +235,23 @@ def load_weights(net: nn.Module, source: str | os.PathLike | Mapping, prefer_ema
         source: Path of a checkpoint, or the dict ``torch.load`` returned.
         prefer_ema: Prefer the EMA copy of the generator weights when the file has one.
     """
-    from facesr.models import describe_state_dict
+    from facesr.models import describe_state_dict, is_basicsr_msrresnet
 
-    if isinstance(source, (str, os.PathLike)):
-        name = str(source)
-        obj = load_checkpoint(source)
-    elif isinstance(source, Mapping):
-        name, obj = "the given checkpoint dict", source
-    else:
+    if not isinstance(source, (str, os.PathLike, Mapping)):
         raise FacesrError(f"load_weights needs a checkpoint path or dict, got {type(source).__name__}")
+    obj, name = _open_source(source)
 
     sd, fmt = _extract(obj, _is_discriminator(net), prefer_ema, name)
 
-    net_desc = describe_state_dict(net.state_dict())
-    if _is_basicsr_msrresnet(sd):
+    target = net.state_dict()
+    if is_basicsr_msrresnet(sd):
         raise FacesrError(
             f"{name} holds a BasicSR MSRResNet ({describe_state_dict(sd)}); its weights do not transfer: "
             "BasicSR's MSRResNet puts a LeakyReLU after each pixel shuffle (the kit follows MMEditing, which "
-            f"has none) and uses other key names; the net is {net_desc}. Use an MMEditing or kit checkpoint"
+            f"has none) and uses other key names; the net is {describe_state_dict(target)}. "
+            "Use an MMEditing or kit checkpoint"
         )
 
-    target = net.state_dict()
     missing = [k for k in target if k not in sd and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in sd if k not in target]
     mismatched = [
@@ -255,7 +261,7 @@ def load_weights(net: nn.Module, source: str | os.PathLike | Mapping, prefer_ema
     ]
     if missing or unexpected or mismatched:
         parts = [f"{name} ({fmt}) does not fit the net: the file holds {describe_state_dict(sd)}; "
-                 f"the net is {net_desc}"]
+                 f"the net is {describe_state_dict(target)}"]
         if missing:
             parts.append(f"missing keys: {_fmt_keys(missing)}")
         if unexpected:

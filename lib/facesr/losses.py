@@ -35,9 +35,7 @@ class _WeightedLoss(nn.Module):
 
 
 class L1Loss(_WeightedLoss):
-    """Mean absolute error times ``loss_weight``."""
-
-    criterion = staticmethod(F.l1_loss)
+    """Mean absolute error times ``loss_weight`` (the base class's default criterion)."""
 
 
 class MSELoss(_WeightedLoss):

@@ -141,4 +141,5 @@ def bicubic_upscale(lq_uint8: np.ndarray, scale: int = 4) -> np.ndarray:
         raise ValueError(f"scale must be a positive int, got {scale!r}")
     h, w = lq_uint8.shape[:2]
     out = cv2.resize(np.ascontiguousarray(lq_uint8), (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
-    return np.clip(out, 0, 255).astype(np.uint8).reshape(h * scale, w * scale, lq_uint8.shape[2])
+    # cv2 drops the channel axis of a 1-channel image; the uint8 result needs no clipping.
+    return out.reshape(h * scale, w * scale, lq_uint8.shape[2])

@@ -25,7 +25,9 @@ __all__ = [
     "check_param_budget",
     "count_parameters",
     "describe_state_dict",
+    "is_basicsr_msrresnet",
     "parameter_table",
+    "perceptual_vgg_params",
 ]
 
 # The course's limit on trainable generator parameters (MSRResNet with 20 blocks fits, 21 does not).
@@ -72,6 +74,14 @@ def _shape(sd: Mapping[str, object], key: str) -> tuple[int, ...] | None:
     return tuple(value.shape) if isinstance(value, torch.Tensor) else None
 
 
+def is_basicsr_msrresnet(sd: Mapping[str, object]) -> bool:
+    """True for a BasicSR MSRResNet state dict (``body.N.conv1.*`` blocks and an ``upconv1``).
+
+    Its key names and layout differ from the kit's MMEditing MSRResNet, so its weights do not transfer.
+    """
+    return "upconv1.weight" in sd and any(isinstance(k, str) and re.match(r"body\.\d+\.conv1\.", k) for k in sd)
+
+
 def describe_state_dict(sd: Mapping[str, object]) -> str:
     """Say which network a state dict (kit / MMEditing / BasicSR key names) holds.
 
@@ -101,7 +111,7 @@ def describe_state_dict(sd: Mapping[str, object]) -> str:
             ratio = up1[0] // max(first[0], 1)
             text += {4: ", x2", 9: ", x3"}.get(ratio, "")
         return text
-    if any(k.startswith("body.") and ".conv1." in k for k in keys) and "upconv1.weight" in sd:
+    if is_basicsr_msrresnet(sd):
         blocks = _max_index(keys, r"body\.(\d+)\.")
         channels = first[0] if first else "?"
         return f"BasicSR MSRResNet, {blocks} blocks, {channels} channels"
@@ -110,12 +120,15 @@ def describe_state_dict(sd: Mapping[str, object]) -> str:
     return "unknown network"
 
 
-def _vgg19_features_35(device: str | torch.device = "cpu") -> nn.Module:
-    """torchvision ``vgg19().features[:35]`` with random weights (never downloads)."""
-    from torchvision.models import vgg19
+def perceptual_vgg_params() -> int:
+    """All parameters (frozen included) of the perceptual loss's VGG19 ``features[:35]``: 20,024,384.
 
-    with torch.device(device):
-        return vgg19(weights=None).features[:35]
+    Counted on a :class:`VGGFeatureExtractor` cut at layer ``'34'`` (conv5_4), built on the meta
+    device with random init: no memory, no download.
+    """
+    with torch.device("meta"):
+        vgg = VGGFeatureExtractor(["34"], weights=None)
+    return sum(p.numel() for p in vgg.parameters())
 
 
 def parameter_table() -> str:
@@ -129,7 +142,7 @@ def parameter_table() -> str:
             ("RRDBNet 64/23/32 (ESRGAN G)", count_parameters(RRDBNet()), True),
             ("ModifiedVGG(3, 64) (ESRGAN D)", count_parameters(ModifiedVGG(3, 64)), False),
         ]
-    vgg = sum(p.numel() for p in _vgg19_features_35("meta").parameters())
+    vgg = perceptual_vgg_params()
     rows.append(("VGG19 features[:35] (perceptual)", vgg, False))
     total = rows[3][1] + rows[4][1] + vgg
     rows.append(("ESRGAN total (G + D + perceptual)", total, False))

@@ -31,9 +31,6 @@ def default_init_weights(module: nn.Module, scale: float = 1.0) -> None:
             m.weight.mul_(scale)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
 
 class ResidualBlockNoBN(nn.Module):

@@ -28,8 +28,7 @@ class ResidualDenseBlock(nn.Module):
             out_channels = mid_channels if i == 4 else growth_channels
             self.add_module(f"conv{i + 1}", nn.Conv2d(mid_channels + i * growth_channels, out_channels, 3, 1, 1))
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
-        for i in range(5):
-            default_init_weights(getattr(self, f"conv{i + 1}"), 0.1)
+        default_init_weights(self, 0.1)  # conv1..conv5 in order, as MMEditing
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x1 = self.lrelu(self.conv1(x))
