@@ -36,11 +36,6 @@ def test_image(name: str) -> np.ndarray:
     return cv2.resize(getattr(data, name)(), (512, 512), interpolation=cv2.INTER_AREA)
 
 
-def bicubic_psnr_distribution(image: str, n: int, seed: int, method: str = "degrade") -> np.ndarray:
-    """Bicubic PSNR of ``n`` random degradations of a scikit-image sample ('degrade'|'batch'|'reference')."""
-    return bicubic_psnr_samples(test_image(image), n, np.random.default_rng(seed), method=method)
-
-
 def _decode_png(png: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(cv2.imdecode(png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB).astype(np.float32) / 255
 

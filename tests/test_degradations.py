@@ -89,7 +89,7 @@ def test_single_ops_shapes_and_values():
     np.testing.assert_array_equal(q * 255, np.clip(np.round((img * 1.4 - 0.2) * 255), 0, 255))
     # round half to even, as np.round: 0.5/255 -> 0, 1.5/255 -> 2, 2.5/255 -> 2
     halves = np.array([0.5, 1.5, 2.5, 253.5], np.float32).reshape(1, 4, 1).repeat(3, axis=2) / np.float32(255)
-    np.testing.assert_array_equal(D._to_uint8(halves)[0, :, 0], np.round(halves[0, :, 0] * 255))
+    np.testing.assert_array_equal(D.to_uint8(halves)[0, :, 0], np.round(halves[0, :, 0] * 255))
     # JPEG: x255, round, saturate, OpenCV codec fed the RGB array as BGR, decode, /255
     img8 = np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
     _, buf = cv2.imencode(".jpg", img8, [int(cv2.IMWRITE_JPEG_QUALITY), 60])
@@ -97,6 +97,31 @@ def test_single_ops_shapes_and_values():
     out = D.jpeg_compress(img, 60)
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, expected)
+
+
+def test_shared_uint8_float_conversions():
+    rng = np.random.default_rng(5)
+    for dtype in (np.float32, np.float64):
+        x = (rng.random((9, 7, 3)) * 1.4 - 0.2).astype(dtype)
+        x[0, :4, 0] = np.array([0.5, 1.5, 2.5, 254.5], dtype) / dtype(255)  # ties: half to even
+        expected = np.clip(np.round(x * dtype(255)), 0, 255).astype(np.uint8)  # in the input's precision
+        np.testing.assert_array_equal(D.to_uint8(x), expected)
+    img8 = rng.integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    assert D.to_uint8(img8) is img8  # uint8 passes through
+    assert D.to_uint8(np.zeros((0, 4, 3), np.float32)).shape == (0, 4, 3)
+    f = D.to_float(img8)
+    assert f.dtype == np.float32 and f.flags.c_contiguous
+    np.testing.assert_array_equal(f, img8.astype(np.float32) / np.float32(255))
+    np.testing.assert_array_equal(D.to_uint8(f), img8)
+    assert D.to_float(f) is f  # float32 passes through
+    assert D.to_float(f.astype(np.float64)).dtype == np.float32
+    assert D.to_float(img8[:, ::-1]).flags.c_contiguous
+    # the JPEG helper shared with degrade_batch: OpenCV's codec, uint8 in and out
+    _, buf = cv2.imencode(".jpg", img8, [int(cv2.IMWRITE_JPEG_QUALITY), 80])
+    np.testing.assert_array_equal(D.jpeg_roundtrip_uint8(img8, 80), cv2.imdecode(buf, cv2.IMREAD_COLOR))
+    np.testing.assert_array_equal(D.jpeg_compress(f, 80), D.to_float(D.jpeg_roundtrip_uint8(img8, 80)))
+    p = D.DegradationParams("aniso", 2.0, 1.0, 0.5, 0.5, "bicubic", 5.0, 75, "bilinear")
+    np.testing.assert_array_equal(D.params_kernel(p), D.blur_kernel("aniso", 41, 2.0, 1.0, 0.5))
 
 
 def test_settings_and_params():

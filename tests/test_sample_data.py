@@ -12,7 +12,7 @@ import facesr
 from facesr.cli import main
 from facesr.data import list_images, read_image
 from facesr.errors import FacesrError
-from facesr.sample_data import SEED, default_sample_root, ensure_sample_data, make_sample_data
+from facesr.sample_data import COUNTS, SEED, default_sample_root, ensure_sample_data, make_sample_data
 
 EXPECTED = {"train/GT": (24, 512), "val/LQ": (8, 128), "val/GT": (8, 512), "test/LQ": (8, 128)}
 
@@ -37,6 +37,11 @@ def test_layout_sizes_and_readme(sample_root: Path) -> None:
     # The two real faces come first.
     assert "astronaut" in readme.split("| train/GT/00000.png |")[1].splitlines()[0]
     assert "grace_hopper" in readme.split("| train/GT/00001.png |")[1].splitlines()[0]
+
+
+def test_counts_match_the_layout() -> None:
+    assert list(COUNTS) == ["train/GT", "val", "test"]
+    assert [COUNTS[k] for k in COUNTS] == [EXPECTED[sub][0] for sub in ("train/GT", "val/GT", "test/LQ")]
 
 
 def test_val_gt_distinct_from_train(sample_root: Path) -> None:

@@ -77,6 +77,18 @@ def test_panel_redraws_on_slider_and_button(gt: np.ndarray) -> None:
     assert panel.params == drawn and panel.redraws == 5
 
 
+def test_params_kernel_lives_in_degradations_and_panel_follows_a_new_gt(gt: np.ndarray) -> None:
+    import facesr.degradations
+    import facesr.widgets
+
+    assert facesr.widgets.params_kernel is facesr.degradations.params_kernel
+    panel = build_degradation_panel(gt, seed=3)
+    other = gt[::-1].astype(np.float32) / 255  # a float GT: converted once, when assigned
+    panel.gt = other
+    panel.update()
+    assert panel.gt is other and panel.last_psnr == render_degradation(other, panel.params, seed=3)[2]
+
+
 def test_widgets_use_the_common_ipywidgets_subset() -> None:
     import facesr.widgets
 

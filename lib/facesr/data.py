@@ -13,7 +13,7 @@ import struct
 import warnings
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -313,20 +313,26 @@ def check_dataset(root: str | os.PathLike, full_decode: bool = False) -> Dataset
     return report
 
 
+def _unpaired(lq: Sequence[Path], gt: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """(LQ files without a GT of the same name, GT files without an LQ of the same name), in input order."""
+    gt_names, lq_names = {p.name for p in gt}, {p.name for p in lq}
+    return [p for p in lq if p.name not in gt_names], [p for p in gt if p.name not in lq_names]
+
+
+def _not_x4(pairs: Iterable[tuple[Any, tuple, tuple]]) -> list[tuple[Any, tuple, tuple]]:
+    """The ``(key, LQ header, GT header)`` triples whose GT (height, width) is not SCALE times the LQ's."""
+    return [(key, q, g) for key, q, g in pairs if (g[0], g[1]) != (SCALE * q[0], SCALE * q[1])]
+
+
 def _check_pairs(report: DatasetReport, lq: list[Path], gt: list[Path], probed: dict[Path, Any]) -> None:
     gt_by_name = {p.name: p for p in gt}
-    lq_names = {p.name for p in lq}
-    no_gt = [p for p in lq if p.name not in gt_by_name]
-    no_lq = [p for p in gt if p.name not in lq_names]
+    no_gt, no_lq = _unpaired(lq, gt)
     if no_gt:
         report.errors.append(f"val: {len(no_gt)} LQ file(s) without a GT of the same name: {_names(no_gt)}")
     if no_lq:
         report.errors.append(f"val: {len(no_lq)} GT file(s) without an LQ of the same name: {_names(no_lq)}")
-    not_quarter = []
-    for p in lq:
-        q, g = probed[p], probed.get(gt_by_name.get(p.name))
-        if isinstance(q, tuple) and isinstance(g, tuple) and (g[0], g[1]) != (SCALE * q[0], SCALE * q[1]):
-            not_quarter.append((p, q, g))
+    headers = ((p, probed[p], probed.get(gt_by_name.get(p.name))) for p in lq)
+    not_quarter = _not_x4((p, q, g) for p, q, g in headers if isinstance(q, tuple) and isinstance(g, tuple))
     if not_quarter:
         p, q, g = not_quarter[0]
         report.errors.append(
@@ -463,9 +469,7 @@ class ValDataset(Dataset):
         base = _in(root, "val")
         self.lq_dir, self.gt_dir = base / "LQ", base / "GT"
         lq, gt = _nonempty(self.lq_dir), _nonempty(self.gt_dir)
-        gt_names, lq_names = {p.name for p in gt}, {p.name for p in lq}
-        no_gt = [p for p in lq if p.name not in gt_names]
-        no_lq = [p for p in gt if p.name not in lq_names]
+        no_gt, no_lq = _unpaired(lq, gt)
         if no_gt or no_lq:
             raise FacesrError(
                 f"{base}: LQ and GT file names differ (LQ without GT: {_names(no_gt) or 'none'}; "
@@ -474,11 +478,12 @@ class ValDataset(Dataset):
         self.names = [p.name for p in lq]
         lq_heads = _scan(lq, f"validation LQ in {self.lq_dir}")
         gt_heads = _scan([self.gt_dir / n for n in self.names], f"validation GT in {self.gt_dir}")
-        for name, q, g in zip(self.names, lq_heads, gt_heads, strict=True):
-            if (g[0], g[1]) != (SCALE * q[0], SCALE * q[1]):
-                raise FacesrError(
-                    f"{self.lq_dir / name} is {q[1]}x{q[0]} but its GT is {g[1]}x{g[0]}, not x{SCALE}"
-                )
+        not_x4 = _not_x4(zip(self.names, lq_heads, gt_heads, strict=True))
+        if not_x4:
+            name, q, g = not_x4[0]
+            raise FacesrError(
+                f"{self.lq_dir / name} is {q[1]}x{q[0]} but its GT is {g[1]}x{g[0]}, not x{SCALE}"
+            )
 
     def __len__(self) -> int:
         return len(self.names)

@@ -184,22 +184,50 @@ def add_gaussian_noise(img: np.ndarray, sigma: float, rng: np.random.Generator) 
     return img + noise
 
 
-def _to_uint8(img: np.ndarray) -> np.ndarray:
-    """``saturate(round_half_even(img * 255))`` as uint8 in one OpenCV pass (cvRound is half-to-even)."""
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """Float image in [0, 1] -> uint8 ``saturate(round_half_even(img * 255))``; uint8 passes through as is.
+
+    One OpenCV pass (cvRound is half-to-even, like ``np.round``/``np.rint``); the product is taken in the
+    image's own precision (float32 or float64), so it equals ``np.clip(np.round(img * 255), 0, 255)``.
+    """
+    if img.dtype == np.uint8:
+        return img
+    if img.size == 0:  # OpenCV returns None for an empty array
+        return np.zeros(img.shape, np.uint8)
     return cv2.addWeighted(img, 255.0, img, 0.0, 0.0, dtype=cv2.CV_8U)
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+    """uint8 image -> float32 ``img / 255`` in [0, 1]; a float image -> float32 as is (no copy when it
+    already is C-contiguous float32). Always C-contiguous."""
+    if img.dtype == np.uint8:
+        return np.ascontiguousarray(img, dtype=np.float32) / np.float32(255.0)
+    return np.ascontiguousarray(img, dtype=np.float32)
+
+
+def jpeg_roundtrip_uint8(
+    img8: np.ndarray, quality: int, caller: str = "jpeg_compress", shape: tuple[int, ...] | None = None
+) -> np.ndarray:
+    """OpenCV JPEG encode + decode of a uint8 HxWx3 array, handed over as if it were BGR -> uint8 HxWx3.
+
+    A failed encode raises FacesrError "``caller``: OpenCV could not encode an image of shape ``shape``"
+    (default: ``img8.shape``).
+    """
+    ok, buf = cv2.imencode(".jpg", img8, [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
+    if not ok:
+        shape = img8.shape if shape is None else shape
+        raise FacesrError(f"{caller}: OpenCV could not encode an image of shape {shape}")
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
 
 
 def jpeg_compress(img: np.ndarray, quality: int) -> np.ndarray:
     """JPEG round trip through OpenCV, the RGB array handed over as if it were BGR (as the course does)."""
-    ok, buf = cv2.imencode(".jpg", _to_uint8(img), [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
-    if not ok:
-        raise FacesrError(f"jpeg_compress: OpenCV could not encode an image of shape {img.shape}")
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR).astype(np.float32) / np.float32(255.0)
+    return to_float(jpeg_roundtrip_uint8(to_uint8(img), quality))
 
 
 def quantize(img: np.ndarray) -> np.ndarray:
     """``clip(round(x * 255), 0, 255) / 255`` in float32."""
-    return _to_uint8(img).astype(np.float32) / np.float32(255.0)
+    return to_float(to_uint8(img))
 
 
 def _choose(rng: np.random.Generator, names: tuple[str, ...], probs: tuple[float, ...]) -> str:
@@ -222,6 +250,12 @@ def sample_params(rng: np.random.Generator, settings: DegradationSettings | None
                              float(noise_sigma), quality, up)  # fmt: skip
 
 
+def params_kernel(params: DegradationParams, settings: DegradationSettings | None = None) -> np.ndarray:
+    """The blur kernel of ``params`` (size from ``settings``)."""
+    s = settings or DegradationSettings()
+    return blur_kernel(params.kernel_kind, s.kernel_size, params.sigma_x, params.sigma_y, params.angle)
+
+
 def _check_gt(gt: np.ndarray, settings: DegradationSettings) -> tuple[int, int, int]:
     factor = settings.gt_size // settings.out_size
     if not isinstance(gt, np.ndarray) or gt.ndim != 3 or gt.shape[2] != 3 or gt.dtype.kind != "f":
@@ -239,14 +273,13 @@ def apply_degradation(
     settings = settings or DegradationSettings()
     h, w, factor = _check_gt(gt, settings)
     img = np.ascontiguousarray(gt, dtype=np.float32)
-    kernel = blur_kernel(params.kernel_kind, settings.kernel_size, params.sigma_x, params.sigma_y, params.angle)
-    img = blur(img, kernel)
+    img = blur(img, params_kernel(params, settings))
     img = resize(img, (max(1, int(h * params.scale)), max(1, int(w * params.scale))), params.down_interpolation)
     img = add_gaussian_noise(img, params.noise_sigma, rng)
     img = jpeg_compress(img, params.jpeg_quality)
     img = resize(img, (h, w), params.up_interpolation)
     # Quantize and area-resize in integer units, one division on the small image (float error only).
-    lq = cv2.resize(_to_uint8(img).astype(np.float32), (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+    lq = cv2.resize(to_uint8(img).astype(np.float32), (w // factor, h // factor), interpolation=cv2.INTER_AREA)
     return lq / np.float32(255.0)
 
 
@@ -297,35 +330,21 @@ def bicubic_psnr_samples(
     n: int,
     rng: np.random.Generator,
     settings: DegradationSettings | None = None,
-    method: str = "degrade",
-    batch_size: int = 8,
 ) -> np.ndarray:
-    """PSNR (dB) of bicubic x4 upscaling of ``n`` random LQs of ``gt`` (the REFERENCE.md distribution check).
+    """PSNR (dB) of bicubic x4 upscaling of ``n`` random ``degrade`` LQs of ``gt`` (the REFERENCE.md
+    distribution check).
 
     ``gt`` is uint8 or float [0, 1] HxWx3; each LQ is rounded to uint8, upscaled with OpenCV INTER_CUBIC and
-    compared with the uint8 GT. ``method``: "degrade", "reference" (``degrade_reference``) or "batch"
-    (``degrade_batch`` on the CPU, ``batch_size`` at a time, its torch.Generator seeded from ``rng``).
+    compared with the uint8 GT.
     """
-    if method not in ("degrade", "reference", "batch"):
-        raise FacesrError(f"bicubic_psnr_samples method={method!r}: use 'degrade', 'reference' or 'batch'")
-    gt_f = gt.astype(np.float32) / 255.0 if gt.dtype == np.uint8 else gt.astype(np.float32)
-    gt8 = _to_uint8(np.ascontiguousarray(gt_f))
-    if method == "batch":
-        import torch
-
-        from facesr.degradations_batch import degrade_batch
-
-        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        batch = torch.from_numpy(gt_f).permute(2, 0, 1)[None].repeat(batch_size, 1, 1, 1)
-        lqs = [x for _ in range(-(-n // batch_size)) for x in degrade_batch(batch, gen, settings)][:n]
-        return np.array([lq_bicubic_psnr(x.permute(1, 2, 0).numpy(), gt8) for x in lqs])
-    func = degrade if method == "degrade" else degrade_reference
-    return np.array([lq_bicubic_psnr(func(gt_f, rng, settings), gt8) for _ in range(n)])
+    gt_f = to_float(gt)
+    gt8 = to_uint8(gt_f)
+    return np.array([lq_bicubic_psnr(degrade(gt_f, rng, settings), gt8) for _ in range(n)])
 
 
 def lq_bicubic_psnr(lq: np.ndarray, gt8: np.ndarray) -> float:
     """PSNR of ``bicubic_x(round(lq))`` against the uint8 GT (scale from the sizes)."""
-    lq8 = _to_uint8(np.ascontiguousarray(lq, dtype=np.float32))
+    lq8 = to_uint8(np.ascontiguousarray(lq, dtype=np.float32))
     sr = cv2.resize(lq8, (gt8.shape[1], gt8.shape[0]), interpolation=cv2.INTER_CUBIC)
     mse = np.mean((sr.astype(np.float64) - gt8.astype(np.float64)) ** 2)
     return float(10 * np.log10(255.0**2 / mse)) if mse > 0 else float("inf")

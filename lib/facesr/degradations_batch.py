@@ -12,12 +12,11 @@ from __future__ import annotations
 import warnings
 from functools import lru_cache
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from facesr.degradations import DegradationParams, DegradationSettings, fast_len
+from facesr.degradations import DegradationParams, DegradationSettings, fast_len, jpeg_roundtrip_uint8
 from facesr.errors import FacesrError
 
 
@@ -181,10 +180,8 @@ def _jpeg(img: torch.Tensor, quality: int, gpu_codec: bool = False) -> torch.Ten
             return torchvision_jpeg(img8, quality).to(torch.float32) / 255
         except (ImportError, RuntimeError, TypeError, ValueError):
             pass  # no CUDA codec in this torchvision: use OpenCV on the CPU
-    ok, buf = cv2.imencode(".jpg", img8.permute(1, 2, 0).cpu().numpy(), [int(cv2.IMWRITE_JPEG_QUALITY), quality])
-    if not ok:
-        raise FacesrError(f"degrade_batch: OpenCV could not encode an image of shape {tuple(img.shape)}")
-    out = torch.from_numpy(cv2.imdecode(buf, cv2.IMREAD_COLOR)).permute(2, 0, 1)
+    out8 = jpeg_roundtrip_uint8(img8.permute(1, 2, 0).cpu().numpy(), quality, "degrade_batch", tuple(img.shape))
+    out = torch.from_numpy(out8).permute(2, 0, 1)
     return out.to(img.device).to(torch.float32) / 255
 
 

@@ -23,10 +23,16 @@ def _plt():  # imported late: the library must import without matplotlib configu
 
 
 def _as_uint8(img: np.ndarray) -> np.ndarray:
-    """uint8 view of an image in [0, 255] (uint8) or [0, 1] (float), for display and histograms."""
+    """uint8 view of an image in [0, 255] (uint8) or [0, 1] (float), for display and histograms.
+
+    Anything else goes to float64 first, so ``x * 255`` is rounded from float64 whatever the input dtype
+    (:func:`facesr.degradations.to_uint8` works in the input's own precision).
+    """
     if img.dtype == np.uint8:
         return img
-    return np.clip(np.round(np.asarray(img, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+    from facesr.degradations import to_uint8  # late: importing this module needs no OpenCV
+
+    return to_uint8(np.asarray(img, dtype=np.float64))
 
 
 def dataset_summary(report: object) -> pd.DataFrame:

@@ -19,7 +19,6 @@ from facesr.data import GT_SIZE, write_png
 from facesr.errors import FacesrError
 
 SEED = 2022
-COUNTS = {"train/GT": 24, "val": 8, "test": 8}
 _MARKER = "facesr sample data"
 
 # Hand-measured landmarks (x, y) in the original images: left eye, right eye, mouth centre.
@@ -34,6 +33,11 @@ FACE_RECIPES = {
     "val": [("astronaut", 1.2, (-0.06, 0.04), True), ("grace_hopper", 1.15, (0.06, -0.03), False)],
     "test": [("astronaut", 1.7, (0.0, 0.08), False), ("grace_hopper", 1.55, (0.0, 0.06), True)],
 }  # fmt: skip
+# Random photo crops per split, after its faces: (how many, index in PHOTOS of the first source photo).
+PHOTO_CROPS = {"train": (20, 0), "val": (6, 3), "test": (6, 6)}
+# Images per folder (train/GT, val pairs, test/LQ): the faces plus the crops of each split.
+COUNTS = {("train/GT" if split == "train" else split): len(FACE_RECIPES[split]) + n
+          for split, (n, _) in PHOTO_CROPS.items()}  # fmt: skip
 PHOTOS = ("chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina",
           "motorcycle", "astronaut", "grace_hopper")  # fmt: skip
 _ORIGIN = {
@@ -131,11 +135,9 @@ def _faces(sources: dict[str, np.ndarray], split: str) -> list[_Item]:
 
 def _lq(gt: np.ndarray, split_id: int, index: int) -> np.ndarray:
     """The course degradation under a fixed seed, saved as 8-bit like the course's LQ files."""
-    from facesr.degradations import degrade
+    from facesr.degradations import degrade, to_float, to_uint8
 
-    rng = np.random.default_rng((SEED, split_id, index))
-    lq = degrade(gt.astype(np.float32) / 255.0, rng)
-    return np.clip(np.rint(np.asarray(lq) * 255.0), 0, 255).astype(np.uint8)
+    return to_uint8(degrade(to_float(gt), np.random.default_rng((SEED, split_id, index))))
 
 
 def _own_files() -> list[str]:
@@ -158,11 +160,10 @@ def make_sample_data(out: str | os.PathLike, overwrite: bool = False) -> Path:
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise FacesrError(f"{out} is not empty; choose an empty folder or pass overwrite=True (--overwrite)")
     sources = {name: _load_source(name) for name in PHOTOS}
-    splits = {
-        "train": _faces(sources, "train") + _photo_crops(sources, 20, np.random.default_rng((SEED, 0)), 0),
-        "val": _faces(sources, "val") + _photo_crops(sources, 6, np.random.default_rng((SEED, 1)), 3),
-        "test": _faces(sources, "test") + _photo_crops(sources, 6, np.random.default_rng((SEED, 2)), 6),
-    }
+    splits = {}
+    for split_id, (split, (n, start)) in enumerate(PHOTO_CROPS.items()):
+        crops = _photo_crops(sources, n, np.random.default_rng((SEED, split_id)), start)
+        splits[split] = _faces(sources, split) + crops
     readme = [
         "# facesr sample data (NOT FFHQ)",
         "",

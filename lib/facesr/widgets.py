@@ -19,30 +19,15 @@ from facesr.degradations import (
     add_gaussian_noise,
     apply_degradation,
     blur,
-    blur_kernel,
     jpeg_compress,
     lq_bicubic_psnr,
+    params_kernel,
     quantize,
     resize,
     sample_params,
+    to_float,
+    to_uint8,
 )
-
-
-def _float_gt(gt: np.ndarray) -> np.ndarray:
-    """float32 [0, 1] copy of a uint8 or float GT (the degradation works on floats)."""
-    if gt.dtype == np.uint8:
-        return gt.astype(np.float32) / np.float32(255.0)
-    return np.ascontiguousarray(gt, dtype=np.float32)
-
-
-def _uint8_gt(gt: np.ndarray) -> np.ndarray:
-    return gt if gt.dtype == np.uint8 else np.clip(np.round(gt * 255.0), 0, 255).astype(np.uint8)
-
-
-def params_kernel(params: DegradationParams, settings: DegradationSettings | None = None) -> np.ndarray:
-    """The blur kernel of ``params`` (size from ``settings``)."""
-    s = settings or DegradationSettings()
-    return blur_kernel(params.kernel_kind, s.kernel_size, params.sigma_x, params.sigma_y, params.angle)
 
 
 def degradation_steps(
@@ -55,7 +40,7 @@ def degradation_steps(
     """
     s = settings or DegradationSettings()
     rng = np.random.default_rng(seed)
-    img = _float_gt(gt)
+    img = to_float(gt)
     h, w = img.shape[:2]
     factor = s.gt_size // s.out_size
     steps = {"GT": img}
@@ -80,8 +65,8 @@ def render_degradation(
     The noise comes from ``np.random.default_rng(seed)``, so moving one slider changes only that step.
     ``psnr`` is the PSNR (dB) of OpenCV bicubic x4 of the uint8-rounded LQ against the uint8 GT.
     """
-    lq = apply_degradation(_float_gt(gt), params, np.random.default_rng(seed), settings)
-    return params_kernel(params, settings), lq, lq_bicubic_psnr(lq, _uint8_gt(gt))
+    lq = apply_degradation(to_float(gt), params, np.random.default_rng(seed), settings)
+    return params_kernel(params, settings), lq, lq_bicubic_psnr(lq, to_uint8(gt))
 
 
 class DegradationPanel:
@@ -92,7 +77,7 @@ class DegradationPanel:
         button: the "random sample" button.
         output: the Output widget holding the current figure.
         widget: the whole panel (a VBox); displaying the panel displays it.
-        last_kernel, last_lq, last_psnr: what the last redraw computed.
+        last_psnr: the bicubic PSNR the last redraw computed.
         redraws: how many times the figure was redrawn.
     """
 
@@ -128,8 +113,6 @@ class DegradationPanel:
             [widgets.VBox([self.controls[n] for n in names[:5]]), widgets.VBox([self.controls[n] for n in names[5:]])]
         )
         self.widget = widgets.VBox([columns, self.button, self.output])
-        self.last_kernel: np.ndarray | None = None
-        self.last_lq: np.ndarray | None = None
         self.last_psnr: float | None = None
         self.redraws = 0
         self._hold = False  # set while several controls change at once: one redraw at the end
@@ -178,10 +161,9 @@ class DegradationPanel:
         self.controls["sigma_y"].disabled = iso
         self.controls["angle"].disabled = iso
         params = self.params
-        self.last_kernel, self.last_lq, self.last_psnr = render_degradation(self.gt, params, self.seed, self.settings)
-        lq8 = _uint8_gt(self.last_lq)
-        gt8 = _uint8_gt(self.gt)
-        fig = plot_degradation_result(self.last_kernel, lq8, bicubic_upscale(lq8, gt8.shape[0] // lq8.shape[0]),
+        kernel, lq, self.last_psnr = render_degradation(self.gt, params, self.seed, self.settings)
+        lq8, gt8 = to_uint8(lq), to_uint8(self.gt)
+        fig = plot_degradation_result(kernel, lq8, bicubic_upscale(lq8, gt8.shape[0] // lq8.shape[0]),
                                       gt8, self.last_psnr, params)  # fmt: skip
         with self.output:
             clear_output(wait=True)
