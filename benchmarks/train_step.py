@@ -20,7 +20,8 @@ import torch
 
 from facesr.config import get_config
 from facesr.data import TrainDataset
-from facesr.engine_utils import IterationBatchSampler
+from facesr.engine_utils import IterationBatchSampler, resolve_device
+from facesr.errors import FacesrError
 from facesr.train_steps import build_nets, prepare_batch, train_step
 
 HOURS_FOR = 300_000
@@ -46,10 +47,8 @@ def _setups(quick_only: bool) -> list[tuple[str, str, dict]]:
     return rows
 
 
-def _batch(cfg, device, gpu_degrade: bool, k: int, data_root) -> tuple[dict, float]:
-    """One batch from the real pipeline and the seconds it took (single process)."""
-    ds = TrainDataset(data_root / "train" / "GT", gt_patch=None if gpu_degrade else cfg.gt_patch,
-                      degrade=not gpu_degrade, seed=cfg.seed)
+def _batch(cfg, ds: TrainDataset, k: int) -> tuple[dict, float]:
+    """Batch ``k`` from the real pipeline and the seconds it took (single process)."""
     keys = IterationBatchSampler(len(ds), cfg.batch_size, cfg.seed, k, k + 1).batch(k)
     t = time.perf_counter()
     items = [ds[key] for key in keys]
@@ -78,13 +77,15 @@ def _measure(setting, label, kw, device, amp, gpu_degrade, repeats, limit, data_
         row["note"] = f"skipped: one step estimated at {estimate:.0f} s (> --limit {limit:.0f} s)"
         return row
 
-    batch, data_cpu = _batch(cfg, device, nets.gpu_degrade, 0, data_root)
+    ds = TrainDataset(data_root / "train" / "GT", gt_patch=None if nets.gpu_degrade else cfg.gt_patch,
+                      degrade=not nets.gpu_degrade, seed=cfg.seed)
+    batch, _ = _batch(cfg, ds, 0)
     lq, gt = prepare_batch(batch, 0, cfg, nets, device)  # warm-up of the degradation kernels
     if estimate < limit / 4:
         train_step(nets, lq, gt, scaler)  # warm-up (allocator, cuDNN autotune)
     data_t, step_t = [], []
     for k in range(repeats):
-        batch, cpu_t = _batch(cfg, device, nets.gpu_degrade, k + 1, data_root)
+        batch, cpu_t = _batch(cfg, ds, k + 1)
         _sync(device)
         t = time.perf_counter()
         lq, gt = prepare_batch(batch, k + 1, cfg, nets, device)
@@ -131,7 +132,10 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    try:
+        device = resolve_device(args.device)  # CUDA when available, after the kernel (arch) check
+    except FacesrError as err:
+        raise SystemExit(f"error: {err}") from None
     data_root = Path(args.data) if args.data else ensure_sample_data()
     repeats = args.repeats or (1 if args.quick else 3)
     variants = [(True, True), (False, True), (True, False)] if device.type == "cuda" else [(True, False)]

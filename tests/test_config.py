@@ -131,3 +131,25 @@ def test_dict_round_trip_and_table() -> None:
                 assert f.name in table
     with pytest.raises(FacesrError, match="unknown config field"):
         TrainConfig.from_dict({"batch": 8})
+
+
+def test_returned_config_does_not_share_mutables_with_the_named_config() -> None:
+    for name in CONFIGS:
+        cfg = get_config(name, quick=False)
+        before = get_config(name, quick=False)
+        cfg.periods.append(1)
+        cfg.restart_weights.append(1.0)
+        cfg.milestones.append(1)
+        cfg.perceptual_layers["99"] = 1.0
+        cfg.generator_args["num_blocks"] = 1
+        assert get_config(name, quick=False) == before
+
+
+def test_pixel_loss_names_are_the_losses_module_names() -> None:
+    from facesr.losses import PIXEL_LOSSES
+
+    for kind in PIXEL_LOSSES:
+        assert get_config("srgan", quick=False, pixel_loss=kind).pixel_loss == kind
+    for bad in ("L1", "huber"):
+        with pytest.raises(FacesrError, match="pixel_loss"):
+            get_config("srgan", quick=False, pixel_loss=bad)

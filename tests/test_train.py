@@ -28,6 +28,7 @@ from facesr.engine_utils import (
     ema_decay_at,
     ema_update,
     get_rng_state,
+    has_kernel_for,
     lr_at,
     set_rng_state,
 )
@@ -200,6 +201,30 @@ def test_ema_update_and_warmup() -> None:
     assert torch.equal(ema.weight, net.weight)
 
 
+def test_ema_update_follows_in_place_loads_and_conversions() -> None:
+    """The cached (ema, net) tensor pairs stay right after load_state_dict (resume) and .to() (buffers too)."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    ema = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    ema_update(ema, net, 0.9, updates=10**6)
+    other = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    other(torch.randn(2, 3, 8, 8))  # running stats and num_batches_tracked change
+    net.load_state_dict(other.state_dict())  # what a resume does: in-place copies
+    ema.load_state_dict(other.state_dict())
+    net.double()
+    ema.double()  # parameters keep their objects (new data), buffers are new tensors
+    before = {k: v.clone() for k, v in ema.state_dict().items()}
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+    ema_update(ema, net, 0.9, updates=10**6)
+    src = net.state_dict()
+    for key, value in ema.state_dict().items():
+        if value.dtype.is_floating_point:
+            assert torch.equal(value, before[key].mul(0.9).add(src[key], alpha=1 - 0.9)), key
+        else:
+            assert torch.equal(value, src[key]), key
+
+
 def test_rng_state_survives_a_checkpoint(tmp_path: Path) -> None:
     set_rng_state(get_rng_state(0, 0))
     state = get_rng_state(seed=5, iteration=7)
@@ -223,6 +248,14 @@ def test_cuda_capability_check(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "get_arch_list", lambda: ["sm_80", "compute_70"])  # PTX JIT covers 7.0
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i=0: (7, 0))
     check_cuda_arch()
+
+
+def test_has_kernel_for() -> None:
+    assert has_kernel_for((7, 0), [])  # unknown build: torch decides
+    assert has_kernel_for((8, 6), ["sm_75", "sm_80"]) and not has_kernel_for((7, 5), ["sm_80", "sm_90"])
+    assert has_kernel_for((12, 0), ["sm_100", "sm_120"]) and not has_kernel_for((10, 3), ["sm_90", "sm_120"])
+    assert has_kernel_for((7, 0), ["sm_80", "compute_60"]) and not has_kernel_for((7, 0), ["compute_75"])
+    assert not has_kernel_for((9, 0), ["sm_90a", "sm_100a"])  # arch-specific entries are skipped, not parsed
 
 
 def test_old_gpu_fails_with_one_line_through_the_cli(monkeypatch: pytest.MonkeyPatch, capsys, sample_root) -> None:

@@ -25,7 +25,6 @@ from pathlib import Path
 from facesr.errors import FacesrError
 
 KIT_REPO_URL = "https://github.com/facesr-kit/facesr-kit"  # also in colab_setup.sh and the notebooks' first cell
-COLAB_KIT_DIR = Path("/content/facesr-kit")
 COLAB_DRIVE_MOUNT = Path("/content/drive")
 DRIVE_ARCHIVE = "facesr/FFHQ.zip"  # relative to MyDrive
 DRIVE_RUNS = "facesr/runs"  # relative to MyDrive; the kit's checkpoints/ becomes a link to it
@@ -52,27 +51,19 @@ def arch_warning(
 ) -> str | None:
     """A warning when this torch build has no kernel for the GPU (V100 under CUDA 12.8+), else None.
 
-    A GPU of compute capability X.Y runs code built for sm_X<=Y (same major) or JIT-compiles PTX
-    ``compute_Z`` with Z <= XY.
+    The rule (:func:`facesr.engine_utils.has_kernel_for`): a GPU of compute capability X.Y runs code built
+    for sm_X<=Y (same major) or JIT-compiles PTX ``compute_Z`` with Z <= XY.
     """
-    major, minor = capability
-    if not arch_list:  # a CPU-only or unusual build reports nothing to compare against
+    from facesr.engine_utils import TORCH_CU126_HINT, has_kernel_for  # imports torch: not at module import
+
+    if has_kernel_for(capability, arch_list):  # an empty list (CPU-only or unusual build) counts as fine
         return None
-    for arch in arch_list:
-        kind, _, digits = arch.partition("_")
-        if not digits.isdigit():
-            continue
-        a_major, a_minor = int(digits[:-1]), int(digits[-1])
-        if kind == "sm" and a_major == major and a_minor <= minor:
-            return None
-        if kind == "compute" and (a_major, a_minor) <= (major, minor):
-            return None
+    major, minor = capability
     return (
         f"WARNING: this torch {torch_version} (CUDA {cuda}) has no kernels for the {gpu_name} "
         f"(sm_{major}{minor}; the build has {', '.join(arch_list)}): training would fail with "
         f"'no kernel image is available'. Fix: Runtime > Change runtime type > T4, L4 or A100; or install a "
-        f"build that still has sm_{major}{minor}, e.g. pip install torch torchvision --index-url "
-        f"https://download.pytorch.org/whl/cu126, then Runtime > Restart session."
+        f"build that still has sm_{major}{minor}, e.g. {TORCH_CU126_HINT}, then Runtime > Restart session."
     )
 
 

@@ -14,6 +14,7 @@ mode) and ``periods`` / ``milestones`` are not given too, they are stretched in 
 from __future__ import annotations
 
 import ast
+import copy
 import dataclasses
 import difflib
 import os
@@ -285,7 +286,8 @@ def get_config(name: str, quick: bool | None = None, **overrides: Any) -> TrainC
     Args:
         name: One of ``CONFIGS`` (srgan, esrgan, esrgan_gan, msrresnet20).
         quick: Shrink to CPU size on the sample data; None reads ``FACESR_QUICK=1`` from the environment.
-        **overrides: Field values; dict fields (``generator_args``, ``perceptual_layers``) are merged.
+        **overrides: Field values. ``generator_args`` is merged into the config's; every other field,
+            ``perceptual_layers`` included, is replaced.
     """
     if name not in CONFIGS:
         close = difflib.get_close_matches(str(name), CONFIGS, n=2, cutoff=0.4)
@@ -298,7 +300,7 @@ def get_config(name: str, quick: bool | None = None, **overrides: Any) -> TrainC
     for key in overrides:
         _check_key(key)
     base = CONFIGS[name]
-    cfg = dataclasses.replace(base, generator_args=dict(base.generator_args))
+    cfg = copy.deepcopy(base)  # in-place edits of the returned config must not reach CONFIGS
     if quick:
         from facesr.sample_data import default_sample_root
 
@@ -327,6 +329,7 @@ def get_config(name: str, quick: bool | None = None, **overrides: Any) -> TrainC
 
 def validate_config(cfg: TrainConfig) -> None:
     """FacesrError for values that cannot train (checked before any file is touched)."""
+    from facesr.losses import PIXEL_LOSSES
     from facesr.models import GENERATORS
 
     if cfg.generator not in GENERATORS:
@@ -346,7 +349,7 @@ def validate_config(cfg: TrainConfig) -> None:
         raise FacesrError(f"ema_decay={cfg.ema_decay} must be in [0, 1)")
     if cfg.is_gan and cfg.gt_patch != 128:
         raise FacesrError(f"a GAN run needs gt_patch=128 (the ModifiedVGG discriminator takes 128x128), got {cfg.gt_patch}")
-    if cfg.pixel_loss not in ("l1", "charbonnier", "l2", "mse"):
+    if cfg.pixel_loss not in PIXEL_LOSSES:
         raise FacesrError(f"pixel_loss={cfg.pixel_loss!r} must be l1, charbonnier or l2")
 
 

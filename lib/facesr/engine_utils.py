@@ -223,6 +223,28 @@ def _iter_of(row: list[str]) -> int | None:
 
 
 # ---------------------------------------------------------------------------------------------------- device
+def has_kernel_for(capability: tuple[int, int], arch_list: Sequence[str]) -> bool:
+    """Whether a torch build with ``arch_list`` (``torch.cuda.get_arch_list()``) runs on a GPU of ``capability``.
+
+    A cubin for sm_XY runs on sm_XZ with Z >= Y; PTX (compute_XY) is JIT-compiled for any newer card. An empty
+    list (CPU-only, ROCm or another unusual build) gives True: there is nothing to compare, so torch decides.
+    Entries that are not ``sm_``/``compute_`` plus digits (e.g. the arch-specific ``sm_90a``) are skipped.
+    """
+    if not arch_list:
+        return True
+    major, minor = capability
+    for arch in arch_list:
+        kind, _, digits = arch.partition("_")
+        if len(digits) < 2 or not digits.isdigit():
+            continue
+        a_major, a_minor = int(digits[:-1]), int(digits[-1])
+        if kind == "sm" and a_major == major and a_minor <= minor:
+            return True
+        if kind == "compute" and (a_major, a_minor) <= (major, minor):
+            return True
+    return False
+
+
 def check_cuda_arch(index: int = 0) -> None:
     """FacesrError when the installed torch has no kernels for the card (e.g. V100 sm_70 on CUDA 12.8+).
 
@@ -230,17 +252,8 @@ def check_cuda_arch(index: int = 0) -> None:
     """
     major, minor = torch.cuda.get_device_capability(index)
     arch_list = torch.cuda.get_arch_list()
-    if not arch_list:  # unknown build (e.g. ROCm): let torch decide
+    if has_kernel_for((major, minor), arch_list):
         return
-    for arch in arch_list:
-        kind, _, num = arch.partition("_")
-        if not num[:2].isdigit():
-            continue
-        a_major, a_minor = int(num[:-1]), int(num[-1])
-        if kind == "sm" and a_major == major and a_minor <= minor:
-            return
-        if kind == "compute" and (a_major, a_minor) <= (major, minor):
-            return
     name = torch.cuda.get_device_name(index)
     raise FacesrError(
         f"the installed torch {torch.__version__} has no kernels for {name} (compute capability sm_{major}{minor}; "

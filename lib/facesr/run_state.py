@@ -28,13 +28,15 @@ NOT_COMPARED = frozenset(
 
 def resolve_init(init: str, runs_dir: Path, cfg_name: str) -> Path:
     """A checkpoint file, a run folder (best.pt, else latest.pt) or a run name under runs_dir."""
+    from facesr.checkpoints import run_checkpoint
+
     path = Path(init).expanduser()
     if path.is_file():
         return path
     for folder in (path, runs_dir / init):
-        for fname in ("best.pt", "latest.pt"):
-            if (folder / fname).is_file():
-                return folder / fname
+        found = run_checkpoint(folder)
+        if found is not None:
+            return found
     raise FacesrError(
         f"{cfg_name} initialises its generator from {init!r}, but neither {path} nor {runs_dir / init} holds "
         f"best.pt/latest.pt; train it first (python -m facesr train {init}), or point at another run folder "

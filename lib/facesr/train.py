@@ -7,11 +7,11 @@ data order is a pure function of (seed, iteration) (:class:`facesr.engine_utils.
 
 Config changes on resume: every field that changes what is trained must match the checkpoint's, else
 FacesrError lists the differences (``allow_config_change=True`` / ``--allow-config-change`` continues
-with the new values). Not compared: the bookkeeping fields in :data:`NOT_COMPARED` and ``iters``, so a
-finished run can be extended. ``get_config`` stretches ``periods``/``milestones`` with ``iters`` though, and
-those are compared: extend with ``--allow-config-change`` to continue on the stretched schedule (the lr is
-a closed-form function of the iteration), or pass the old ``--set periods=[...]`` to keep it (past the
-last cosine period the lr stays at ``eta_min``).
+with the new values). Not compared: the bookkeeping fields in :data:`facesr.run_state.NOT_COMPARED` and
+``iters``, so a finished run can be extended. ``get_config`` stretches ``periods``/``milestones`` with
+``iters`` though, and those are compared: extend with ``--allow-config-change`` to continue on the
+stretched schedule (the lr is a closed-form function of the iteration), or pass the old
+``--set periods=[...]`` to keep it (past the last cosine period the lr stays at ``eta_min``).
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from facesr.checkpoints import save_checkpoint
+from facesr.checkpoints import load_weights, save_checkpoint
 from facesr.config import TrainConfig
 from facesr.engine_utils import (
+    TORCH_CU126_HINT,
     CsvLog,
     IterationBatchSampler,
     IterationLR,
@@ -40,8 +41,6 @@ from facesr.engine_utils import (
 )
 from facesr.errors import FacesrError
 from facesr.run_state import (
-    NOT_COMPARED,
-    config_differences,
     link_or_save,
     load_resume,
     make_checkpoint,
@@ -54,6 +53,13 @@ from facesr.run_state import (
 from facesr.train_steps import build_nets, prepare_batch, train_step, validate
 
 VAL_COLUMNS = ["iter", "psnr", "ssim", "best_psnr", "best_iter", "bicubic_psnr", "val_time"]
+PIXEL_LOSS_NAMES = ("l_pix",)
+GAN_LOSS_NAMES = ("l_pix", "l_percep", "l_g_gan", "l_d_real", "l_d_fake")
+
+
+def _log_columns(loss_names: tuple[str, ...]) -> list[str]:
+    """Header of log.csv for a run logging ``loss_names``."""
+    return ["iter", "lr", *loss_names, "data_time", "step_time", "samples_per_s"]
 
 
 def _resolve_data_root(path: str | os.PathLike) -> Path:
@@ -139,8 +145,6 @@ def train(
             print(f"{run_dir} is already at iteration {start} >= iters={cfg.iters}: nothing to train")
             return run_dir
     elif init_path is not None:
-        from facesr.checkpoints import load_weights
-
         load_weights(nets.net_g, init_path, prefer_ema=True)
         nets.net_g_ema.load_state_dict(nets.net_g.state_dict())
         print(f"generator initialised from {init_path}")
@@ -167,8 +171,8 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(run_dir)
     write_json(run_dir / "config.json", cfg.to_dict())
-    loss_names = ["l_pix", "l_percep", "l_g_gan", "l_d_real", "l_d_fake"] if nets.net_d is not None else ["l_pix"]
-    log = CsvLog(run_dir / "log.csv", ["iter", "lr", *loss_names, "data_time", "step_time", "samples_per_s"], start)
+    loss_names = GAN_LOSS_NAMES if nets.net_d is not None else PIXEL_LOSS_NAMES
+    log = CsvLog(run_dir / "log.csv", _log_columns(loss_names), start)
     val_log = CsvLog(run_dir / "val.csv", VAL_COLUMNS, start)
     writer = _tensorboard(run_dir, cfg.tensorboard)
     from facesr.models import PARAM_LIMIT, count_parameters
@@ -278,8 +282,6 @@ def _step_error(err: BaseException, it: int, cfg: TrainConfig, run_dir: Path, la
             f"notebooks: get_config(..., batch_size={smaller}); {kept}"
         )
     if is_no_kernel(err):
-        from facesr.engine_utils import TORCH_CU126_HINT
-
         return FacesrError(
             f"this torch build has no CUDA kernels for the GPU ('no kernel image is available'); install one "
             f"whose torch.cuda.get_arch_list() includes the card, e.g. `{TORCH_CU126_HINT}`; {kept}"
@@ -293,8 +295,8 @@ def read_run_logs(run_dir: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFram
     if not run_dir.is_dir():
         raise FacesrError(f"run folder not found: {run_dir}; train it first (python -m facesr train CONFIG)")
     frames = []
-    for fname, columns in (("log.csv", ["iter", "lr", "l_pix", "data_time", "step_time", "samples_per_s"]),
-                           ("val.csv", VAL_COLUMNS)):
+    # A log not written yet has no header to tell a GAN run's columns: the placeholder is a pixel run's.
+    for fname, columns in (("log.csv", _log_columns(PIXEL_LOSS_NAMES)), ("val.csv", VAL_COLUMNS)):
         path = run_dir / fname
         if path.exists() and path.stat().st_size > 0:
             frames.append(pd.read_csv(path, on_bad_lines="skip"))
@@ -303,4 +305,4 @@ def read_run_logs(run_dir: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFram
     return frames[0], frames[1]
 
 
-__all__ = ["NOT_COMPARED", "config_differences", "read_run_logs", "train"]
+__all__ = ["read_run_logs", "train"]

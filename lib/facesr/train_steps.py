@@ -32,7 +32,6 @@ class Nets:
     amp_dtype: torch.dtype | None = None  # None = full fp32
     channels_last: bool = False
     gpu_degrade: bool = False
-    gt_patch: int | None = None
     device_type: str = "cpu"
 
 
@@ -56,7 +55,6 @@ def build_nets(cfg: Any, device: torch.device) -> Nets:
         amp_dtype=amp_dtype,
         channels_last=memory_format is torch.channels_last,
         gpu_degrade=cuda and cfg.gpu_degrade,
-        gt_patch=cfg.gt_patch,
         device_type=device.type,
     )
     if cfg.gan_weight > 0:
@@ -89,8 +87,8 @@ def prepare_batch(batch: dict, k: int, cfg: Any, nets: Nets, device: torch.devic
         gen = torch.Generator(device=device)
         gen.manual_seed(batch_seed(cfg.seed, k))
         lq = degrade_batch(gt, generator=gen)
-        if nets.gt_patch:
-            p, scale = nets.gt_patch, gt.shape[-1] // lq.shape[-1]
+        if cfg.gt_patch:
+            p, scale = cfg.gt_patch, gt.shape[-1] // lq.shape[-1]
             lqs, gts = [], []
             for i in range(gt.shape[0]):  # one random paired crop per sample, on the LQ grid
                 top, left = (torch.randint(0, (s - p) // scale + 1, (1,), generator=gen, device=device).item() * scale
