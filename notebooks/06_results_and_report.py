@@ -142,7 +142,7 @@ SUBMIT = SUBMIT_RUN or submission_run(PSNR_TABLE)
 if SUBMIT is None:
     print("no in-budget run to submit: train notebook 03 (or the msrresnet20 config) first")
 else:
-    NET_G = load_generator(SETTINGS.runs_dir / SUBMIT)
+    NET_G = NETS[SUBMIT] if SUBMIT in NETS else load_generator(SETTINGS.runs_dir / SUBMIT)  # loaded above
     PRED_DIR = SETTINGS.runs_dir / SUBMIT / "test_predictions"
     # x8 self-ensemble as in the table; skipped in quick mode, where it costs minutes on a CPU
     paths = predict(NET_G, SETTINGS.data_root / "test" / "LQ", PRED_DIR, tta=TTA and not SETTINGS.quick)
@@ -157,7 +157,7 @@ else:
 # %%
 from facesr.errors import FacesrError
 from facesr.report import over_budget_generator
-what, big_net = over_budget_generator(RUNS)
+what, big_net = over_budget_generator(NETS)  # the generators loaded above: none is loaded again
 try:
     package_submission(SETTINGS.runs_dir / "over_budget_predictions", SETTINGS.runs_dir / "over_budget.zip",
                        big_net, SETTINGS.data_root / "test" / "LQ")  # the budget check comes first

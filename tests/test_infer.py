@@ -15,7 +15,15 @@ from facesr.checkpoints import save_checkpoint
 from facesr.cli import main
 from facesr.data import list_images, read_image, write_png
 from facesr.errors import FacesrError
-from facesr.infer import evaluate, evaluation_summary, load_generator, predict, upscale
+from facesr.infer import (
+    evaluate,
+    evaluate_variants,
+    evaluation_summary,
+    load_generator,
+    png_name,
+    predict,
+    upscale,
+)
 from facesr.models import MSRResNet, RRDBNet
 
 
@@ -219,6 +227,38 @@ def test_evaluate_table_and_summary(mini_root: Path, tmp_path: Path) -> None:
         evaluate(sr_dir, mini_root)
     with pytest.raises(FacesrError, match="val"):
         evaluate(sr_dir, tmp_path)
+
+
+def test_evaluate_variants_one_pass_gives_the_plain_and_x8_tables(mini_root: Path, tmp_path: Path) -> None:
+    net = _tiny_net(seed=5)
+    calls: list[int] = []
+    net.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
+    both = evaluate_variants(net, mini_root)  # 3 val images: one batch
+    assert list(both) == [False, True] and calls == [3] * 8  # the plain output is the x8 identity pass
+    calls.clear()
+    separate = {tta: evaluate(net, mini_root, tta=tta) for tta in (False, True)}
+    assert calls == [3] * 9
+    for tta in (False, True):
+        assert both[tta].equals(separate[tta])  # exactly the same numbers
+    assert not both[False]["psnr"].equals(both[True]["psnr"])
+    assert evaluate_variants(net, mini_root, ttas=(False,))[False].equals(separate[False])
+
+    sr_dir = tmp_path / "sr"
+    shutil.copytree(mini_root / "val" / "GT", sr_dir)
+    assert np.isinf(evaluate_variants(sr_dir, mini_root, ttas=(False,))[False]["psnr"]).all()
+    with pytest.raises(FacesrError, match="tta=True needs a network"):
+        evaluate_variants(sr_dir, mini_root)
+    with pytest.raises(FacesrError, match="ttas is empty"):
+        evaluate_variants(net, mini_root, ttas=())
+
+
+def test_png_name_and_predict_into_a_new_nested_folder(mini_root: Path, tmp_path: Path) -> None:
+    assert png_name("00001.jpg") == "00001.png" and png_name("a.b.PNG") == "a.b.png"
+    out = tmp_path / "new" / "nested"  # made by the PNG writer with the first image
+    paths = predict(_tiny_net(), mini_root / "test" / "LQ", out, device="cpu")
+    assert sorted(p.name for p in out.iterdir()) == [p.name for p in paths] == [
+        png_name(p.name) for p in list_images(mini_root / "test" / "LQ")
+    ]
 
 
 # ----------------------------------------------------------------------------- load_generator

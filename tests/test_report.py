@@ -37,6 +37,7 @@ from facesr.report import (  # noqa: E402
     markdown_table,
     missing_run_note,
     model_color,
+    over_budget_generator,
     parameter_budget_table,
     psnr_table,
     save_figure,
@@ -188,6 +189,18 @@ def test_parameter_table_matches_the_report():
     assert df.loc["ESRGAN (discriminator)", "params"] == 51_221_772
     assert df.loc["In-budget recipe", "params"] == 1_812_995
     assert df["within_limit"].tolist() == [True, False, False, True]
+
+
+def test_over_budget_generator_uses_loaded_generators(tmp_path: Path):
+    from facesr.models import PARAM_LIMIT, RRDBNet, count_parameters
+
+    small = _tiny_run(tmp_path / "runs" / "srgan")
+    with torch.device("meta"):
+        big = RRDBNet()  # only its size matters
+    what, net = over_budget_generator({"srgan": small, "esrgan": big})  # a run folder or a generator
+    assert what == "run esrgan" and net is big
+    what, net = over_budget_generator({"srgan": small})
+    assert what.startswith("RRDBNet 64/23/32") and count_parameters(net) > PARAM_LIMIT
 
 
 def test_submission_run_picks_the_best_in_budget():

@@ -79,9 +79,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     net = load_generator(args.run_or_ckpt)
     table = evaluate(net, args.data, tta=args.tta)
     print(evaluation_summary(table))
-    csv_path = args.csv or "evaluation.csv"
-    table.to_csv(csv_path, index=False)
-    print(f"table written to {csv_path}")
+    table.to_csv(args.csv, index=False)
+    print(f"table written to {args.csv}")
     return 0
 
 
@@ -143,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_or_ckpt", metavar="RUN_OR_CKPT")
     p.add_argument("--data", default="data/FFHQ", help="data root (default: data/FFHQ)")
     p.add_argument("--tta", action="store_true", help="x8 self-ensemble (flips and rotations)")
-    p.add_argument("--csv", default=None, help="where to write the table (default: evaluation.csv)")
+    p.add_argument("--csv", default="evaluation.csv", help="where to write the table (default: evaluation.csv)")
 
     p = add("score", _cmd_score, "score SR images (a folder or a submission zip) like the leaderboard")
     p.add_argument("sr", metavar="SR_DIR_OR_ZIP")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from facesr.plots import _plt
 from facesr.report import iteration_column, loss_columns, metric_column, model_color, model_label
 
 # Crop boxes as fractions (top, bottom, left, right) of an FFHQ-aligned face, any resolution.
@@ -25,10 +26,58 @@ _CROP_COLORS = ("yellow", "cyan", "magenta")
 _LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (1, 3)))
 
 
-def _plt():  # imported late: the library must import without a display or matplotlib configured
-    import matplotlib.pyplot as plt
+def _draw_loss_panel(
+    ax: object,
+    name: str,
+    log: pd.DataFrame,
+    log_scale: str | None,
+    ylabel: str = "loss",
+    fade: bool = False,
+    empty_note: bool = False,
+) -> None:
+    """Every loss term of one run's training log on ``ax``, in the run's colour, one line style per term.
 
-    return plt
+    Args:
+        log_scale: the log-axis rule. ``"any"``: non-positive values are left out and the axis goes
+            logarithmic when any value is positive (notebook 06's panels); ``"all"``: values drawn as
+            they are, logarithmic only when every value is positive (a run's own curves); None: linear.
+        ylabel: the loss axis label.
+        fade: draw every term after the first at 0.75 alpha.
+        empty_note: say "no training log yet" on an empty panel.
+    """
+    color = model_color(name)
+    terms = loss_columns(log)
+    if log.empty or not terms:
+        if empty_note:
+            ax.text(0.5, 0.5, "no training log yet", ha="center", va="center", transform=ax.transAxes)
+    else:
+        x = log[iteration_column(log)]
+        for i, term in enumerate(terms):
+            y = log[term].where(log[term] > 0) if log_scale == "any" else log[term]
+            style = {"alpha": 1.0 if i == 0 else 0.75} if fade else {}
+            ax.plot(x, y, color=color, linestyle=_LINESTYLES[i % len(_LINESTYLES)], label=term, **style)
+        positive = log[terms] > 0
+        if (log_scale == "any" and positive.any().any()) or (log_scale == "all" and positive.all().all()):
+            ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    ax.set(title=f"{model_label(name)}: training loss", xlabel="iterations", ylabel=ylabel)
+    ax.grid(True, alpha=0.3)
+
+
+def _draw_psnr_axis(
+    ax: object, vals: Mapping[str, pd.DataFrame], bicubic_psnr: float | None, title: str, **line_style: object
+) -> None:
+    """Val PSNR against iterations of each run in its colour (empty logs skipped), bicubic as a dashed line."""
+    for name, val in vals.items():
+        if val.empty:
+            continue
+        x, y = val[iteration_column(val)], val[metric_column(val, "psnr")]
+        ax.plot(x, y, marker="o", color=model_color(name), label=model_label(name), **line_style)
+    if bicubic_psnr is not None:
+        ax.axhline(bicubic_psnr, color=model_color("bicubic"), linestyle="--",
+                   label=f"{model_label('bicubic')} ({bicubic_psnr:.2f} dB)")
+    ax.set(title=title, xlabel="iterations", ylabel="PSNR (dB)")
+    ax.grid(True, alpha=0.3)
 
 
 def plot_loss_curves(logs: Mapping[str, pd.DataFrame], log_scale: bool = True) -> object:
@@ -49,23 +98,8 @@ def plot_loss_curves(logs: Mapping[str, pd.DataFrame], log_scale: bool = True) -
         axes[0, 0].text(0.5, 0.5, "no runs yet: train notebooks 03-05 first", ha="center", va="center")
         axes[0, 0].set_axis_off()
     for ax, (name, log) in zip(axes.flat, logs.items(), strict=False):
-        color = model_color(name)
-        terms = loss_columns(log)
-        if log.empty or not terms:
-            ax.text(0.5, 0.5, "no training log yet", ha="center", va="center", transform=ax.transAxes)
-        else:
-            x = log[iteration_column(log)]
-            for i, term in enumerate(terms):
-                y = log[term].where(log[term] > 0) if log_scale else log[term]
-                ax.plot(x, y, color=color, linestyle=_LINESTYLES[i % len(_LINESTYLES)],
-                        alpha=1.0 if i == 0 else 0.75, label=term)
-            if log_scale and (log[terms] > 0).any().any():
-                ax.set_yscale("log")
-            ax.legend(fontsize=8)
-        ax.set_title(f"{model_label(name)}: training loss")
-        ax.set_xlabel("iterations")
-        ax.set_ylabel("loss (log scale)" if log_scale else "loss")
-        ax.grid(True, alpha=0.3)
+        _draw_loss_panel(ax, name, log, "any" if log_scale else None,
+                         ylabel="loss (log scale)" if log_scale else "loss", fade=True, empty_note=True)
     fig.tight_layout()
     return fig
 
@@ -76,18 +110,8 @@ def plot_psnr_curves(
     """Val PSNR against iterations of all models on one axis, with the bicubic baseline as a line."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for name, val in vals.items():
-        if val.empty:
-            continue
-        x, y = val[iteration_column(val)], val[metric_column(val, "psnr")]
-        ax.plot(x, y, marker="o", markersize=3, color=model_color(name), label=model_label(name))
-    if bicubic_psnr is not None and math.isfinite(bicubic_psnr):
-        ax.axhline(bicubic_psnr, color=model_color("bicubic"), linestyle="--",
-                   label=f"{model_label('bicubic')} ({bicubic_psnr:.2f} dB)")
-    ax.set_title(title)
-    ax.set_xlabel("iterations")
-    ax.set_ylabel("PSNR (dB)")
-    ax.grid(True, alpha=0.3)
+    finite = bicubic_psnr is not None and math.isfinite(bicubic_psnr)
+    _draw_psnr_axis(ax, vals, bicubic_psnr if finite else None, title, markersize=3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend()
     else:
@@ -100,28 +124,12 @@ def plot_run_curves(name: str, log: pd.DataFrame, val: pd.DataFrame, bicubic_psn
     """One run's training loss and val PSNR side by side (the curves of notebooks 03-05)."""
     plt = _plt()
     fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(12, 4))
-    color = model_color(name)
-    terms = loss_columns(log)
-    if not log.empty and terms:
-        x = log[iteration_column(log)]
-        for i, term in enumerate(terms):
-            ax_loss.plot(x, log[term], color=color, linestyle=_LINESTYLES[i % len(_LINESTYLES)], label=term)
-        if (log[terms] > 0).all().all():
-            ax_loss.set_yscale("log")
-        ax_loss.legend(fontsize=8)
-    ax_loss.set(title=f"{model_label(name)}: training loss", xlabel="iterations", ylabel="loss")
-    if not val.empty:
-        ax_psnr.plot(val[iteration_column(val)], val[metric_column(val, "psnr")], marker="o",
-                     color=color, label=model_label(name))
+    _draw_loss_panel(ax_loss, name, log, "all")
     if bicubic_psnr is None and "bicubic_psnr" in val.columns and not val.empty:
         bicubic_psnr = float(val["bicubic_psnr"].iloc[-1])  # the trainer logs it beside every validation
-    if bicubic_psnr is not None:
-        ax_psnr.axhline(bicubic_psnr, color=model_color("bicubic"), linestyle="--", label=f"Bicubic ({bicubic_psnr:.2f} dB)")
-    ax_psnr.set(title=f"{model_label(name)}: validation PSNR", xlabel="iterations", ylabel="PSNR (dB)")
+    _draw_psnr_axis(ax_psnr, {name: val}, bicubic_psnr, f"{model_label(name)}: validation PSNR")
     if ax_psnr.get_legend_handles_labels()[0]:
         ax_psnr.legend(fontsize=8)
-    for ax in (ax_loss, ax_psnr):
-        ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig
 
@@ -159,8 +167,7 @@ def comparison_images(
     from facesr.metrics import bicubic_upscale
 
     root = find_data_root(data_root)
-    lq_paths = list_images(root / "val" / "LQ")
-    lq_path = lq_paths[name] if isinstance(name, int) else root / "val" / "LQ" / name
+    lq_path = list_images(root / "val" / "LQ")[name] if isinstance(name, int) else root / "val" / "LQ" / name
     lq = read_image(lq_path)
     images = {"lq": lq, "bicubic": bicubic_upscale(lq, 4)}
     for run, net_g in nets.items():

@@ -1,8 +1,9 @@
 """Inference: load a generator, upscale LQ images (optionally with x8 self-ensemble), evaluate on val.
 
-One code path serves every caller: :func:`_run_net` turns a float LQ batch into a float SR batch
-(plain or x8 TTA); :func:`upscale` (one image, notebooks), :func:`predict` (a folder, written as PNGs)
-and :func:`evaluate` (the val set, scored with PSNR/SSIM beside bicubic) all go through it.
+One code path serves every caller: :func:`_run_net_variants` turns a float LQ batch into float SR
+batches (plain, x8 TTA, or both from the same forward passes); :func:`upscale` (one image, notebooks),
+:func:`predict` (a folder, written as PNGs) and :func:`evaluate` / :func:`evaluate_variants` (the val
+set, scored with PSNR/SSIM beside bicubic) all go through it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from facesr.checkpoints import extract_state_dict, load_checkpoint, load_weights
+from facesr.checkpoints import extract_state_dict, load_checkpoint, load_weights, run_checkpoint
 from facesr.data import TestDataset, list_images, read_image, write_png
 from facesr.errors import FacesrError
 from facesr.metrics import bicubic_upscale, psnr, ssim, tensor_to_uint8
@@ -43,20 +44,33 @@ def _inverse_transform(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def _run_net(net: nn.Module, lq: torch.Tensor, tta: bool) -> torch.Tensor:
-    """(B, 3, h, w) float in [0, 1] -> (B, 3, 4h, 4w) float clamped to [0, 1].
+def _run_net_variants(net: nn.Module, lq: torch.Tensor, ttas: tuple[bool, ...]) -> tuple[torch.Tensor, ...]:
+    """(B, 3, h, w) float in [0, 1] -> one (B, 3, 4h, 4w) float batch clamped to [0, 1] per entry of ``ttas``.
 
-    With ``tta`` the eight dihedral versions of the batch go through the net one after the other
-    (memory stays that of a plain batch) and the back-transformed outputs are averaged in float32
-    before any clamping or rounding.
+    ``False`` is the plain output, ``True`` the x8 self-ensemble: the eight dihedral versions of the
+    batch go through the net one after the other (memory stays that of a plain batch) and the
+    back-transformed outputs are averaged in float32 before any clamping or rounding. When both are
+    asked for, the plain output is the ensemble's identity pass (the same forward pass, the same
+    numbers), so the net runs eight times, not nine.
     """
-    if not tta:
-        return net(lq).float().clamp_(0, 1)
-    total = None
-    for k, flip in _DIHEDRAL:
+    if not any(ttas):
+        plain = net(lq).float().clamp_(0, 1)
+        return tuple(plain for _ in ttas)
+    plain = total = None
+    for k, flip in _DIHEDRAL:  # the identity (k=0, no flip) comes first
         sr = _inverse_transform(net(_transform(lq, k, flip)).float(), k, flip)
-        total = sr if total is None else total.add_(sr)
-    return total.div_(len(_DIHEDRAL)).clamp_(0, 1)
+        if total is None:
+            plain = sr.clamp(0, 1) if not all(ttas) else None  # a copy: the sum below works in place
+            total = sr
+        else:
+            total.add_(sr)
+    ensemble = total.div_(len(_DIHEDRAL)).clamp_(0, 1)
+    return tuple(ensemble if tta else plain for tta in ttas)
+
+
+def _run_net(net: nn.Module, lq: torch.Tensor, tta: bool) -> torch.Tensor:
+    """(B, 3, h, w) float in [0, 1] -> (B, 3, 4h, 4w) float clamped to [0, 1], plain or x8 TTA."""
+    return _run_net_variants(net, lq, (tta,))[0]
 
 
 def _resolve_device(device: str | torch.device | None) -> torch.device:
@@ -109,9 +123,15 @@ def _collate(items: list[dict]) -> list[dict]:
 
 
 def _iter_sr(
-    net: nn.Module, dataset: Dataset, tta: bool, batch_size: int, device: str | torch.device | None, desc: str
-) -> Iterator[tuple[str, np.ndarray]]:
-    """Yield (LQ file name, SR uint8 image) for every item of a TestDataset, batched, with a progress bar."""
+    net: nn.Module,
+    dataset: Dataset,
+    ttas: tuple[bool, ...],
+    batch_size: int,
+    device: str | torch.device | None,
+    desc: str,
+) -> Iterator[tuple[str, tuple[np.ndarray, ...]]]:
+    """Yield (LQ file name, one SR uint8 image per entry of ``ttas``) for every item of a TestDataset,
+    batched, with a progress bar (see :func:`_run_net_variants`)."""
     if batch_size < 1:
         raise FacesrError(f"batch_size must be at least 1, got {batch_size}")
     dev = _resolve_device(device)
@@ -127,17 +147,19 @@ def _iter_sr(
             by_size: dict[tuple[int, ...], list[int]] = {}  # LQ images of one size go through together
             for i, item in enumerate(items):
                 by_size.setdefault(tuple(item["lq"].shape), []).append(i)
-            sr_images: list[np.ndarray] = [np.empty(0)] * len(items)
+            sr_images: list[tuple[np.ndarray, ...]] = [()] * len(items)
             for idx in by_size.values():
                 lq = torch.stack([items[i]["lq"] for i in idx]).to(dev, non_blocking=True)  # (B, 3, h, w)
-                for i, img in zip(idx, tensor_to_uint8(_run_net(net, lq, tta)), strict=True):  # 4h x 4w x 3
-                    sr_images[i] = img
-            for item, img in zip(items, sr_images, strict=True):  # in the order of the LQ files
-                yield item["name"], img
+                batches = [tensor_to_uint8(sr) for sr in _run_net_variants(net, lq, ttas)]  # B x 4h x 4w x 3
+                for j, i in enumerate(idx):
+                    sr_images[i] = tuple(batch[j] for batch in batches)
+            for item, imgs in zip(items, sr_images, strict=True):  # in the order of the LQ files
+                yield item["name"], imgs
             bar.update(len(items))
 
 
-def _png_name(name: str) -> str:
+def png_name(name: str) -> str:
+    """The file name of the SR PNG of LQ file ``name`` (its stem + ``.png``), in predict and the zip check."""
     return Path(name).stem + ".png"
 
 
@@ -185,11 +207,10 @@ def predict(
             f"output folder {out_dir} is the LQ folder; choose another folder for the SR images"
         )
     paths: list[Path] = []
-    stream = _iter_sr(net, dataset, tta, batch_size, device, desc="predict")
+    stream = _iter_sr(net, dataset, (tta,), batch_size, device, desc="predict")
     with contextlib.closing(stream):  # gives the net back at once, even when a write fails
-        for name, img in stream:
-            out_dir.mkdir(parents=True, exist_ok=True)  # only once the inputs proved good
-            path = out_dir / _png_name(name)
+        for name, (img,) in stream:
+            path = out_dir / png_name(name)  # write_png makes the folder with the first PNG
             _write_png_atomic(path, img)
             paths.append(path)
     return paths
@@ -200,8 +221,6 @@ def predict(
 
 def _val_pairs(data_root: Path) -> tuple[Path, dict[str, Path], dict[str, Path]]:
     """val/LQ folder, {stem: LQ path}, {stem: GT path}; FacesrError on a missing folder or mismatch."""
-    from facesr.data import list_images
-
     lq_dir, gt_dir = data_root / "val" / "LQ", data_root / "val" / "GT"
     for folder in (lq_dir, gt_dir):
         if not folder.is_dir():
@@ -220,10 +239,8 @@ def _val_pairs(data_root: Path) -> tuple[Path, dict[str, Path], dict[str, Path]]
     return lq_dir, lq, gt
 
 
-def _read_sr_folder(sr_dir: Path, stems: list[str], tta: bool) -> Iterator[tuple[str, np.ndarray]]:
+def _read_sr_folder(sr_dir: Path, stems: list[str]) -> Iterator[tuple[str, np.ndarray]]:
     """Yield (file name, SR image) from a folder of SR images, one per val stem."""
-    if tta:
-        raise FacesrError(f"tta=True needs a network, but {sr_dir} is a folder of SR images")
     if not sr_dir.is_dir():
         raise FacesrError(f"SR folder {sr_dir} does not exist; pass a generator or a folder of SR PNGs")
     sr_paths = {p.stem: p for p in list_images(sr_dir)}
@@ -249,32 +266,52 @@ def evaluate(
         (sorted by name) and a last row named "mean". A PSNR of an image identical to its GT is inf,
         and a mean over values holding inf is inf.
     """
+    return evaluate_variants(net_or_sr_dir, data_root, ttas=(tta,))[tta]
+
+
+def evaluate_variants(
+    net_or_sr_dir: nn.Module | str | os.PathLike,
+    data_root: str | os.PathLike,
+    ttas: tuple[bool, ...] = (False, True),
+) -> dict[bool, pd.DataFrame]:
+    """:func:`evaluate` for each setting of ``tta`` in ``ttas`` from one pass over the val set.
+
+    Every LQ, GT and bicubic image is read or computed once, and with both settings the plain output
+    is the x8 ensemble's identity pass, so ``{False: plain table, True: x8 table}`` holds exactly the
+    numbers of ``evaluate(net, data_root, tta=False)`` and ``evaluate(net, data_root, tta=True)``.
+    """
+    ttas = tuple(dict.fromkeys(bool(t) for t in ttas))
+    if not ttas:
+        raise FacesrError("ttas is empty; pass (False,), (True,) or (False, True)")
     data_root = Path(data_root)
     lq_dir, lq_paths, gt_paths = _val_pairs(data_root)
     if isinstance(net_or_sr_dir, nn.Module):
-        stream = _iter_sr(net_or_sr_dir, TestDataset(lq_dir), tta, 4, None, "evaluate")
+        stream = _iter_sr(net_or_sr_dir, TestDataset(lq_dir), ttas, 4, None, "evaluate")
+    elif any(ttas):
+        raise FacesrError(f"tta=True needs a network, but {Path(net_or_sr_dir)} is a folder of SR images")
     else:
-        stream = _read_sr_folder(Path(net_or_sr_dir), sorted(gt_paths), tta)
+        stream = ((name, (sr,)) for name, sr in _read_sr_folder(Path(net_or_sr_dir), sorted(gt_paths)))
 
-    rows = []
+    rows: dict[bool, list[dict]] = {tta: [] for tta in ttas}
     with contextlib.closing(stream):
-        for name, sr in stream:
+        for name, srs in stream:
             stem = Path(name).stem
             gt = read_image(gt_paths[stem])
-            if sr.shape != gt.shape:
-                raise FacesrError(
-                    f"SR image {name} is {sr.shape[1]}x{sr.shape[0]}, its GT {gt.shape[1]}x{gt.shape[0]}"
-                )
+            for sr in srs:
+                if sr.shape != gt.shape:
+                    raise FacesrError(
+                        f"SR image {name} is {sr.shape[1]}x{sr.shape[0]}, its GT {gt.shape[1]}x{gt.shape[0]}"
+                    )
             bic = bicubic_upscale(read_image(lq_paths[stem]))
-            rows.append(
-                {
-                    "name": gt_paths[stem].name,
-                    "psnr": psnr(sr, gt),
-                    "ssim": ssim(sr, gt),
-                    "bicubic_psnr": psnr(bic, gt),
-                    "bicubic_ssim": ssim(bic, gt),
-                }
-            )
+            bicubic = {"bicubic_psnr": psnr(bic, gt), "bicubic_ssim": ssim(bic, gt)}
+            for tta, sr in zip(ttas, srs, strict=True):
+                scores = {"psnr": psnr(sr, gt), "ssim": ssim(sr, gt)}
+                rows[tta].append({"name": gt_paths[stem].name, **scores, **bicubic})
+    return {tta: _with_mean(rows[tta]) for tta in ttas}
+
+
+def _with_mean(rows: list[dict]) -> pd.DataFrame:
+    """The per-image rows sorted by name, with a last row "mean" (a mean over values holding inf is inf)."""
     table = pd.DataFrame(rows, columns=["name", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim"])
     table = table.sort_values("name", ignore_index=True)
     mean = {"name": "mean", **{c: float(np.mean(table[c].to_numpy(float))) for c in table.columns[1:]}}
@@ -360,9 +397,9 @@ def _infer_architecture(sd: dict) -> tuple[str, dict] | None:
 
 def _checkpoint_file(path: Path) -> Path:
     if path.is_dir():
-        for name in ("best.pt", "latest.pt"):
-            if (path / name).is_file():
-                return path / name
+        found = run_checkpoint(path)
+        if found is not None:
+            return found
         raise FacesrError(
             f"run folder {path} holds neither best.pt nor latest.pt; train first or pass a checkpoint file"
         )

@@ -59,11 +59,13 @@ def resolve_init(
     Raises:
         FacesrError: when it does not exist, saying which notebook makes it and how to point elsewhere.
     """
+    from facesr.checkpoints import run_checkpoint
+
     if run_name and (Path(runs_dir) / run_name / "latest.pt").is_file():
         print(f"{Path(runs_dir) / run_name} exists: training resumes from its latest.pt (INIT_FROM is not used)")
         return None
     path = Path(init_from).expanduser() if init_from else Path(runs_dir) / default
-    if path.is_file() or (path.is_dir() and any((path / f).is_file() for f in ("best.pt", "latest.pt"))):
+    if path.is_file() or run_checkpoint(path) is not None:
         print(f"the generator starts from {path}")
         return path
     if init_from:

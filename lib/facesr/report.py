@@ -128,10 +128,6 @@ def missing_run_note(name: str, runs_dir: str | os.PathLike) -> str:
     return f"no {name} run in {runs_dir}: {TRAINED_BY.get(name, f'train the {name} config first')}"
 
 
-def _has_checkpoint(run_dir: Path) -> bool:
-    return (run_dir / "best.pt").is_file() or (run_dir / "latest.pt").is_file()
-
-
 def find_runs(
     runs_dir: str | os.PathLike, names: Iterable[str] = MODEL_ORDER, verbose: bool = True
 ) -> dict[str, Path]:
@@ -139,11 +135,13 @@ def find_runs(
 
     A missing run is skipped with a printed note (``verbose``) saying which notebook trains it.
     """
+    from facesr.checkpoints import run_checkpoint
+
     runs_dir = Path(runs_dir)
     found: dict[str, Path] = {}
     for name in names:
         run_dir = runs_dir / name
-        if _has_checkpoint(run_dir):
+        if run_checkpoint(run_dir) is not None:
             found[name] = run_dir
         elif verbose:
             print(missing_run_note(name, runs_dir))
@@ -222,8 +220,9 @@ def psnr_table(
     """The best-PSNR table: val PSNR/SSIM of each run's best checkpoint, with and without x8 self-ensemble.
 
     One row per run plus a first ``bicubic`` row; columns model, run, params, within_limit,
-    best_iter, images (val images scored), psnr, ssim, and psnr_x8/ssim_x8 when ``tta``. Scored with :func:`facesr.infer.evaluate`
-    (RGB, 0-255, no border crop) on the val pairs of ``data_root``, or on the first ``limit`` of them
+    best_iter, images (val images scored), psnr, ssim, and psnr_x8/ssim_x8 when ``tta``. Scored with
+    :func:`facesr.infer.evaluate_variants` (RGB, 0-255, no border crop; one pass per run gives the plain
+    and the x8 scores) on the val pairs of ``data_root``, or on the first ``limit`` of them
     (quick mode: x8 self-ensemble of a 512x512 output takes seconds per image on a CPU).
     """
     if limit:
@@ -235,7 +234,7 @@ def psnr_table(
                 print(f"scoring the first {limit} val images only (limit={limit})")
             return psnr_table(runs, subset, tta=tta, limit=None, verbose=verbose)
     from facesr.data import list_images
-    from facesr.infer import evaluate, load_generator
+    from facesr.infer import evaluate_variants, load_generator
     from facesr.models import PARAM_LIMIT, count_parameters
 
     rows: list[dict[str, object]] = []
@@ -244,7 +243,9 @@ def psnr_table(
         if verbose:
             print(f"evaluating {name} ({run_dir}) ...", flush=True)
         net_g = load_generator(run_dir)
-        per_image = evaluate(net_g, data_root, tta=False).set_index("name")
+        # one pass over the val set gives both tables (the plain output is the x8 identity pass)
+        tables = evaluate_variants(net_g, data_root, ttas=(False, True) if tta else (False,))
+        per_image = tables[False].set_index("name")
         plain = per_image.loc["mean"]
         images = len(per_image) - 1  # said in the table: quick mode scores a subset
         n = count_parameters(net_g)
@@ -259,7 +260,7 @@ def psnr_table(
             "ssim": float(plain["ssim"]),
         }
         if tta:
-            ens = evaluate(net_g, data_root, tta=True).set_index("name").loc["mean"]
+            ens = tables[True].set_index("name").loc["mean"]
             row.update(psnr_x8=float(ens["psnr"]), ssim_x8=float(ens["ssim"]))
         rows.append(row)
         bicubic = {"psnr": float(plain["bicubic_psnr"]), "ssim": float(plain["bicubic_ssim"])}
@@ -306,17 +307,20 @@ def parameter_budget_table() -> pd.DataFrame:
     ModifiedVGG + VGG19 features[:35] (the perceptual network), and the in-budget MSRResNet-20 recipe.
     """
     import torch
-    from torchvision.models import vgg19
 
-    from facesr.models import PARAM_LIMIT, ModifiedVGG, MSRResNet, RRDBNet
+    from facesr.models import (
+        PARAM_LIMIT,
+        ModifiedVGG,
+        MSRResNet,
+        RRDBNet,
+        count_parameters,
+        perceptual_vgg_params,
+    )
 
-    def total(net: torch.nn.Module) -> int:  # every parameter: the VGG is frozen but still counted
-        return sum(p.numel() for p in net.parameters())
-
-    with torch.device("meta"):
-        srgan, rrdb, disc = total(MSRResNet(num_blocks=16)), total(RRDBNet()), total(ModifiedVGG(3, 64))
-        m20 = total(MSRResNet(num_blocks=20))
-        vgg = total(vgg19(weights=None).features[:35])
+    with torch.device("meta"):  # every parameter of these nets is trainable: count_parameters counts them all
+        srgan, m20 = count_parameters(MSRResNet(num_blocks=16)), count_parameters(MSRResNet(num_blocks=20))
+        rrdb, disc = count_parameters(RRDBNet()), count_parameters(ModifiedVGG(3, 64))
+    vgg = perceptual_vgg_params()  # frozen in training, but still counted
     rows = [
         ("SRGAN", "MSRResNet-16", srgan),
         ("ESRGAN", "RRDBNet 64/23/32", rrdb),
@@ -339,17 +343,21 @@ def submission_run(table: pd.DataFrame) -> str | None:
     return str(fits.loc[fits[col].idxmax(), "run"])
 
 
-def over_budget_generator(runs: Mapping[str, Path]) -> tuple[str, object]:
+def over_budget_generator(runs: Mapping[str, object]) -> tuple[str, object]:
     """(description, generator) over the parameter limit: a trained run if one is, else the report's RRDBNet.
 
-    Used to show the submission check refusing it; a quick-mode RRDBNet (2 blocks) fits the limit,
-    so the full-size RRDBNet 64/23/32 (random weights, only its size matters) stands in then.
+    ``runs`` maps run names to generators already loaded (e.g. notebook 06's ``NETS``: nothing is
+    loaded again) or to run folders / checkpoints (loaded here). Used to show the submission check
+    refusing it; a quick-mode RRDBNet (2 blocks) fits the limit, so the full-size RRDBNet 64/23/32
+    (random weights, only its size matters) stands in then.
     """
+    from torch import nn
+
     from facesr.infer import load_generator
     from facesr.models import PARAM_LIMIT, RRDBNet, count_parameters
 
-    for name, run_dir in runs.items():
-        net_g = load_generator(run_dir)
+    for name, run in runs.items():
+        net_g = run if isinstance(run, nn.Module) else load_generator(run)
         if count_parameters(net_g) > PARAM_LIMIT:
             return f"run {name}", net_g
     return "RRDBNet 64/23/32 (random weights: only its size matters here)", RRDBNet()

@@ -22,6 +22,7 @@ from torch import nn
 
 from facesr.data import TestDataset, list_images, read_image
 from facesr.errors import FacesrError
+from facesr.infer import png_name
 from facesr.metrics import psnr
 from facesr.models import check_param_budget
 
@@ -30,8 +31,8 @@ SR_SIZE = (512, 512)  # width, height of every submitted image
 
 
 def _images(folder: Path) -> dict[str, Path]:
-    """{file name: path} of the images in ``folder``, hidden files (e.g. partial writes) left out."""
-    return {p.name: p for p in list_images(folder) if not p.name.startswith(".")}
+    """{file name: path} of the images in ``folder`` (list_images leaves hidden files, e.g. partial writes, out)."""
+    return {p.name: p for p in list_images(folder)}
 
 
 def _name_list(names: list[str], limit: int = 5) -> str:
@@ -92,7 +93,7 @@ def package_submission(
     sr_dir = Path(sr_dir)
     if not sr_dir.is_dir():
         raise FacesrError(f"SR folder {sr_dir} does not exist; run predict first")
-    expected = sorted(Path(n).stem + ".png" for n in lq_names)
+    expected = sorted(png_name(n) for n in lq_names)  # the names predict writes
     found = _images(sr_dir)
     missing = sorted(set(expected) - set(found))
     extra = sorted(set(found) - set(expected))
