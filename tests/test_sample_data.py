@@ -12,7 +12,14 @@ import facesr
 from facesr.cli import main
 from facesr.data import list_images, read_image
 from facesr.errors import FacesrError
-from facesr.sample_data import COUNTS, SEED, default_sample_root, ensure_sample_data, make_sample_data
+from facesr.sample_data import (
+    COUNTS,
+    SAMPLE_VERSION,
+    SEED,
+    default_sample_root,
+    ensure_sample_data,
+    make_sample_data,
+)
 
 EXPECTED = {"train/GT": (24, 512), "val/LQ": (8, 128), "val/GT": (8, 512), "test/LQ": (8, 128)}
 
@@ -70,6 +77,14 @@ def test_deterministic_and_ensure(sample_root: Path, tmp_path: Path) -> None:
     assert (built / "train" / "GT" / "00000.png").stat().st_mtime_ns == stamp
     (built / "val" / "LQ" / "00003.png").unlink()
     ensure_sample_data(built)  # incomplete copy of ours -> completed
+    assert _files(built) == _files(sample_root)
+    readme = built / "README.md"
+    readme.write_text(readme.read_text().replace(f"version {SAMPLE_VERSION}.", "version 0."))
+    (built / "val" / "GT" / "00002.png").write_bytes(b"made by an older kit")
+    (built / "notes.txt").write_text("mine")
+    ensure_sample_data(built)  # outdated copy of ours -> rebuilt, other files kept
+    assert (built / "notes.txt").read_text() == "mine"
+    (built / "notes.txt").unlink()
     assert _files(built) == _files(sample_root)
     foreign = tmp_path / "foreign"
     foreign.mkdir()

@@ -20,6 +20,9 @@ from facesr.errors import FacesrError
 
 SEED = 2022
 _MARKER = "facesr sample data"
+# Bump when the images change (sources, recipes, degradation): older copies are then rebuilt.
+SAMPLE_VERSION = 1
+_VERSION_LINE = f"Sample set version {SAMPLE_VERSION}."
 
 # Hand-measured landmarks (x, y) in the original images: left eye, right eye, mouth centre.
 FACES = {
@@ -174,6 +177,7 @@ def make_sample_data(out: str | os.PathLike, overwrite: bool = False) -> Path:
         "GT is 512x512; val/LQ and test/LQ are 128x128, made from their GT by `facesr.degradations.degrade`",
         f"(the course pipeline) under fixed seeds ({SEED}, split, index) and saved as 8-bit PNG.",
         "test/GT is not included, as in the course.",
+        f"{_VERSION_LINE} `ensure_sample_data` rebuilds a copy whose version differs from the kit's.",
         "",
         "| file | source |",
         "|---|---|",
@@ -203,18 +207,22 @@ def default_sample_root() -> Path:
     return Path.home() / ".cache" / "facesr" / "sample"
 
 
-def _is_complete(root: Path) -> bool:
-    return all((root / f).is_file() for f in _own_files())
+def _is_current(root: Path) -> bool:
+    """Every file of the set is there and the README carries this kit's sample version."""
+    if not all((root / f).is_file() for f in _own_files()):
+        return False
+    return _VERSION_LINE in (root / "README.md").read_text(encoding="utf-8", errors="replace")
 
 
 def ensure_sample_data(root: str | os.PathLike | None = None) -> Path:
     """The sample set at ``root`` (default :func:`default_sample_root`), built there if it is missing.
 
-    An incomplete copy that this kit wrote is completed; a non-empty folder of something else is an error.
+    An incomplete or outdated copy that this kit wrote is rebuilt in place (other files in it are kept);
+    a non-empty folder of something else is an error.
     Building goes to a temporary sibling folder renamed into place, so parallel callers never see half a set.
     """
     root = Path(root).expanduser() if root is not None else default_sample_root()
-    if _is_complete(root):
+    if _is_current(root):
         return root
     if root.is_dir() and any(root.iterdir()):
         readme = root / "README.md"
@@ -230,7 +238,7 @@ def ensure_sample_data(root: str | os.PathLike | None = None) -> Path:
         try:
             os.replace(tmp / "data", root)
         except OSError:
-            if not _is_complete(root):  # lost a race only if the other builder succeeded
+            if not _is_current(root):  # lost a race only if the other builder succeeded
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
