@@ -68,7 +68,7 @@ dataset_summary(REPORT)
 # (notebook 02 shows the training version of that pipeline).
 
 # %%
-from facesr.data import list_images, read_image
+from facesr.images import list_images, read_image
 from facesr.plots import show_images
 from facesr.report import save_figure
 TRAIN_PATHS = list_images(SETTINGS.data_root / "train" / "GT")

@@ -61,7 +61,7 @@ print(SETTINGS)
 
 # %%
 import numpy as np
-from facesr.data import list_images, read_image
+from facesr.images import list_images, read_image
 from facesr.degradations import sample_params
 from facesr.plots import plot_degradation_steps
 from facesr.report import save_figure

@@ -54,7 +54,7 @@ def mini_root(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     """The first 3 val pairs and 3 test LQ of the sample data (same layout), to keep the tests quick."""
     import shutil
 
-    from facesr.data import list_images
+    from facesr.images import list_images
 
     root = tmp_path_factory.mktemp("mini") / "data"
     for sub in ("val/LQ", "val/GT", "test/LQ"):

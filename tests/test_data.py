@@ -13,18 +13,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from facesr.cli import main
-from facesr.data import (
-    TestDataset,
-    TrainDataset,
-    ValDataset,
-    _size_text,
-    check_dataset,
-    find_data_root,
-    list_images,
-    read_image,
-    write_png,
-)
+from facesr.data import TestDataset, TrainDataset, ValDataset, _size_text, check_dataset, find_data_root
 from facesr.errors import FacesrError
+from facesr.images import list_images, read_image, write_png
 
 
 def _snapshot(root: Path) -> list[tuple[str, int, int]]:

@@ -13,8 +13,8 @@ from torch import nn
 
 from facesr.checkpoints import save_checkpoint
 from facesr.cli import main
-from facesr.data import list_images, read_image, write_png
 from facesr.errors import FacesrError
+from facesr.images import list_images, read_image, write_png
 from facesr.infer import (
     evaluate,
     evaluate_variants,

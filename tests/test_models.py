@@ -19,6 +19,7 @@ from facesr.models import (
     check_param_budget,
     count_parameters,
     describe_state_dict,
+    generator_architecture,
     is_basicsr_msrresnet,
     parameter_table,
     perceptual_vgg_params,
@@ -273,6 +274,30 @@ def test_describe_state_dict() -> None:
     assert describe_state_dict(_meta(MSRResNet, upscale_factor=3).state_dict()).endswith(", x3")
     assert describe_state_dict(_meta(RRDBNet, upscale_factor=2).state_dict()).endswith(", x2")
     assert describe_state_dict({"foo.weight": torch.zeros(1)}) == "unknown network"
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("msrresnet", dict(in_channels=3, out_channels=3, mid_channels=8, num_blocks=3, upscale_factor=4)),
+        ("msrresnet", dict(in_channels=3, out_channels=3, mid_channels=8, num_blocks=2, upscale_factor=3)),
+        ("msrresnet", dict(in_channels=1, out_channels=1, mid_channels=8, num_blocks=1, upscale_factor=2)),
+        ("rrdbnet", dict(in_channels=3, out_channels=3, mid_channels=8, num_blocks=2, growth_channels=4,
+                         upscale_factor=4)),
+        ("rrdbnet", dict(in_channels=3, out_channels=3, mid_channels=8, num_blocks=1, growth_channels=6,
+                         upscale_factor=2)),
+    ],
+)
+def test_generator_architecture_rebuilds_the_network(name: str, kwargs: dict) -> None:
+    sd = build_generator(name, **kwargs).state_dict()
+    assert generator_architecture(sd) == (name, kwargs)
+
+
+def test_generator_architecture_of_other_networks_is_none() -> None:
+    assert generator_architecture(_meta(ModifiedVGG).state_dict()) is None
+    assert generator_architecture({"foo.weight": torch.zeros(1)}) is None
+    no_upsampler = {k: v for k, v in _meta(MSRResNet).state_dict().items() if not k.startswith("upsample1.")}
+    assert generator_architecture(no_upsampler) is None
 
 
 def test_basicsr_msrresnet_predicate_and_description() -> None:

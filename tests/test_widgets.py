@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from facesr.data import check_dataset, list_images, read_image
+from facesr.data import check_dataset
 from facesr.degradations import DegradationParams, DegradationSettings, apply_degradation, sample_params
+from facesr.images import list_images, read_image
 from facesr.widgets import build_degradation_panel, degradation_steps, params_kernel, render_degradation
 
 # The ipywidgets classes that exist, with the same constructor arguments, in 7.7 (Colab) and 8.x.

@@ -1,17 +1,14 @@
-"""Reading the course data: image files, the data-set checker and the PyTorch data sets.
+"""The course data: its layout, the data-set checker and the PyTorch data sets (file I/O is facesr.images).
 
 Layout under a data root (the course's ``data/FFHQ/``): ``train/GT`` (4000 GT, 512x512), ``val/LQ`` +
 ``val/GT`` (400 pairs, LQ 128x128), ``test/LQ`` (400 LQ); files ``00000.png``, ``00001.png``, ...
-Nothing in this module ever writes into a data folder; only :func:`write_png` writes, where it is told to.
+Nothing in this module ever writes into a data folder.
 """
 
 from __future__ import annotations
 
 import operator
 import os
-import struct
-import warnings
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,126 +16,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from facesr.errors import FacesrError
+from facesr.images import (
+    HOW_TO_GET_DATA,
+    IMAGE_EXTENSIONS,
+    list_images,
+    probe_image,
+    read_image,
+    scan_headers,
+)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 LAYOUT = ("train/GT", "val/LQ", "val/GT", "test/LQ")
 SCALE = 4
 GT_SIZE = 512
 LQ_SIZE = GT_SIZE // SCALE
-_HOW_TO_GET_DATA = (
-    "run `python -m facesr sample-data data/sample` for the small bundled set, or unpack the course's "
-    "FFHQ archive (from the Colab notebook) so that the root holds train/GT, val/LQ, val/GT and test/LQ"
-)
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-# ----------------------------------------------------------------------------------------------- files
-
-
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files directly in ``folder`` (extensions in IMAGE_EXTENSIONS, hidden files skipped), sorted by name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FacesrError(f"image folder {folder} does not exist; check the path ({_HOW_TO_GET_DATA})")
-    files = [
-        p
-        for p in folder.iterdir()
-        if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
-    ]
-    return sorted(files, key=lambda p: p.name)
-
-
-def _decode(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Decode one file to uint8 HxWx3 RGB; also say what had to be converted ("gray", "alpha", "16-bit")."""
-    try:
-        buf = np.fromfile(path, dtype=np.uint8)  # np.fromfile + imdecode also handles non-ASCII paths
-    except OSError as exc:
-        raise FacesrError(f"cannot read {path}: {exc.strerror or exc}; check that the file exists") from exc
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
-    # OpenCV quietly decodes some truncated JPEGs (grey bottom rows); a JPEG must end with its EOI marker.
-    truncated_jpeg = path.suffix.lower() in (".jpg", ".jpeg") and bytes(buf[-4096:]).rfind(b"\xff\xd9") < 0
-    if img is None or truncated_jpeg:
-        raise FacesrError(
-            f"{path} is corrupt or truncated (it cannot be decoded); replace it with a good copy"
-        )
-    notes: list[str] = []
-    if img.dtype == np.uint16:
-        img = ((img.astype(np.uint32) * 2 + 257) // 514).astype(np.uint8)  # round(x / 257), no ties exist
-        notes.append("16-bit")
-    elif img.dtype != np.uint8:
-        raise FacesrError(f"{path} has {img.dtype} pixels; convert it to an 8-bit RGB PNG")
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-        notes.append("gray")
-    elif img.shape[2] == 4:
-        img = img[:, :, 2::-1]  # BGRA -> RGB: the alpha channel is dropped, not composited
-        notes.append("alpha")
-    elif img.shape[2] == 3:
-        img = img[:, :, ::-1]
-    else:
-        raise FacesrError(f"{path} has {img.shape[2]} channels; convert it to an 8-bit RGB PNG")
-    return np.ascontiguousarray(img), tuple(notes)
-
-
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image as uint8 HxWx3 RGB (gray, RGBA and 16-bit files converted; corrupt -> FacesrError)."""
-    return _decode(Path(path))[0]
-
-
-def write_png(path: str | os.PathLike, img: np.ndarray) -> Path:
-    """Write a uint8 HxWx3 RGB array as PNG, creating the parent folders. Returns the path."""
-    if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-        got = f"{img.dtype} {img.shape}" if isinstance(img, np.ndarray) else type(img).__name__
-        raise ValueError(f"write_png expects a uint8 HxWx3 RGB array, got {got}")
-    path = Path(path)
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(img[:, :, ::-1]))
-    if not ok:
-        raise FacesrError(f"could not encode {path} as PNG")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buf.tobytes())
-    return path
-
-
-def _header(path: Path) -> tuple[int, int, tuple[str, ...]]:
-    """(height, width, conversion notes) from a PNG's IHDR chunk without decoding; other formats are decoded."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(33)
-    except OSError as exc:
-        raise FacesrError(f"cannot read {path}: {exc.strerror or exc}; check that the file exists") from exc
-    if head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR" or len(head) < 26:
-        if path.suffix.lower() == ".png":
-            raise FacesrError(f"{path} is corrupt or not a PNG; replace it with a good copy")
-        img, notes = _decode(path)
-        return img.shape[0], img.shape[1], notes
-    width, height, depth, colour = struct.unpack(">IIBB", head[16:26])
-    return height, width, _png_notes(depth, colour)
-
-
-def _png_notes(depth: int, colour: int) -> tuple[str, ...]:
-    """What reading converts, from the IHDR bit depth and colour type (0 gray, 4 gray+alpha, 6 RGBA)."""
-    return ("16-bit",) * (depth == 16) + ("gray",) * (colour in (0, 4)) + ("alpha",) * (colour in (4, 6))
-
-
-def _warn_conversions(files: Sequence[Path], notes: Sequence[tuple[str, ...]], what: str) -> None:
-    """One warning per data set: how many files get converted, naming the first."""
-    converted = [(f, n) for f, n in zip(files, notes, strict=True) if n]
-    if converted:
-        first, kinds = converted[0]
-        warnings.warn(
-            f"{what}: {len(converted)} of {len(files)} images are not 8-bit RGB (first: {first.name}, "
-            f"{'/'.join(kinds)}); they are converted when loaded (gray -> RGB, alpha dropped, 16-bit scaled "
-            "to 8-bit). `python -m facesr check-data ROOT` lists them all.",
-            UserWarning,
-            stacklevel=4,
-        )
 
 
 def _names(files: Sequence[Path], limit: int = 5) -> str:
@@ -150,7 +45,7 @@ def find_data_root(path: str | os.PathLike) -> Path:
     """The data root at ``path`` (or its single sub-folder in the course layout); FacesrError if none."""
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise FacesrError(f"data root {root} does not exist; {_HOW_TO_GET_DATA}")
+        raise FacesrError(f"data root {root} does not exist; {HOW_TO_GET_DATA}")
     missing = [sub for sub in LAYOUT if not (root / sub).is_dir()]
     if not missing:
         return root
@@ -159,7 +54,7 @@ def find_data_root(path: str | os.PathLike) -> Path:
     if len(inner) == 1:
         return inner[0]
     raise FacesrError(
-        f"{root} is not a data root: missing folder(s) {', '.join(missing)}; {_HOW_TO_GET_DATA}"
+        f"{root} is not a data root: missing folder(s) {', '.join(missing)}; {HOW_TO_GET_DATA}"
     )
 
 
@@ -205,48 +100,6 @@ class DatasetReport:
         return "\n".join(lines)
 
 
-def _png_integrity(path: Path) -> tuple[int, int, tuple[str, ...]] | str:
-    """Walk a PNG's chunks and check every CRC: catches truncation and damaged bytes ~20x faster than a decode."""
-    bad = f"{path} is corrupt or truncated (damaged PNG data); replace it with a good copy"
-    try:
-        data = memoryview(path.read_bytes())
-    except OSError as exc:
-        return f"cannot read {path}: {exc.strerror or exc}"
-    if bytes(data[:8]) != _PNG_SIGNATURE:
-        return f"{path} is not a PNG file (wrong signature); replace it with a good copy"
-    pos, ihdr, has_idat = 8, None, False
-    while True:
-        if pos + 12 > len(data):
-            return bad
-        length, kind = int.from_bytes(data[pos : pos + 4], "big"), bytes(data[pos + 4 : pos + 8])
-        end = pos + 12 + length
-        if end > len(data) or zlib.crc32(data[pos + 4 : end - 4]) != int.from_bytes(
-            data[end - 4 : end], "big"
-        ):
-            return bad
-        if kind == b"IHDR":
-            ihdr = bytes(data[pos + 8 : pos + 8 + 13])
-        has_idat |= kind == b"IDAT"
-        if kind == b"IEND":
-            break
-        pos = end
-    if ihdr is None or not has_idat:
-        return bad
-    width, height, depth, colour = struct.unpack(">IIBB", ihdr[:10])
-    return height, width, _png_notes(depth, colour)
-
-
-def _probe(path: Path, full_decode: bool) -> tuple[int, int, tuple[str, ...]] | str:
-    """(height, width, notes) of a file that is intact, else the error message."""
-    if path.suffix.lower() == ".png" and not full_decode:
-        return _png_integrity(path)
-    try:
-        img, notes = _decode(path)
-    except FacesrError as exc:
-        return str(exc)
-    return img.shape[0], img.shape[1], notes
-
-
 def check_dataset(root: str | os.PathLike, full_decode: bool = False) -> DatasetReport:
     """Check a data root in the course layout and report every problem at once (never raises on bad data).
 
@@ -256,14 +109,14 @@ def check_dataset(root: str | os.PathLike, full_decode: bool = False) -> Dataset
     """
     report = DatasetReport(Path(root).expanduser())
     if not report.root.is_dir():
-        report.errors.append(f"data root {report.root} does not exist; {_HOW_TO_GET_DATA}")
+        report.errors.append(f"data root {report.root} does not exist; {HOW_TO_GET_DATA}")
         return report
     files: dict[str, list[Path]] = {}
     for sub in LAYOUT:
         folder = report.root / sub
         report.counts[sub] = 0
         if not folder.is_dir():
-            report.errors.append(f"missing folder {sub} ({folder}); {_HOW_TO_GET_DATA}")
+            report.errors.append(f"missing folder {sub} ({folder}); {HOW_TO_GET_DATA}")
             continue
         files[sub] = list_images(folder)
         report.counts[sub] = len(files[sub])
@@ -278,7 +131,7 @@ def check_dataset(root: str | os.PathLike, full_decode: bool = False) -> Dataset
             report.errors.append(f"folder {sub} is empty; it must hold the {sub.split('/')[1]} images")
     everything = [p for sub in files for p in files[sub]]
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:  # cv2/zlib run outside the GIL
-        results = pool.map(lambda p: _probe(p, full_decode), everything)
+        results = pool.map(lambda p: probe_image(p, full_decode), everything)
         probed = dict(zip(everything, results, strict=True))
     for sub, paths in files.items():
         expected = GT_SIZE if sub.endswith("GT") else LQ_SIZE
@@ -354,13 +207,6 @@ def _to_tensor(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
 
 
-def _scan(files: Sequence[Path], what: str) -> list[tuple[int, int, tuple[str, ...]]]:
-    """Headers of every file (cheap for PNG), with one conversion warning for the whole set."""
-    headers = [_header(p) for p in files]
-    _warn_conversions(files, [n for _, _, n in headers], what)
-    return headers
-
-
 def _in(path: str | os.PathLike, sub: str) -> Path:
     """``path`` itself, or ``path/sub`` when ``path`` is a data root."""
     path = Path(path).expanduser()
@@ -370,7 +216,7 @@ def _in(path: str | os.PathLike, sub: str) -> Path:
 def _nonempty(folder: Path) -> list[Path]:
     files = list_images(folder)
     if not files:
-        raise FacesrError(f"{folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}); {_HOW_TO_GET_DATA}")
+        raise FacesrError(f"{folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}); {HOW_TO_GET_DATA}")
     return files
 
 
@@ -409,7 +255,7 @@ class TrainDataset(Dataset):
             gt_patch = int(gt_patch)
         self.gt_patch, self.flip, self.degrade = gt_patch, flip, degrade
         self.settings, self.seed = settings, seed
-        headers = _scan(self.files, f"training GT in {self.gt_dir}")
+        headers = scan_headers(self.files, f"training GT in {self.gt_dir}")
         need = (GT_SIZE, GT_SIZE) if degrade else None
         for p, (h, w, _) in zip(self.files, headers, strict=True):
             if need and (h, w) != need:
@@ -476,8 +322,8 @@ class ValDataset(Dataset):
                 f"GT without LQ: {_names(no_lq) or 'none'}); every val/LQ file needs a val/GT file of the same name"
             )
         self.names = [p.name for p in lq]
-        lq_heads = _scan(lq, f"validation LQ in {self.lq_dir}")
-        gt_heads = _scan([self.gt_dir / n for n in self.names], f"validation GT in {self.gt_dir}")
+        lq_heads = scan_headers(lq, f"validation LQ in {self.lq_dir}")
+        gt_heads = scan_headers([self.gt_dir / n for n in self.names], f"validation GT in {self.gt_dir}")
         not_x4 = _not_x4(zip(self.names, lq_heads, gt_heads, strict=True))
         if not_x4:
             name, q, g = not_x4[0]
@@ -507,7 +353,7 @@ class TestDataset(Dataset):
         self.lq_dir = _in(lq_dir, "test/LQ")
         self.files = _nonempty(self.lq_dir)
         self.names = [p.name for p in self.files]
-        _scan(self.files, f"test LQ in {self.lq_dir}")
+        scan_headers(self.files, f"test LQ in {self.lq_dir}")
 
     def __len__(self) -> int:
         return len(self.files)

@@ -162,7 +162,8 @@ def comparison_images(
         name: val file name or index into the sorted val list.
         tta: x8 self-ensemble for the networks.
     """
-    from facesr.data import find_data_root, list_images, read_image
+    from facesr.data import find_data_root
+    from facesr.images import list_images, read_image
     from facesr.infer import load_generator, upscale
     from facesr.metrics import bicubic_upscale
 
@@ -225,7 +226,8 @@ def plot_comparison(
 
 def plot_val_outputs(run_dir: str | os.PathLike, data_root: str | os.PathLike, n: int = 3) -> object:
     """LQ | bicubic | SR | GT for the first ``n`` val faces of a run (its best checkpoint)."""
-    from facesr.data import find_data_root, list_images
+    from facesr.data import find_data_root
+    from facesr.images import list_images
 
     run_dir = Path(run_dir)
     names = [p.name for p in list_images(find_data_root(data_root) / "val" / "LQ")[:n]]

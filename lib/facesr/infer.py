@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,10 +21,11 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from facesr.checkpoints import extract_state_dict, load_checkpoint, load_weights, run_checkpoint
-from facesr.data import TestDataset, list_images, read_image, write_png
+from facesr.data import TestDataset
 from facesr.errors import FacesrError
+from facesr.images import list_images, read_image, write_png
 from facesr.metrics import bicubic_upscale, psnr, ssim, tensor_to_uint8
-from facesr.models import build_generator, describe_state_dict
+from facesr.models import build_generator, describe_state_dict, generator_architecture
 
 # The eight dihedral transforms (rotation by k*90 degrees, optionally after a horizontal flip).
 _DIHEDRAL = [(k, flip) for flip in (False, True) for k in range(4)]
@@ -344,57 +344,6 @@ def evaluation_summary(df: pd.DataFrame) -> str:
 # ----------------------------------------------------------------------------- loading
 
 
-def _max_index(keys: list[str], prefix: str) -> int:
-    """1 + the largest N of keys ``prefix.N....``, 0 when none."""
-    pattern = re.compile(re.escape(prefix) + r"\.(\d+)\.")
-    found = [int(m.group(1)) for k in keys if (m := pattern.match(k))]
-    return max(found) + 1 if found else 0
-
-
-def _generator_state_dict(ckpt: dict, name: str) -> dict:
-    """The generator's state dict (EMA preferred) with kit key names, found the way load_weights finds it."""
-    return extract_state_dict(ckpt, discriminator=False, prefer_ema=True, name=name)
-
-
-def _infer_architecture(sd: dict) -> tuple[str, dict] | None:
-    """(generator name, kwargs) guessed from state-dict key names and shapes, or None."""
-    keys = list(sd)
-    if "conv_first.weight" not in sd:
-        return None
-    first = sd["conv_first.weight"]  # (mid, in_channels, 3, 3)
-    mid = int(first.shape[0])
-    last = sd.get("conv_last.weight")
-    out_channels = int(last.shape[0]) if last is not None else 3
-    if (n := _max_index(keys, "trunk_net")) > 0:
-        up1 = sd.get("upsample1.upsample_conv.weight")
-        if up1 is None:
-            return None
-        # x4 has two x2 upsamplers; x2 or x3 has one (64 -> 4*64 or 9*64 channels before the shuffle)
-        scale = 4 if "upsample2.upsample_conv.weight" in sd else 3 if int(up1.shape[0]) == 9 * mid else 2
-        return "msrresnet", dict(
-            in_channels=int(first.shape[1]),
-            out_channels=out_channels,
-            mid_channels=mid,
-            num_blocks=n,
-            upscale_factor=scale,
-        )
-    n = _max_index(keys, "body")
-    growth = sd.get("body.0.rdb1.conv1.weight")
-    if n > 0 and growth is not None:
-        in_ch = int(first.shape[1])
-        # x2 RRDBNet pixel-unshuffles its input first, so conv_first sees 4x the channels
-        scale, in_channels = (2, in_ch // 4) if in_ch == 4 * out_channels else (4, in_ch)
-        return "rrdbnet", dict(
-            in_channels=in_channels,
-            out_channels=out_channels,
-            mid_channels=mid,
-            num_blocks=n,
-            growth_channels=int(growth.shape[0]),
-            upscale_factor=scale,
-        )
-    return None
-
-
 def _checkpoint_file(path: Path) -> Path:
     if path.is_dir():
         found = run_checkpoint(path)
@@ -424,8 +373,9 @@ def load_generator(run_or_ckpt: str | os.PathLike) -> nn.Module:
     if isinstance(config, dict) and config.get("generator"):
         name, kwargs = config["generator"], dict(config.get("generator_args") or {})
     else:
-        sd = _generator_state_dict(ckpt, str(path))
-        guess = _infer_architecture(sd)
+        # EMA weights preferred, found the way load_weights finds them
+        sd = extract_state_dict(ckpt, discriminator=False, prefer_ema=True, name=str(path))
+        guess = generator_architecture(sd)
         if guess is None:
             raise FacesrError(
                 f"{path} holds {describe_state_dict(sd)}, not a generator the kit can rebuild "

@@ -37,7 +37,8 @@ def _as_uint8(img: np.ndarray) -> np.ndarray:
 
 def dataset_summary(report: object) -> pd.DataFrame:
     """One row per folder of a :class:`facesr.data.DatasetReport`: images, pixel sizes, size on disk (MB)."""
-    from facesr.data import LAYOUT, list_images
+    from facesr.data import LAYOUT
+    from facesr.images import list_images
 
     rows = []
     for sub in LAYOUT:

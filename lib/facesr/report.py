@@ -197,7 +197,7 @@ def val_subset(data_root: str | os.PathLike, n: int, folder: str | os.PathLike) 
     """Copy the first ``n`` val pairs of ``data_root`` to ``folder/val/{LQ,GT}`` (a data root to score on)."""
     import shutil
 
-    from facesr.data import list_images
+    from facesr.images import list_images
 
     src, dst = Path(data_root), Path(folder)
     lq_paths = list_images(src / "val" / "LQ")[:n]
@@ -233,7 +233,7 @@ def psnr_table(
             if verbose:
                 print(f"scoring the first {limit} val images only (limit={limit})")
             return psnr_table(runs, subset, tta=tta, limit=None, verbose=verbose)
-    from facesr.data import list_images
+    from facesr.images import list_images
     from facesr.infer import evaluate_variants, load_generator
     from facesr.models import PARAM_LIMIT, count_parameters
 
@@ -278,7 +278,7 @@ def psnr_table(
 
 def bicubic_scores(data_root: str | os.PathLike) -> dict[str, float]:
     """Mean val PSNR/SSIM of OpenCV bicubic x4, the baseline of every table: ``{"psnr", "ssim"}``."""
-    from facesr.data import list_images, read_image
+    from facesr.images import list_images, read_image
     from facesr.metrics import bicubic_upscale, psnr, ssim
 
     root = Path(data_root)

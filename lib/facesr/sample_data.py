@@ -15,8 +15,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facesr.data import GT_SIZE, write_png
+from facesr.data import GT_SIZE
 from facesr.errors import FacesrError
+from facesr.images import write_png
 
 SEED = 2022
 _MARKER = "facesr sample data"
@@ -61,7 +62,7 @@ def _load_source(name: str) -> np.ndarray:
     if name == "grace_hopper":
         from matplotlib import cbook
 
-        from facesr.data import read_image
+        from facesr.images import read_image
 
         return read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     import skimage.data

@@ -25,6 +25,7 @@ __all__ = [
     "check_param_budget",
     "count_parameters",
     "describe_state_dict",
+    "generator_architecture",
     "is_basicsr_msrresnet",
     "parameter_table",
     "perceptual_vgg_params",
@@ -118,6 +119,48 @@ def describe_state_dict(sd: Mapping[str, object]) -> str:
     if "conv0_0.weight" in sd and "linear2.weight" in sd:
         return f"ModifiedVGG, {_shape(sd, 'conv0_0.weight')[0]} channels"
     return "unknown network"
+
+
+def generator_architecture(sd: Mapping[str, object]) -> tuple[str, dict] | None:
+    """The (generator name, kwargs) that rebuild a kit/MMEditing-named state dict, or None if it is no generator.
+
+    Read off key names and shapes: block counts, channels, growth channels and the upscale factor.
+    """
+    keys = [k for k in sd if isinstance(k, str)]
+    if "conv_first.weight" not in sd:
+        return None
+    first = sd["conv_first.weight"]  # (mid, in_channels, 3, 3)
+    mid = int(first.shape[0])
+    last = sd.get("conv_last.weight")
+    out_channels = int(last.shape[0]) if last is not None else 3
+    if (n := _max_index(keys, r"trunk_net\.(\d+)\.")) > 0:
+        up1 = sd.get("upsample1.upsample_conv.weight")
+        if up1 is None:
+            return None
+        # x4 has two x2 upsamplers; x2 or x3 has one (64 -> 4*64 or 9*64 channels before the shuffle)
+        scale = 4 if "upsample2.upsample_conv.weight" in sd else 3 if int(up1.shape[0]) == 9 * mid else 2
+        return "msrresnet", dict(
+            in_channels=int(first.shape[1]),
+            out_channels=out_channels,
+            mid_channels=mid,
+            num_blocks=n,
+            upscale_factor=scale,
+        )
+    n = _max_index(keys, r"body\.(\d+)\.")
+    growth = sd.get("body.0.rdb1.conv1.weight")
+    if n > 0 and growth is not None:
+        in_ch = int(first.shape[1])
+        # x2 RRDBNet pixel-unshuffles its input first, so conv_first sees 4x the channels
+        scale, in_channels = (2, in_ch // 4) if in_ch == 4 * out_channels else (4, in_ch)
+        return "rrdbnet", dict(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            mid_channels=mid,
+            num_blocks=n,
+            growth_channels=int(growth.shape[0]),
+            upscale_factor=scale,
+        )
+    return None
 
 
 def perceptual_vgg_params() -> int:
