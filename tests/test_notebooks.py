@@ -7,6 +7,7 @@ figures and tables it wrote.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -180,3 +181,13 @@ def test_kernel_channels_look_at_their_socket_again_after_each_short_poll(monkey
     timed_out_polls, msg = asyncio.run(scenario())
     assert len(timed_out_polls) >= 4 and max(timed_out_polls) <= 50
     assert msg["msg_type"] == "execute_reply" and msg["content"] == {"status": "ok"}
+
+
+@pytest.mark.skipif(os.name != "posix", reason="Unix sockets are POSIX only; elsewhere the kernel uses TCP")
+def test_demo_kernels_talk_over_unix_sockets_in_their_private_folder(tmp_path: Path):
+    from facesr import demo
+
+    km = demo._kernel_manager(tmp_path)
+    assert km.transport == "ipc"
+    assert Path(km.connection_file).parent == tmp_path and Path(km.ip).parent == tmp_path
+    assert demo._kernel_manager(tmp_path).connection_file != km.connection_file  # one set of sockets per kernel

@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,6 +100,11 @@ def _kernel_manager(spec_dir: Path) -> object:
     (kernel_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
     ksm = KernelSpecManager(kernel_dirs=[str(spec_dir)])
     km = AsyncKernelManager(kernel_name="python3", kernel_spec_manager=ksm)
+    if os.name == "posix":
+        # Unix sockets in the private temporary folder instead of localhost TCP ports: nothing else on the
+        # machine can connect, and ipykernel (7.4+) no longer warns about unencrypted TCP on every start.
+        stem = spec_dir / f"kernel-{uuid.uuid4().hex[:8]}"
+        km.transport, km.connection_file, km.ip = "ipc", f"{stem}.json", f"{stem}-ipc"
     km.client_factory = _polling_kernel_client()
     return km
 
