@@ -84,7 +84,7 @@ def test_params_kernel_lives_in_degradations_and_panel_follows_a_new_gt(gt: np.n
 
     assert facesr.widgets.params_kernel is facesr.degradations.params_kernel
     panel = build_degradation_panel(gt, seed=3)
-    other = gt[::-1].astype(np.float32) / 255  # a float GT: converted once, when assigned
+    other = gt[::-1].astype(np.float32) / 255  # a float GT works too (converted at each redraw)
     panel.gt = other
     panel.update()
     assert panel.gt is other and panel.last_psnr == render_degradation(other, panel.params, seed=3)[2]

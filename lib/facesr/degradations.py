@@ -205,18 +205,11 @@ def to_float(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img, dtype=np.float32)
 
 
-def jpeg_roundtrip_uint8(
-    img8: np.ndarray, quality: int, caller: str = "jpeg_compress", shape: tuple[int, ...] | None = None
-) -> np.ndarray:
-    """OpenCV JPEG encode + decode of a uint8 HxWx3 array, handed over as if it were BGR -> uint8 HxWx3.
-
-    A failed encode raises FacesrError "``caller``: OpenCV could not encode an image of shape ``shape``"
-    (default: ``img8.shape``).
-    """
+def jpeg_roundtrip_uint8(img8: np.ndarray, quality: int) -> np.ndarray:
+    """OpenCV JPEG encode + decode of a uint8 HxWx3 array, handed over as if it were BGR -> uint8 HxWx3."""
     ok, buf = cv2.imencode(".jpg", img8, [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
     if not ok:
-        shape = img8.shape if shape is None else shape
-        raise FacesrError(f"{caller}: OpenCV could not encode an image of shape {shape}")
+        raise FacesrError(f"OpenCV could not JPEG-encode an image of shape {img8.shape} (quality {quality})")
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)
 
 

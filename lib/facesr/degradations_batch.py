@@ -180,7 +180,7 @@ def _jpeg(img: torch.Tensor, quality: int, gpu_codec: bool = False) -> torch.Ten
             return torchvision_jpeg(img8, quality).to(torch.float32) / 255
         except (ImportError, RuntimeError, TypeError, ValueError):
             pass  # no CUDA codec in this torchvision: use OpenCV on the CPU
-    out8 = jpeg_roundtrip_uint8(img8.permute(1, 2, 0).cpu().numpy(), quality, "degrade_batch", tuple(img.shape))
+    out8 = jpeg_roundtrip_uint8(img8.permute(1, 2, 0).cpu().numpy(), quality)
     out = torch.from_numpy(out8).permute(2, 0, 1)
     return out.to(img.device).to(torch.float32) / 255
 
