@@ -1,6 +1,6 @@
 """Training speed per generator: data time and step time (forward + backward + optimizer step) apart.
 
-Times the trainer's own code (``facesr.train_steps.train_step``, ``TrainDataset`` / ``degrade_batch``) at the
+Times the trainer's own code (``facesr.training.step.train_step``, ``TrainDataset`` / ``degrade_batch``) at the
 course settings (batch 8, full LQ 128 -> GT 512; the GAN run at GT patch 128) and at quick-mode settings,
 and prints a Markdown table with iterations/s, samples/s and the estimated hours for 300,000 iterations.
 On CUDA each generator is timed with and without AMP and with GPU or CPU degradation.
@@ -20,9 +20,10 @@ import torch
 
 from facesr.config import get_config
 from facesr.data import TrainDataset
-from facesr.engine_utils import IterationBatchSampler, resolve_device
 from facesr.errors import FacesrError
-from facesr.train_steps import build_nets, prepare_batch, train_step
+from facesr.training.device import resolve_device
+from facesr.training.schedule import IterationBatchSampler
+from facesr.training.step import build_nets, prepare_batch, train_step
 
 HOURS_FOR = 300_000
 
@@ -80,7 +81,7 @@ def _measure(setting, label, kw, device, amp, gpu_degrade, repeats, limit, data_
     ds = TrainDataset(data_root / "train" / "GT", gt_patch=None if nets.gpu_degrade else cfg.gt_patch,
                       degrade=not nets.gpu_degrade, seed=cfg.seed)
     batch, _ = _batch(cfg, ds, 0)
-    lq, gt = prepare_batch(batch, 0, cfg, nets, device)  # warm-up of the degradation kernels
+    lq, gt = prepare_batch(batch, cfg, nets, device)  # warm-up of the degradation kernels
     if estimate < limit / 4:
         train_step(nets, lq, gt, scaler)  # warm-up (allocator, cuDNN autotune)
     data_t, step_t = [], []
@@ -88,7 +89,7 @@ def _measure(setting, label, kw, device, amp, gpu_degrade, repeats, limit, data_
         batch, cpu_t = _batch(cfg, ds, k + 1)
         _sync(device)
         t = time.perf_counter()
-        lq, gt = prepare_batch(batch, k + 1, cfg, nets, device)
+        lq, gt = prepare_batch(batch, cfg, nets, device)
         _sync(device)
         data_t.append(cpu_t + time.perf_counter() - t)
         t = time.perf_counter()

@@ -75,7 +75,7 @@ show_config(CFG)
 # last checkpoint. Interrupting the cell is safe: re-run it to continue.
 
 # %%
-from facesr.train import train
+from facesr.training import train
 RUN_DIR = train(CFG, data_root=SETTINGS.data_root, runs_dir=SETTINGS.runs_dir, name=RUN_NAME)
 
 # %% [markdown]

@@ -92,7 +92,7 @@ show_config(CFG)
 # discriminator.
 
 # %%
-from facesr.train import train
+from facesr.training import train
 RUN_DIR = train(CFG, data_root=SETTINGS.data_root, runs_dir=SETTINGS.runs_dir, name=RUN_NAME, init=INIT)
 
 # %% [markdown]

@@ -36,7 +36,7 @@ def quick_run(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     import torch
 
     from facesr.config import get_config
-    from facesr.train import train
+    from facesr.training import train
 
     n = QUICK_RUN_ITERS
     cfg = get_config("srgan", quick=True, iters=n, gt_patch=QUICK_RUN_GT_PATCH, val_every=n // 2,

@@ -22,18 +22,11 @@ import torch
 from facesr.checkpoints import load_checkpoint, save_checkpoint
 from facesr.cli import main
 from facesr.config import get_config
-from facesr.engine_utils import (
-    IterationBatchSampler,
-    check_cuda_arch,
-    ema_decay_at,
-    ema_update,
-    get_rng_state,
-    has_kernel_for,
-    lr_at,
-    set_rng_state,
-)
 from facesr.errors import FacesrError
-from facesr.train import read_run_logs, train
+from facesr.training import read_run_logs, train
+from facesr.training.device import check_cuda_arch, has_kernel_for
+from facesr.training.run_folder import get_rng_state, set_rng_state
+from facesr.training.schedule import IterationBatchSampler, ema_decay_at, ema_update, lr_at
 
 # Learning check. Measured with the quick_run fixture (500 iterations, 1 CPU thread, about 140 CPU seconds):
 # best val PSNR 24.620 dB vs bicubic 24.229 dB, a margin of 0.39 dB (the untrained net, bilinear plus a small
@@ -269,7 +262,7 @@ def test_old_gpu_fails_with_one_line_through_the_cli(monkeypatch: pytest.MonkeyP
 
 
 def test_out_of_memory_keeps_the_last_checkpoint(monkeypatch, sample_root: Path, tmp_path: Path) -> None:
-    import facesr.train as train_module
+    import facesr.training.loop as train_module
 
     real_step, calls = train_module.train_step, []
 
@@ -348,18 +341,23 @@ def test_gan_run_from_an_init_checkpoint(sample_root: Path, tmp_path: Path) -> N
 
 def test_gpu_degradation_path_runs_on_any_device() -> None:
     """The CUDA path of prepare_batch (degrade_batch, then a paired crop on the LQ grid), run here on the CPU."""
-    from facesr.train_steps import build_nets, prepare_batch
+    from facesr.training.step import build_nets, prepare_batch
 
     cfg = _tiny_cfg()
     nets = build_nets(cfg, torch.device("cpu"))
     nets.gpu_degrade = True  # what build_nets sets on CUDA
     gt_full = torch.rand(2, 3, 512, 512, generator=torch.Generator().manual_seed(0))
-    lq, gt = prepare_batch({"gt": gt_full}, 5, cfg, nets, torch.device("cpu"))
+    seeds = torch.tensor([[0, 5, 0], [0, 5, 1]])  # (seed, iteration, index in the global batch)
+    lq, gt = prepare_batch({"gt": gt_full, "seed": seeds}, cfg, nets, torch.device("cpu"))
     assert lq.shape == (2, 3, 16, 16) and gt.shape == (2, 3, 64, 64)
-    again_lq, again_gt = prepare_batch({"gt": gt_full}, 5, cfg, nets, torch.device("cpu"))
-    assert torch.equal(lq, again_lq) and torch.equal(gt, again_gt)  # a pure function of (seed, iteration)
-    other_lq, _ = prepare_batch({"gt": gt_full}, 6, cfg, nets, torch.device("cpu"))
+    again_lq, again_gt = prepare_batch({"gt": gt_full, "seed": seeds}, cfg, nets, torch.device("cpu"))
+    assert torch.equal(lq, again_lq) and torch.equal(gt, again_gt)  # a pure function of the sample seeds
+    other_lq, _ = prepare_batch({"gt": gt_full, "seed": seeds + torch.tensor([0, 1, 0])}, cfg, nets,
+                                torch.device("cpu"))
     assert not torch.equal(lq, other_lq)
+    # each sample depends on its own seed only: the second one alone gives the same LQ and crop
+    lq1, gt1 = prepare_batch({"gt": gt_full[1:], "seed": seeds[1:]}, cfg, nets, torch.device("cpu"))
+    assert torch.equal(lq1[0], lq[1]) and torch.equal(gt1[0], gt[1])
     # every GT crop is a 64x64 window of its full image at a multiple of 4 (random values: the corner is unique)
     for i in range(2):
         top, left = (int(v) for v in (gt_full[i, 0] == gt[i, 0, 0, 0]).nonzero()[0])

@@ -7,6 +7,7 @@ A :class:`facesr.FacesrError` becomes one ``error: ...`` line on stderr and exit
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -38,7 +39,7 @@ def _cmd_sample_data(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from facesr.config import get_config, parse_overrides
-    from facesr.train import train
+    from facesr.training import train
 
     overrides = parse_overrides(args.set)
     if args.iters is not None:
@@ -160,7 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except FacesrError as err:
-        print(f"error: {err}", file=sys.stderr)
+        rank = int(os.environ.get("RANK", "0") or 0)  # set by torchrun
+        if rank == 0:
+            print(f"error: {err}", file=sys.stderr)
+        elif not getattr(err, "same_on_every_rank", False):  # rank 0 prints the errors every rank raises
+            print(f"error (rank {rank}): {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -51,10 +51,10 @@ def arch_warning(
 ) -> str | None:
     """A warning when this torch build has no kernel for the GPU (V100 under CUDA 12.8+), else None.
 
-    The rule (:func:`facesr.engine_utils.has_kernel_for`): a GPU of compute capability X.Y runs code built
+    The rule (:func:`facesr.training.device.has_kernel_for`): a GPU of compute capability X.Y runs code built
     for sm_X<=Y (same major) or JIT-compiles PTX ``compute_Z`` with Z <= XY.
     """
-    from facesr.engine_utils import TORCH_CU126_HINT, has_kernel_for  # imports torch: not at module import
+    from facesr.training.device import TORCH_CU126_HINT, has_kernel_for  # imports torch: not at module import
 
     if has_kernel_for(capability, arch_list):  # an empty list (CPU-only or unusual build) counts as fine
         return None

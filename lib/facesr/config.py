@@ -71,12 +71,14 @@ class TrainConfig:
     lr: float = 2e-4
     lr_d: float = 1e-4
     betas: tuple = (0.9, 0.999)
-    scheduler: str = "cosine_restart"  # or "multistep"
+    scheduler: str = "cosine_restart"  # "cosine" (one period over iters), or "multistep"
+    warmup_iters: int = 0  # linear lr warm-up before any scheduler; 0 = none
     periods: list = field(default_factory=lambda: [150_000, 150_000])
     restart_weights: list = field(default_factory=lambda: [1.0, 1.0])
     eta_min: float = 1e-7
     milestones: list = field(default_factory=list)
     gamma: float = 0.5
+    grad_clip: float = 0.0  # max gradient norm of each net before its step; 0 = off
     ema_decay: float = 0.999  # 0 = no averaging (net_g_ema is a copy of net_g)
     init: str | None = None  # run name, run folder or checkpoint to initialise the generator from
     # bookkeeping
@@ -85,7 +87,8 @@ class TrainConfig:
     log_every: int = 100
     keep_last: int = 3
     seed: int = 0
-    amp: bool = True  # CUDA only: bf16 where supported, else fp16 with a GradScaler
+    amp: bool = True  # CUDA only: bf16 where supported, else fp16 with a GradScaler (see allow_fp16)
+    allow_fp16: bool = True  # False: fp32 on cards without bf16 (SwinIR's attention overflows in fp16)
     channels_last: bool = True  # CUDA only
     tensorboard: bool = True  # written only if tensorboard is installed
     quick: bool = False
@@ -339,8 +342,12 @@ def validate_config(cfg: TrainConfig) -> None:
             raise FacesrError(f"{key}={getattr(cfg, key)} must be at least 1")
     if cfg.num_workers < 0:
         raise FacesrError(f"num_workers={cfg.num_workers} must be 0 or more")
-    if cfg.scheduler not in ("cosine_restart", "multistep"):
-        raise FacesrError(f"scheduler={cfg.scheduler!r} must be 'cosine_restart' or 'multistep'")
+    if cfg.scheduler not in ("cosine_restart", "cosine", "multistep"):
+        raise FacesrError(f"scheduler={cfg.scheduler!r} must be 'cosine_restart', 'cosine' or 'multistep'")
+    if not 0 <= cfg.warmup_iters < cfg.iters:
+        raise FacesrError(f"warmup_iters={cfg.warmup_iters} must be in [0, iters={cfg.iters})")
+    if cfg.grad_clip < 0:
+        raise FacesrError(f"grad_clip={cfg.grad_clip} must be 0 (off) or a positive max gradient norm")
     if cfg.scheduler == "cosine_restart" and (not cfg.periods or len(cfg.periods) != len(cfg.restart_weights)):
         raise FacesrError(
             f"periods={cfg.periods} and restart_weights={cfg.restart_weights} must be non-empty and of equal length"

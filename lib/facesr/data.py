@@ -235,6 +235,9 @@ class TrainDataset(Dataset):
         seed: base seed; item ``i`` uses ``np.random.default_rng((seed, i))`` unless a
             ``(index, sample_seed)`` tuple is given. All randomness of an item comes from that generator,
             so batches do not depend on worker count or process.
+
+    Items are ``{"gt", "lq" (when degrading), "name", "seed"}``; ``seed`` is the sample seed as an int64 tensor
+    (the trainer's GPU degradation seeds its generator from it).
     """
 
     def __init__(
@@ -302,7 +305,8 @@ class TrainDataset(Dataset):
         if flip:
             gt_f = gt_f[:, ::-1]
             lq = None if lq is None else lq[:, ::-1]
-        item: dict[str, Any] = {"gt": _to_tensor(gt_f), "name": self.files[index].name}
+        item: dict[str, Any] = {"gt": _to_tensor(gt_f), "name": self.files[index].name,
+                                "seed": torch.tensor(sample_seed, dtype=torch.int64)}
         if lq is not None:
             item["lq"] = _to_tensor(np.asarray(lq, dtype=np.float32))
         return item

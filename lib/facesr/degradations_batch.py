@@ -10,6 +10,7 @@ the CPU (the course's codec, bit-exact) unless ``gpu_jpeg`` asks for torchvision
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -213,7 +214,7 @@ def sample_params_torch(
 
 def degrade_batch(
     gt: torch.Tensor,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
     settings: DegradationSettings | None = None,
     return_params: bool = False,
     gpu_jpeg: bool = False,
@@ -222,7 +223,10 @@ def degrade_batch(
 
     Args:
         gt: GT batch, float, values in [0, 1], on any device (512x512 for the course).
-        generator: ``torch.Generator`` for parameters and noise (default: torch's global one).
+        generator: ``torch.Generator`` for parameters and noise (default: torch's global one), or one
+            generator per sample: sample ``i`` then draws its parameters and noise from ``generator[i]`` alone,
+            so its LQ does not depend on the other samples of the batch (the trainer seeds each by
+            (seed, iteration, index in the global batch)).
         settings: ranges; the course's when None.
         return_params: also return the list of sampled ``DegradationParams``.
         gpu_jpeg: on CUDA, JPEG with torchvision's nvJPEG instead of OpenCV on the CPU (faster, not
@@ -236,14 +240,22 @@ def degrade_batch(
     b, _, h, w = gt.shape
     if h % factor or w % factor:
         raise FacesrError(f"degrade_batch: GT size {(h, w)} is not a multiple of the x{factor} scale")
-    params = sample_params_torch(b, generator, s)
-    noise_device = generator.device if generator is not None else gt.device
+    if isinstance(generator, Sequence):
+        if len(generator) != b:
+            raise FacesrError(f"degrade_batch: {len(generator)} generators for a batch of {b}")
+        gens = list(generator)
+        params = [sample_params_torch(1, g, s)[0] for g in gens]
+    else:
+        gens = [generator] * b
+        params = sample_params_torch(b, generator, s)
     with torch.no_grad():
         x = blur_torch(gt.to(torch.float32), blur_kernels_torch(params, s.kernel_size, gt.device))
         outs = []
         for i, p in enumerate(params):
             small = resize_torch(x[i], (max(1, int(h * p.scale)), max(1, int(w * p.scale))), p.down_interpolation)
-            noise = torch.randn(small.shape, generator=generator, device=noise_device).to(gt.device)
+            gen = gens[i]
+            noise_device = gen.device if gen is not None else gt.device
+            noise = torch.randn(small.shape, generator=gen, device=noise_device).to(gt.device)
             small = _jpeg(small + noise * (p.noise_sigma / 255), p.jpeg_quality, gpu_jpeg)
             outs.append(resize_torch(small, (h, w), p.up_interpolation))
         x = torch.stack(outs)

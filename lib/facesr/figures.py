@@ -84,7 +84,7 @@ def plot_loss_curves(logs: Mapping[str, pd.DataFrame], log_scale: bool = True) -
     """Training-loss curves, one panel per model: every loss term of its log, in the model's colour.
 
     Args:
-        logs: ``{run name: training log}`` (the first table of :func:`facesr.train.read_run_logs`).
+        logs: ``{run name: training log}`` (the first table of :func:`facesr.training.read_run_logs`).
         log_scale: logarithmic loss axis (GAN terms differ by orders of magnitude).
     """
     plt = _plt()

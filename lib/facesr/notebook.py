@@ -82,7 +82,7 @@ def show_curves(
     """Plot a run's training loss and val PSNR (with bicubic for reference); save ``name`` (``<run>_curves``)."""
     from facesr.figures import plot_run_curves
     from facesr.report import save_figure
-    from facesr.train import read_run_logs
+    from facesr.training import read_run_logs
 
     run_dir = Path(run_dir)
     log, val = read_run_logs(run_dir)

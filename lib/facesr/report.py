@@ -4,7 +4,7 @@ Notebook 06 regenerates the report from the run folders with these functions; no
 them for their own curves. The plotting functions live in :mod:`facesr.figures`.
 
 Run folders are named after their config (``runs/srgan``, ``runs/esrgan``, ``runs/esrgan_gan``,
-``runs/msrresnet20``), which is what :func:`facesr.train.train` writes by default.
+``runs/msrresnet20``), which is what :func:`facesr.training.train` writes by default.
 """
 
 from __future__ import annotations
@@ -149,8 +149,8 @@ def find_runs(
 
 
 def read_logs(runs: Mapping[str, Path]) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
-    """``{name: (training log, validation log)}`` of each run (see :func:`facesr.train.read_run_logs`)."""
-    from facesr.train import read_run_logs
+    """``{name: (training log, validation log)}`` of each run (see :func:`facesr.training.read_run_logs`)."""
+    from facesr.training import read_run_logs
 
     return {name: read_run_logs(run_dir) for name, run_dir in runs.items()}
 
@@ -294,7 +294,7 @@ def bicubic_scores(data_root: str | os.PathLike) -> dict[str, float]:
 
 
 def _best_iter(run_dir: Path) -> float:
-    from facesr.train import read_run_logs
+    from facesr.training import read_run_logs
 
     _, val = read_run_logs(run_dir)
     return best_validation(val)["iter"]

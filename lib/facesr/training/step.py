@@ -1,7 +1,7 @@
-"""One training iteration (pixel or GAN), batch preparation (GPU degradation) and validation.
+"""One training iteration: the nets of a run, batch preparation (GPU degradation, crops), the step, validation.
 
-Kept apart from :mod:`facesr.train` (run folders, resume, logs) so that ``benchmarks/train_step.py``
-times exactly the step the trainer runs.
+Kept apart from the loop (:mod:`facesr.training.loop`) so that ``benchmarks/train_step.py`` times exactly
+the step the trainer runs.
 """
 
 from __future__ import annotations
@@ -14,18 +14,25 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from facesr.engine_utils import make_ema
+from facesr.training.distributed import Ranks, wrap
+from facesr.training.schedule import generator_seed, make_ema
 
 
 @dataclass
 class Nets:
-    """Networks, losses and optimizers of one run, plus the numerics chosen for the device."""
+    """Networks, losses and optimizers of one run, plus the numerics chosen for the device.
+
+    ``net_g``/``net_d`` are the plain modules (optimizers, EMA and checkpoints use them); ``step_g``/``step_d``
+    are what the step calls: the same modules, or their DistributedDataParallel wrappers under torchrun.
+    """
 
     net_g: nn.Module
     net_g_ema: nn.Module
     optimizer_g: torch.optim.Optimizer
     pixel_loss: nn.Module
+    step_g: nn.Module | None = None
     net_d: nn.Module | None = None
+    step_d: nn.Module | None = None
     optimizer_d: torch.optim.Optimizer | None = None
     perceptual_loss: nn.Module | None = None
     gan_loss: nn.Module | None = None
@@ -33,33 +40,50 @@ class Nets:
     channels_last: bool = False
     gpu_degrade: bool = False
     device_type: str = "cpu"
+    grad_clip: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.step_g = self.step_g or self.net_g
+        self.step_d = self.step_d or self.net_d
 
 
-def build_nets(cfg: Any, device: torch.device) -> Nets:
-    """Generator (+ EMA copy), discriminator and losses for ``cfg`` on ``device``."""
+def amp_dtype_for(cfg: Any, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of a run: bf16 where the card has it (Ampere, sm_80, and newer), else fp16 with a
+    GradScaler unless ``cfg.allow_fp16`` is off (SwinIR: fp16 overflows in its attention), then fp32 (None).
+    The CPU always trains in fp32."""
+    if device.type != "cuda" or not cfg.amp:
+        return None
+    if torch.cuda.get_device_capability(device)[0] >= 8:
+        return torch.bfloat16
+    return torch.float16 if getattr(cfg, "allow_fp16", True) else None
+
+
+def build_nets(cfg: Any, device: torch.device, ranks: Ranks | None = None) -> Nets:
+    """Generator (+ EMA copy), discriminator and losses for ``cfg`` on ``device`` (wrapped for DDP under torchrun)."""
     from facesr.losses import PerceptualLoss, RelativisticGANLoss, build_pixel_loss
     from facesr.models import ModifiedVGG, build_generator
 
+    ranks = ranks or Ranks()
     cuda = device.type == "cuda"
-    amp_dtype = None
-    if cuda and cfg.amp:
-        # bf16 needs no loss scaling; native from Ampere (sm_80) on. Older cards (T4, V100) use fp16.
-        amp_dtype = torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
     memory_format = torch.channels_last if cuda and cfg.channels_last else torch.contiguous_format
     net_g = build_generator(cfg.generator, **cfg.generator_args).to(device, memory_format=memory_format)
     nets = Nets(
         net_g=net_g,
         net_g_ema=make_ema(net_g),
-        optimizer_g=torch.optim.Adam(net_g.parameters(), lr=cfg.lr, betas=tuple(cfg.betas)),
+        optimizer_g=torch.optim.Adam([p for p in net_g.parameters() if p.requires_grad], lr=cfg.lr,
+                                     betas=tuple(cfg.betas)),
         pixel_loss=build_pixel_loss(cfg.pixel_loss, loss_weight=cfg.pixel_weight).to(device),
-        amp_dtype=amp_dtype,
+        step_g=wrap(net_g, ranks, device),
+        amp_dtype=amp_dtype_for(cfg, device),
         channels_last=memory_format is torch.channels_last,
         gpu_degrade=cuda and cfg.gpu_degrade,
         device_type=device.type,
+        grad_clip=float(getattr(cfg, "grad_clip", 0.0) or 0.0),
     )
     if cfg.gan_weight > 0:
         nets.net_d = ModifiedVGG(in_channels=3, mid_channels=64).to(device, memory_format=memory_format)
         nets.optimizer_d = torch.optim.Adam(nets.net_d.parameters(), lr=cfg.lr_d, betas=tuple(cfg.betas))
+        nets.step_d = wrap(nets.net_d, ranks, device, sync_batchnorm=True)
         nets.gan_loss = RelativisticGANLoss(loss_weight=cfg.gan_weight)
     if cfg.perceptual_weight > 0 and cfg.perceptual_layers:
         nets.perceptual_loss = PerceptualLoss(
@@ -71,31 +95,36 @@ def build_nets(cfg: Any, device: torch.device) -> Nets:
     return nets
 
 
-def batch_seed(seed: int, k: int) -> int:
-    """Seed of iteration ``k``'s GPU degradation and crop (a pure function: resumes reproduce it)."""
-    return int(np.random.SeedSequence([seed, 2, k]).generate_state(1, np.uint64)[0] >> 1)
+def _degrade_on_device(gt: torch.Tensor, seeds: torch.Tensor, cfg: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Degrade each full GT with its own generator, then take one random paired crop per sample (LQ grid)."""
+    from facesr.degradations import degrade_batch
+
+    gens = [torch.Generator(device=device).manual_seed(generator_seed(s)) for s in seeds.tolist()]
+    lq = degrade_batch(gt, generator=gens)
+    if not cfg.gt_patch:
+        return lq, gt
+    p, scale = cfg.gt_patch, gt.shape[-1] // lq.shape[-1]
+    lqs, gts = [], []
+    for i, gen in enumerate(gens):
+        top, left = (torch.randint(0, (s - p) // scale + 1, (1,), generator=gen, device=device).item() * scale
+                     for s in gt.shape[-2:])
+        gts.append(gt[i, :, top : top + p, left : left + p])
+        lqs.append(lq[i, :, top // scale : (top + p) // scale, left // scale : (left + p) // scale])
+    return torch.stack(lqs), torch.stack(gts)
 
 
-def prepare_batch(batch: dict, k: int, cfg: Any, nets: Nets, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(lq, gt) on ``device``; on the GPU path degrade the full GT there, then crop the pair."""
+def prepare_batch(batch: dict, cfg: Any, nets: Nets, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(lq, gt) on ``device``; on the GPU path degrade the full GT there, then crop the pair.
+
+    Each sample of the GPU path is degraded and cropped with a generator seeded by its ``seed`` entry
+    ((seed, iteration, index in the global batch), from :class:`facesr.training.schedule.IterationBatchSampler`),
+    so the batch a rank trains on does not depend on how many ranks share the global batch.
+    """
     gt = batch["gt"].to(device, non_blocking=True)
     if not nets.gpu_degrade:
         lq = batch["lq"].to(device, non_blocking=True)
     else:
-        from facesr.degradations import degrade_batch
-
-        gen = torch.Generator(device=device)
-        gen.manual_seed(batch_seed(cfg.seed, k))
-        lq = degrade_batch(gt, generator=gen)
-        if cfg.gt_patch:
-            p, scale = cfg.gt_patch, gt.shape[-1] // lq.shape[-1]
-            lqs, gts = [], []
-            for i in range(gt.shape[0]):  # one random paired crop per sample, on the LQ grid
-                top, left = (torch.randint(0, (s - p) // scale + 1, (1,), generator=gen, device=device).item() * scale
-                             for s in gt.shape[-2:])
-                gts.append(gt[i, :, top : top + p, left : left + p])
-                lqs.append(lq[i, :, top // scale : (top + p) // scale, left // scale : (left + p) // scale])
-            lq, gt = torch.stack(lqs), torch.stack(gts)
+        lq, gt = _degrade_on_device(gt, batch["seed"], cfg, device)
     if nets.channels_last:
         lq, gt = lq.contiguous(memory_format=torch.channels_last), gt.contiguous(memory_format=torch.channels_last)
     return lq, gt
@@ -112,15 +141,23 @@ def _set_requires_grad(net: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
+def _optimizer_step(nets: Nets, optimizer: torch.optim.Optimizer, net: nn.Module, scaler: Any) -> None:
+    if nets.grad_clip > 0:
+        scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
+        torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.grad is not None], nets.grad_clip)
+    scaler.step(optimizer)
+
+
 def train_step(nets: Nets, lq: torch.Tensor, gt: torch.Tensor, scaler: Any) -> dict[str, torch.Tensor]:
     """One iteration: generator step, then (GAN runs) one discriminator step; returns detached loss terms.
 
     GAN order as MMEditing's ESRGAN: G loss = pixel + perceptual + relativistic GAN with D frozen and
     D(gt) detached; then D on real and fake halves (their gradients are summed before the single D step).
+    With ``grad_clip`` > 0 the gradient norm of each net is clipped to it before its optimizer step.
     """
-    nets.net_g.train()
+    nets.step_g.train()
     with _autocast(nets):
-        sr = nets.net_g(lq)
+        sr = nets.step_g(lq)
     sr32 = sr.float()
     l_pix = nets.pixel_loss(sr32, gt)
     losses = {"l_pix": l_pix}
@@ -132,24 +169,24 @@ def train_step(nets: Nets, lq: torch.Tensor, gt: torch.Tensor, scaler: Any) -> d
         l_g = l_g + losses["l_percep"]
     if nets.net_d is not None:
         _set_requires_grad(nets.net_d, False)
-        with _autocast(nets):
+        with _autocast(nets):  # D frozen: the plain module, no gradient of D to synchronise
             real_g = nets.net_d(gt).detach()
             fake_g = nets.net_d(sr)
         losses["l_g_gan"] = nets.gan_loss.generator_loss(real_g.float(), fake_g.float())
         l_g = l_g + losses["l_g_gan"]
     nets.optimizer_g.zero_grad(set_to_none=True)
     scaler.scale(l_g).backward()
-    scaler.step(nets.optimizer_g)
+    _optimizer_step(nets, nets.optimizer_g, nets.net_g, scaler)
     if nets.net_d is not None:
         _set_requires_grad(nets.net_d, True)
         with _autocast(nets):
-            fake_d = nets.net_d(sr.detach()).float()
-            real_d = nets.net_d(gt).float()
+            fake_d = nets.step_d(sr.detach()).float()
+            real_d = nets.step_d(gt).float()
         losses["l_d_real"] = nets.gan_loss.discriminator_loss_real(real_d, fake_d)
         losses["l_d_fake"] = nets.gan_loss.discriminator_loss_fake(fake_d, real_d)
         nets.optimizer_d.zero_grad(set_to_none=True)
         scaler.scale(losses["l_d_real"] + losses["l_d_fake"]).backward()
-        scaler.step(nets.optimizer_d)
+        _optimizer_step(nets, nets.optimizer_d, nets.net_d, scaler)
     scaler.update()
     return {key: value.detach() for key, value in losses.items()}
 

@@ -1,23 +1,29 @@
-"""The state of a run folder: resume (config comparison, restore), checkpoint dicts, rotation, temp files.
+"""The run folder: checkpoint dict, atomic save, resume (config comparison, restore), rotation, run_info.json.
 
-Used by :func:`facesr.train.train`. A checkpoint holds everything a bit-exact resume needs (weights, EMA,
-optimizers, lr schedule position, grad scaler, RNG states); files are written with
+A checkpoint holds everything a bit-exact resume needs (weights, EMA, optimizers, lr schedule position,
+grad scaler, RNG states, the training time so far); files are written with
 :func:`facesr.checkpoints.save_checkpoint` (temp file, fsync, rename), so a runtime killed mid-write leaves
-the previous checkpoint whole.
+the previous checkpoint whole. Only rank 0 writes here (see :mod:`facesr.training.distributed`).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import platform
+import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
 import facesr
 from facesr.config import TrainConfig
-from facesr.engine_utils import get_rng_state, set_rng_state
 from facesr.errors import FacesrError
-from facesr.train_steps import Nets
+from facesr.training.distributed import Ranks
+from facesr.training.step import Nets
 
 # Fields that do not change what is trained (or, for iters, may grow: a run can be extended).
 NOT_COMPARED = frozenset(
@@ -114,7 +120,11 @@ def restore_state(nets: Nets, ckpt: dict, scheduler: dict, scaler: Any, path: Pa
     set_rng_state(ckpt["rng"])
 
 
-def make_checkpoint(nets: Nets, scheduler: dict, scaler: Any, it: int, best: dict, cfg: TrainConfig) -> dict:
+def make_checkpoint(
+    nets: Nets, scheduler: dict, scaler: Any, it: int, best: dict, cfg: TrainConfig, run_info: dict | None = None
+) -> dict:
+    """The checkpoint dict of iteration ``it``: the unwrapped nets (they load anywhere), optimizers, schedules,
+    scaler, best metric, RNG states, config, and ``run_info`` (where and how long it trained)."""
     ckpt = {
         "net_g": nets.net_g.state_dict(),
         "net_g_ema": nets.net_g_ema.state_dict(),
@@ -126,6 +136,7 @@ def make_checkpoint(nets: Nets, scheduler: dict, scaler: Any, it: int, best: dic
         "rng": get_rng_state(cfg.seed, it),
         "config": cfg.to_dict(),
         "kit_version": facesr.__version__,
+        "run_info": dict(run_info or {}),
     }
     if nets.net_d is not None:
         ckpt.update(
@@ -166,5 +177,116 @@ def link_or_save(state: dict, written: Path | None, path: Path) -> Path:
 
 
 def rotate_checkpoints(run_dir: Path, keep_last: int) -> None:
+    """Keep the ``keep_last`` newest ``iter_NNNNNN.pt`` files (best.pt and latest.pt are separate files)."""
     for old in sorted(run_dir.glob("iter_[0-9][0-9][0-9][0-9][0-9][0-9].pt"))[:-keep_last]:
         old.unlink(missing_ok=True)
+
+
+def save_iteration(run_dir: Path, state: dict, it: int, improved: bool, periodic: bool, keep_last: int) -> None:
+    """Write the files of iteration ``it``: ``iter_N.pt`` (periodic), ``best.pt`` (improved), ``latest.pt``
+    (periodic), rotation, and ``run_info.json`` beside them.
+
+    best.pt and latest.pt are hard links of iter_N.pt where the file system allows (one serialisation
+    instead of three; Drive falls back to a full atomic save). latest.pt comes last: a crash before it
+    resumes earlier and redoes these iterations identically.
+    """
+    from facesr.checkpoints import save_checkpoint
+
+    written = save_checkpoint(state, run_dir / f"iter_{it:06d}.pt") if periodic else None
+    if improved:
+        written = link_or_save(state, written, run_dir / "best.pt")
+    if periodic:
+        link_or_save(state, written, run_dir / "latest.pt")
+        rotate_checkpoints(run_dir, keep_last)
+    write_json(run_dir / "run_info.json", state.get("run_info") or {})
+
+
+# ------------------------------------------------------------------------------------------------------- RNG
+def get_rng_state(seed: int, iteration: int) -> dict:
+    """Global RNG states (python, numpy, torch CPU/CUDA) and the data-order position, weights_only-safe.
+
+    The samples themselves are seeded by (seed, iteration, index in the global batch), so these states are
+    the same on every rank that matters: rank 0's are saved and every rank restores them.
+    """
+    np_state = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "data": {"seed": seed, "iter": iteration},
+    }
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`get_rng_state` saved (CUDA states only on a machine with as many GPUs)."""
+    random.setstate(_tuplify(state["python"]))
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, np.asarray(keys).astype(np.uint32), *rest))
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuplify(obj: Any) -> Any:
+    return tuple(_tuplify(o) for o in obj) if isinstance(obj, (list, tuple)) else obj
+
+
+# -------------------------------------------------------------------------------------------- run_info.json
+def _dtype_name(dtype: torch.dtype | None) -> str:
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32")
+
+
+def machine_info(device: torch.device, ranks: Ranks, amp_dtype: torch.dtype | None) -> dict:
+    """Where this run trains: GPU model and count (or the CPU), torch/CUDA/cuDNN/Python versions, AMP dtype."""
+    cuda = device.type == "cuda"
+    info = {
+        "device": "cuda" if cuda else "cpu",
+        "gpu_name": torch.cuda.get_device_name(device) if cuda else None,
+        "gpu_count": ranks.world_size if cuda else 0,
+        "world_size": ranks.world_size,
+        "cpu": f"{platform.machine() or 'unknown'}, {os.cpu_count() or '?'} cores",
+        "host": platform.node(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda if cuda else None,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "python": platform.python_version(),
+        "amp_dtype": _dtype_name(amp_dtype),
+    }
+    if cuda:
+        props = torch.cuda.get_device_properties(device)
+        info["gpu_memory_gib"] = round(props.total_memory / 2**30, 1)
+    return info
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def start_session(previous: dict | None, machine: dict, start_iter: int) -> dict:
+    """The run_info of a run that (re)starts at ``start_iter`` on ``machine``: earlier sessions kept.
+
+    Each session (one process start, e.g. one Colab runtime) records its machine and iterations, so a
+    run resumed on another GPU says so; the top-level fields describe the latest machine.
+    """
+    sessions = list((previous or {}).get("sessions", []))
+    sessions.append({"started": _now(), "from_iter": start_iter, "to_iter": start_iter, "seconds": 0.0, **machine})
+    info = {**machine, "sessions": sessions}
+    return update_session(info, start_iter, 0.0)
+
+
+def update_session(info: dict, it: int, session_seconds: float) -> dict:
+    """``info`` with the current session at iteration ``it`` after ``session_seconds`` of training."""
+    sessions = [dict(s) for s in info["sessions"]]
+    sessions[-1].update(to_iter=it, seconds=round(session_seconds, 3))
+    seconds = sum(s["seconds"] for s in sessions)
+    trained = sum(s["to_iter"] - s["from_iter"] for s in sessions)
+    return {
+        **{k: v for k, v in info.items() if k != "sessions"},
+        "iterations": it,
+        "wall_hours": round(seconds / 3600, 6),
+        "iters_per_s": round(trained / seconds, 4) if seconds > 0 else None,
+        "updated": _now(),
+        "sessions": sessions,
+    }

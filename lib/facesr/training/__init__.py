@@ -1,0 +1,23 @@
+"""The training engine: one run, from a config to a run folder of checkpoints and logs.
+
+Public entry points: :func:`train` (train or resume a run, on one device or under torchrun) and
+:func:`read_run_logs` (a run folder's ``log.csv`` and ``val.csv`` as DataFrames).
+
+Modules, each named for what it holds:
+
+- :mod:`~facesr.training.loop`: ``train()``, the iteration loop and nothing else.
+- :mod:`~facesr.training.step`: the nets of a run, batch preparation (GPU degradation, crops), one step,
+  validation.
+- :mod:`~facesr.training.run_folder`: checkpoint dict, atomic save, resume, restore, rotation, RNG states,
+  ``run_info.json``.
+- :mod:`~facesr.training.schedule`: lr (cosine, restarts, warm-up, milestones), EMA, data order and sample seeds.
+- :mod:`~facesr.training.logs`: ``log.csv``, ``val.csv``, TensorBoard.
+- :mod:`~facesr.training.distributed`: torchrun set-up and rank helpers; its docstring states what a config
+  means on N ranks (``batch_size`` is the global batch, samples seeded by their index in it, rank 0 writes).
+- :mod:`~facesr.training.device`: CUDA checks (kernels for the card, out of memory) and the CPU fallback.
+"""
+
+from facesr.training.logs import read_run_logs
+from facesr.training.loop import train
+
+__all__ = ["read_run_logs", "train"]

@@ -1,0 +1,99 @@
+"""The device a run trains on: CUDA checks (kernels for the card, OOM, missing kernels) and the CPU fallback."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from facesr.errors import FacesrError
+
+TORCH_CU126_HINT = "pip install torch torchvision --index-url https://download.pytorch.org/whl/cu126"
+
+
+def has_kernel_for(capability: tuple[int, int], arch_list: Sequence[str]) -> bool:
+    """Whether a torch build with ``arch_list`` (``torch.cuda.get_arch_list()``) runs on a GPU of ``capability``.
+
+    A cubin for sm_XY runs on sm_XZ with Z >= Y; PTX (compute_XY) is JIT-compiled for any newer card. An empty
+    list (CPU-only, ROCm or another unusual build) gives True: there is nothing to compare, so torch decides.
+    Entries that are not ``sm_``/``compute_`` plus digits (e.g. the arch-specific ``sm_90a``) are skipped.
+    """
+    if not arch_list:
+        return True
+    major, minor = capability
+    for arch in arch_list:
+        kind, _, digits = arch.partition("_")
+        if len(digits) < 2 or not digits.isdigit():
+            continue
+        a_major, a_minor = int(digits[:-1]), int(digits[-1])
+        if kind == "sm" and a_major == major and a_minor <= minor:
+            return True
+        if kind == "compute" and (a_major, a_minor) <= (major, minor):
+            return True
+    return False
+
+
+def check_cuda_arch(index: int = 0) -> None:
+    """FacesrError when the installed torch has no kernels for the card (e.g. V100 sm_70 on CUDA 12.8+)."""
+    major, minor = torch.cuda.get_device_capability(index)
+    arch_list = torch.cuda.get_arch_list()
+    if has_kernel_for((major, minor), arch_list):
+        return
+    name = torch.cuda.get_device_name(index)
+    raise FacesrError(
+        f"the installed torch {torch.__version__} has no kernels for {name} (compute capability sm_{major}{minor}; "
+        f"this build supports {' '.join(arch_list)}), so every CUDA call would fail with 'no kernel image is "
+        f"available'; install a torch build whose arch list includes sm_{major}{minor}, e.g. `{TORCH_CU126_HINT}` "
+        "(then restart the runtime), or pick another GPU"
+    )
+
+
+def resolve_device(device: str | torch.device | None, verbose: bool = True) -> torch.device:
+    """CUDA when available (after the capability check), else the CPU, with a one-line note."""
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise FacesrError("device='cuda' was asked for but torch sees no CUDA device; use device='cpu'")
+        check_cuda_arch(device.index or 0)
+        if verbose:
+            print(f"training on {torch.cuda.get_device_name(device.index or 0)}")
+    elif verbose:
+        print("no CUDA device: training on the CPU (fine for quick mode; full runs need a GPU)")
+    return device
+
+
+def is_oom(err: BaseException) -> bool:
+    oom_type = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    return isinstance(err, oom_type) or (isinstance(err, RuntimeError) and "out of memory" in str(err))
+
+
+def is_no_kernel(err: BaseException) -> bool:
+    return isinstance(err, RuntimeError) and "no kernel image is available" in str(err)
+
+
+def step_error(err: BaseException, it: int, cfg: object, kept: str) -> BaseException:
+    """One clear FacesrError for CUDA OOM and missing kernels; anything else is returned as it is.
+
+    Args:
+        err: what the step or the validation raised.
+        it: the iteration (1-based) it happened in.
+        cfg: the run's TrainConfig (the batch and patch the message suggests shrinking).
+        kept: what is left on disk, e.g. "the last checkpoint (..., iteration 2) is intact".
+    """
+    if is_oom(err):
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        smaller = max(1, cfg.batch_size // 2)
+        return FacesrError(
+            f"CUDA ran out of memory at iteration {it} (batch_size={cfg.batch_size}, gt_patch={cfg.gt_patch}); "
+            f"use a smaller batch (--set batch_size={smaller}) or crops (--set gt_patch=128); "
+            f"notebooks: get_config(..., batch_size={smaller}); {kept}"
+        )
+    if is_no_kernel(err):
+        return FacesrError(
+            f"this torch build has no CUDA kernels for the GPU ('no kernel image is available'); install one "
+            f"whose torch.cuda.get_arch_list() includes the card, e.g. `{TORCH_CU126_HINT}`; {kept}"
+        )
+    return err

@@ -1,0 +1,147 @@
+"""Training on several GPUs (or CPU processes) with torchrun and DistributedDataParallel.
+
+Launch: ``torchrun --nproc_per_node=N -m facesr train CONFIG [flags]`` (multi-node: torchrun's own
+``--nnodes/--node_rank/--rdzv-*`` flags). Without torchrun (no ``WORLD_SIZE`` in the environment) a run is
+one process and nothing here does anything. The backend is NCCL on CUDA, where ``LOCAL_RANK`` picks the GPU,
+and gloo on the CPU.
+
+What a config means does not depend on the number of ranks N:
+
+- ``batch_size`` is the *global* batch; each rank trains on ``batch_size / N`` samples (a batch that does
+  not divide by N is refused with one line before anything starts).
+- The data order is a pure function of (seed, iteration) and each rank takes its slice of the global
+  batch; the degradation, crop and flip of each sample are seeded by (seed, iteration, index in the global
+  batch), on the CPU (:class:`facesr.data.TrainDataset`) and on the GPU (:func:`facesr.training.step.prepare_batch`).
+- Gradients are averaged by ``DistributedDataParallel``; on CUDA the discriminator's BatchNorm becomes
+  ``SyncBatchNorm`` (torch has no CPU SyncBatchNorm: gloo runs normalise with each rank's own batch). The
+  relativistic GAN loss averages D's outputs over each rank's batch, as MMEditing's multi-GPU runs do.
+  EMA, the lr schedules and the grad scaler see the same averaged gradients, so they stay identical on every rank.
+- Rank 0 alone validates, prints, writes ``log.csv`` (losses averaged over the ranks), ``val.csv``,
+  TensorBoard, ``run_info.json`` and the checkpoints (atomic; they hold the unwrapped nets, so they load
+  anywhere); the other ranks wait for it at a barrier.
+- Every rank resumes from the same ``latest.pt``. The randomness a run draws is keyed by sample, not by
+  rank, so a checkpoint written by an N-rank run resumes on M ranks, or in one process, with the same
+  global batch.
+- A rank that dies ends the job (torchrun's default); the last checkpoint is whole, and starting the same
+  command again resumes from it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+from facesr.errors import FacesrError
+
+# Rank 0 validates the whole val set while the others wait: allow for a long validation.
+BARRIER_TIMEOUT = datetime.timedelta(minutes=60)
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """Where this process stands in the job: ``rank`` of ``world_size``, ``local_rank`` on its node."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """True for the one process that validates, prints and writes files."""
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def ranks_from_env(env: dict | None = None) -> Ranks:
+    """The ranks torchrun put in the environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``); one process without."""
+    env = os.environ if env is None else env
+    try:
+        world = int(env.get("WORLD_SIZE", "1") or 1)
+        rank = int(env.get("RANK", "0") or 0)
+        local = int(env.get("LOCAL_RANK", str(rank)) or 0)
+    except ValueError as err:
+        raise FacesrError(f"bad torchrun environment (RANK/WORLD_SIZE/LOCAL_RANK): {err}") from None
+    return Ranks(rank=rank, world_size=max(1, world), local_rank=local)
+
+
+def per_rank_batch(batch_size: int, world_size: int) -> int:
+    """The samples each rank trains on per iteration; FacesrError when the global batch does not divide."""
+    if batch_size % world_size:
+        lower, upper = world_size * (batch_size // world_size), world_size * (batch_size // world_size + 1)
+        choices = " or ".join(f"--set batch_size={b}" for b in (lower, upper) if b > 0)
+        raise FacesrError(
+            f"batch_size={batch_size} is the global batch and does not divide by {world_size} ranks; "
+            f"use a multiple of {world_size} ({choices}) or another --nproc_per_node"
+        )
+    return batch_size // world_size
+
+
+def start(ranks: Ranks, device: torch.device | None) -> torch.device:
+    """Join the process group (when ``ranks.enabled``) and return this rank's device.
+
+    CUDA (the default when there is a GPU): ``cuda:LOCAL_RANK`` with NCCL; otherwise the CPU with gloo.
+    """
+    cuda = (device.type == "cuda") if device is not None else torch.cuda.is_available()
+    if not ranks.enabled:
+        return device if device is not None else torch.device("cuda" if cuda else "cpu")
+    if cuda:
+        if ranks.local_rank >= torch.cuda.device_count():
+            raise FacesrError(
+                f"LOCAL_RANK={ranks.local_rank} but this node has {torch.cuda.device_count()} GPU(s); "
+                "use --nproc_per_node no larger than the number of GPUs"
+            )
+        torch.cuda.set_device(ranks.local_rank)
+        device = torch.device("cuda", ranks.local_rank)
+    else:
+        device = torch.device("cpu")
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=BARRIER_TIMEOUT)
+    return device
+
+
+def stop(ranks: Ranks) -> None:
+    """Leave the process group (after a last barrier, so rank 0's final files are written)."""
+    if ranks.enabled and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def barrier(ranks: Ranks) -> None:
+    """Wait until every rank is here (rank 0 validating or saving, the others waiting)."""
+    if ranks.enabled and dist.is_initialized():
+        dist.barrier()
+
+
+def mean_over_ranks(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Each scalar averaged over the ranks (one all-reduce for all of them); unchanged in one process."""
+    if not values or not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return values
+    keys = sorted(values)
+    stacked = torch.stack([values[k].detach().float().reshape(()) for k in keys])
+    dist.all_reduce(stacked, op=dist.ReduceOp.SUM)
+    stacked /= dist.get_world_size()
+    return {k: stacked[i] for i, k in enumerate(keys)}
+
+
+def wrap(net: nn.Module, ranks: Ranks, device: torch.device, sync_batchnorm: bool = False) -> nn.Module:
+    """``net`` itself in one process, else a ``DistributedDataParallel`` wrapper around it.
+
+    The wrapper shares the parameters of ``net``: optimizers, EMA and checkpoints use ``net``, the step
+    calls the wrapper. ``sync_batchnorm`` converts BatchNorm layers in place to SyncBatchNorm (CUDA only).
+    """
+    if not ranks.enabled:
+        return net
+    if sync_batchnorm and device.type == "cuda":
+        converted = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        if converted is not net:  # only when net itself is a BatchNorm; the kit's nets are containers
+            raise FacesrError("wrap: a bare BatchNorm module cannot be converted in place")
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(net, device_ids=ids, output_device=device.index if ids else None)
