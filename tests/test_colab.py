@@ -218,3 +218,62 @@ def test_notebooks_open_with_the_same_setup_cell() -> None:
         assert f"blob/main/notebooks/{nb.stem}.ipynb" in text, f"{nb.name}: Open-in-Colab badge"
         assert re.search(r'^# %% tags=\["parameters"\]$', text, flags=re.M), f"{nb.name}: no parameters cell"
         assert "resolve_settings(" in text
+
+
+# ---------------------------------------------------------------- spandrel on Colab
+
+
+@pytest.fixture()
+def fake_modules(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
+    """Which of spandrel and its small dependencies importlib finds (the rest as they really are)."""
+    import importlib.util
+
+    present = {"spandrel": False, "einops": False, "safetensors": True, "typing_extensions": True}
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: (object() if present[name] else None) if name in present else real(name, *a))
+    return present
+
+
+def test_ensure_spandrel_installs_it_and_only_the_missing_small_deps(
+    fake_modules: dict[str, bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    calls: list[list[str]] = []
+    invalidated: list[bool] = []
+    monkeypatch.setattr(importlib, "invalidate_caches", lambda: invalidated.append(True))
+
+    def fake_pip(args: list[str]) -> None:
+        calls.append(args)
+        fake_modules.update(spandrel=True, einops=True)
+
+    note = colab.ensure_spandrel(pip=fake_pip)
+    assert calls == [["--no-deps", "spandrel>=0.4", "einops"]]  # never torch, torchvision or numpy
+    assert invalidated and note is not None and "installed spandrel>=0.4" in note and "einops" in note
+    assert colab.ensure_spandrel(pip=fake_pip) is None and len(calls) == 1  # present: nothing to do
+
+
+def test_ensure_spandrel_reports_a_failed_install(fake_modules: dict[str, bool], monkeypatch: pytest.MonkeyPatch) -> None:
+    commands: list[list[str]] = []
+
+    def failing_run(cmd: list[str], check: bool) -> None:
+        commands.append(cmd)
+        raise subprocess.CalledProcessError(1, cmd)
+
+    monkeypatch.setattr(colab.subprocess, "run", failing_run)
+    note = colab.ensure_spandrel()  # the real pip call, faked at subprocess.run: no network here
+    assert commands[0][:4] == [sys.executable, "-m", "pip", "install"] and "--no-deps" in commands[0]
+    assert not {"torch", "torchvision", "numpy"} & set(commands[0])
+    assert note is not None and "could not install spandrel" in note and "pip install 'spandrel>=0.4'" in note
+    assert colab.ensure_spandrel(pip=lambda args: None).startswith("pip ran but spandrel is still not importable")
+
+
+def test_setup_runtime_installs_spandrel_on_colab_only(fake_kit: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[bool] = []
+    monkeypatch.setattr(colab, "ensure_spandrel", lambda: calls.append(True) or "installed spandrel>=0.4")
+    monkeypatch.setattr(colab, "in_colab", lambda: False)
+    assert "installed spandrel>=0.4" not in setup_runtime(kit=fake_kit, verbose=False).messages and not calls
+    monkeypatch.setattr(colab, "in_colab", lambda: True)
+    info = setup_runtime(kit=fake_kit, mount=False, verbose=False)
+    assert calls == [True] and "installed spandrel>=0.4" in info.messages

@@ -41,15 +41,83 @@ def test_esrgan_gan_is_the_reports_gan_recipe() -> None:
     assert cfg.is_gan and not get_config("esrgan", quick=False).is_gan
 
 
-def test_msrresnet20_fits_the_budget_and_says_why() -> None:
-    from facesr.models import PARAM_LIMIT, build_generator, count_parameters
+IN_BUDGET = {"msrresnet20": 1_812_995, "swinir": 1_766_292, "rcan": 1_786_531}
 
-    cfg = get_config("msrresnet20", quick=False)
-    assert count_parameters(build_generator(cfg.generator, **cfg.generator_args)) == 1_812_995 <= PARAM_LIMIT
-    assert cfg.ema_decay == 0.999 and cfg.iters > 300_000
-    for word in ("1,821,085", "EMA", "Charbonnier", "iterations"):
-        assert word in cfg.why
+
+def _count(cfg) -> int:
+    import torch
+
+    from facesr.models import build_generator, count_parameters
+
+    with torch.device("meta"):
+        return count_parameters(build_generator(cfg.generator, **cfg.generator_args))
+
+
+@pytest.mark.parametrize("name", list(IN_BUDGET))
+def test_in_budget_configs_fit_share_the_recipe_and_say_why(name: str) -> None:
+    pytest.importorskip("spandrel")
+    from facesr.models import PARAM_LIMIT
+
+    cfg = get_config(name, quick=False)
+    assert _count(cfg) == IN_BUDGET[name] <= PARAM_LIMIT
+    assert (cfg.scheduler, cfg.iters, cfg.warmup_iters, cfg.ema_decay, cfg.eta_min) == (
+        "cosine", 300_000, 5000, 0.999, 1e-7)
+    assert (cfg.pixel_loss, cfg.init, cfg.amp) == ("l1", None, True)
+    for word in ("1,821,085", "EMA", "warm-up", "cosine", f"{IN_BUDGET[name]:,}", "GiB", "16 GB T4", f"{name}_l2"):
+        assert word in cfg.why, word
     assert "why:" in config_table(cfg)
+
+
+def test_the_kit_classes_default_to_the_config_args() -> None:
+    pytest.importorskip("spandrel")
+    import torch
+
+    from facesr.config import RCAN_ARGS, SWINIR_ARGS
+    from facesr.models import build_generator
+
+    with torch.device("meta"):
+        for name, args in (("swinir", SWINIR_ARGS), ("rcan", RCAN_ARGS)):
+            assert get_config(name, quick=False).generator_args == args
+            hp = build_generator(name).hyperparameters  # spandrel records the arguments it was built with
+            assert {k: hp[k] for k in args} == args
+
+
+def test_each_network_s_own_settings() -> None:
+    m20, swinir, rcan = (get_config(n, quick=False) for n in IN_BUDGET)
+    assert (m20.batch_size, m20.gt_patch, m20.lr, m20.grad_clip, m20.allow_fp16) == (8, None, 2e-4, 0.0, True)
+    assert (rcan.batch_size, rcan.gt_patch, rcan.lr, rcan.grad_clip, rcan.allow_fp16) == (8, None, 1e-4, 0.0, True)
+    # SwinIR: LQ patch 64 (full images need ~17 GiB), clipped gradients, never fp16; masks precomputed for 64
+    assert (swinir.batch_size, swinir.gt_patch, swinir.lr, swinir.grad_clip, swinir.allow_fp16) == (
+        8, 256, 2e-4, 1.0, False)
+    assert swinir.generator_args["img_size"] == swinir.gt_patch // 4
+    assert {k: swinir.generator_args[k] for k in ("window_size", "upsampler", "mlp_ratio", "resi_connection")} == {
+        "window_size": 8, "upsampler": "pixelshuffledirect", "mlp_ratio": 2.0, "resi_connection": "1conv"}
+    for word in ("1e-4", "fp16"):
+        assert word in rcan.why
+    for word in ("1,634,826", "fp16 overflows", "17 GiB", "clipping"):
+        assert word in swinir.why
+
+
+@pytest.mark.parametrize("name", list(IN_BUDGET))
+def test_mse_finish_starts_from_the_first_stage(name: str) -> None:
+    first, finish = get_config(name, quick=False), get_config(f"{name}_l2", quick=False)
+    assert (finish.init, finish.pixel_loss, finish.lr) == (name, "l2", first.lr / 10)
+    assert finish.iters == 30_000 < first.iters and finish.scheduler == "cosine" and finish.warmup_iters > 0
+    same = ("generator", "generator_args", "batch_size", "gt_patch", "grad_clip", "allow_fp16", "ema_decay")
+    assert all(getattr(finish, k) == getattr(first, k) for k in same)
+    assert name in finish.why and "l2" in finish.why
+    quick = get_config(f"{name}_l2", quick=True)  # the quick finish loads the quick first stage
+    assert quick.generator_args == get_config(name, quick=True).generator_args
+
+
+def test_warmup_follows_iters_unless_given() -> None:
+    assert get_config("swinir", quick=False, iters=30_000).warmup_iters == 500
+    assert get_config("swinir", quick=False, iters=30_000, warmup_iters=100).warmup_iters == 100
+    assert get_config("swinir", quick=True).warmup_iters == 1  # 5000 * 60 / 300k
+    assert get_config("swinir", quick=True, iters=1).warmup_iters == 0  # validation wants warmup < iters
+    assert get_config("srgan", quick=True).warmup_iters == 0
+    with pytest.raises(FacesrError, match="warmup_iters=60"):
+        get_config("swinir", quick=True, warmup_iters=60)
 
 
 def test_quick_mode_shrinks_every_config(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,9 +130,15 @@ def test_quick_mode_shrinks_every_config(monkeypatch: pytest.MonkeyPatch) -> Non
         assert quick.val_every <= quick.iters and quick.vgg_weights == "random" and quick.num_workers <= 1
         assert quick.data_root == str(default_sample_root())
         # the schedule is squeezed into the quick run (no iterations left at eta_min)
-        assert sum(quick.periods) == quick.iters if quick.periods else max(quick.milestones) < quick.iters
+        if full.scheduler == "cosine":
+            assert quick.warmup_iters < quick.iters and quick.periods == quick.milestones == []
+        else:
+            assert sum(quick.periods) == quick.iters if quick.periods else max(quick.milestones) < quick.iters
         if full.generator == "rrdbnet":
             assert quick.generator_args["num_blocks"] < full.generator_args["num_blocks"]
+        if full.generator == "swinir":  # shallower, masks precomputed for the quick LQ patch
+            assert sum(quick.generator_args["depths"]) < sum(full.generator_args["depths"])
+            assert quick.generator_args["img_size"] == quick.gt_patch // 4
         assert "QUICK MODE" in config_table(quick) and "2 CPU cores" in config_table(quick)
 
 

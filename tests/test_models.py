@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import pytest
@@ -70,11 +71,18 @@ def test_perceptual_vgg_params(monkeypatch: pytest.MonkeyPatch) -> None:
     assert total == 51_221_772
 
 
-def test_count_parameters_counts_trainable_only() -> None:
+def test_count_parameters_counts_as_the_handout() -> None:
+    # sum(p.numel() for p in model.parameters()): frozen parameters count, buffers do not
     net = MSRResNet(num_blocks=1, mid_channels=8)
     n_all = sum(p.numel() for p in net.parameters())
     net.conv_first.weight.requires_grad_(False)
-    assert count_parameters(net) == n_all - net.conv_first.weight.numel()
+    assert count_parameters(net) == check_param_budget(net) == n_all
+    net.register_buffer("not_a_parameter", torch.zeros(100))
+    assert count_parameters(net) == n_all
+    with torch.device("meta"):
+        frozen_big = MSRResNet(num_blocks=21).requires_grad_(False)  # e.g. an EMA copy: still over the limit
+    with pytest.raises(FacesrError, match="1,886,851 parameters"):
+        check_param_budget(frozen_big)
 
 
 def test_param_budget() -> None:
@@ -257,11 +265,11 @@ def test_rrdbnet_init() -> None:
 
 
 def test_build_generator() -> None:
-    assert set(GENERATORS) == {"msrresnet", "rrdbnet"}
+    assert set(GENERATORS) == {"msrresnet", "rrdbnet", "swinir", "rcan"}  # the last two from spandrel (test_zoo)
     net = build_generator("msrresnet", num_blocks=1, mid_channels=8)
     assert isinstance(net, MSRResNet) and net.num_blocks == 1
     assert isinstance(build_generator("RRDBNet", num_blocks=1, mid_channels=8, growth_channels=4), RRDBNet)
-    with pytest.raises(FacesrError, match="msrresnet, rrdbnet"):
+    with pytest.raises(FacesrError, match="msrresnet, rcan, rrdbnet, swinir"):
         build_generator("edsr")
     with pytest.raises(FacesrError, match="num_block"):
         build_generator("msrresnet", num_block=3)
@@ -328,6 +336,9 @@ def test_parameter_table_and_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert "1,517,571" in row("MSRResNet-16") and "yes" in row("MSRResNet-16")
     assert "1,812,995" in row("MSRResNet-20") and "yes" in row("MSRResNet-20")
     assert "1,886,851" in row("MSRResNet-21") and "NO" in row("MSRResNet-21")
+    if importlib.util.find_spec("spandrel") is not None:
+        assert "1,766,292" in row("SwinIR 84, 4x6") and "yes" in row("SwinIR 84, 4x6")
+        assert "1,786,531" in row("RCAN 64, 3 groups x 6") and "yes" in row("RCAN 64, 3 groups x 6")
     assert "16,697,987" in row("RRDBNet") and "NO" in row("RRDBNet")
     assert "14,499,401" in row("ModifiedVGG") and "not a generator" in row("ModifiedVGG")
     assert "20,024,384" in row("VGG19") and "not a generator" in row("VGG19")

@@ -7,18 +7,22 @@ set-up logic exists once, here.
 
 On Colab, :func:`setup_runtime` mounts Drive, links the kit's ``checkpoints/`` folder into Drive
 (runtimes are recycled without warning; runs must survive that), copies the data archive from Drive
-to local disk and unpacks it once (reading thousands of small files from Drive is slow), and checks
-that the installed torch build has kernels for the GPU. Locally it only reports where it runs.
+to local disk and unpacks it once (reading thousands of small files from Drive is slow), installs
+spandrel (SwinIR, RCAN) when it is missing without touching Colab's torch, and checks that the installed
+torch build has kernels for the GPU. Locally it only reports where it runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +85,41 @@ def describe_device() -> tuple[str, str, str | None]:
     )
     warning = arch_warning(props.name, capability, torch.cuda.get_arch_list(), torch.__version__, torch.version.cuda)
     return "cuda", text, warning
+
+
+# ------------------------------------------------------------------------------------------------ spandrel
+
+# spandrel's requirements that pip may add: einops and typing_extensions are pure Python, safetensors one small
+# wheel without dependencies. Its other requirements (torch, torchvision, numpy) are Colab's and never touched.
+SPANDREL_SMALL_DEPS = ("einops", "safetensors", "typing_extensions")
+SPANDREL_SPEC = "spandrel>=0.4"
+
+
+def _pip_install(args: list[str]) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *args], check=True)
+
+
+def ensure_spandrel(pip: Callable[[list[str]], None] = _pip_install) -> str | None:
+    """Install spandrel into the running kernel when it is missing; a line saying what was done, or None.
+
+    ``pip install --no-deps spandrel`` plus only those of :data:`SPANDREL_SMALL_DEPS` that are missing, so
+    Colab's torch, torchvision and numpy stay as they are; the import caches are refreshed so that the
+    running kernel imports it without a restart.
+
+    Args:
+        pip: Runs ``pip install ARGS`` (tests pass a fake: there is no network there).
+    """
+    if importlib.util.find_spec("spandrel") is not None:
+        return None
+    missing = [name for name in SPANDREL_SMALL_DEPS if importlib.util.find_spec(name) is None]
+    try:
+        pip(["--no-deps", SPANDREL_SPEC, *missing])
+    except (OSError, subprocess.CalledProcessError) as exc:
+        return f"could not install spandrel ({exc}); SwinIR and RCAN need it: pip install '{SPANDREL_SPEC}'"
+    importlib.invalidate_caches()  # pip wrote new folders into site-packages after this kernel started
+    if importlib.util.find_spec("spandrel") is None:
+        return f"pip ran but spandrel is still not importable; SwinIR and RCAN need it: pip install '{SPANDREL_SPEC}'"
+    return f"installed {SPANDREL_SPEC} (--no-deps{', with ' + ', '.join(missing) if missing else ''}) for SwinIR and RCAN"
 
 
 # ------------------------------------------------------------------------------------------------ Drive
@@ -216,7 +255,7 @@ def setup_runtime(
     mount: bool | None = None,
     verbose: bool = True,
 ) -> RuntimeInfo:
-    """Prepare the runtime: on Colab mount Drive, link runs into it, unpack the data; check the GPU.
+    """Prepare the runtime: on Colab install spandrel, mount Drive, link runs into it, unpack the data; check the GPU.
 
     Args:
         kit: the kit's root (default: the one this module lives in).
@@ -237,6 +276,8 @@ def setup_runtime(
     info = RuntimeInfo(colab=colab, kit=kit, device=device, device_text=device_text)
     if warning:
         info.messages.append(warning)
+    if colab and (note := ensure_spandrel()):  # elsewhere a missing spandrel is a clear error when it is needed
+        info.messages.append(note)
     if drive_root is None and (mount if mount is not None else colab):
         drive_root = _mount_drive()
         if drive_root is None:

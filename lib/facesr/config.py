@@ -1,4 +1,7 @@
-"""Named training configs: the report's three experiments and the kit's in-budget recipe.
+"""Named training configs: the report's three experiments and the kit's in-budget recipes.
+
+The in-budget configs (msrresnet20, swinir, rcan; each under the 1,821,085-parameter limit) share one
+fixed-budget recipe and each has an MSE finish (msrresnet20_l2, swinir_l2, rcan_l2) that starts from it.
 
 A config is a plain :class:`TrainConfig` dataclass. Notebooks take overrides by keyword
 (``get_config("srgan", batch_size=4)``), the CLI by ``--set key=value`` (parsed to the field's type by
@@ -8,7 +11,7 @@ Quick mode (``quick=True``, ``--quick`` or the environment variable ``FACESR_QUI
 config to CPU size on the bundled sample data; tests, the demo notebooks and CI use it.
 
 The lr schedule follows ``iters``: when ``iters`` differs from the named config's (``--iters``, quick
-mode) and ``periods`` / ``milestones`` are not given too, they are stretched in proportion.
+mode) and ``periods`` / ``milestones`` / ``warmup_iters`` are not given too, they are stretched in proportion.
 """
 
 from __future__ import annotations
@@ -26,21 +29,65 @@ from typing import Any
 
 from facesr.errors import FacesrError
 
+# The in-budget configs share one fixed-budget recipe, so that they compare at equal iterations: the course's
+# 300k iterations as one cosine period after a linear warm-up, EMA weights, then a short MSE finish (*_l2).
+_RECIPE = (
+    "Recipe shared with the other in-budget configs, so they compare at equal iterations: 300k iterations "
+    "(the course's) as one cosine period down to 1e-7 after 5k iterations of linear warm-up (each restart of "
+    "the course's schedule costs about 0.1 dB before it recovers), EMA weights (decay 0.999, warm-up at the "
+    "start) validated and exported, then the MSE finish {name}_l2. EMA, because single-iteration validation "
+    "peaks are noisy and picking the best of many noisy checkpoints on the val set flatters the val score "
+    "(test ran about 0.165 dB below val for every peer); the average is smoother and costs nothing at test "
+    "time. Longer runs gain little (peer A: +0.033 dB from 250k to 500k iterations); --iters changes the "
+    "length, and the warm-up follows in proportion. "
+)
 _MSRRESNET_WHY = (
     "MSRResNet-20 (1,812,995 parameters) is the largest MSRResNet under the 1,821,085 limit (21 blocks do "
-    "not fit); RRDBNet scores higher but is 9x over the limit. "
-    "EMA weights (decay 0.999, warm-up at the start) are validated and exported: single-iteration "
-    "validation peaks are noisy, and picking the best of many noisy checkpoints on the val set flatters the "
-    "val score (test ran about 0.165 dB below val for every peer); the average is smoother and costs "
-    "nothing at test time. "
+    "not fit); RRDBNet scores higher but is 9x over the limit. " + _RECIPE.format(name="msrresnet20") +
     "L1 kept, not Charbonnier: with MMEditing's eps of 1e-12, sqrt(x^2 + eps) differs from |x| by at most "
     "1e-6, so Charbonnier would change the name, not the training (peer A used it; its effect alone was "
-    "never measured). "
-    "600k iterations in two cosine periods of 300k: the 300k baseline still improves at its end, and "
-    "longer schedules gained peers 0.01 dB (400k) to 0.06 dB (1M, MSRResNet-16). "
-    "Full 128->512 images, batch 8, the course degradation, Adam 2e-4 and min lr 1e-7 as the baseline: faces "
-    "are aligned, so the network sees the same global layout at train and test time, and the comparison "
-    "with srgan isolates the changes above."
+    "never measured). Its own settings are the course's: full 128->512 images, batch 8, Adam 2e-4; faces are "
+    "aligned, so the network sees the same global layout at train and test time, and the comparison with "
+    "srgan isolates the recipe. No gradient clipping: this CNN's 0.1-scaled init gives small, steady "
+    "gradients. One step takes about 3.5 GiB in fp32 and 1.8 GiB under fp16/bf16 autocast "
+    "(benchmarks/train_memory.py; peer A measured 3.5 GB on the GPU): it fits a 16 GB T4 with room to spare."
+)
+_SWINIR_WHY = (
+    "SwinIR with embed 84 and 4 groups of 6 blocks (1,766,292 parameters, 97.0 % of the 1,821,085 limit) is "
+    "the largest SwinIR with window 8, mlp_ratio 2, pixelshuffledirect and 1conv under the limit (embed 90 "
+    "has 2,018,118). It is SwinIR-light (embed 60, 4x6, 929,628) widened, so the lightweight recipe carries "
+    "over. The other candidate, embed 66 with 6x6 blocks (1,634,826), spends about the same FLOPs per pixel "
+    "on 36 narrower blocks with 11-channel heads: 7 % fewer parameters, 26 % more activation memory and "
+    "about 35 % more CPU time per step. " + _RECIPE.format(name="swinir") +
+    "What transformers need on top: the warm-up, gradient-norm clipping at 1.0 (about 2 at init, so it "
+    "trims the first steps and later spikes only; Adam is indifferent to the scale otherwise), bf16 "
+    "autocast where the card has it and fp32 otherwise (allow_fp16=False: fp16 overflows in its attention). "
+    "Its own patch: LQ 64 (gt_patch 256, SwinIR-light's patch) at the course's batch 8, because full 128x128 "
+    "LQ at batch 8 would need about 17 GiB for one step in fp32; at LQ 64 one step takes about 4.3 GiB in "
+    "fp32, less in bf16 (benchmarks/train_memory.py), so it fits a 16 GB T4, where it runs in fp32. "
+    "img_size 64 is that patch: the shifted-window masks are precomputed for it and only validation on full "
+    "128x128 images rebuilds them; change it together with gt_patch. Adam lr 2e-4 (SwinIR-light's); the "
+    "official drop-path rate 0.1."
+)
+_RCAN_WHY = (
+    "RCAN with the authors' 64 features, 3 residual groups of 6 channel-attention blocks and reduction 16 "
+    "(1,786,531 parameters, 98.1 % of the 1,821,085 limit, the 24 of the frozen DIV2K mean shift included "
+    "as the handout counts them) fills the limit at that width; 3x7 or 4x5 blocks go over 1.9M. A plain "
+    "CNN at LQ resolution until its upsampler: fp16-safe (GradScaler) on a T4, where SwinIR must run in "
+    "fp32, so it is the fastest of the three there. " + _RECIPE.format(name="rcan") +
+    "Its own lr: 1e-4, the authors'; it scales the input to 0-255 inside (rgb_range 255), and its gradient "
+    "norm at init is about 6x MSRResNet-20's. Otherwise msrresnet20's settings: full 128->512 images, batch "
+    "8, no clipping. One step takes about 3.6 GiB in fp32 and 1.8 GiB in fp16 (benchmarks/train_memory.py): "
+    "it fits a 16 GB T4 with room to spare."
+)
+_MSE_FINISH_WHY = (
+    "The MSE finish of {first}: 30k iterations (a tenth of the first stage) from {first}'s EMA weights "
+    "(init='{first}': train {first} first) with pixel_loss='l2' at a tenth of its lr, the same network, data, "
+    "batch and patch, one cosine period after 500 iterations of warm-up (Adam starts with empty moments), "
+    "EMA 0.999. The leaderboard scores PSNR, a log of the MSE: L1 drives the net to the median of the "
+    "plausible HR images, L2 to their mean, which is what PSNR rewards; a short L2 stage at low lr moves "
+    "there after the robust L1 stage. Nobody reported an L1-then-L2 finish on this data (peer B's low-lr "
+    "fine-tune of a 1M-iteration MSRResNet-16 reached 28.96 dB val)."
 )
 
 
@@ -121,6 +168,30 @@ _FIELDS = [f.name for f in dataclasses.fields(TrainConfig)]
 _HINTS = typing.get_type_hints(TrainConfig)
 
 _SRGAN = TrainConfig()
+# The fixed-budget recipe of the in-budget configs: one cosine period after a linear warm-up, EMA weights.
+_BUDGET = dataclasses.replace(_SRGAN, scheduler="cosine", iters=300_000, warmup_iters=5000, periods=[],
+                              restart_weights=[], ema_decay=0.999)
+# Official constructor arguments; the kit's SwinIR and RCAN classes default to the same values.
+SWINIR_ARGS = {"upscale": 4, "in_chans": 3, "img_size": 64, "window_size": 8, "img_range": 1.0,
+               "depths": [6, 6, 6, 6], "embed_dim": 84, "num_heads": [6, 6, 6, 6], "mlp_ratio": 2.0,
+               "upsampler": "pixelshuffledirect", "resi_connection": "1conv"}
+RCAN_ARGS = {"scale": 4, "n_resgroups": 3, "n_resblocks": 6, "n_feats": 64, "reduction": 16}
+MSE_FINISH_ITERS = 30_000
+
+
+def _mse_finish(first: TrainConfig) -> TrainConfig:
+    """The short L2 stage after ``first``: from its EMA weights, at a tenth of its lr, same data and net."""
+    return dataclasses.replace(
+        first,
+        name=f"{first.name}_l2",
+        init=first.name,
+        pixel_loss="l2",
+        lr=first.lr / 10,
+        iters=MSE_FINISH_ITERS,
+        warmup_iters=500,
+        why=_MSE_FINISH_WHY.format(first=first.name),
+    )
+
 CONFIGS: dict[str, TrainConfig] = {
     # The course baseline as the original report ran it: MSRResNet-16, L1, full images, 300k iterations.
     # No EMA (ema_decay 0): the report had none, so net_g_ema == net_g and the run reproduces it.
@@ -156,16 +227,33 @@ CONFIGS: dict[str, TrainConfig] = {
         init="esrgan",
     ),
     "msrresnet20": dataclasses.replace(
-        _SRGAN,
+        _BUDGET,
         name="msrresnet20",
         generator_args={"mid_channels": 64, "num_blocks": 20},
-        pixel_loss="l1",
-        iters=600_000,
-        periods=[300_000, 300_000],
-        ema_decay=0.999,
         why=_MSRRESNET_WHY,
     ),
+    "swinir": dataclasses.replace(
+        _BUDGET,
+        name="swinir",
+        generator="swinir",
+        generator_args=dict(SWINIR_ARGS),
+        batch_size=8,
+        gt_patch=256,
+        grad_clip=1.0,
+        allow_fp16=False,
+        why=_SWINIR_WHY,
+    ),
+    "rcan": dataclasses.replace(
+        _BUDGET,
+        name="rcan",
+        generator="rcan",
+        generator_args=dict(RCAN_ARGS),
+        lr=1e-4,
+        why=_RCAN_WHY,
+    ),
 }
+for _name in ("msrresnet20", "swinir", "rcan"):  # the MSE finish of each in-budget config
+    CONFIGS[f"{_name}_l2"] = _mse_finish(CONFIGS[_name])
 
 # What quick mode changes (on top of data_root = the bundled sample data).
 QUICK = {
@@ -182,6 +270,9 @@ QUICK = {
     "cache": False,
 }
 QUICK_RRDB_BLOCKS = 2  # 23 blocks: one validation of 8 full 128->512 images takes minutes on 2 CPU cores
+# SwinIR 4x6 takes about 0.9 s per quick step and 2 s per 128x128 val image on 2 CPU cores, 2x2 blocks a
+# fifth; img_size follows the quick LQ patch (32) so that training uses the precomputed attention masks.
+QUICK_SWINIR = {"depths": [2, 2], "num_heads": [6, 6], "img_size": QUICK["gt_patch"] // 4}
 # A GAN step runs G, D (4 passes) and VGG19 (about 3 CPU seconds at batch 2): batch 2 and 20 iterations keep a
 # quick GAN run near a minute and a half on 2 CPU cores, validation included.
 QUICK_GAN = {"batch_size": 2, "iters": 20, "val_every": 10, "checkpoint_every": 10, "log_every": 5}
@@ -287,7 +378,7 @@ def get_config(name: str, quick: bool | None = None, **overrides: Any) -> TrainC
     """A copy of the named config, shrunk in quick mode, with keyword overrides applied last.
 
     Args:
-        name: One of ``CONFIGS`` (srgan, esrgan, esrgan_gan, msrresnet20).
+        name: One of ``CONFIGS`` (srgan, esrgan, esrgan_gan, msrresnet20, swinir, rcan, their ``_l2``).
         quick: Shrink to CPU size on the sample data; None reads ``FACESR_QUICK=1`` from the environment.
         **overrides: Field values. ``generator_args`` is merged into the config's; every other field,
             ``perceptual_layers`` included, is replaced.
@@ -310,6 +401,8 @@ def get_config(name: str, quick: bool | None = None, **overrides: Any) -> TrainC
         changes = dict(QUICK, data_root=str(default_sample_root()), quick=True)
         if cfg.generator == "rrdbnet":
             changes["generator_args"] = dict(cfg.generator_args, num_blocks=QUICK_RRDB_BLOCKS)
+        if cfg.generator == "swinir":
+            changes["generator_args"] = dict(cfg.generator_args, **QUICK_SWINIR)
         if cfg.is_gan:
             changes.update(QUICK_GAN)
         cfg = dataclasses.replace(cfg, **changes)
@@ -326,6 +419,9 @@ def get_config(name: str, quick: bool | None = None, **overrides: Any) -> TrainC
             cfg.periods[-1] += cfg.iters - sum(cfg.periods)
         if "milestones" not in overrides and cfg.milestones:
             cfg.milestones = _rescale(base.milestones, base.iters, cfg.iters)
+        if "warmup_iters" not in overrides and base.warmup_iters:
+            # stays a warm-up (at least 1) and leaves iterations after it (validate_config's rule)
+            cfg.warmup_iters = min(cfg.iters - 1, _rescale([base.warmup_iters], base.iters, cfg.iters)[0])
     validate_config(cfg)
     return cfg
 
@@ -368,8 +464,10 @@ def config_table(cfg: TrainConfig) -> str:
     lines += [f"  {k.ljust(width)}  {v}" for k, v in rows]
     if cfg.quick:
         lines.append(
-            f"  note: quick mode shrinks iters/batch/patch; RRDBNet gets {QUICK_RRDB_BLOCKS} blocks instead of 23 "
-            "because a 23-block validation on full 128->512 images takes minutes on 2 CPU cores; "
+            f"  note: quick mode shrinks iters/batch/patch (warm-up and schedule in proportion); RRDBNet gets "
+            f"{QUICK_RRDB_BLOCKS} blocks instead of 23 because a 23-block validation on full 128->512 images takes "
+            f"minutes on 2 CPU cores; SwinIR gets depths {QUICK_SWINIR['depths']} instead of [6, 6, 6, 6] and "
+            f"img_size {QUICK_SWINIR['img_size']} (the quick LQ patch), a fifth of the CPU time; "
             f"GAN runs use batch {QUICK_GAN['batch_size']} and {QUICK_GAN['iters']} iterations"
         )
     if cfg.why:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn as nn
@@ -13,6 +13,7 @@ from facesr.models.modified_vgg_arch import ModifiedVGG
 from facesr.models.msrresnet_arch import MSRResNet
 from facesr.models.rrdbnet_arch import RRDBNet
 from facesr.models.vgg_arch import VGGFeatureExtractor
+from facesr.models.zoo import SPANDREL_GENERATORS, spandrel_arch_id
 
 __all__ = [
     "GENERATORS",
@@ -31,30 +32,42 @@ __all__ = [
     "perceptual_vgg_params",
 ]
 
-# The course's limit on trainable generator parameters (MSRResNet with 20 blocks fits, 21 does not).
+# The course's limit on generator parameters (MSRResNet with 20 blocks fits, 21 does not).
 PARAM_LIMIT = 1_821_085
 
-GENERATORS: dict[str, type[nn.Module]] = {"msrresnet": MSRResNet, "rrdbnet": RRDBNet}
+# Name -> class or builder. swinir and rcan come from spandrel, imported only when one is built: they are
+# listed (and configs naming them validate) without spandrel; building one without it is a clear error.
+GENERATORS: dict[str, Callable[..., nn.Module]] = {"msrresnet": MSRResNet, "rrdbnet": RRDBNet,
+                                                   **SPANDREL_GENERATORS}
 
 
 def count_parameters(net: nn.Module) -> int:
-    """Number of trainable parameters (``requires_grad``) of ``net``."""
-    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+    """Number of parameters of ``net`` as the handout counts them: ``sum(p.numel() for p in net.parameters())``.
+
+    Frozen parameters count too (RCAN's mean shift, an EMA copy with ``requires_grad`` off); buffers
+    (SwinIR's attention masks and position indices, BatchNorm statistics) do not.
+    """
+    return sum(p.numel() for p in net.parameters())
 
 
 def check_param_budget(net: nn.Module) -> int:
-    """Return the trainable parameter count of ``net``; FacesrError if it exceeds :data:`PARAM_LIMIT`."""
+    """Return the parameter count of ``net`` (see :func:`count_parameters`); FacesrError if over :data:`PARAM_LIMIT`."""
     n = count_parameters(net)
     if n > PARAM_LIMIT:
         raise FacesrError(
-            f"{type(net).__name__} has {n:,} trainable parameters, over the course limit of {PARAM_LIMIT:,} "
+            f"{type(net).__name__} has {n:,} parameters, over the course limit of {PARAM_LIMIT:,} "
             f"(by {n - PARAM_LIMIT:,}); use fewer blocks or channels"
         )
     return n
 
 
 def build_generator(name: str, **kwargs: object) -> nn.Module:
-    """Build a generator from :data:`GENERATORS` by name (case-insensitive) with its keyword arguments."""
+    """Build a generator from :data:`GENERATORS` by name (case-insensitive) with its keyword arguments.
+
+    Args:
+        name: ``msrresnet``, ``rrdbnet``, ``swinir`` or ``rcan`` (the last two need spandrel).
+        **kwargs: The network's constructor arguments (for swinir and rcan the official ones).
+    """
     key = str(name).lower()
     if key not in GENERATORS:
         raise FacesrError(f"unknown generator {name!r}; known generators: {', '.join(sorted(GENERATORS))}")
@@ -87,7 +100,8 @@ def describe_state_dict(sd: Mapping[str, object]) -> str:
     """Say which network a state dict (kit / MMEditing / BasicSR key names) holds.
 
     Examples: ``"RRDBNet, 23 blocks, 64 channels"``, ``"MSRResNet, 16 blocks, 64 channels"``,
-    ``"ModifiedVGG, 64 channels"``, ``"unknown network"``. Non-default growth channels or
+    ``"ModifiedVGG, 64 channels"``, ``"SwinIR (spandrel)"`` (any architecture spandrel detects, when it is
+    installed), ``"unknown network"``. Non-default growth channels or
     upscale factors are appended (``", growth 16"``, ``", x2"``).
     """
     keys = [k for k in sd if isinstance(k, str)]
@@ -118,7 +132,8 @@ def describe_state_dict(sd: Mapping[str, object]) -> str:
         return f"BasicSR MSRResNet, {blocks} blocks, {channels} channels"
     if "conv0_0.weight" in sd and "linear2.weight" in sd:
         return f"ModifiedVGG, {_shape(sd, 'conv0_0.weight')[0]} channels"
-    return "unknown network"
+    arch = spandrel_arch_id(sd)  # None without spandrel
+    return f"{arch} (spandrel)" if arch else "unknown network"
 
 
 def generator_architecture(sd: Mapping[str, object]) -> tuple[str, dict] | None:
@@ -174,29 +189,45 @@ def perceptual_vgg_params() -> int:
     return sum(p.numel() for p in vgg.parameters())
 
 
+def _spandrel_rows() -> list[tuple[str, int | None, bool]]:
+    """The in-budget spandrel generators at their defaults (= the swinir and rcan configs); None without spandrel."""
+    rows: list[tuple[str, int | None, bool]] = []
+    for label, name in (("SwinIR 84, 4x6, window 8 (swinir config)", "swinir"),
+                        ("RCAN 64, 3 groups x 6 blocks (rcan config)", "rcan")):
+        try:
+            rows.append((label, count_parameters(build_generator(name)), True))
+        except FacesrError:  # spandrel missing: the table still prints, saying so
+            rows.append((label, None, True))
+    return rows
+
+
 def parameter_table() -> str:
     """The table printed by ``python -m facesr params``: each network's count against the limit."""
     # Built on the meta device: exact shapes, no memory, no init cost, no download.
     with torch.device("meta"):
-        rows: list[tuple[str, int, bool]] = [
+        rrdb, disc = count_parameters(RRDBNet()), count_parameters(ModifiedVGG(3, 64))
+        rows: list[tuple[str, int | None, bool]] = [
             ("MSRResNet-16 (course baseline)", count_parameters(MSRResNet(num_blocks=16)), True),
-            ("MSRResNet-20", count_parameters(MSRResNet(num_blocks=20)), True),
+            ("MSRResNet-20 (msrresnet20 config)", count_parameters(MSRResNet(num_blocks=20)), True),
             ("MSRResNet-21", count_parameters(MSRResNet(num_blocks=21)), True),
-            ("RRDBNet 64/23/32 (ESRGAN G)", count_parameters(RRDBNet()), True),
-            ("ModifiedVGG(3, 64) (ESRGAN D)", count_parameters(ModifiedVGG(3, 64)), False),
+            *_spandrel_rows(),
+            ("RRDBNet 64/23/32 (ESRGAN G)", rrdb, True),
+            ("ModifiedVGG(3, 64) (ESRGAN D)", disc, False),
         ]
     vgg = perceptual_vgg_params()
     rows.append(("VGG19 features[:35] (perceptual)", vgg, False))
-    total = rows[3][1] + rows[4][1] + vgg
-    rows.append(("ESRGAN total (G + D + perceptual)", total, False))
+    rows.append(("ESRGAN total (G + D + perceptual)", rrdb + disc + vgg, False))
 
     name_w = max(len(r[0]) for r in rows)
     lines = [f"{'network':<{name_w}}  {'parameters':>12}  fits {PARAM_LIMIT:,} limit", "-" * (name_w + 40)]
     for name, n, is_generator in rows:
+        if n is None:
+            lines.append(f"{name:<{name_w}}  {'?':>12}  needs spandrel: pip install 'spandrel>=0.4'")
+            continue
         if is_generator:
             fits = "yes" if n <= PARAM_LIMIT else f"NO (+{n - PARAM_LIMIT:,})"
         else:
             fits = "n/a (not a generator)"
         lines.append(f"{name:<{name_w}}  {n:>12,}  {fits}")
-    lines.append(f"The limit applies to the generator's trainable parameters (limit {PARAM_LIMIT:,}).")
+    lines.append(f"The limit applies to the generator's parameters, frozen ones included (limit {PARAM_LIMIT:,}).")
     return "\n".join(lines)

@@ -1,0 +1,199 @@
+"""Networks from spandrel (chaiNNer's and ComfyUI's model zoo): the kit's builders and spandrel's detection.
+
+spandrel keeps the official implementations with the official state-dict names; the kit builds on them
+instead of writing SwinIR or RCAN again. The kit's subclasses live one per file (``swinir_arch.py``,
+``rcan_arch.py``) and fix what spandrel gets wrong for training; this module imports them, and spandrel,
+only when a spandrel network is built or a state dict is asked about, so ``import facesr.models`` works
+without spandrel and lists the spandrel generators anyway.
+
+Two questions about a state dict (its plain keys, as :func:`facesr.checkpoints.extract_state_dict`
+returns them; ``params`` / ``params_ema`` / prefixes are unwrapped there):
+
+- :func:`spandrel_architecture`: which kit generator and kwargs rebuild it (SwinIR, RCAN, RRDBNet), or None;
+- :func:`spandrel_model`: any spandrel-supported RGB super-resolution model, as a plain ``nn.Module``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Iterator, Mapping
+from types import ModuleType
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from facesr.errors import FacesrError
+
+SPANDREL_PIP = "pip install 'spandrel>=0.4'"
+SPANDREL_MIN_VERSION = (0, 4)
+
+# spandrel architecture id -> the kit generator built on it, and the official arguments always spelled out
+# in the kwargs (the rest only where they differ from the official defaults).
+_KIT_ARCHS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "SwinIR": ("swinir", ("upscale", "in_chans", "img_size", "window_size", "img_range", "depths",
+                          "embed_dim", "num_heads", "mlp_ratio", "upsampler", "resi_connection")),
+    "RCAN": ("rcan", ("scale", "n_resgroups", "n_resblocks", "n_feats", "reduction", "n_colors", "rgb_range",
+                      "norm", "kernel_size")),
+}
+_DIV2K_MEAN_R = 0.4488  # RCAN's MeanShift: sub_mean.bias = -rgb_range * DIV2K mean
+
+
+def require_spandrel() -> ModuleType:
+    """The spandrel module; one-line FacesrError naming the pip command when it is missing or too old."""
+    try:
+        import spandrel
+    except ImportError:  # also when sys.modules["spandrel"] is None
+        raise FacesrError(
+            f"SwinIR, RCAN and other spandrel networks need the spandrel package, which is not installed: "
+            f"{SPANDREL_PIP} (on Colab, facesr.colab.setup_runtime installs it)"
+        ) from None
+    version = getattr(spandrel, "__version__", "0")
+    parts = tuple(int(p) if p.isdigit() else 0 for p in version.split(".")[:2])
+    if parts < SPANDREL_MIN_VERSION:
+        raise FacesrError(f"spandrel {version} is too old for the kit: {SPANDREL_PIP}")
+    return spandrel
+
+
+@contextlib.contextmanager
+def off_meta_device() -> Iterator[bool]:
+    """Run a spandrel ``__init__`` on the CPU when the default device is meta; yields whether it was.
+
+    spandrel's constructors call ``.item()`` (SwinIR's drop-path rates) and assign ``.data`` (RCAN's mean
+    shift), which fail on meta tensors; the kit counts parameters on the meta device, so the caller builds on
+    the CPU and moves the finished module to meta.
+    """
+    meta = torch.empty(()).device.type == "meta"
+    with torch.device("cpu") if meta else contextlib.nullcontext():
+        yield meta
+
+
+def build_swinir(**kwargs: Any) -> nn.Module:
+    """The kit's SwinIR (:class:`facesr.models.swinir_arch.SwinIR`) with official constructor arguments."""
+    require_spandrel()
+    from facesr.models.swinir_arch import SwinIR
+
+    return SwinIR(**kwargs)
+
+
+def build_rcan(**kwargs: Any) -> nn.Module:
+    """The kit's RCAN (:class:`facesr.models.rcan_arch.RCAN`) with official constructor arguments."""
+    require_spandrel()
+    from facesr.models.rcan_arch import RCAN
+
+    return RCAN(**kwargs)
+
+
+# The generators of the registry that come from spandrel (lazy: spandrel is imported when one is built).
+SPANDREL_GENERATORS = {"swinir": build_swinir, "rcan": build_rcan}
+
+
+def spandrel_arch_id(sd: Mapping) -> str | None:
+    """spandrel's architecture id for ``sd`` (detection by key names only, nothing is built), or None.
+
+    None also when spandrel is not installed: used where a description is nice to have, never required.
+    """
+    try:
+        spandrel = require_spandrel()
+    except FacesrError:
+        return None
+    plain = dict(sd)
+    for support in spandrel.MAIN_REGISTRY.architectures("detection"):
+        with contextlib.suppress(Exception):  # a detector may trip over unusual values; that is "not it"
+            if support.detect(plain):
+                return str(support.architecture.id)
+    return None
+
+
+def _load_descriptor(sd: Mapping) -> Any | None:
+    """spandrel's model descriptor of ``sd`` (a copy: spandrel renames keys in place); None if unknown."""
+    spandrel = require_spandrel()
+    try:
+        return spandrel.ModelLoader().load_from_state_dict(dict(sd))
+    except spandrel.UnsupportedModelError:
+        return None
+    except Exception as exc:  # detected, but the weights do not build that network
+        arch = spandrel_arch_id(sd) or "a spandrel architecture"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FacesrError(f"the state dict looks like {arch} but spandrel cannot build it: {first}") from None
+
+
+def _kit_kwargs(arch: str, model: nn.Module, sd: Mapping) -> dict:
+    """The kit generator kwargs of a spandrel-built ``model``: main arguments always, others if changed."""
+    spelled = _KIT_ARCHS[arch][1]
+    official = {
+        name: p.default for name, p in inspect.signature(type(model).__init__).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    hp = dict(model.hyperparameters)
+    kwargs = {k: hp[k] for k in spelled if k in hp}
+    kwargs.update({k: v for k, v in hp.items() if k not in kwargs and k in official and v != official[k]})
+    if arch == "RCAN" and kwargs.get("norm") and "sub_mean.bias" in sd:
+        # spandrel calls rgb_range undetectable and assumes 255; the mean shift's bias holds it
+        kwargs["rgb_range"] = round(-float(sd["sub_mean.bias"][0]) / _DIV2K_MEAN_R)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+
+
+def spandrel_architecture(sd: Mapping) -> tuple[str, dict] | None:
+    """The kit generator (name, kwargs) that spandrel finds in ``sd``, so that a strict load fits; else None.
+
+    Args:
+        sd: A state dict with plain keys (SwinIR and RCAN files as their authors save them, after unwrapping).
+
+    Returns:
+        ``("swinir", {...})`` or ``("rcan", {...})`` with official constructor arguments for
+        :func:`facesr.models.build_generator`; ``("rrdbnet", {...})`` for an ESRGAN dict with the kit's key
+        names; None for a non-spandrel dict and for architectures the kit does not register.
+    """
+    require_spandrel()
+    arch = spandrel_arch_id(sd)
+    if arch == "ESRGAN":
+        from facesr.models import generator_architecture  # the kit reads RRDBNet dicts itself
+
+        found = generator_architecture(sd)
+        return found if found and found[0] == "rrdbnet" else None
+    if arch not in _KIT_ARCHS:
+        return None
+    descriptor = _load_descriptor(sd)
+    if descriptor is None:
+        return None
+    return _KIT_ARCHS[arch][0], _kit_kwargs(arch, descriptor.model, sd)
+
+
+def spandrel_model(sd: Mapping) -> nn.Module:
+    """Any spandrel-supported RGB super-resolution model holding ``sd``, in eval mode, RGB in [0, 1] in/out.
+
+    SwinIR and RCAN come back as the kit's classes (an RCAN from spandrel would scale the caller's input
+    in place); other architectures as spandrel builds them (``descriptor.model``).
+
+    Args:
+        sd: A state dict (spandrel undoes ``module.`` prefixes and ``params_ema`` / ``params`` wrappers).
+
+    Raises:
+        FacesrError: spandrel is missing, recognises nothing in ``sd``, or finds no RGB SR model in it.
+    """
+    sd = require_spandrel().canonicalize_state_dict(dict(sd))
+    found = spandrel_architecture(sd)
+    if found is not None:
+        from facesr.models import build_generator
+
+        net = build_generator(found[0], **found[1])
+        net.load_state_dict(dict(sd), strict=True)
+        return net.eval()
+    descriptor = _load_descriptor(sd)
+    if descriptor is None:
+        keys = [str(k) for k in list(sd)[:3]]
+        raise FacesrError(
+            f"spandrel recognises no architecture in this state dict ({len(sd)} keys: {', '.join(keys)}"
+            f"{', ...' if len(sd) > 3 else ''}); it is neither a kit nor a spandrel-supported model"
+        )
+    arch = str(descriptor.architecture.id)
+    purpose = getattr(descriptor, "purpose", "?")
+    channels = (getattr(descriptor, "input_channels", 0), getattr(descriptor, "output_channels", 0))
+    if purpose != "SR" or channels != (3, 3):
+        raise FacesrError(
+            f"spandrel reads this state dict as {arch} ({purpose}, x{descriptor.scale}, {channels[0]} -> "
+            f"{channels[1]} channels), not an RGB super-resolution model; use an SR checkpoint"
+        )
+    return descriptor.model.eval()
