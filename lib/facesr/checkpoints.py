@@ -1,86 +1,150 @@
-"""Load and save checkpoints: the kit's own, MMEditing 0.x, BasicSR / Real-ESRGAN and original ESRGAN.
+"""Read and write weight files safely: kit, MMEditing 0.x, BasicSR / Real-ESRGAN, original ESRGAN,
+spandrel-detected networks, safetensors.
 
-``load_weights`` finds the part of a file that fits a network, renames foreign keys to the kit's
-(MMEditing) names and loads strictly: any mismatch is one FacesrError that says what the file holds.
+Loading never runs code from a file. Pickles go through ``torch.load(weights_only=True)``: tensors, plain
+containers and the few numpy/torch globals of the kit's older checkpoints (:data:`SAFE_GLOBALS`); a file
+that wants any other global is refused with one line naming it. ``trust=True`` (``--trust-checkpoint``)
+unpickles in full, running whatever code the file holds. safetensors hold tensors and text only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import pickle
-import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import ModuleType
+from typing import IO, NamedTuple
 
 import torch
 import torch.nn as nn
 
+from facesr.checkpoint_formats import (
+    META_PARAMETERS,
+    SAFE_GLOBALS,
+    check_fit,
+    config_spec,
+    detect_generator,
+    extract,
+    generator_metadata,
+    load_error_reason,
+    metadata_spec,
+    refused_global,
+)
 from facesr.errors import FacesrError
 
-_KIT_KEYS = ("net_g", "net_g_ema", "net_d")
-_MMEDIT_PREFIXES = ("generator.", "generator_ema.", "discriminator.", "perceptual_loss.")
-
-# Original ESRGAN release (xinntao/ESRGAN, "new" architecture) -> kit names.
-_ESRGAN_RENAMES = (
-    (re.compile(r"^RRDB_trunk\.(\d+)\.RDB([123])\."), r"body.\1.rdb\2."),
-    (re.compile(r"^trunk_conv\."), "conv_body."),
-    (re.compile(r"^upconv1\."), "conv_up1."),
-    (re.compile(r"^upconv2\."), "conv_up2."),
-    (re.compile(r"^HRconv\."), "conv_hr."),
-)
+_TRUST_HINT = ("if you trust where the file came from, load it with trust=True (CLI: --trust-checkpoint; "
+              "notebooks: TRUST_CHECKPOINT = True), which runs code from the file")
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """``torch.load`` a checkpoint on the CPU; FacesrError naming the file if missing, corrupt or truncated.
-
-    ``weights_only=True`` is tried first; files that also pickle other objects (numpy RNG state in
-    the kit's own checkpoints, MMEditing ``meta``) are then loaded in full, so only load files you trust.
-    """
+def _existing_file(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.exists():
         raise FacesrError(f"checkpoint not found: {path}")
     if not path.is_file():
         raise FacesrError(f"checkpoint path is not a file: {path}")
+    return path
+
+
+def is_safetensors(path: str | os.PathLike) -> bool:
+    """True for a ``.safetensors`` name or content (an 8-byte header size, then the JSON header)."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(9)
+    size = int.from_bytes(head[:8], "little")
+    return path.suffix.lower() == ".safetensors" or (head[8:9] == b"{" and 0 < size < path.stat().st_size)
+
+
+def _safetensors_torch() -> ModuleType:
     try:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:
-            if "weights only load failed" not in str(exc).lower():
-                raise
+        import safetensors.torch
+    except ImportError:
+        raise FacesrError("reading or writing .safetensors needs the safetensors package: "
+                          "pip install 'safetensors>=0.4'") from None
+    return safetensors.torch
+
+
+def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors on the CPU, string metadata) of a safetensors file; FacesrError naming it if unreadable."""
+    path = _existing_file(path)
+    st = _safetensors_torch()
+    try:
+        with st.safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is no Mapping
+    except Exception as exc:  # SafetensorError / OSError / ValueError for bad files
+        raise FacesrError(f"cannot read safetensors file {path}: the file is corrupt or truncated "
+                          f"({load_error_reason(exc)}); re-download or re-export it") from exc
+    if not tensors:
+        raise FacesrError(f"safetensors file {path} holds no tensors")
+    return tensors, meta
+
+
+def load_checkpoint(path: str | os.PathLike, trust: bool = False) -> dict:
+    """Load a checkpoint on the CPU without running code from it (a safetensors file: its tensor dict).
+
+    Args:
+        path: A ``.pt`` / ``.pth`` pickle or a ``.safetensors`` file.
+        trust: Unpickle in full. This runs any code the file holds: only for files from a trusted source
+            that need more than tensors, plain containers and :data:`SAFE_GLOBALS`.
+
+    Raises:
+        FacesrError: naming the file when it is missing, corrupt or truncated, not a dict, or (without
+            ``trust``) wants a global beyond tensors and plain containers.
+    """
+    path = _existing_file(path)
+    if is_safetensors(path):
+        return read_safetensors(path)[0]
+    try:
+        if trust:
             obj = torch.load(path, map_location="cpu", weights_only=False)
+        else:
+            allow = getattr(torch.serialization, "safe_globals", None)  # torch >= 2.5
+            with allow(SAFE_GLOBALS) if allow else contextlib.nullcontext():
+                obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises RuntimeError/EOFError/UnpicklingError/... for bad files
-        text = str(exc).strip()
-        # torch's messages run to a paragraph; the first sentence is the useful part.
-        reason = text.splitlines()[0].split(". ")[0] if text else type(exc).__name__
-        raise FacesrError(
-            f"cannot read checkpoint {path}: the file is corrupt or truncated ({reason}); "
-            "re-download or re-save it"
-        ) from exc
+        wanted = None if trust else refused_global(exc)
+        if wanted:
+            msg = (f"refused to load {path}: it wants {wanted}, more than tensors and plain containers, "
+                   f"and unpickling it could run code from it; {_TRUST_HINT}")
+            raise FacesrError(msg) from None
+        raise FacesrError(f"cannot read checkpoint {path}: the file is corrupt or truncated "
+                          f"({load_error_reason(exc)}); re-download or re-save it") from exc
     if not isinstance(obj, dict):
         raise FacesrError(f"checkpoint {path} holds a {type(obj).__name__}, not a dict of weights")
     return obj
 
 
 def run_checkpoint(run_dir: str | os.PathLike) -> Path | None:
-    """The checkpoint a run folder is used through: ``best.pt``, else ``latest.pt``; None if it has neither."""
+    """The checkpoint a run folder is used through: ``best.pt``, else ``latest.pt``; None without either."""
     for name in ("best.pt", "latest.pt"):
         if (Path(run_dir) / name).is_file():
             return Path(run_dir) / name
     return None
 
 
-def save_checkpoint(obj: object, path: str | os.PathLike) -> Path:
-    """Atomically ``torch.save`` ``obj`` to ``path`` (temp file in the same folder, fsync, os.replace).
+def checkpoint_file(run_or_ckpt: str | os.PathLike) -> Path:
+    """The file behind a run folder (:func:`run_checkpoint`) or a checkpoint path; FacesrError if neither."""
+    path = Path(run_or_ckpt)
+    if path.is_dir():
+        found = run_checkpoint(path)
+        if found is not None:
+            return found
+        raise FacesrError(f"run folder {path} holds neither best.pt nor latest.pt; train first or pass a "
+                          "checkpoint file")
+    if not path.exists():
+        raise FacesrError(f"{path} not found; pass a run folder or a checkpoint file")
+    return path
 
-    A crash or full disk leaves any previous file at ``path`` untouched.
-    """
-    path = Path(path)
+
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
+    """``write`` a temp file in the same folder, fsync, os.replace: ``path`` is old or new, never torn."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_name, path)
@@ -91,111 +155,61 @@ def save_checkpoint(obj: object, path: str | os.PathLike) -> Path:
     return path
 
 
+def save_checkpoint(obj: object, path: str | os.PathLike) -> Path:
+    """Atomically ``torch.save`` ``obj`` to ``path``: a crash or full disk leaves any previous file whole."""
+    return _atomic_write(Path(path), lambda f: torch.save(obj, f))
+
+
 def _fsync_dir(folder: Path) -> None:
     # Makes the rename itself durable on POSIX; not possible on Windows, where it is skipped.
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
-def _is_discriminator(net: nn.Module) -> bool:
-    from facesr.models import ModifiedVGG
-
-    return isinstance(net, ModifiedVGG)
-
-
-def _is_tensor_dict(obj: object) -> bool:
-    return isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
-
-
-def _select_state_dict(obj: Mapping, discriminator: bool, prefer_ema: bool, name: str) -> tuple[dict, str]:
-    """Pick the state dict in a container that fits the net's role; returns (state dict, format name)."""
-    if any(k in obj for k in _KIT_KEYS):
-        if discriminator:
-            if obj.get("net_d") is None:
-                raise FacesrError(f"{name} holds no discriminator weights (no 'net_d'); it is not a GAN checkpoint")
-            return dict(obj["net_d"]), "kit checkpoint"
-        key = "net_g_ema" if prefer_ema and obj.get("net_g_ema") is not None else "net_g"
-        if obj.get(key) is None:
-            raise FacesrError(f"{name} holds no generator weights ('net_g' is missing)")
-        return dict(obj[key]), "kit checkpoint"
-
-    if "params" in obj or "params_ema" in obj:
-        order = ("params_ema", "params") if prefer_ema else ("params", "params_ema")
-        for key in order:
-            if isinstance(obj.get(key), Mapping):
-                return dict(obj[key]), "BasicSR checkpoint"
-        raise FacesrError(f"{name} is a BasicSR checkpoint with empty 'params' / 'params_ema'")
-
-    sd = obj.get("state_dict", obj)
-    if isinstance(sd, Mapping) and any(isinstance(k, str) and k.startswith(_MMEDIT_PREFIXES) for k in sd):
-        if discriminator:
-            prefixes = ["discriminator."]
-        else:
-            prefixes = ["generator_ema.", "generator."] if prefer_ema else ["generator."]
-        for prefix in prefixes:
-            part = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
-            if part:
-                return part, "MMEditing checkpoint"
-        role = "discriminator" if discriminator else "generator"
-        raise FacesrError(f"{name} is an MMEditing checkpoint without {role} weights ({' / '.join(prefixes)})")
-    for key in ("state_dict", "model", "net"):
-        if key in obj and _is_tensor_dict(obj[key]):
-            return dict(obj[key]), "state dict"
-    if _is_tensor_dict(obj):
-        return dict(obj), "state dict"
-    shown = ", ".join(repr(k) for k in list(obj)[:6])
-    raise FacesrError(f"{name} holds no recognisable weights (top-level keys: {shown})")
+def _export_target(path: str | os.PathLike, overwrite: bool) -> Path:
+    path = Path(path)
+    if path.suffix.lower() != ".safetensors":
+        raise FacesrError(f"{path}: export writes safetensors; give the file a .safetensors name")
+    if path.is_dir() or (path.exists() and not overwrite):
+        raise FacesrError(f"{path} already exists; choose another name, or overwrite=True (CLI: --overwrite)")
+    return path
 
 
-def _convert_original_esrgan(sd: dict) -> dict:
-    """Rename original ESRGAN keys (new ``RRDB_trunk`` and old ``model.N`` layouts) to kit names."""
-    keys = list(sd)
-    if any(k.startswith(("RRDB_trunk.", "trunk_conv.")) for k in keys):
-        out = {}
-        for k, v in sd.items():
-            for pattern, repl in _ESRGAN_RENAMES:
-                k = pattern.sub(repl, k)
-            out[k] = v
-        return out
-    if any(k.startswith("model.1.sub.") for k in keys):
-        # Oldest release (RRDB_ESRGAN_x4_old_arch.pth): one nn.Sequential named ``model``.
-        nb = max(int(m.group(1)) for k in keys if (m := re.match(r"model\.1\.sub\.(\d+)\.RDB", k))) + 1
-        fixed = {"model.0.": "conv_first.", f"model.1.sub.{nb}.": "conv_body.", "model.3.": "conv_up1.",
-                 "model.6.": "conv_up2.", "model.8.": "conv_hr.", "model.10.": "conv_last."}
-        out = {}
-        for k, v in sd.items():
-            m = re.match(r"^model\.1\.sub\.(\d+)\.RDB([123])\.conv(\d)\.0\.(weight|bias)$", k)
-            if m:
-                k = f"body.{m.group(1)}.rdb{m.group(2)}.conv{m.group(3)}.{m.group(4)}"
-            else:
-                for old, new in fixed.items():
-                    if k.startswith(old):
-                        k = new + k[len(old):]
-                        break
-            out[k] = v
-        return out
-    return sd
+def export_safetensors(
+    net: nn.Module, path: str | os.PathLike, generator: str, generator_args: Mapping, overwrite: bool = False
+) -> Path:
+    """Atomically write ``net``'s weights as safetensors, the generator that rebuilds them in the metadata.
+
+    Args:
+        net: The generator whose ``state_dict`` is written (e.g. from ``load_generator``: EMA weights).
+        path: The ``.safetensors`` file to write.
+        generator: Its name in :data:`facesr.models.GENERATORS` (metadata ``facesr_generator``).
+        generator_args: Its ``build_generator`` kwargs (metadata ``facesr_generator_args``, JSON).
+        overwrite: Replace an existing file (else FacesrError).
+    """
+    from facesr.models import build_generator, count_parameters
+
+    path = _export_target(path, overwrite)
+    meta = generator_metadata(generator, generator_args, count_parameters(net))
+    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in net.state_dict().items()}
+    what = f"the weights of {generator} {dict(generator_args)}"
+    try:  # refuse metadata that would not rebuild these weights
+        target = build_generator(generator, **dict(generator_args)).state_dict()
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise FacesrError(f"cannot export {what}: the generator does not build ({err})") from None
+    check_fit(tensors, target, what, "export")
+    data = _safetensors_torch().save(tensors, metadata=meta)
+    return _atomic_write(path, lambda f: f.write(data))
 
 
-def _extract(obj: Mapping, discriminator: bool, prefer_ema: bool, name: str) -> tuple[dict, str]:
-    sd, fmt = _select_state_dict(obj, discriminator, prefer_ema, name)
-    if sd and all(isinstance(k, str) and k.startswith("module.") for k in sd):
-        sd = {k[len("module."):]: v for k, v in sd.items()}  # saved from (Distributed)DataParallel
-    return _convert_original_esrgan(sd), fmt
-
-
-def _open_source(source: str | os.PathLike | Mapping, name: str | None = None) -> tuple[Mapping, str]:
+def _open_source(source: str | os.PathLike | Mapping, trust: bool, name: str | None) -> tuple[Mapping, str]:
     """(checkpoint, name for error messages) of a path (read with ``load_checkpoint``) or a loaded dict."""
     if isinstance(source, (str, os.PathLike)):
-        return load_checkpoint(source), name or str(source)
+        return load_checkpoint(source, trust=trust), name or str(source)
     return source, name or "the given checkpoint dict"
 
 
@@ -204,73 +218,133 @@ def extract_state_dict(
     discriminator: bool = False,
     prefer_ema: bool = True,
     name: str | None = None,
+    trust: bool = False,
 ) -> dict:
     """The state dict ``load_weights`` would load, with kit key names, without a net to load it into.
 
     Args:
-        source: Path of a checkpoint, or the dict ``torch.load`` returned.
+        source: Path of a checkpoint (pickle or safetensors), or the dict ``torch.load`` returned.
         discriminator: Take the discriminator part (``net_d`` / ``discriminator.``) instead of the generator.
         prefer_ema: Prefer the EMA copy of the generator weights when the file has one.
         name: What error messages call the source (default: its path, or "the given checkpoint dict").
+        trust: Unpickle a file in full (runs code from it); see :func:`load_checkpoint`.
     """
-    obj, name = _open_source(source, name)
-    return _extract(obj, discriminator, prefer_ema, name)[0]
+    obj, name = _open_source(source, trust, name)
+    return extract(obj, discriminator, prefer_ema, name)[0]
 
 
-def _fmt_keys(keys: list[str], limit: int = 4) -> str:
-    shown = ", ".join(keys[:limit])
-    return shown + (f" ... ({len(keys)} in all)" if len(keys) > limit else "")
+def _load_into(net: nn.Module, obj: Mapping, name: str, prefer_ema: bool) -> nn.Module:
+    from facesr.models import ModifiedVGG
+
+    sd, fmt = extract(obj, isinstance(net, ModifiedVGG), prefer_ema, name)
+    check_fit(sd, net.state_dict(), name, fmt)
+    net.load_state_dict(sd, strict=False)  # key sets checked above; num_batches_tracked may be absent
+    return net
 
 
-def load_weights(net: nn.Module, source: str | os.PathLike | Mapping, prefer_ema: bool = True) -> nn.Module:
+def load_weights(
+    net: nn.Module, source: str | os.PathLike | Mapping, prefer_ema: bool = True, trust: bool = False
+) -> nn.Module:
     """Load weights into ``net`` from a checkpoint file or an already loaded dict; returns ``net``.
 
     Accepted: kit checkpoints (``net_g_ema`` / ``net_g`` / ``net_d``), MMEditing 0.x (``state_dict`` with
     ``generator.`` / ``generator_ema.`` / ``discriminator.`` prefixes), BasicSR / Real-ESRGAN
-    (``params_ema`` / ``params``), original ESRGAN key names, bare state dicts, ``module.`` prefixes.
-    EMA weights are taken when present and ``prefer_ema``. Loading is strict.
+    (``params_ema`` / ``params``), original ESRGAN key names, bare state dicts, ``module.`` prefixes,
+    safetensors files. EMA weights are taken when present and ``prefer_ema``. Loading is strict.
 
     Args:
         net: The network to fill (a kit generator or ``ModifiedVGG``).
-        source: Path of a checkpoint, or the dict ``torch.load`` returned.
+        source: Path of a checkpoint (pickle or safetensors), or the dict ``torch.load`` returned.
         prefer_ema: Prefer the EMA copy of the generator weights when the file has one.
+        trust: Unpickle a file in full (runs code from it); see :func:`load_checkpoint`.
     """
-    from facesr.models import describe_state_dict, is_basicsr_msrresnet
-
     if not isinstance(source, (str, os.PathLike, Mapping)):
         raise FacesrError(f"load_weights needs a checkpoint path or dict, got {type(source).__name__}")
-    obj, name = _open_source(source)
+    obj, name = _open_source(source, trust, None)
+    return _load_into(net, obj, name, prefer_ema)
 
-    sd, fmt = _extract(obj, _is_discriminator(net), prefer_ema, name)
 
-    target = net.state_dict()
-    if is_basicsr_msrresnet(sd):
-        raise FacesrError(
-            f"{name} holds a BasicSR MSRResNet ({describe_state_dict(sd)}); its weights do not transfer: "
-            "BasicSR's MSRResNet puts a LeakyReLU after each pixel shuffle (the kit follows MMEditing, which "
-            f"has none) and uses other key names; the net is {describe_state_dict(target)}. "
-            "Use an MMEditing or kit checkpoint"
-        )
+class GeneratorFile(NamedTuple):
+    """A generator read from a file: the net and the registry entry that rebuilds it."""
 
-    missing = [k for k in target if k not in sd and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in sd if k not in target]
-    mismatched = [
-        f"{k} {tuple(sd[k].shape)} vs net {tuple(target[k].shape)}"
-        for k in target
-        if k in sd and isinstance(sd[k], torch.Tensor) and sd[k].shape != target[k].shape
-    ]
-    if missing or unexpected or mismatched:
-        parts = [f"{name} ({fmt}) does not fit the net: the file holds {describe_state_dict(sd)}; "
-                 f"the net is {describe_state_dict(target)}"]
-        if missing:
-            parts.append(f"missing keys: {_fmt_keys(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys: {_fmt_keys(unexpected)}")
-        if mismatched:
-            parts.append(f"shape mismatches: {_fmt_keys(mismatched, 3)}")
-        raise FacesrError("; ".join(parts))
-    for k in target:
-        if k in sd and not isinstance(sd[k], torch.Tensor):
-            raise FacesrError(f"{name}: entry {k!r} is a {type(sd[k]).__name__}, not a tensor")
-    net.load_state_dict(sd, strict=False)  # key sets checked above; num_batches_tracked may be absent
-    return net
+    net: nn.Module
+    generator: str | None  # None: a spandrel network the kit's registry does not hold
+    generator_args: dict
+    path: Path
+
+
+def _spandrel_net(sd: dict, path: Path) -> nn.Module:
+    """The last resort of :func:`read_generator`: any network spandrel knows, from the kit's own safe load."""
+    from facesr.models import describe_state_dict
+    from facesr.models.zoo import spandrel_model
+
+    unknown = (f"{path} holds {describe_state_dict(sd)}, not a generator the kit can rebuild "
+               "(MSRResNet or RRDBNet weights in a kit, MMEditing, BasicSR, ESRGAN or safetensors file)")
+    try:
+        return spandrel_model(sd)
+    except (FacesrError, KeyError, RuntimeError, TypeError, ValueError) as err:
+        raise FacesrError(f"{unknown}, nor one spandrel knows ({load_error_reason(err)})") from None
+
+
+def read_generator(path: str | os.PathLike, trust: bool = False) -> GeneratorFile:
+    """Build and load the generator a checkpoint or safetensors file holds (EMA weights preferred).
+
+    Rebuilt from, in this order: the kit's safetensors metadata or checkpoint ``config``; the kit's
+    key-based detection (MSRResNet, RRDBNet in kit / MMEditing / BasicSR / ESRGAN files); spandrel's
+    detection (``facesr.models.zoo``), for a kit generator or, failing that, any network spandrel knows.
+
+    Args:
+        path: A checkpoint file (see :func:`load_checkpoint`).
+        trust: Unpickle in full (runs code from the file).
+    """
+    from facesr.models import build_generator, count_parameters
+
+    path, meta = _existing_file(path), {}
+    if is_safetensors(path):
+        obj, meta = read_safetensors(path)
+        spec, origin = metadata_spec(meta, str(path)), "its safetensors metadata"
+    else:
+        obj = load_checkpoint(path, trust=trust)
+        spec, origin = config_spec(obj), "its config"
+    if spec is None:
+        sd = extract(obj, False, True, str(path))[0]
+        spec, origin = detect_generator(sd, str(path)), "its key names"
+        if spec is None:
+            return GeneratorFile(_spandrel_net(sd, path).eval().cpu(), None, {}, path)
+    name, kwargs = spec
+    try:
+        net = _load_into(build_generator(name, **kwargs), obj, str(path), prefer_ema=True)
+    except FacesrError as err:
+        where = f"{path} ({name} {kwargs} from {origin})"
+        raise FacesrError(f"cannot load a generator from {where}: {err}") from err
+    except (RuntimeError, TypeError, ValueError, KeyError) as err:
+        raise FacesrError(f"cannot load a {name} from {path}: {load_error_reason(err)}") from err
+    n_params = count_parameters(net)
+    if META_PARAMETERS in meta and meta[META_PARAMETERS] != str(n_params):
+        raise FacesrError(f"{path}: its metadata says {meta[META_PARAMETERS]} parameters, but {name} "
+                          f"{kwargs} has {n_params}; re-export it")
+    return GeneratorFile(net.eval().cpu(), name, kwargs, path)
+
+
+def export_generator(
+    run_or_ckpt: str | os.PathLike, out: str | os.PathLike, overwrite: bool = False, trust: bool = False
+) -> GeneratorFile:
+    """Write the generator of a run or file (as ``load_generator`` picks it) to ``out`` as safetensors.
+
+    Args:
+        run_or_ckpt: A run folder (``best.pt``, else ``latest.pt``) or a checkpoint file.
+        out: The ``.safetensors`` file to write (see :func:`export_safetensors`).
+        overwrite: Replace an existing ``out``.
+        trust: Unpickle the checkpoint in full (runs code from it).
+
+    Returns:
+        The :class:`GeneratorFile` written (``path`` is ``out``). A spandrel network that the kit's
+        registry does not hold is refused: it has no kit name and kwargs for the metadata.
+    """
+    _export_target(out, overwrite)  # before the (slow) load
+    gen = read_generator(checkpoint_file(run_or_ckpt), trust=trust)
+    if gen.generator is None:
+        raise FacesrError(f"{gen.path} holds a {type(gen.net).__name__} that spandrel builds but the kit "
+                          "does not register, so it has no kit name and arguments to export; share the file")
+    written = export_safetensors(gen.net, out, gen.generator, gen.generator_args, overwrite=overwrite)
+    return gen._replace(path=written)

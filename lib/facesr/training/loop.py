@@ -101,6 +101,7 @@ def train(
     init: str | os.PathLike | None = None,
     allow_config_change: bool = False,
     device: str | torch.device | None = None,
+    trust: bool = False,
 ) -> Path:
     """Train (or resume) ``cfg`` into ``<runs_dir>/<name>/`` and return that folder.
 
@@ -113,6 +114,8 @@ def train(
             default ``cfg.init``.
         allow_config_change: Resume even if compared config fields differ from the checkpoint's.
         device: ``"cuda"``, ``"cpu"``, ...; default CUDA when available (``cuda:LOCAL_RANK`` under torchrun).
+        trust: Unpickle ``latest.pt`` and the ``init`` checkpoint in full, which runs code from them; only for
+            files from a trusted source that a plain (weights-only) load refuses.
     """
     changes = {k: str(v) for k, v in (("data_root", data_root), ("runs_dir", runs_dir), ("name", name)) if v}
     if init is not None:
@@ -122,18 +125,20 @@ def train(
     quiet = open(os.devnull, "w") if not ranks.is_main else None  # noqa: SIM115 - closed below
     try:
         with contextlib.redirect_stdout(quiet) if quiet else contextlib.nullcontext():
-            return _train(cfg, ranks, allow_config_change, device)
+            return _train(cfg, ranks, allow_config_change, device, trust)
     finally:
         if quiet is not None:
             quiet.close()
 
 
-def _train(cfg: TrainConfig, ranks: distributed.Ranks, allow_config_change: bool, device: Any) -> Path:
+def _train(
+    cfg: TrainConfig, ranks: distributed.Ranks, allow_config_change: bool, device: Any, trust: bool
+) -> Path:
     try:  # checks that fail the same way on every rank, before any process group or file
         distributed.per_rank_batch(cfg.batch_size, ranks.world_size)
         root = _resolve_data_root(cfg.data_root)
         run_dir = Path(cfg.runs_dir).expanduser() / cfg.name
-        ckpt = load_resume(run_dir, cfg, allow_config_change)
+        ckpt = load_resume(run_dir, cfg, allow_config_change, trust=trust)
         init_path = resolve_init(cfg.init, run_dir.parent, cfg.name) if cfg.init and ckpt is None else None
         device = resolve_device(distributed.start(ranks, torch.device(device) if device else None),
                                 verbose=ranks.is_main)
@@ -142,7 +147,7 @@ def _train(cfg: TrainConfig, ranks: distributed.Ranks, allow_config_change: bool
         raise
     ok = False
     try:
-        run = _prepare(cfg, ranks, device, run_dir, ckpt, init_path)
+        run = _prepare(cfg, ranks, device, run_dir, ckpt, init_path, trust)
         if run.start >= cfg.iters:
             print(f"{run_dir} is already at iteration {run.start} >= iters={cfg.iters}: nothing to train")
         else:
@@ -158,7 +163,7 @@ def _train(cfg: TrainConfig, ranks: distributed.Ranks, allow_config_change: bool
 
 def _prepare(
     cfg: TrainConfig, ranks: distributed.Ranks, device: torch.device, run_dir: Path, ckpt: dict | None,
-    init_path: Path | None,
+    init_path: Path | None, trust: bool = False,
 ) -> _Run:
     """Seeds, nets, schedulers and scaler, restored from ``ckpt`` or initialised from ``init_path``."""
     from facesr.checkpoints import load_weights
@@ -178,7 +183,7 @@ def _prepare(
         best = dict(ckpt.get("best") or best)
         print(f"resumed {run_dir} from iteration {start}")
     elif init_path is not None:
-        load_weights(nets.net_g, init_path, prefer_ema=True)
+        load_weights(nets.net_g, init_path, prefer_ema=True, trust=trust)
         nets.net_g_ema.load_state_dict(nets.net_g.state_dict())
         print(f"generator initialised from {init_path}")
     machine = machine_info(device, ranks, nets.amp_dtype)

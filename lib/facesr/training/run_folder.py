@@ -76,14 +76,24 @@ def write_json(path: Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
-def load_resume(run_dir: Path, cfg: TrainConfig, allow_config_change: bool) -> dict | None:
+def load_resume(
+    run_dir: Path, cfg: TrainConfig, allow_config_change: bool, trust: bool = False
+) -> dict | None:
+    """The checkpoint to resume from (``run_dir/latest.pt``), or None for a fresh run.
+
+    Args:
+        run_dir: The run folder.
+        cfg: The config to train with; compared with the checkpoint's.
+        allow_config_change: Resume although compared fields differ.
+        trust: Unpickle ``latest.pt`` in full (runs code from it); the kit's own checkpoints never need it.
+    """
     from facesr.checkpoints import load_checkpoint
 
     latest = run_dir / "latest.pt"
     if not latest.exists():
         return None
     try:
-        ckpt = load_checkpoint(latest)
+        ckpt = load_checkpoint(latest, trust=trust)
     except FacesrError as err:
         older = sorted(p.name for p in run_dir.glob("iter_*.pt"))
         hint = f"; to resume from an older one copy it over latest.pt ({', '.join(older)})" if older else ""
@@ -132,11 +142,11 @@ def make_checkpoint(
         "scheduler_g": scheduler["scheduler_g"].state_dict(),
         "scaler": scaler.state_dict() if scaler.is_enabled() else None,
         "iter": it,
-        "best": dict(best),
+        "best": plain_values(dict(best)),
         "rng": get_rng_state(cfg.seed, it),
-        "config": cfg.to_dict(),
+        "config": plain_values(cfg.to_dict()),
         "kit_version": facesr.__version__,
-        "run_info": dict(run_info or {}),
+        "run_info": plain_values(dict(run_info or {})),
     }
     if nets.net_d is not None:
         ckpt.update(
@@ -145,6 +155,23 @@ def make_checkpoint(
             scheduler_d=scheduler["scheduler_d"].state_dict(),
         )
     return ckpt
+
+
+def plain_values(obj: Any) -> Any:
+    """``obj`` with numpy scalars and subclasses of str/int/float (e.g. ``torch.__version__``) as plain
+    Python values, so the checkpoint holding it loads with ``weights_only=True`` and no allow-list."""
+    if isinstance(obj, dict):
+        return {k: plain_values(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        values = [plain_values(v) for v in obj]
+        return tuple(values) if isinstance(obj, tuple) else values
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if type(obj) not in (bool, int, float, str):
+        for kind in (str, float, int):  # bool is no base class of anything
+            if isinstance(obj, kind):
+                return kind(obj)
+    return obj
 
 
 def remove_stale_temp_files(run_dir: Path) -> None:
