@@ -52,10 +52,12 @@ print(SETTINGS)
 #
 # `check_dataset` decodes every file and reports missing folders, unreadable or odd-sized images and
 # LQ/GT name mismatches, all at once. Fix every error before training; warnings are for information.
+# The optional `test_real/` folder (the real-world LQ images released with the test set: any size, no GT)
+# is listed when the data root has it; notebook 06 shows every model's output of them.
 
 # %%
 from facesr.data import check_dataset
-from facesr.plots import dataset_summary
+from facesr.report.explore import dataset_summary
 REPORT = check_dataset(SETTINGS.data_root)
 print(REPORT)
 dataset_summary(REPORT)
@@ -69,8 +71,8 @@ dataset_summary(REPORT)
 
 # %%
 from facesr.images import list_images, read_image
-from facesr.plots import show_images
-from facesr.report import save_figure
+from facesr.report.explore import show_images
+from facesr.report.style import save_figure
 TRAIN_PATHS = list_images(SETTINGS.data_root / "train" / "GT")
 TRAIN_GT = [read_image(p) for p in TRAIN_PATHS[:NUM_SHOW]]
 fig = show_images(TRAIN_GT, [p.name for p in TRAIN_PATHS[:NUM_SHOW]], suptitle="train/GT (512x512)")
@@ -95,7 +97,7 @@ print("saved", save_figure(fig, SETTINGS.figures_dir, "01_val_pairs"))
 # clear shift would mean a colour difference the network has to learn too.
 
 # %%
-from facesr.plots import channel_histograms
+from facesr.report.explore import channel_histograms
 n_hist = min(HIST_IMAGES, 8) if SETTINGS.quick else HIST_IMAGES
 ALL_VAL = list_images(SETTINGS.data_root / "val" / "LQ")[:n_hist]
 fig = channel_histograms(
@@ -115,12 +117,12 @@ print("saved", save_figure(fig, SETTINGS.figures_dir, "01_channel_histograms"))
 # baseline (MSRResNet, notebook 03) reaches 28.89 dB on the real validation set.
 
 # %%
-from facesr.report import bicubic_scores
+from facesr.report.tables import bicubic_scores
 BICUBIC = bicubic_scores(SETTINGS.data_root)
 print(f"bicubic x4 on {SETTINGS.data_root / 'val'}: PSNR {BICUBIC['psnr']:.2f} dB, SSIM {BICUBIC['ssim']:.4f}")
 
 # %%
-from facesr.figures import comparison_images, plot_comparison
+from facesr.report.figures import comparison_images, plot_comparison
 fig = plot_comparison(comparison_images({}, SETTINGS.data_root, name=0), title="val image 0: LQ, bicubic x4, GT")
 print("saved", save_figure(fig, SETTINGS.figures_dir, "01_bicubic_example"))
 

@@ -62,10 +62,10 @@ print(SETTINGS)
 # %%
 import numpy as np
 from facesr.images import list_images, read_image
-from facesr.degradations import sample_params
-from facesr.plots import plot_degradation_steps
-from facesr.report import save_figure
-from facesr.widgets import degradation_steps, params_kernel
+from facesr.degradations import params_kernel, sample_params
+from facesr.report.explore import plot_degradation_steps
+from facesr.report.style import save_figure
+from facesr.report.widgets import degradation_steps
 FACE = list_images(SETTINGS.data_root / "val" / "GT")[FACE_INDEX]
 GT = read_image(FACE)
 PARAMS = sample_params(np.random.default_rng(SEED))
@@ -81,7 +81,7 @@ print("saved", save_figure(fig, SETTINGS.figures_dir, "02_degradation_steps"))
 # (The noise pattern stays fixed, so a change in PSNR comes from the setting you moved.)
 
 # %%
-from facesr.widgets import build_degradation_panel
+from facesr.report.widgets import build_degradation_panel
 PANEL = build_degradation_panel(GT, seed=SEED)
 PANEL
 
@@ -96,7 +96,7 @@ PANEL
 # %%
 from facesr.degradations import bicubic_psnr_samples
 from facesr.metrics import bicubic_upscale, psnr
-from facesr.plots import plot_psnr_histogram
+from facesr.report.explore import plot_psnr_histogram
 n = min(NUM_SAMPLES, 20) if SETTINGS.quick else NUM_SAMPLES
 VALUES = bicubic_psnr_samples(GT, n, np.random.default_rng(SEED))
 VAL_LQ_PSNR = psnr(bicubic_upscale(read_image(SETTINGS.data_root / "val" / "LQ" / FACE.name)), GT)

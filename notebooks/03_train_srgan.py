@@ -61,7 +61,7 @@ print(SETTINGS)
 
 # %%
 from facesr.config import get_config
-from facesr.notebook import overrides, show_config
+from facesr.report.steps import overrides, show_config
 CFG = get_config("srgan", quick=SETTINGS.quick, **overrides(iters=ITERS, batch_size=BATCH_SIZE))
 show_config(CFG)
 
@@ -83,7 +83,7 @@ RUN_DIR = train(CFG, data_root=SETTINGS.data_root, runs_dir=SETTINGS.runs_dir, n
 # with bicubic x4 as the floor to beat.
 
 # %%
-from facesr.notebook import show_curves
+from facesr.report.steps import show_curves
 fig = show_curves(RUN_DIR, SETTINGS.figures_dir, name="03_srgan_curves")
 
 # %% [markdown]
@@ -93,7 +93,7 @@ fig = show_curves(RUN_DIR, SETTINGS.figures_dir, name="03_srgan_curves")
 # ground truth, each with its PSNR.
 
 # %%
-from facesr.notebook import show_val_outputs
+from facesr.report.steps import show_val_outputs
 fig = show_val_outputs(RUN_DIR, SETTINGS.data_root, n=NUM_VAL_SHOW, figures_dir=SETTINGS.figures_dir,
                        name="03_srgan_val_outputs")
 

@@ -68,7 +68,7 @@ print(SETTINGS)
 # from its own. If the starting point is missing, the cell says how to make it or where to point `INIT_FROM`.
 
 # %%
-from facesr.notebook import resolve_init
+from facesr.report.steps import resolve_init
 INIT = resolve_init(INIT_FROM, SETTINGS.runs_dir, default="esrgan", run_name=RUN_NAME)
 
 # %% [markdown]
@@ -79,7 +79,7 @@ INIT = resolve_init(INIT_FROM, SETTINGS.runs_dir, default="esrgan", run_name=RUN
 
 # %%
 from facesr.config import get_config
-from facesr.notebook import overrides, show_config
+from facesr.report.steps import overrides, show_config
 CFG = get_config("esrgan_gan", quick=SETTINGS.quick,
                  **overrides(iters=ITERS, batch_size=BATCH_SIZE, vgg_weights=VGG_WEIGHTS))
 show_config(CFG)
@@ -102,7 +102,7 @@ RUN_DIR = train(CFG, data_root=SETTINGS.data_root, runs_dir=SETTINGS.runs_dir, n
 # tell): one falling to 0 means the discriminator has won and the generator learns nothing useful.
 
 # %%
-from facesr.notebook import show_curves
+from facesr.report.steps import show_curves
 fig = show_curves(RUN_DIR, SETTINGS.figures_dir, name="05_esrgan_gan_curves")
 
 # %% [markdown]
@@ -112,7 +112,7 @@ fig = show_curves(RUN_DIR, SETTINGS.figures_dir, name="05_esrgan_gan_curves")
 # skin and teeth rather than at the PSNR in the titles.
 
 # %%
-from facesr.notebook import show_val_outputs
+from facesr.report.steps import show_val_outputs
 fig = show_val_outputs(RUN_DIR, SETTINGS.data_root, n=NUM_VAL_SHOW, figures_dir=SETTINGS.figures_dir,
                        name="05_esrgan_gan_val_outputs")
 

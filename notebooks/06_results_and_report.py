@@ -17,8 +17,9 @@
 #
 # Regenerates every figure and table of the report from the run folders of notebooks 03-05 (and the
 # in-budget `msrresnet20` recipe, if you trained it): training-loss curves, validation PSNR of all models
-# on one axis, the best-PSNR table with and without x8 self-ensemble, the parameter table, a qualitative
-# grid with eye and mouth crops, and finally the test predictions and the leaderboard zip.
+# on one axis, the best-PSNR table (plain, hflip and x8 self-ensemble), the parameter table, the training
+# machine of each run, a qualitative grid with eye and mouth crops, every model on the real-world LQ
+# images, then the test predictions, the leaderboard zip and the course hand-in bundle.
 # Everything goes to `FIGURES_DIR` as `.png`, `.csv` and `.md`. A run that does not exist yet is
 # skipped with a note saying which notebook trains it.
 
@@ -46,9 +47,13 @@ FACES = "0,1"  #@param {type:"string"}
 EYES_BOX = "0.35,0.50,0.20,0.80"  #@param {type:"string"}
 MOUTH_BOX = "0.68,0.82,0.30,0.70"  #@param {type:"string"}
 SUBMIT_RUN = ""  #@param {type:"string"}
+MATRIC = ""  #@param {type:"string"}
+CODALAB_NAME = ""  #@param {type:"string"}
 # MODELS: run folders in RUNS_DIR to compare. VAL_LIMIT = 0 scores every val image (quick mode: 1).
 # FACES: val images (index or file name) of the qualitative grid. The boxes are top,bottom,left,right
 # fractions of the face. SUBMIT_RUN = "" packages the in-budget run with the best val PSNR.
+# MATRIC, CODALAB_NAME: your matriculation number and CodaLab user name for the hand-in's Readme.txt
+# ("" leaves a marked blank to fill in).
 
 # %%
 from facesr.colab import resolve_settings
@@ -56,7 +61,7 @@ SETTINGS = resolve_settings(data_root=DATA_ROOT, runs_dir=RUNS_DIR, figures_dir=
 print(SETTINGS)
 
 # %%
-from facesr.report import find_runs, read_logs
+from facesr.report.runs import find_runs, read_logs
 MODEL_NAMES = [m.strip() for m in MODELS.split(",") if m.strip()]
 RUNS = find_runs(SETTINGS.runs_dir, MODEL_NAMES)  # prints a note for each missing run
 LOGS = read_logs(RUNS)
@@ -68,8 +73,8 @@ print("runs found:", ", ".join(f"{name} ({path})" for name, path in RUNS.items()
 # One panel per model, every loss term of its log (log scale: the GAN terms differ by orders of magnitude).
 
 # %%
-from facesr.figures import plot_loss_curves
-from facesr.report import save_figure
+from facesr.report.figures import plot_loss_curves
+from facesr.report.style import save_figure
 fig = plot_loss_curves({name: log for name, (log, _) in LOGS.items()})
 print(f"saved {save_figure(fig, SETTINGS.figures_dir, '06_loss_curves')}")
 
@@ -80,8 +85,8 @@ print(f"saved {save_figure(fig, SETTINGS.figures_dir, '06_loss_curves')}")
 # RRDBNet's PSNR and usually loses some of it: its objective is texture, not pixel accuracy.
 
 # %%
-from facesr.figures import plot_psnr_curves
-from facesr.report import bicubic_scores
+from facesr.report.figures import plot_psnr_curves
+from facesr.report.tables import bicubic_scores
 BICUBIC = bicubic_scores(SETTINGS.data_root)
 fig = plot_psnr_curves({name: val for name, (_, val) in LOGS.items()}, bicubic_psnr=BICUBIC["psnr"])
 print(f"saved {save_figure(fig, SETTINGS.figures_dir, '06_psnr_curves')}")
@@ -90,11 +95,12 @@ print(f"saved {save_figure(fig, SETTINGS.figures_dir, '06_psnr_curves')}")
 # ## 3. Best-PSNR table
 #
 # Each run's best checkpoint scored on the validation set like the leaderboard (RGB PSNR, 0-255, whole
-# image; SSIM beside it), plain and with x8 self-ensemble (`_x8`: the mean of the 8 flips and rotations of
-# the input, un-done on the output; 8x the inference time). `within_limit` is the course's 1,821,085 rule.
+# image, 4 decimals: submissions differ in the third; SSIM beside it), plain and self-ensembled: `_hflip`
+# averages the outputs of the input and its mirror image (2x the time; faces are aligned, so this is the
+# face-safe ensemble), `_x8` the 8 flips and rotations (8x). `within_limit` is the course's 1,821,085 rule.
 
 # %%
-from facesr.report import psnr_table, save_table
+from facesr.report.tables import psnr_table, save_table
 limit = VAL_LIMIT or (1 if SETTINGS.quick else 0)  # quick mode: x8 self-ensemble on a CPU is slow
 PSNR_TABLE = psnr_table(RUNS, SETTINGS.data_root, tta=TTA, limit=limit or None)
 print("saved", *save_table(PSNR_TABLE, SETTINGS.figures_dir, "psnr_table"))
@@ -107,19 +113,33 @@ PSNR_TABLE
 # the VGG19 features of the perceptual loss to the generator: everything a GAN training step runs.
 
 # %%
-from facesr.report import parameter_budget_table
+from facesr.report.tables import parameter_budget_table
 PARAM_TABLE = parameter_budget_table()
 print("saved", *save_table(PARAM_TABLE, SETTINGS.figures_dir, "param_table"))
 PARAM_TABLE
 
 # %% [markdown]
-# ## 5. Qualitative comparison
+# ## 5. The training machine
+#
+# The report states the number and model of the GPUs. Every run folder records where it trained in
+# `run_info.json` (written with the checkpoints): GPU model and count or the CPU, torch and CUDA versions,
+# the AMP dtype, wall hours and iterations per second. A run resumed on another machine lists both.
+
+# %%
+from facesr.report.tables import machine_table
+MACHINE_TABLE = machine_table(RUNS)
+print("saved", *save_table(MACHINE_TABLE, SETTINGS.figures_dir, "machine_table"))
+MACHINE_TABLE
+
+# %% [markdown]
+# ## 6. Qualitative comparison
 #
 # LQ | bicubic | SRGAN | ESRGAN | ESRGAN+GAN | GT for a few validation faces, with zoomed crops of the
 # eyes and the mouth (boxes from the settings, drawn on the whole faces) and each output's PSNR.
 
 # %%
-from facesr.figures import comparison_images, parse_box, plot_comparison
+from facesr.report.figures import comparison_images, plot_comparison
+from facesr.report.steps import parse_box
 from facesr.infer import load_generator
 CROPS = {"eyes": parse_box(EYES_BOX), "mouth": parse_box(MOUTH_BOX)}
 NETS = {name: load_generator(run_dir) for name, run_dir in RUNS.items()}  # best.pt of each run
@@ -129,14 +149,28 @@ for face in [f.strip() for f in FACES.split(",") if f.strip()]:
     print(f"saved {save_figure(fig, SETTINGS.figures_dir, f'06_qualitative_{face}')}")
 
 # %% [markdown]
-# ## 6. Test predictions and the leaderboard zip
+# ## 7. Real-world LQ images
 #
-# The in-budget run with the best validation PSNR (or `SUBMIT_RUN`) super-resolves `test/LQ`; the zip
-# holds `results/00000.png ...`. `package_submission` checks the generator's parameter count first.
+# The report shows predictions on the real-world LQ images released with the test set (`test_real/` in
+# the data root: any size, no GT, so no PSNR): each image with bicubic x4 and every model's output.
+# These faces are not aligned like FFHQ; how the models cope is what the report discusses.
+
+# %%
+from facesr.report.steps import show_real_world
+fig = show_real_world(NETS, SETTINGS.data_root, SETTINGS.figures_dir)  # a note when there is no test_real/
+
+# %% [markdown]
+# ## 8. Test predictions and the leaderboard zip
+#
+# The in-budget run with the best validation PSNR (or `SUBMIT_RUN`) super-resolves `test/LQ` with the
+# self-ensemble that scored best for it on val; the zip holds `results/00000.png ...`.
+# `package_submission` checks the generator's parameter count first. The real-world LQ images get the
+# same treatment, into the run folder's `test_real_predictions/`.
 
 # %%
 from facesr.infer import predict
-from facesr.report import submission_run
+from facesr.report.steps import predict_real_world
+from facesr.report.tables import best_tta, submission_run
 from facesr.submission import package_submission
 SUBMIT = SUBMIT_RUN or submission_run(PSNR_TABLE)
 if SUBMIT is None:
@@ -144,11 +178,13 @@ if SUBMIT is None:
 else:
     NET_G = NETS[SUBMIT] if SUBMIT in NETS else load_generator(SETTINGS.runs_dir / SUBMIT)  # loaded above
     PRED_DIR = SETTINGS.runs_dir / SUBMIT / "test_predictions"
-    # x8 self-ensemble as in the table; skipped in quick mode, where it costs minutes on a CPU
-    paths = predict(NET_G, SETTINGS.data_root / "test" / "LQ", PRED_DIR, tta=TTA and not SETTINGS.quick)
+    # the best ensemble of the table; none in quick mode, where x8 costs minutes on a CPU
+    SUBMIT_TTA = best_tta(PSNR_TABLE, SUBMIT) if TTA and SUBMIT in RUNS and not SETTINGS.quick else None
+    paths = predict(NET_G, SETTINGS.data_root / "test" / "LQ", PRED_DIR, tta=SUBMIT_TTA)
     ZIP = package_submission(PRED_DIR, SETTINGS.runs_dir / SUBMIT / "submission.zip", NET_G,
                              SETTINGS.data_root / "test" / "LQ", overwrite=True)  # this cell's own zip
-    print(f"{SUBMIT}: {len(paths)} test predictions in {PRED_DIR}; leaderboard zip {ZIP}")
+    print(f"{SUBMIT} (self-ensemble: {SUBMIT_TTA}): {len(paths)} test predictions in {PRED_DIR}; zip {ZIP}")
+    predict_real_world(NET_G, SETTINGS.data_root, SETTINGS.runs_dir / SUBMIT, tta=SUBMIT_TTA)
 
 # %% [markdown]
 # An over-budget generator is refused before anything is written: here the largest run over the limit
@@ -156,10 +192,27 @@ else:
 
 # %%
 from facesr.errors import FacesrError
-from facesr.report import over_budget_generator
+from facesr.report.steps import over_budget_generator
 what, big_net = over_budget_generator(NETS)  # the generators loaded above: none is loaded again
 try:
     package_submission(SETTINGS.runs_dir / "over_budget_predictions", SETTINGS.runs_dir / "over_budget.zip",
                        big_net, SETTINGS.data_root / "test" / "LQ")  # the budget check comes first
 except FacesrError as err:
     print(f"{what} refused: {err}")
+
+# %% [markdown]
+# ## 9. The hand-in bundle
+#
+# One zip with what the course asks for besides the report: the leaderboard zip, the submitted run's
+# `config.json`, logs, `run_info.json` and best checkpoint, its real-world predictions, the figures and
+# tables above, the kit's code and a `Readme.txt` (files, libraries with their versions, the commands
+# that reproduce the run, parameter count, val PSNR). The same as
+# `python -m facesr handin RUN --out FILE.zip --matric ID --codalab NAME`. Add the CodaLab screenshot.
+
+# %%
+from facesr.report import make_handin
+if SUBMIT is not None:
+    HANDIN = make_handin(SETTINGS.runs_dir / SUBMIT, SETTINGS.runs_dir / f"{SUBMIT}_handin.zip",
+                         matric=MATRIC or None, codalab=CODALAB_NAME or None, data_root=SETTINGS.data_root,
+                         figures_dir=SETTINGS.figures_dir, overwrite=True)  # this cell's own bundle
+    print(f"hand-in bundle: {HANDIN}")

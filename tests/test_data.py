@@ -13,7 +13,15 @@ import torch
 from torch.utils.data import DataLoader
 
 from facesr.cli import main
-from facesr.data import TestDataset, TrainDataset, ValDataset, _size_text, check_dataset, find_data_root
+from facesr.data import (
+    TestDataset,
+    TrainDataset,
+    ValDataset,
+    _size_text,
+    check_dataset,
+    find_data_root,
+    real_world_dir,
+)
 from facesr.errors import FacesrError
 from facesr.images import list_images, read_image, write_png
 
@@ -116,10 +124,13 @@ def test_check_dataset_ok_on_sample_data(sample_root: Path, capsys: pytest.Captu
     before = _snapshot(sample_root)
     report = check_dataset(sample_root)
     assert report.ok and not report.errors and not report.warnings
-    assert report.counts == {"train/GT": 24, "val/LQ": 8, "val/GT": 8, "test/LQ": 8}
+    assert report.counts == {"train/GT": 24, "val/LQ": 8, "val/GT": 8, "test/LQ": 8, "test_real": 5}
     assert report.sizes["train/GT"] == {(512, 512): 24} and report.sizes["test/LQ"] == {(128, 128): 8}
+    assert report.sizes["test_real"] == {(53, 37): 1, (45, 61): 1, (83, 97): 1, (71, 45): 1, (101, 129): 1}
     text = str(report)
     assert "train/GT" in text and text.splitlines()[-1].startswith("verdict: OK")
+    real_line = next(line for line in text.splitlines() if line.strip().startswith("test_real"))
+    assert "5 images" in real_line and "37x53" in real_line and "no GT" in real_line
     assert main(["check-data", str(sample_root)]) == 0
     assert "verdict: OK" in capsys.readouterr().out
     assert _snapshot(sample_root) == before
@@ -160,6 +171,30 @@ def test_check_dataset_reports_every_problem_at_once(
     assert main(["check-data", str(data_copy)]) == 1
     assert "FAILED" in capsys.readouterr().out
     assert _snapshot(data_copy) == before
+
+
+def test_test_real_is_optional_reported_and_checked(data_copy: Path, tmp_path: Path) -> None:
+    assert real_world_dir(data_copy) == data_copy / "test_real"
+    nested = tmp_path / "unpacked"
+    shutil.copytree(data_copy, nested / "FFHQ")
+    assert real_world_dir(nested) == nested / "FFHQ" / "test_real"  # archive unpacked one level too deep
+    shutil.rmtree(data_copy / "test_real")
+    assert real_world_dir(data_copy) is None
+    report = check_dataset(data_copy)  # absent: never a problem, one line says so
+    assert report.ok and not report.warnings and "test_real" not in report.counts
+    assert "test_real" in str(report) and "not present" in str(report)
+    (data_copy / "test_real").mkdir()
+    report = check_dataset(data_copy)
+    assert report.ok and report.counts["test_real"] == 0 and "test_real is empty" in report.warnings[0]
+    write_png(data_copy / "test_real" / "a.png", np.zeros((53, 37, 3), np.uint8))  # any size is fine
+    write_png(data_copy / "test_real" / "b.png", np.zeros((301, 220, 3), np.uint8))
+    (data_copy / "test_real" / "c.png").write_bytes(b"not a png")
+    report = check_dataset(data_copy)
+    assert report.errors == ["test_real: 1 corrupt or unreadable file(s): c.png"]
+    assert report.sizes["test_real"] == {(53, 37): 1, (301, 220): 1}
+    (data_copy / "test_real" / "c.png").unlink()
+    real = TestDataset(data_copy / "test_real")  # what predict reads: images of any size
+    assert real.names == ["a.png", "b.png"] and real[1]["lq"].shape == (3, 301, 220)
 
 
 def test_check_dataset_missing_root(tmp_path: Path) -> None:

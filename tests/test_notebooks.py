@@ -29,8 +29,8 @@ EXPECTED_NOTEBOOKS = [
 EXPECTED_FIGURES = [
     "03_srgan_curves.png", "03_srgan_val_outputs.png", "04_esrgan_curves.png", "04_esrgan_val_outputs.png",
     "05_esrgan_gan_curves.png", "05_esrgan_gan_val_outputs.png", "06_loss_curves.png", "06_psnr_curves.png",
-    "06_qualitative_0.png", "06_qualitative_1.png", "psnr_table.csv", "psnr_table.md", "param_table.csv",
-    "param_table.md",
+    "06_qualitative_0.png", "06_qualitative_1.png", "06_real_world.png", "psnr_table.csv", "psnr_table.md",
+    "param_table.csv", "param_table.md", "machine_table.csv", "machine_table.md",
 ]  # fmt: skip
 
 
@@ -98,7 +98,7 @@ def test_demo_writes_figures_tables_and_runs(demo):
     for run in ("srgan", "esrgan", "esrgan_gan"):
         assert (demo.runs_dir / run / "best.pt").is_file()
     table = (demo.figures_dir / "psnr_table.md").read_text(encoding="utf-8")
-    from facesr.report import MODEL_LABELS
+    from facesr.report.style import MODEL_LABELS
 
     for label in (MODEL_LABELS[m] for m in ("bicubic", "srgan", "esrgan", "esrgan_gan")):
         assert re.search(rf"\| {re.escape(label)} +\|", table), f"{label} row missing in:\n{table}"
@@ -107,6 +107,14 @@ def test_demo_writes_figures_tables_and_runs(demo):
     # notebook 06 packaged an in-budget submission and showed the refusal of an over-budget generator
     zips = list(demo.runs_dir.glob("*/submission.zip"))
     assert len(zips) == 1
+    # ... wrote the real-world predictions and the hand-in bundle of that run, with the machine table
+    assert len(list((zips[0].parent / "test_real_predictions").glob("*.png"))) == 5
+    import zipfile
+
+    with zipfile.ZipFile(demo.runs_dir / f"{zips[0].parent.name}_handin.zip") as zf:
+        names = set(zf.namelist())
+    assert {"Readme.txt", "submission.zip", "figures/06_real_world.png", "figures/machine_table.md"} <= names
+    assert "CPU (" in (demo.figures_dir / "machine_table.md").read_text(encoding="utf-8")
     nb06 = nbformat.read(demo.notebooks["06_results_and_report"], as_version=4)
     text = "".join(o.get("text", "") for c in nb06.cells if c.cell_type == "code" for o in c.outputs)
     assert "refused" in text and "1,821,085" in text

@@ -1,4 +1,4 @@
-"""facesr.report / facesr.figures / facesr.notebook on small synthetic run logs (fast: no training)."""
+"""facesr.report: tables, runs, figures and notebook steps on small synthetic run logs (fast: no training)."""
 
 from __future__ import annotations
 
@@ -16,33 +16,28 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 
 from facesr.errors import FacesrError  # noqa: E402
-from facesr.figures import (  # noqa: E402
+from facesr.report.figures import (  # noqa: E402
     DEFAULT_CROPS,
     comparison_images,
     crop,
     crop_box,
-    parse_box,
     plot_comparison,
     plot_loss_curves,
     plot_psnr_curves,
     plot_run_curves,
 )
-from facesr.report import (  # noqa: E402
-    MODEL_COLORS,
-    MODEL_ORDER,
-    best_validation,
+from facesr.report.runs import best_validation, find_runs, loss_columns, missing_run_note  # noqa: E402
+from facesr.report.steps import over_budget_generator, parse_box  # noqa: E402
+from facesr.report.style import MODEL_COLORS, MODEL_ORDER, model_color, save_figure  # noqa: E402
+from facesr.report.tables import (  # noqa: E402
+    best_tta,
     bicubic_scores,
-    find_runs,
-    loss_columns,
     markdown_table,
-    missing_run_note,
-    model_color,
-    over_budget_generator,
     parameter_budget_table,
     psnr_table,
-    save_figure,
     save_table,
     submission_run,
+    val_subset,
 )
 
 
@@ -210,9 +205,17 @@ def test_submission_run_picks_the_best_in_budget():
         "psnr": [24.0, 28.9, 29.2, 28.95],
         "psnr_x8": [math.nan, 29.0, 29.3, 28.99],
     })
-    assert submission_run(table) == "srgan"  # x8 column decides when every run has it
+    assert submission_run(table) == "srgan"  # the best of plain and x8 decides when every run has x8
     assert submission_run(table.drop(columns="psnr_x8")) == "msrresnet20"
     assert submission_run(table[table["run"] != "srgan"].iloc[:3].assign(within_limit=[True, False, False])) is None
+    assert best_tta(table, "srgan") == "x8" and best_tta(table.drop(columns="psnr_x8"), "srgan") is None
+    with_hflip = table.assign(psnr_hflip=[math.nan, 29.05, 29.1, 28.9])
+    assert best_tta(with_hflip, "srgan") == "hflip" and best_tta(with_hflip, "msrresnet20") == "x8"
+    assert submission_run(with_hflip) == "srgan"
+    partial = table.assign(psnr_x8=[math.nan, 29.0, math.nan, math.nan])  # a column not every run has is left out
+    assert submission_run(partial) == "msrresnet20" and best_tta(partial, "srgan") is None
+    with pytest.raises(FacesrError, match="'rcan' is not in the PSNR table"):
+        best_tta(table, "rcan")
 
 
 def _tiny_run(run_dir: Path) -> Path:
@@ -233,16 +236,26 @@ def test_psnr_table_and_bicubic_on_sample_data(sample_root: Path, tmp_path: Path
     run_dir = _tiny_run(tmp_path / "runs" / "srgan")
     table = psnr_table({"srgan": run_dir}, sample_root, tta=True, limit=2, verbose=False)
     assert table["run"].tolist() == ["bicubic", "srgan"]
-    assert {"psnr", "ssim", "psnr_x8", "ssim_x8", "params", "within_limit", "best_iter"} <= set(table.columns)
+    assert list(table.columns) == ["model", "run", "params", "within_limit", "best_iter", "images", "psnr", "ssim",
+                                   "psnr_hflip", "ssim_hflip", "psnr_x8", "ssim_x8"]  # fmt: skip
     row = table.set_index("run").loc["srgan"]
     assert row["best_iter"] == 20 and bool(row["within_limit"])
     assert table["images"].tolist() == [2, 2]  # the subset scored is stated in the table
     assert 5 < row["psnr"] < 60 and 5 < row["psnr_x8"] < 60
-    # the bicubic row is the same baseline bicubic_scores computes (first 2 val images here)
-    from facesr.report import val_subset
+    # the ensembles are the numbers evaluate gives for them (one pass here, separate passes there)
+    from facesr.infer import evaluate, load_generator
 
     subset = val_subset(sample_root, 2, tmp_path / "subset")
+    for tta, col in ((None, "psnr"), ("hflip", "psnr_hflip"), ("x8", "psnr_x8")):
+        assert row[col] == evaluate(load_generator(run_dir), subset, tta=tta)["psnr"].iloc[-1]
+    # the bicubic row is the same baseline bicubic_scores computes (first 2 val images here)
     assert table.iloc[0]["psnr"] == pytest.approx(bicubic_scores(subset)["psnr"], abs=1e-6)
+    # the report's Markdown shows 4 decimals (the leaderboard 10; submissions differ in the third)
+    md = save_table(table, tmp_path / "fig", "psnr_table")[1].read_text()
+    assert f" {row['psnr']:.4f} |" in md and f" {row['psnr_x8']:.4f} |" in md
+    assert pd.read_csv(tmp_path / "fig" / "psnr_table.csv")["psnr"].iloc[1] == pytest.approx(row["psnr"], abs=1e-12)
+    plain = psnr_table({"srgan": run_dir}, subset, tta=False, verbose=False)
+    assert "psnr_hflip" not in plain.columns and plain["psnr"].iloc[1] == row["psnr"]
     images = comparison_images({"srgan": run_dir}, sample_root, name=0)
     assert list(images) == ["lq", "bicubic", "srgan", "gt"]
     assert images["srgan"].shape == images["gt"].shape == (512, 512, 3)
@@ -250,7 +263,7 @@ def test_psnr_table_and_bicubic_on_sample_data(sample_root: Path, tmp_path: Path
 
 def test_notebook_helpers(tmp_path: Path):
     from facesr.config import get_config
-    from facesr.notebook import budget_line, overrides, resolve_init
+    from facesr.report.steps import budget_line, overrides, resolve_init
 
     assert "1,517,571" in budget_line(get_config("srgan", quick=False))
     assert "OVER" in budget_line(get_config("esrgan", quick=False))

@@ -22,6 +22,7 @@ from facesr.sample_data import (
 )
 
 EXPECTED = {"train/GT": (24, 512), "val/LQ": (8, 128), "val/GT": (8, 512), "test/LQ": (8, 128)}
+REAL_SIZES = [(53, 37), (45, 61), (83, 97), (71, 45), (101, 129)]  # test_real/ (height, width): odd, not square
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -38,8 +39,8 @@ def test_layout_sizes_and_readme(sample_root: Path) -> None:
     assert not (sample_root / "test" / "GT").exists()
     readme = (sample_root / "README.md").read_text()
     assert "NOT FFHQ" in readme and "smoke tests" in readme
-    for sub in ("train/GT", "val/GT", "test/LQ"):
-        for i in range(EXPECTED[sub][0]):
+    for sub, count in (*((sub, EXPECTED[sub][0]) for sub in ("train/GT", "val/GT", "test/LQ")), ("test_real", 5)):
+        for i in range(count):
             assert f"| {sub}/{i:05d}.png |" in readme
     # The two real faces come first.
     assert "astronaut" in readme.split("| train/GT/00000.png |")[1].splitlines()[0]
@@ -47,8 +48,27 @@ def test_layout_sizes_and_readme(sample_root: Path) -> None:
 
 
 def test_counts_match_the_layout() -> None:
-    assert list(COUNTS) == ["train/GT", "val", "test"]
-    assert [COUNTS[k] for k in COUNTS] == [EXPECTED[sub][0] for sub in ("train/GT", "val/GT", "test/LQ")]
+    assert list(COUNTS) == ["train/GT", "val", "test", "test_real"]
+    assert [COUNTS[k] for k in COUNTS] == [*(EXPECTED[sub][0] for sub in ("train/GT", "val/GT", "test/LQ")), 5]
+
+
+def test_real_world_lq_are_odd_sized_degraded_faces(sample_root: Path) -> None:
+    files = list_images(sample_root / "test_real")
+    assert [p.name for p in files] == [f"{i:05d}.png" for i in range(5)]
+    assert [read_image(p).shape[:2] for p in files] == REAL_SIZES
+    readme = (sample_root / "README.md").read_text()
+    for p in files:
+        line = readme.split(f"| test_real/{p.name} |")[1].splitlines()[0]
+        assert "not aligned" in line and "JPEG quality" in line and ("astronaut" in line or "grace_hopper" in line)
+        img = read_image(p).astype(np.float64)
+        # degraded, yet a photo: JPEG blocks and noise leave no flat or saturated image
+        assert 20 < img.mean() < 235 and img.std() > 10, p
+    # not aligned like the val faces: no test_real image is a resize of a val LQ
+    val = [read_image(p) for p in list_images(sample_root / "val" / "LQ")]
+    for p in files:
+        img = read_image(p)
+        resized = [cv2.resize(v, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_AREA) for v in val]
+        assert min(float(np.abs(r.astype(float) - img).mean()) for r in resized) > 10, p
 
 
 def test_val_gt_distinct_from_train(sample_root: Path) -> None:
@@ -77,6 +97,11 @@ def test_deterministic_and_ensure(sample_root: Path, tmp_path: Path) -> None:
     assert (built / "train" / "GT" / "00000.png").stat().st_mtime_ns == stamp
     (built / "val" / "LQ" / "00003.png").unlink()
     ensure_sample_data(built)  # incomplete copy of ours -> completed
+    assert _files(built) == _files(sample_root)
+    for p in (built / "test_real").iterdir():  # a version-1 copy has no test_real/: rebuilt with it
+        p.unlink()
+    (built / "test_real").rmdir()
+    ensure_sample_data(built)
     assert _files(built) == _files(sample_root)
     readme = built / "README.md"
     readme.write_text(readme.read_text().replace(f"version {SAMPLE_VERSION}.", "version 0."))

@@ -155,7 +155,13 @@ def test_score_folder_and_zip(mini_root: Path, predicted: dict[str, Path], tmp_p
     assert list(result.per_image) == [p.name for p in list_images(gt_dir)]
     assert list(result.per_image.values()) == pytest.approx(expected)
     assert result.mean_psnr == pytest.approx(np.mean(expected))
-    assert str(result) == f"mean PSNR {np.mean(expected):.2f} dB over 3 images"
+    assert str(result) == f"mean PSNR {np.mean(expected):.4f} dB over 3 images"
+    ranked = sorted(zip(expected, result.per_image, strict=True), key=lambda t: t[0])
+    assert result.ranked() == [(name, pytest.approx(v)) for v, name in ranked]
+    worst, best = result.summary().splitlines()[1:]
+    assert worst == f"  worst: {', '.join(f'{n} {v:.4f} dB' for v, n in ranked)}"
+    assert best == f"  best:  {', '.join(f'{n} {v:.4f} dB' for v, n in ranked[::-1])}"
+    assert result.summary(n=1).splitlines()[1] == f"  worst: {ranked[0][1]} {ranked[0][0]:.4f} dB"
     table = evaluate(predicted["val"], mini_root)  # the same numbers as evaluate
     assert table["psnr"].iloc[-1] == pytest.approx(result.mean_psnr)
 
@@ -208,7 +214,20 @@ def test_cli_predict_zip_and_score(mini_root: Path, tmp_path: Path, capsys: pyte
     assert zipfile.is_zipfile(zip_path)
     capsys.readouterr()
     assert main(["score", str(zip_path), str(mini_root / "val" / "GT")]) == 0
-    assert capsys.readouterr().out.startswith("mean PSNR ")
+    printed = capsys.readouterr().out.splitlines()
+    result = score(zip_path, mini_root / "val" / "GT")
+    (worst, w_psnr), (best, b_psnr) = result.ranked()[0], result.ranked()[-1]
+    assert printed[0] == f"mean PSNR {result.mean_psnr:.4f} dB over 3 images"  # 4 decimals: the third differs
+    assert printed[1].startswith(f"  worst: {worst} {w_psnr:.4f} dB") and printed[2].startswith(f"  best:  {best} "
+                                                                                             f"{b_psnr:.4f} dB")
+
+    assert main(["evaluate", str(ckpt), "--data", str(mini_root), "--csv", str(tmp_path / "e.csv")]) == 0
+    printed = capsys.readouterr().out
+    table = evaluate(_tiny_net(), mini_root).set_index("name")
+    images = table.drop(index="mean")
+    assert f"model             {table.loc['mean', 'psnr']:9.4f}" in printed
+    assert f"worst image: {images['psnr'].idxmin()} ({images['psnr'].min():.4f} dB)" in printed
+    assert f"best image:  {images['psnr'].idxmax()} ({images['psnr'].max():.4f} dB)" in printed
 
     before = zip_path.read_bytes()
     assert main(["predict", str(ckpt), str(lq_dir), str(out), "--zip", str(zip_path)]) == 2

@@ -1,4 +1,4 @@
-"""The degradation panel (facesr.widgets) and the figures of notebooks 01/02 (facesr.plots)."""
+"""The degradation panel (facesr.report.widgets) and the figures of notebooks 01/02 (facesr.report.explore)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,15 @@ import numpy as np
 import pytest
 
 from facesr.data import check_dataset
-from facesr.degradations import DegradationParams, DegradationSettings, apply_degradation, sample_params
+from facesr.degradations import (
+    DegradationParams,
+    DegradationSettings,
+    apply_degradation,
+    params_kernel,
+    sample_params,
+)
 from facesr.images import list_images, read_image
-from facesr.widgets import build_degradation_panel, degradation_steps, params_kernel, render_degradation
+from facesr.report.widgets import build_degradation_panel, degradation_steps, render_degradation
 
 # The ipywidgets classes that exist, with the same constructor arguments, in 7.7 (Colab) and 8.x.
 COMMON_WIDGETS = {"FloatSlider", "IntSlider", "Dropdown", "Button", "Output", "VBox", "HBox"}
@@ -79,10 +85,9 @@ def test_panel_redraws_on_slider_and_button(gt: np.ndarray) -> None:
 
 
 def test_params_kernel_lives_in_degradations_and_panel_follows_a_new_gt(gt: np.ndarray) -> None:
-    import facesr.degradations
-    import facesr.widgets
+    import facesr.report.widgets
 
-    assert facesr.widgets.params_kernel is facesr.degradations.params_kernel
+    assert facesr.report.widgets.params_kernel is params_kernel  # one kernel, the library's, drawn by the panel
     panel = build_degradation_panel(gt, seed=3)
     other = gt[::-1].astype(np.float32) / 255  # a float GT works too (converted at each redraw)
     panel.gt = other
@@ -91,9 +96,9 @@ def test_params_kernel_lives_in_degradations_and_panel_follows_a_new_gt(gt: np.n
 
 
 def test_widgets_use_the_common_ipywidgets_subset() -> None:
-    import facesr.widgets
+    import facesr.report.widgets
 
-    source = Path(facesr.widgets.__file__).read_text()
+    source = Path(facesr.report.widgets.__file__).read_text()
     used = set(re.findall(r"widgets\.([A-Z]\w*)", source))
     assert used and used <= COMMON_WIDGETS, used - COMMON_WIDGETS
     assert 'names="value"' in source and ".on_click(" in source
@@ -102,7 +107,7 @@ def test_widgets_use_the_common_ipywidgets_subset() -> None:
 def test_figures_carry_titles_and_labels(gt: np.ndarray, sample_root: Path) -> None:
     import matplotlib.pyplot as plt
 
-    from facesr.plots import (
+    from facesr.report.explore import (
         channel_histograms,
         dataset_summary,
         plot_degradation_result,
@@ -112,8 +117,9 @@ def test_figures_carry_titles_and_labels(gt: np.ndarray, sample_root: Path) -> N
     )
 
     table = dataset_summary(check_dataset(sample_root))
-    assert list(table["folder"]) == ["train/GT", "val/LQ", "val/GT", "test/LQ"]
-    assert list(table["images"]) == [24, 8, 8, 8] and (table["disk (MB)"] > 0).all()
+    assert list(table["folder"]) == ["train/GT", "val/LQ", "val/GT", "test/LQ", "test_real"]
+    assert list(table["images"]) == [24, 8, 8, 8, 5] and (table["disk (MB)"] > 0).all()
+    assert table["pixel size (WxH)"].iloc[-1] == "61x45, 37x53, 45x71, 97x83, 129x101"  # sorted by height
 
     fig = channel_histograms({"GT": [gt], "LQ": [gt[::4, ::4]]})
     assert [ax.get_xlabel() for ax in fig.axes] == ["intensity (0-255)"] * 3

@@ -2,11 +2,13 @@
 
 Layout under a data root (the course's ``data/FFHQ/``): ``train/GT`` (4000 GT, 512x512), ``val/LQ`` +
 ``val/GT`` (400 pairs, LQ 128x128), ``test/LQ`` (400 LQ); files ``00000.png``, ``00001.png``, ...
+Optionally ``test_real/``: the real-world LQ images released with the test set (any size, no GT).
 Nothing in this module ever writes into a data folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import os
 from collections import Counter
@@ -31,6 +33,7 @@ from facesr.images import (
 )
 
 LAYOUT = ("train/GT", "val/LQ", "val/GT", "test/LQ")
+REAL_WORLD = "test_real"  # optional: the report shows predictions on these, the leaderboard never scores them
 SCALE = 4
 GT_SIZE = 512
 LQ_SIZE = GT_SIZE // SCALE
@@ -56,6 +59,15 @@ def find_data_root(path: str | os.PathLike) -> Path:
     raise FacesrError(
         f"{root} is not a data root: missing folder(s) {', '.join(missing)}; {HOW_TO_GET_DATA}"
     )
+
+
+def real_world_dir(root: str | os.PathLike) -> Path | None:
+    """The data root's optional ``test_real/`` folder (real-world LQ, any size, no GT); None when it has none."""
+    root = Path(root).expanduser()
+    with contextlib.suppress(FacesrError):  # a folder holding test_real alone is fine: no course layout needed
+        root = find_data_root(root)
+    folder = root / REAL_WORLD
+    return folder if folder.is_dir() else None
 
 
 # ---------------------------------------------------------------------------------------------- checker
@@ -84,6 +96,13 @@ class DatasetReport:
                 for (h, w), n in Counter(sizes).most_common(3)
             )
             lines.append(f"  {sub:<9} {self.counts.get(sub, 0):>5} images  {shown}")
+        if REAL_WORLD in self.counts:
+            sizes = Counter(self.sizes.get(REAL_WORLD, {}))
+            shown = ", ".join(f"{w}x{h}" for (h, w), _ in sizes.most_common(4))
+            more = f" and {len(sizes) - 4} more sizes" if len(sizes) > 4 else ""
+            lines.append(f"  {REAL_WORLD:<9} {self.counts[REAL_WORLD]:>5} images  {shown}{more} (real-world LQ, no GT)")
+        else:
+            lines.append(f"  {REAL_WORLD:<9}     - (optional real-world LQ folder, not present)")
         for title, items in (("errors", self.errors), ("warnings", self.warnings)):
             if items:
                 lines.append(f"{title}:")
@@ -129,12 +148,17 @@ def check_dataset(root: str | os.PathLike, full_decode: bool = False) -> Dataset
             report.warnings.append(f"{sub}: {len(other)} non-image entries ignored ({_names(sorted(other))})")
         if not files[sub]:
             report.errors.append(f"folder {sub} is empty; it must hold the {sub.split('/')[1]} images")
+    if (report.root / REAL_WORLD).is_dir():  # optional: reported when present, never an error when absent
+        files[REAL_WORLD] = list_images(report.root / REAL_WORLD)
+        report.counts[REAL_WORLD] = len(files[REAL_WORLD])
+        if not files[REAL_WORLD]:
+            report.warnings.append(f"{REAL_WORLD} is empty; put the real-world LQ images there or remove it")
     everything = [p for sub in files for p in files[sub]]
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:  # cv2/zlib run outside the GIL
         results = pool.map(lambda p: probe_image(p, full_decode), everything)
         probed = dict(zip(everything, results, strict=True))
     for sub, paths in files.items():
-        expected = GT_SIZE if sub.endswith("GT") else LQ_SIZE
+        expected = GT_SIZE if sub.endswith("GT") else LQ_SIZE if sub != REAL_WORLD else None  # any size
         sizes: Counter[tuple[int, int]] = Counter()
         corrupt, wrong, converted = [], [], {"gray": [], "alpha": [], "16-bit": []}
         for p in paths:
@@ -144,7 +168,7 @@ def check_dataset(root: str | os.PathLike, full_decode: bool = False) -> Dataset
                 continue
             h, w, notes = result
             sizes[(h, w)] += 1
-            if (h, w) != (expected, expected):
+            if expected and (h, w) != (expected, expected):
                 wrong.append((p, h, w))
             for note in notes:
                 converted[note].append(p)

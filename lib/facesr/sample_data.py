@@ -2,6 +2,8 @@
 
 It is NOT FFHQ: two real faces (scikit-image's ``astronaut``, matplotlib's ``grace_hopper``) aligned the way
 FFHQ aligns faces, plus crops of other bundled photos. It exists for smoke tests and demos only.
+Its ``test_real/`` stands in for the course's real-world LQ images: the same two faces, not aligned, cut
+at odd sizes and degraded by a fixed blur, noise and JPEG.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from facesr.images import write_png
 SEED = 2022
 _MARKER = "facesr sample data"
 # Bump when the images change (sources, recipes, degradation): older copies are then rebuilt.
-SAMPLE_VERSION = 1
+SAMPLE_VERSION = 2
 _VERSION_LINE = f"Sample set version {SAMPLE_VERSION}."
 
 # Hand-measured landmarks (x, y) in the original images: left eye, right eye, mouth centre.
@@ -39,9 +41,20 @@ FACE_RECIPES = {
 }  # fmt: skip
 # Random photo crops per split, after its faces: (how many, index in PHOTOS of the first source photo).
 PHOTO_CROPS = {"train": (20, 0), "val": (6, 3), "test": (6, 6)}
-# Images per folder (train/GT, val pairs, test/LQ): the faces plus the crops of each split.
+# Real-world-like LQ faces (test_real/): (source, rotation in degrees, crop width in eye distances,
+# crop centre shift from the eyes in eye distances (x, y), LQ size (width, height), blur sigma in LQ
+# pixels, noise sigma /255, JPEG quality). Odd sizes and aspect ratios on purpose: real photos have them.
+REAL_RECIPES = [
+    ("astronaut", -12.0, 3.2, (0.1, 0.5), (37, 53), 1.0, 4.0, 55),
+    ("grace_hopper", 9.0, 4.0, (-0.4, 0.5), (61, 45), 0.7, 2.0, 70),
+    ("astronaut", 5.0, 5.5, (0.8, 1.0), (97, 83), 1.2, 6.0, 40),
+    ("grace_hopper", -20.0, 2.8, (0.1, 0.3), (45, 71), 0.9, 8.0, 50),
+    ("astronaut", 0.0, 4.5, (-0.6, 0.4), (129, 101), 1.5, 3.0, 35),
+]
+# Images per folder (train/GT, val pairs, test/LQ): the faces plus the crops of each split; then test_real.
 COUNTS = {("train/GT" if split == "train" else split): len(FACE_RECIPES[split]) + n
           for split, (n, _) in PHOTO_CROPS.items()}  # fmt: skip
+COUNTS["test_real"] = len(REAL_RECIPES)
 PHOTOS = ("chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina",
           "motorcycle", "astronaut", "grace_hopper")  # fmt: skip
 _ORIGIN = {
@@ -137,6 +150,38 @@ def _faces(sources: dict[str, np.ndarray], split: str) -> list[_Item]:
     return items
 
 
+def _real_world(sources: dict[str, np.ndarray], index: int) -> _Item:
+    """One test_real LQ: a rotated, off-centre crop of a face, area-downscaled, blurred, noisy, JPEG'd."""
+    from facesr.degradations import (
+        add_gaussian_noise,
+        blur,
+        blur_kernel,
+        jpeg_compress,
+        resize,
+        to_float,
+        to_uint8,
+    )
+
+    name, angle, width, shift, (w, h), sigma, noise, quality = REAL_RECIPES[index]
+    left_eye, right_eye, _ = (np.asarray(p, dtype=np.float64) for p in FACES[name])
+    eye_dist = float(np.hypot(*(right_eye - left_eye)))
+    centre = (left_eye + right_eye) / 2 + np.asarray(shift) * eye_dist
+    crop_w = width * eye_dist
+    crop_h = crop_w * h / w
+    # Rotate about the crop centre at native scale, then move that centre to the middle of the crop.
+    matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, 1.0)
+    matrix[:, 2] += (crop_w / 2 - centre[0], crop_h / 2 - centre[1])
+    crop = cv2.warpAffine(sources[name], matrix, (int(round(crop_w)), int(round(crop_h))), flags=cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REFLECT_101)  # fmt: skip
+    img = resize(to_float(crop), (h, w), "area")
+    img = blur(img, blur_kernel("iso", 2 * int(np.ceil(3 * sigma)) + 1, sigma))
+    img = add_gaussian_noise(img, noise, np.random.default_rng((SEED, 3, index)))
+    img = to_uint8(jpeg_compress(img, quality))
+    how = (f"not aligned: rotated {angle:+.0f} deg, crop {width} eye distances wide, {w}x{h}, blur sigma {sigma}, "
+           f"noise {noise}/255, JPEG quality {quality}")  # fmt: skip
+    return _Item(img, f"{_ORIGIN[name]}: {how}")
+
+
 def _lq(gt: np.ndarray, split_id: int, index: int) -> np.ndarray:
     """The course degradation under a fixed seed, saved as 8-bit like the course's LQ files."""
     from facesr.degradations import degrade, to_float, to_uint8
@@ -150,11 +195,14 @@ def _own_files() -> list[str]:
     files += [f"train/GT/{i:05d}.png" for i in range(COUNTS["train/GT"])]
     files += [f"val/{k}/{i:05d}.png" for k in ("LQ", "GT") for i in range(COUNTS["val"])]
     files += [f"test/LQ/{i:05d}.png" for i in range(COUNTS["test"])]
+    files += [f"test_real/{i:05d}.png" for i in range(COUNTS["test_real"])]
     return files
 
 
 def make_sample_data(out: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Write the sample set (24 train GT, 8 val pairs, 8 test LQ, README.md) into ``out``; returns ``out``.
+    """Write the sample set (24 train GT, 8 val pairs, 8 test LQ, 5 real-world LQ, README.md) into ``out``.
+
+    Returns ``out``.
 
     A non-empty ``out`` is refused unless ``overwrite`` (which replaces only the files this function writes).
     """
@@ -177,7 +225,8 @@ def make_sample_data(out: str | os.PathLike, overwrite: bool = False) -> Path:
         "cropped the way FFHQ faces are, then crops, flips and resizes of other bundled photos.",
         "GT is 512x512; val/LQ and test/LQ are 128x128, made from their GT by `facesr.degradations.degrade`",
         f"(the course pipeline) under fixed seeds ({SEED}, split, index) and saved as 8-bit PNG.",
-        "test/GT is not included, as in the course.",
+        "test/GT is not included, as in the course. test_real/ holds real-world-like LQ images of the two faces",
+        "(not aligned, odd sizes, blurred, noisy, JPEG-compressed, no GT), standing in for the course's.",
         f"{_VERSION_LINE} `ensure_sample_data` rebuilds a copy whose version differs from the kit's.",
         "",
         "| file | source |",
@@ -195,6 +244,10 @@ def make_sample_data(out: str | os.PathLike, overwrite: bool = False) -> Path:
                 readme.append(f"| val/GT/{i:05d}.png | {item.origin} |")
             else:
                 readme.append(f"| test/LQ/{i:05d}.png | LQ of: {item.origin} |")
+    for i in range(COUNTS["test_real"]):
+        item = _real_world(sources, i)
+        write_png(out / "test_real" / f"{i:05d}.png", item.img)
+        readme.append(f"| test_real/{i:05d}.png | {item.origin} |")
     (out / "README.md").write_text("\n".join(readme) + "\n", encoding="utf-8")
     return out
 

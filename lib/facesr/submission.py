@@ -141,12 +141,31 @@ class ScoreResult:
         values = list(self.per_image.values())
         return math.fsum(values) / len(values) if values else float("nan")
 
+    def ranked(self) -> list[tuple[str, float]]:
+        """``(file name, PSNR)`` from the worst image to the best (ties by name)."""
+        return sorted(self.per_image.items(), key=lambda item: (item[1], item[0]))
+
     def __str__(self) -> str:
-        text = f"mean PSNR {self.mean_psnr:.2f} dB over {self.count} images"
+        # 4 decimals: the leaderboard shows 10, and submissions differ in the third
+        text = f"mean PSNR {self.mean_psnr:.4f} dB over {self.count} images"
         identical = sum(math.isinf(v) for v in self.per_image.values())
         if identical:
             text += f" ({identical} identical to GT: PSNR inf)"
         return text
+
+    def summary(self, n: int = 3) -> str:
+        """The mean line, then the ``n`` worst and ``n`` best images with their PSNR (what ``score`` prints).
+
+        Args:
+            n: images listed at each end.
+        """
+        ranked = self.ranked()
+        n = min(n, len(ranked))
+
+        def listing(items: list[tuple[str, float]]) -> str:
+            return ", ".join(f"{name} {value:.4f} dB" for name, value in items)
+
+        return "\n".join([str(self), f"  worst: {listing(ranked[:n])}", f"  best:  {listing(ranked[::-1][:n])}"])
 
 
 def _score_folder(sr_dir: Path, gt_dir: Path) -> ScoreResult:
@@ -173,7 +192,12 @@ def _score_folder(sr_dir: Path, gt_dir: Path) -> ScoreResult:
 
 
 def score(sr_dir_or_zip: str | os.PathLike, gt_dir: str | os.PathLike) -> ScoreResult:
-    """Score a folder of SR images or a submission zip (its single folder) against ``gt_dir``."""
+    """Score a folder of SR images or a submission zip (its single folder) against ``gt_dir``.
+
+    Args:
+        sr_dir_or_zip: a folder of SR images, or a zip holding one folder of them.
+        gt_dir: the GT images, matched by file name.
+    """
     source, gt_dir = Path(sr_dir_or_zip), Path(gt_dir)
     if source.is_dir():
         return _score_folder(source, gt_dir)

@@ -1,7 +1,7 @@
-"""The report's figures: training curves, PSNR against iterations, and side-by-side face crops.
+"""The report's figures: training curves, PSNR against iterations, face grids with crops, real-world grids.
 
-Every function returns a matplotlib Figure (save it with :func:`facesr.report.save_figure`); each
-model keeps its colour from :data:`facesr.report.MODEL_COLORS` in every figure.
+Every function returns a matplotlib Figure (save it with :func:`facesr.report.style.save_figure`); each
+model keeps its colour from :data:`facesr.report.style.MODEL_COLORS` in every figure.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from facesr.plots import _plt
-from facesr.report import iteration_column, loss_columns, metric_column, model_color, model_label
+from facesr.errors import FacesrError
+from facesr.report.runs import iteration_column, loss_columns, metric_column
+from facesr.report.style import model_color, model_label, pyplot
 
 # Crop boxes as fractions (top, bottom, left, right) of an FFHQ-aligned face, any resolution.
 DEFAULT_CROPS: dict[str, tuple[float, float, float, float]] = {
@@ -87,7 +88,7 @@ def plot_loss_curves(logs: Mapping[str, pd.DataFrame], log_scale: bool = True) -
         logs: ``{run name: training log}`` (the first table of :func:`facesr.training.read_run_logs`).
         log_scale: logarithmic loss axis (GAN terms differ by orders of magnitude).
     """
-    plt = _plt()
+    plt = pyplot()
     n = max(len(logs), 1)
     cols = min(n, 2)
     rows = math.ceil(n / cols)
@@ -107,8 +108,14 @@ def plot_loss_curves(logs: Mapping[str, pd.DataFrame], log_scale: bool = True) -
 def plot_psnr_curves(
     vals: Mapping[str, pd.DataFrame], bicubic_psnr: float | None = None, title: str = "Validation PSNR"
 ) -> object:
-    """Val PSNR against iterations of all models on one axis, with the bicubic baseline as a line."""
-    plt = _plt()
+    """Val PSNR against iterations of all models on one axis, with the bicubic baseline as a line.
+
+    Args:
+        vals: ``{run name: validation log}``.
+        bicubic_psnr: the baseline (dB), drawn dashed; None or NaN leaves it out.
+        title: the axes title.
+    """
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     finite = bicubic_psnr is not None and math.isfinite(bicubic_psnr)
     _draw_psnr_axis(ax, vals, bicubic_psnr if finite else None, title, markersize=3)
@@ -121,8 +128,15 @@ def plot_psnr_curves(
 
 
 def plot_run_curves(name: str, log: pd.DataFrame, val: pd.DataFrame, bicubic_psnr: float | None = None) -> object:
-    """One run's training loss and val PSNR side by side (the curves of notebooks 03-05)."""
-    plt = _plt()
+    """One run's training loss and val PSNR side by side (the curves of notebooks 03-05).
+
+    Args:
+        name: the run name (colour and label).
+        log: its training log.
+        val: its validation log.
+        bicubic_psnr: the baseline (dB); None takes the ``bicubic_psnr`` the trainer logs in ``val``.
+    """
+    plt = pyplot()
     fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(12, 4))
     _draw_loss_panel(ax_loss, name, log, "all")
     if bicubic_psnr is None and "bicubic_psnr" in val.columns and not val.empty:
@@ -135,7 +149,12 @@ def plot_run_curves(name: str, log: pd.DataFrame, val: pd.DataFrame, bicubic_psn
 
 
 def crop_box(shape: tuple[int, ...], box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
-    """Pixel rows/columns ``(top, bottom, left, right)`` of a fractional box in an image of ``shape``."""
+    """Pixel rows/columns ``(top, bottom, left, right)`` of a fractional box in an image of ``shape``.
+
+    Args:
+        shape: the image shape (height, width, ...).
+        box: fractions (top, bottom, left, right) with 0 <= top < bottom <= 1 and 0 <= left < right <= 1.
+    """
     top, bottom, left, right = box
     if not (0 <= top < bottom <= 1 and 0 <= left < right <= 1):
         raise ValueError(f"crop box must be fractions with 0 <= top < bottom <= 1 and 0 <= left < right <= 1, "
@@ -146,13 +165,25 @@ def crop_box(shape: tuple[int, ...], box: tuple[float, float, float, float]) -> 
 
 
 def crop(img: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-    """The fractional ``box`` of ``img`` (works at 128 and 512 alike)."""
+    """The fractional ``box`` of ``img`` (works at 128 and 512 alike).
+
+    Args:
+        img: the image.
+        box: fractions (top, bottom, left, right), as in :func:`crop_box`.
+    """
     t, b, l_, r = crop_box(img.shape, box)
     return img[t:b, l_:r]
 
 
+def _generators(nets: Mapping[str, object]) -> dict[str, object]:
+    """``nets`` with every run folder or checkpoint path loaded (generators pass through)."""
+    from facesr.infer import load_generator
+
+    return {run: load_generator(n) if isinstance(n, str | os.PathLike) else n for run, n in nets.items()}
+
+
 def comparison_images(
-    nets: Mapping[str, object], data_root: str | os.PathLike, name: str | int = 0, tta: bool = False
+    nets: Mapping[str, object], data_root: str | os.PathLike, name: str | int = 0, tta: bool | str | None = None
 ) -> dict[str, np.ndarray]:
     """``{"lq", "bicubic", <run>..., "gt"}`` images of one val face (file name or index) for the grid.
 
@@ -160,20 +191,18 @@ def comparison_images(
         nets: ``{run name: generator or run folder / checkpoint path}``.
         data_root: data root with val/LQ and val/GT.
         name: val file name or index into the sorted val list.
-        tta: x8 self-ensemble for the networks.
+        tta: self-ensemble for the networks: None, "hflip" or "x8" (see :mod:`facesr.infer`).
     """
     from facesr.data import find_data_root
     from facesr.images import list_images, read_image
-    from facesr.infer import load_generator, upscale
+    from facesr.infer import upscale
     from facesr.metrics import bicubic_upscale
 
     root = find_data_root(data_root)
     lq_path = list_images(root / "val" / "LQ")[name] if isinstance(name, int) else root / "val" / "LQ" / name
     lq = read_image(lq_path)
     images = {"lq": lq, "bicubic": bicubic_upscale(lq, 4)}
-    for run, net_g in nets.items():
-        if isinstance(net_g, str | os.PathLike):
-            net_g = load_generator(net_g)
+    for run, net_g in _generators(nets).items():
         images[run] = upscale(net_g, lq, tta=tta)
     images["gt"] = read_image(root / "val" / "GT" / lq_path.name)
     return images
@@ -188,12 +217,17 @@ def plot_comparison(
 
     Titles carry each SR image's PSNR to the GT (when a ``"gt"`` image is given); crop boxes are
     outlined on the whole faces.
+
+    Args:
+        images: ``{"lq", "bicubic", <run>..., "gt"}`` from :func:`comparison_images`.
+        crops: ``{name: fractional box}``; None for :data:`DEFAULT_CROPS`.
+        title: the figure title.
     """
     from matplotlib.patches import Rectangle
 
     from facesr.metrics import psnr
 
-    plt = _plt()
+    plt = pyplot()
     crops = DEFAULT_CROPS if crops is None else crops
     names = list(images)
     # Row heights follow each crop's aspect ratio (a wide eye strip gets a short row, no white gaps).
@@ -216,8 +250,7 @@ def plot_comparison(
             if j == 0:
                 axes[1 + c_idx, j].set_ylabel(crop_name, fontsize=9)
     for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set(xticks=[], yticks=[])
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -225,17 +258,22 @@ def plot_comparison(
 
 
 def plot_val_outputs(run_dir: str | os.PathLike, data_root: str | os.PathLike, n: int = 3) -> object:
-    """LQ | bicubic | SR | GT for the first ``n`` val faces of a run (its best checkpoint)."""
+    """LQ | bicubic | SR | GT for the first ``n`` val faces of a run (its best checkpoint).
+
+    Args:
+        run_dir: the run folder.
+        data_root: data root with val/LQ and val/GT.
+        n: how many val faces.
+    """
     from facesr.data import find_data_root
     from facesr.images import list_images
-
-    run_dir = Path(run_dir)
-    names = [p.name for p in list_images(find_data_root(data_root) / "val" / "LQ")[:n]]
     from facesr.infer import load_generator
     from facesr.metrics import psnr
 
+    run_dir = Path(run_dir)
+    names = [p.name for p in list_images(find_data_root(data_root) / "val" / "LQ")[:n]]
     net_g = load_generator(run_dir)
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(len(names), 4, figsize=(9.6, 2.5 * len(names)), squeeze=False)
     for i, name in enumerate(names):
         images = comparison_images({run_dir.name: net_g}, data_root, name)
@@ -245,21 +283,68 @@ def plot_val_outputs(run_dir: str | os.PathLike, data_root: str | os.PathLike, n
                 label += f" {psnr(img, images['gt']):.2f} dB"
             axes[i, j].imshow(img)
             axes[i, j].set_title(f"{name}: {label}" if j == 0 else label, fontsize=8, color=model_color(key))
-            axes[i, j].set_xticks([])
-            axes[i, j].set_yticks([])
+            axes[i, j].set(xticks=[], yticks=[])
     fig.tight_layout()
     return fig
 
 
-def parse_box(text: str) -> tuple[float, float, float, float]:
-    """``"0.35,0.5,0.2,0.8"`` (top, bottom, left, right fractions; a notebook setting) -> a crop box."""
-    try:
-        values = tuple(float(v) for v in str(text).replace(" ", "").split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 4:
-        from facesr.errors import FacesrError
+def real_world_images(
+    nets: Mapping[str, object], data_root: str | os.PathLike, tta: bool | str | None = None
+) -> dict[str, dict[str, np.ndarray]]:
+    """``{file name: {"lq", "bicubic", <run>...}}`` for every real-world LQ in the data root's ``test_real/``.
 
-        raise FacesrError(f"crop box {text!r} must be four fractions top,bottom,left,right, e.g. 0.35,0.5,0.2,0.8")
-    crop_box((100, 100), values)  # ValueError for fractions out of order or range
-    return values
+    Args:
+        nets: ``{run name: generator or run folder / checkpoint path}``.
+        data_root: data root holding ``test_real/`` (images of any size, no GT).
+        tta: self-ensemble for the networks: None, "hflip" or "x8".
+
+    Raises:
+        FacesrError: the data root has no ``test_real/`` or it holds no images.
+    """
+    from facesr.data import REAL_WORLD, real_world_dir
+    from facesr.images import list_images, read_image
+    from facesr.infer import upscale
+    from facesr.metrics import bicubic_upscale
+
+    folder = real_world_dir(data_root)
+    paths = list_images(folder) if folder is not None else []
+    if not paths:
+        raise FacesrError(f"no real-world LQ images in {Path(data_root) / REAL_WORLD}; put the course's "
+                          "real-world LQ images there (any size, no GT)")  # fmt: skip
+    generators = _generators(nets)
+    grid: dict[str, dict[str, np.ndarray]] = {}
+    for path in paths:
+        lq = read_image(path)
+        grid[path.name] = {"lq": lq, "bicubic": bicubic_upscale(lq, 4)}
+        grid[path.name].update({run: upscale(net_g, lq, tta=tta) for run, net_g in generators.items()})
+    return grid
+
+
+def plot_real_world(
+    grid: Mapping[str, Mapping[str, np.ndarray]], title: str = "Real-world LQ images (no GT): x4 outputs"
+) -> object:
+    """One row per real-world LQ: LQ | bicubic | models..., each panel titled with its label and size.
+
+    Args:
+        grid: ``{file name: {"lq", "bicubic", <run>...}}`` from :func:`real_world_images`.
+        title: the figure title.
+    """
+    plt = pyplot()
+    names = list(grid)
+    columns = list(grid[names[0]]) if names else []
+    fig, axes = plt.subplots(max(len(names), 1), max(len(columns), 1), squeeze=False,
+                             figsize=(2.3 * max(len(columns), 2), 2.5 * max(len(names), 1) + 0.6))  # fmt: skip
+    if not names:
+        axes[0, 0].text(0.5, 0.5, "no real-world LQ images", ha="center", va="center")
+    for i, name in enumerate(names):
+        for j, key in enumerate(columns):
+            ax, img = axes[i, j], grid[name][key]
+            ax.imshow(img, interpolation="nearest")
+            ax.set_title(f"{model_label(key)} {img.shape[1]}x{img.shape[0]}", fontsize=8, color=model_color(key))
+            if j == 0:
+                ax.set_ylabel(name, fontsize=9)
+    for ax in axes.flat:
+        ax.set(xticks=[], yticks=[])
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,7 +1,8 @@
-"""Figures of notebooks 01 (data exploration) and 02 (degradation demo).
+"""Figures of notebooks 01 (data exploration) and 02 (degradation demo): data, degradation steps, histograms.
 
 Each function returns a matplotlib Figure sized to read well in a report (save it with
-:func:`facesr.report.save_figure`); GT, LQ and bicubic keep the colours of :data:`facesr.report.MODEL_COLORS`.
+:func:`facesr.report.style.save_figure`); GT, LQ and bicubic keep the colours of
+:data:`facesr.report.style.MODEL_COLORS`.
 """
 
 from __future__ import annotations
@@ -11,15 +12,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from facesr.report import MODEL_COLORS, model_color
+from facesr.report.style import MODEL_COLORS, model_color, pyplot
 
 CHANNELS = ("red", "green", "blue")
-
-
-def _plt():  # imported late: the library must import without matplotlib configured
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _as_uint8(img: np.ndarray) -> np.ndarray:
@@ -36,12 +31,17 @@ def _as_uint8(img: np.ndarray) -> np.ndarray:
 
 
 def dataset_summary(report: object) -> pd.DataFrame:
-    """One row per folder of a :class:`facesr.data.DatasetReport`: images, pixel sizes, size on disk (MB)."""
-    from facesr.data import LAYOUT
+    """One row per folder of a :class:`facesr.data.DatasetReport`: images, pixel sizes, size on disk (MB).
+
+    Args:
+        report: what :func:`facesr.data.check_dataset` found. The optional ``test_real`` folder
+            (real-world LQ, any size) gets a last row when the data root has it.
+    """
+    from facesr.data import LAYOUT, REAL_WORLD
     from facesr.images import list_images
 
     rows = []
-    for sub in LAYOUT:
+    for sub in (*LAYOUT, REAL_WORLD) if REAL_WORLD in report.counts else LAYOUT:
         folder = report.root / sub
         files = list_images(folder) if folder.is_dir() else []
         sizes = report.sizes.get(sub, {})
@@ -63,8 +63,16 @@ def show_images(
     size: float = 2.6,
     suptitle: str | None = None,
 ) -> object:
-    """A grid of images (uint8 or float [0, 1]) with optional titles; pixels drawn unsmoothed."""
-    plt = _plt()
+    """A grid of images (uint8 or float [0, 1]) with optional titles; pixels drawn unsmoothed.
+
+    Args:
+        images: the images, any sizes.
+        titles: one title per image.
+        ncols: images per row.
+        size: inches per image.
+        suptitle: the figure title.
+    """
+    plt = pyplot()
     n = max(1, len(images))
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
@@ -90,7 +98,7 @@ def channel_histograms(groups: Mapping[str, Sequence[np.ndarray]], bins: int = 6
             others the matplotlib cycle.
         bins: bins over 0-255.
     """
-    plt = _plt()
+    plt = pyplot()
     edges = np.linspace(0, 256, bins + 1)
     centres = (edges[:-1] + edges[1:]) / 2
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), sharey=True)
@@ -126,8 +134,14 @@ def _show_kernel(fig: object, ax: object, kernel: np.ndarray, title: str = "blur
 
 
 def plot_degradation_steps(steps: Mapping[str, np.ndarray], kernel: np.ndarray, params: object) -> object:
-    """The kernel, then every intermediate image of one degradation, each titled with its size."""
-    plt = _plt()
+    """The kernel, then every intermediate image of one degradation, each titled with its size.
+
+    Args:
+        steps: ``{step name: image}`` from :func:`facesr.report.widgets.degradation_steps`.
+        kernel: the blur kernel drawn first.
+        params: the degradation parameters (the figure title).
+    """
+    plt = pyplot()
     n = len(steps) + 1
     ncols = 4
     nrows = -(-n // ncols)
@@ -147,8 +161,17 @@ def plot_degradation_steps(steps: Mapping[str, np.ndarray], kernel: np.ndarray, 
 def plot_degradation_result(
     kernel: np.ndarray, lq: np.ndarray, sr: np.ndarray, gt: np.ndarray, psnr: float, params: object
 ) -> object:
-    """Kernel | LQ | bicubic x4 with its PSNR | GT: the figure of the interactive panel."""
-    plt = _plt()
+    """Kernel | LQ | bicubic x4 with its PSNR | GT: the figure of the interactive panel.
+
+    Args:
+        kernel: the blur kernel.
+        lq: the degraded image.
+        sr: its bicubic x4.
+        gt: the GT face.
+        psnr: PSNR of ``sr`` against ``gt`` (dB).
+        params: the degradation parameters (the figure title).
+    """
+    plt = pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(13, 3.6))
     _show_kernel(fig, axes[0], kernel)
     for ax, img, title, key in (
@@ -175,7 +198,7 @@ def plot_psnr_histogram(
         title: axes title.
         bins: histogram bins.
     """
-    plt = _plt()
+    plt = pyplot()
     values = np.asarray(values, dtype=np.float64)
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     from matplotlib.ticker import MaxNLocator

@@ -35,6 +35,12 @@ def degradation_steps(
 ) -> dict[str, np.ndarray]:
     """Every intermediate image of :func:`facesr.degradations.apply_degradation`, in order.
 
+    Args:
+        gt: the GT face, uint8 or float [0, 1] HxWx3.
+        params: the degradation parameters.
+        seed: seed of the noise generator.
+        settings: None for the course settings.
+
     Uses the library's single ops in the order of REFERENCE.md section 2; the last entry ("LQ") equals
     ``apply_degradation(gt, params, np.random.default_rng(seed), settings)`` up to float rounding.
     """
@@ -64,6 +70,12 @@ def render_degradation(
 
     The noise comes from ``np.random.default_rng(seed)``, so moving one slider changes only that step.
     ``psnr`` is the PSNR (dB) of OpenCV bicubic x4 of the uint8-rounded LQ against the uint8 GT.
+
+    Args:
+        gt: the GT face, uint8 or float [0, 1] HxWx3.
+        params: the degradation parameters.
+        seed: seed of the noise generator.
+        settings: None for the course settings.
     """
     lq = apply_degradation(to_float(gt), params, np.random.default_rng(seed), settings)
     return params_kernel(params, settings), lq, lq_bicubic_psnr(lq, to_uint8(gt))
@@ -155,7 +167,7 @@ class DegradationPanel:
         from IPython.display import clear_output, display
 
         from facesr.metrics import bicubic_upscale
-        from facesr.plots import plot_degradation_result
+        from facesr.report.explore import plot_degradation_result
 
         iso = self.controls["kernel_kind"].value == "iso"
         self.controls["sigma_y"].disabled = iso
@@ -180,5 +192,11 @@ class DegradationPanel:
 def build_degradation_panel(
     gt: np.ndarray, settings: DegradationSettings | None = None, seed: int = 0
 ) -> DegradationPanel:
-    """The interactive panel for one GT face (uint8 or float [0, 1] HxWx3); display it in a notebook."""
+    """The interactive panel for one GT face; display it in a notebook.
+
+    Args:
+        gt: the GT face, uint8 or float [0, 1] HxWx3.
+        settings: None for the course settings.
+        seed: seed of the noise and of the "random sample" button.
+    """
     return DegradationPanel(gt, settings=settings, seed=seed)

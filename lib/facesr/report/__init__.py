@@ -1,0 +1,19 @@
+"""What the notebooks show and the hand-in contains: tables, figures, the degradation panel, shared cells.
+
+Modules, each named for what it draws or computes (import from them directly):
+
+- :mod:`~facesr.report.style`: models in order, one colour and label per model, saving a figure.
+- :mod:`~facesr.report.runs`: finding run folders, their logs and ``run_info.json``.
+- :mod:`~facesr.report.tables`: PSNR / parameter / machine tables, CSV + Markdown.
+- :mod:`~facesr.report.figures`: the report's figures (curves, qualitative and real-world grids).
+- :mod:`~facesr.report.explore`: the figures of notebooks 01-02 (data, degradation steps, histograms).
+- :mod:`~facesr.report.widgets`: the degradation panel of notebook 02.
+- :mod:`~facesr.report.steps`: the cells notebooks 03-07 share (config and budget, curves, outputs).
+- :mod:`~facesr.report.handin` and :mod:`~facesr.report.readme`: the course hand-in bundle and its Readme.txt.
+
+Public entry point here: :func:`make_handin` (``python -m facesr handin``).
+"""
+
+from facesr.report.handin import make_handin
+
+__all__ = ["make_handin"]

@@ -1,0 +1,220 @@
+"""The course hand-in bundle (REFERENCE.md section 10): one zip holding every file the handout asks for.
+
+``python -m facesr handin RUN --out FILE.zip`` calls :func:`make_handin`, which writes::
+
+    Readme.txt                  matriculation number, CodaLab name, files, libraries, how to run
+    submission.zip              the leaderboard zip of the run's test predictions (results/00000.png ...)
+    <run>/config.json, log.csv, val.csv, run_info.json, best.pt, test_real_predictions/*.png
+    figures/...                 the report's figures and tables
+    code/...                    the kit's source (library, notebooks, requirements)
+
+Everything is checked before anything is written: the bundle never replaces an existing file unless
+asked, an over-budget generator is refused with its numbers, and missing test predictions are made
+only when the data root has ``test/LQ`` (into the run folder, where notebook 06 puts them too).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+from facesr.errors import FacesrError
+from facesr.report.readme import BundleFile, figure_description, handin_readme
+from facesr.report.steps import REAL_WORLD_PREDICTIONS
+
+TEST_PREDICTIONS = "test_predictions"  # notebook 06 and the Readme's predict command write them here
+LEADERBOARD_ZIP = "submission.zip"
+RUN_FILES = {
+    "config.json": "every training setting of the run (facesr.config.TrainConfig fields)",
+    "log.csv": "training log: loss terms, learning rate and speed, averaged over each logging window",
+    "val.csv": "validation log: val PSNR/SSIM (RGB, 0-255, whole image) at each validation",
+    "run_info.json": "the training machine: GPU model and count (or CPU), torch/CUDA, AMP dtype, wall hours",
+}
+REQUIRED_RUN_FILES = ("config.json", "log.csv", "val.csv")  # run_info.json: runs of older kits lack it
+FIGURE_EXTENSIONS = (".png", ".csv", ".md")
+CODE_FILES = ("README.md", "requirements.txt", "pyproject.toml", "colab_setup.sh", "jupytext.toml")
+CODE_FOLDERS = {"lib/facesr": ("*.py",), "notebooks": ("*.py", "*.ipynb")}
+
+
+def _check_target(out: str | os.PathLike, overwrite: bool) -> Path:
+    out = Path(out).expanduser()
+    if out.suffix.lower() != ".zip":
+        raise FacesrError(f"hand-in bundle {out} should end in .zip; pass --out NAME.zip")
+    if out.is_dir():
+        raise FacesrError(f"{out} is a folder; pass a file name for the hand-in bundle, e.g. --out handin.zip")
+    if out.exists() and not overwrite:
+        raise FacesrError(f"{out} already exists; pass --overwrite (overwrite=True) or choose another name")
+    return out
+
+
+def _read_config(run_dir: Path) -> dict:
+    for name in REQUIRED_RUN_FILES:
+        if not (run_dir / name).is_file():
+            raise FacesrError(f"run folder {run_dir} has no {name}; hand in a run folder written by the kit's trainer")
+    try:
+        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise FacesrError(f"{run_dir / 'config.json'} is unreadable ({err}); restore it from the run's Drive copy") from err
+    if not isinstance(config, dict):
+        raise FacesrError(f"{run_dir / 'config.json'} is not a config (a JSON object of TrainConfig fields)")
+    return config
+
+
+def _test_lq_dir(data_root: str | os.PathLike | None, config: dict) -> Path | None:
+    """``test/LQ`` of the given data root, else of the run's own config (as given, then inside the kit)."""
+    from facesr.colab import kit_root
+
+    roots = [Path(data_root).expanduser()] if data_root else [Path(config.get("data_root") or "data/FFHQ")]
+    if not data_root and not roots[0].is_absolute():
+        roots.append(kit_root() / roots[0])
+    for root in roots:
+        for candidate in (root / "test" / "LQ", root):  # a data root, or the test/LQ folder itself
+            if candidate.is_dir() and candidate.name == "LQ":
+                return candidate
+    return None
+
+
+def leaderboard_zip(
+    run_dir: str | os.PathLike, net: object, data_root: str | os.PathLike | None = None, config: dict | None = None
+) -> Path:
+    """The run's leaderboard zip ``<run>/submission.zip``: the existing one, or packaged from its test predictions.
+
+    Missing predictions are made with :func:`facesr.infer.predict` into ``<run>/test_predictions`` (never
+    into a folder that already holds some), then checked and zipped by
+    :func:`facesr.submission.package_submission` (the budget check comes first).
+
+    Args:
+        run_dir: the run folder.
+        net: its generator (checked against the parameter limit).
+        data_root: data root with ``test/LQ``; None uses the run's config.json ``data_root``.
+        config: the run's config.json contents (read when None).
+
+    Raises:
+        FacesrError: over budget; or no zip, no predictions and no ``test/LQ`` to make them (says what to pass).
+    """
+    from facesr.infer import predict
+    from facesr.submission import package_submission
+
+    run_dir = Path(run_dir)
+    zip_path, pred_dir = run_dir / LEADERBOARD_ZIP, run_dir / TEST_PREDICTIONS
+    if zip_path.is_file():
+        if not zipfile.is_zipfile(zip_path):
+            raise FacesrError(f"{zip_path} is not a zip file; move it away so that the hand-in makes a new one")
+        return zip_path
+    lq_dir = _test_lq_dir(data_root, config if config is not None else _read_config(run_dir))
+    if lq_dir is None:
+        where = data_root or (config or {}).get("data_root") or "the run's data root"
+        raise FacesrError(
+            f"run {run_dir.name} has no test predictions ({zip_path.name} or {TEST_PREDICTIONS}/ in {run_dir}) and "
+            f"{where} has no test/LQ to make them; pass --data ROOT (data_root=ROOT) with test/LQ inside"
+        )
+    if not pred_dir.exists():
+        paths = predict(net, lq_dir, pred_dir)
+        print(f"{len(paths)} test predictions written to {pred_dir}")
+    return package_submission(pred_dir, zip_path, net, lq_dir)
+
+
+def _figure_files(figures_dir: Path) -> list[BundleFile]:
+    if not figures_dir.is_dir():
+        raise FacesrError(f"figures folder {figures_dir} not found; run notebook 06 first or pass --figures DIR")
+    files = sorted(p for p in figures_dir.iterdir() if p.is_file() and p.suffix.lower() in FIGURE_EXTENSIONS)
+    if not files:
+        raise FacesrError(f"{figures_dir} holds no figures or tables; run notebook 06 first or pass --figures DIR")
+    return [BundleFile(p, f"figures/{p.name}", figure_description(p.name)) for p in files]
+
+
+def _code_files() -> list[BundleFile]:
+    """The kit's source as the bundle's ``code/`` folder (the handout asks for all code)."""
+    from facesr.colab import kit_root
+
+    kit = kit_root()
+    files = [BundleFile(kit / name, f"code/{name}", "") for name in CODE_FILES if (kit / name).is_file()]
+    for folder, patterns in CODE_FOLDERS.items():
+        for pattern in patterns:
+            for path in sorted((kit / folder).rglob(pattern)):
+                if "__pycache__" not in path.parts and not any(p.startswith(".") for p in path.parts):
+                    files.append(BundleFile(path, f"code/{path.relative_to(kit).as_posix()}", ""))
+    return files
+
+
+def _run_files(run_dir: Path, checkpoint: Path, zip_path: Path) -> list[BundleFile]:
+    name = run_dir.name
+    files = [BundleFile(zip_path, LEADERBOARD_ZIP, "the leaderboard zip: results/00000.png ..., the x4 outputs "
+                        "of test/LQ (upload it to CodaLab)")]  # fmt: skip
+    files += [BundleFile(run_dir / f, f"{name}/{f}", text) for f, text in RUN_FILES.items() if (run_dir / f).is_file()]
+    files.append(BundleFile(checkpoint, f"{name}/{checkpoint.name}", "the submitted checkpoint: net_g, net_g_ema "
+                            "(the weights used for the predictions), optimizer state, config"))  # fmt: skip
+    real = run_dir / REAL_WORLD_PREDICTIONS
+    if real.is_dir():
+        files += [BundleFile(p, f"{name}/{REAL_WORLD_PREDICTIONS}/{p.name}", "x4 output of the real-world LQ image "
+                             f"test_real/{p.name}") for p in sorted(real.glob("*.png"))]  # fmt: skip
+    return files
+
+
+def _write_zip(out: Path, files: list[BundleFile], readme: str) -> None:
+    """Write the bundle under a temporary name beside ``out`` and rename it into place (never half a zip)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("Readme.txt", readme)
+            for f in files:  # PNG, zip and checkpoints are compressed already: stored as they are
+                stored = f.source.suffix.lower() in (".png", ".zip", ".pt")
+                zf.write(f.source, f.arcname, compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def make_handin(
+    run: str | os.PathLike,
+    out: str | os.PathLike,
+    matric: str | None = None,
+    codalab: str | None = None,
+    data_root: str | os.PathLike | None = None,
+    figures_dir: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    trust_checkpoint: bool = False,
+) -> Path:
+    """Write the course hand-in bundle of a run as one zip (see the module docstring for its contents).
+
+    Args:
+        run: the submitted run's folder (config.json, log.csv, val.csv, best.pt or latest.pt).
+        out: the bundle to write, ``*.zip``.
+        matric: the matriculation number for Readme.txt (None: a marked blank to fill in).
+        codalab: the CodaLab user name for Readme.txt (None: a marked blank).
+        data_root: data root with ``test/LQ`` to make missing test predictions (None: the run's config).
+        figures_dir: the report's figures and tables (None: the kit's ``figures/``).
+        overwrite: replace an existing ``out``.
+        trust_checkpoint: unpickle the checkpoint in full (runs code from it; only for trusted files).
+
+    Returns:
+        ``out``.
+    """
+    from facesr.checkpoints import run_checkpoint
+    from facesr.colab import kit_root
+    from facesr.infer import load_generator
+    from facesr.models import check_param_budget
+
+    out = _check_target(out, overwrite)
+    run_dir = Path(run).expanduser()
+    checkpoint = run_checkpoint(run_dir) if run_dir.is_dir() else None
+    if checkpoint is None:
+        raise FacesrError(f"{run_dir} is not a run folder with best.pt or latest.pt; pass the submitted run's folder")
+    config = _read_config(run_dir)
+    net = load_generator(checkpoint, trust=trust_checkpoint)
+    try:
+        params = check_param_budget(net)
+    except FacesrError as err:
+        raise FacesrError(f"run {run_dir.name} cannot be handed in: {err}") from None
+    figures = _figure_files(Path(figures_dir).expanduser() if figures_dir else kit_root() / "figures")
+    files = _run_files(run_dir, checkpoint, leaderboard_zip(run_dir, net, data_root, config)) + figures
+    files += _code_files()
+    readme = handin_readme(run_dir, config, net, params, files, matric=matric, codalab=codalab,
+                           figures_dir=Path(figures[0].source).parent)  # fmt: skip
+    _write_zip(out, files, readme)
+    return out

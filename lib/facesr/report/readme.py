@@ -1,0 +1,236 @@
+"""The hand-in bundle's Readme.txt, filled from what the kit knows about the run.
+
+The handout wants the matriculation number, the CodaLab user name, a description of the files, the
+third-party libraries used and how to run the code. Names the kit cannot know stay as marked blanks.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime
+import json
+import math
+import platform
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+BLANK = "<FILL IN: {what}>"
+# Import names of the libraries the kit runs on (distribution names differ: cv2 is opencv-python...).
+LIBRARIES = ("torch", "torchvision", "numpy", "cv2", "skimage", "PIL", "pandas", "matplotlib", "tqdm", "ipywidgets")
+# What each figure or table is, by file-name prefix (the notebook that writes it).
+FIGURE_NOTES = {
+    "01_": "data exploration (notebook 01)",
+    "02_": "the course degradation (notebook 02)",
+    "03_": "SRGAN training: curves or val outputs (notebook 03)",
+    "04_": "ESRGAN training: curves or val outputs (notebook 04)",
+    "05_": "GAN fine-tune: curves or val outputs (notebook 05)",
+    "06_real_world": "every model's x4 output of the real-world LQ images (notebook 06)",
+    "06_": "report figure (notebook 06)",
+    "psnr_table": "val PSNR/SSIM of each run, plain and self-ensembled (notebook 06)",
+    "param_table": "parameter counts against the 1,821,085 limit (notebook 06)",
+    "machine_table": "the training machine of each run, from run_info.json (notebook 06)",
+}
+# Config fields that say where a run lives, not what it trains: the commands carry them as flags.
+_LOCATION_FIELDS = ("name", "data_root", "runs_dir", "quick", "why")
+
+
+@dataclass
+class BundleFile:
+    """One file of the bundle: where it is read from, its name in the zip, and its line in Readme.txt."""
+
+    source: Path
+    arcname: str
+    description: str
+
+
+def figure_description(name: str) -> str:
+    """The Readme line of a file in the figures folder, from its name."""
+    for prefix, text in FIGURE_NOTES.items():
+        if name.startswith(prefix):
+            return text
+    return "report table" if name.endswith((".csv", ".md")) else "report figure"
+
+
+def library_versions(uses_spandrel: bool = False) -> list[tuple[str, str]]:
+    """``[(distribution, installed version)]`` of the kit's third-party libraries that are installed.
+
+    Args:
+        uses_spandrel: add spandrel (the run's generator is one of its networks).
+    """
+    by_import = metadata.packages_distributions()
+    found: list[tuple[str, str]] = []
+    for module in (*LIBRARIES, "spandrel") if uses_spandrel else LIBRARIES:
+        for dist in dict.fromkeys(by_import.get(module, [])):
+            try:
+                found.append((dist, metadata.version(dist)))
+            except metadata.PackageNotFoundError:
+                continue
+    return found
+
+
+def uses_spandrel(net: object) -> bool:
+    """Whether any part of ``net`` is a spandrel class (the kit's SwinIR/RCAN subclass spandrel's)."""
+    return any(c.__module__.split(".")[0] == "spandrel" for m in net.modules() for c in type(m).__mro__)
+
+
+def _flag_value(value: object) -> str:
+    """A config value as ``--set`` parses it back (facesr.config.parse_overrides: Python literals for lists)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, str | int | float):
+        return str(value)
+    text = json.dumps(value)  # double quotes read better in a shell command than repr's single ones
+    return text if ast.literal_eval(text) == value else repr(value)
+
+
+def train_command(config: dict) -> str:
+    """The ``python -m facesr train`` command that trains a run with this config.json again.
+
+    The named config the run started from (its name, else the one differing in fewest fields), in quick
+    mode when the run was; every field that differs becomes ``--iters``, ``--init`` or ``--set``.
+
+    Args:
+        config: the run's config.json contents.
+    """
+    from facesr.config import CONFIGS, get_config
+
+    quick = bool(config.get("quick"))
+    iters = {"iters": config["iters"]} if isinstance(config.get("iters"), int) else {}
+
+    def named(base: str) -> dict:  # --iters stretches the lr schedule, so compare with it applied
+        return get_config(base, quick=quick, **iters).to_dict()
+
+    def differences(base: str) -> dict:
+        ref = named(base)
+        return {k: v for k, v in config.items() if k not in _LOCATION_FIELDS and k in ref and ref[k] != v}
+
+    name = str(config.get("name", "srgan"))
+    base = name if name in CONFIGS else min(CONFIGS, key=lambda c: len(differences(c)))
+    diff, ref = differences(base), named(base)
+    words = ["python", "-m", "facesr", "train", base]
+    if name != base:
+        words += ["--name", name]
+    if quick:
+        words.append("--quick")
+    else:
+        words += ["--data", str(config.get("data_root") or "data/FFHQ")]
+    if config.get("runs_dir") and config["runs_dir"] != ref["runs_dir"]:
+        words += ["--runs", str(config["runs_dir"])]
+    if iters and iters["iters"] != get_config(base, quick=quick).iters:
+        words += ["--iters", str(iters["iters"])]
+    for key, value in diff.items():
+        if key == "init":
+            words += ["--init", _flag_value(value)]
+        elif key == "generator_args" and isinstance(value, dict):  # merged into the config's: per entry
+            for k, v in value.items():
+                words += ["--set", f"generator_args.{k}={_flag_value(v)}"] if ref[key].get(k) != v else []
+        else:
+            words += ["--set", f"{key}={_flag_value(value)}"]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _psnr_lines(run_dir: Path, figures_dir: Path | None) -> list[str]:
+    """Best val PSNR from val.csv and, when the report's table has the run, its plain/ensemble scores."""
+    from facesr.report.runs import run_best_validation
+
+    best = run_best_validation(run_dir)
+    lines = [f"  best val PSNR        {best['psnr']:.4f} dB (SSIM {best['ssim']:.4f}) at iteration {best['iter']:,}"
+             " (val.csv; RGB, 0-255, whole image)" if not math.isnan(best["psnr"]) else
+             "  best val PSNR        not validated yet (val.csv is empty)"]  # fmt: skip
+    table = figures_dir / "psnr_table.csv" if figures_dir else None
+    if table is not None and table.is_file():
+        rows = pd.read_csv(table)
+        rows = rows[rows["run"].astype(str) == run_dir.name]
+        if not rows.empty:
+            row = rows.iloc[0]
+            scores = ", ".join(f"{label} {row[col]:.4f}" for label, col in
+                               (("plain", "psnr"), ("hflip", "psnr_hflip"), ("x8", "psnr_x8"))
+                               if col in row and pd.notna(row[col]))  # fmt: skip
+            lines.append(f"  report table         {scores} dB on {int(row['images'])} val images (figures/psnr_table.csv)")
+    return lines
+
+
+def _machine_line(run_dir: Path) -> str:
+    from facesr.report.tables import machine_table
+
+    row = machine_table({run_dir.name: run_dir}).iloc[0]
+    if pd.isna(row["iterations"]):
+        return f"  training machine     {row['machine']}"
+    speed = f", {row['iters_per_s']:.2f} it/s" if pd.notna(row["iters_per_s"]) else ""
+    cuda = f", CUDA {row['cuda']}" if row["cuda"] else ""
+    return (f"  training machine     {row['machine']}; torch {row['torch']}{cuda}, AMP {row['amp']}; "
+            f"{row['wall_hours']:.2f} h for {row['iterations']:,} iterations{speed}")  # fmt: skip
+
+
+def handin_readme(
+    run_dir: Path,
+    config: dict,
+    net: object,
+    params: int,
+    files: Sequence[BundleFile],
+    matric: str | None = None,
+    codalab: str | None = None,
+    figures_dir: Path | None = None,
+) -> str:
+    """The text of Readme.txt for the bundle of ``run_dir``.
+
+    Args:
+        run_dir: the submitted run's folder.
+        config: its config.json contents.
+        net: its generator (for the libraries: spandrel only when it is a spandrel network).
+        params: its trainable parameter count.
+        files: the bundle's files (``code/`` gets one line for all).
+        matric: the matriculation number (None: a marked blank).
+        codalab: the CodaLab user name (None: a marked blank).
+        figures_dir: the report's figures folder (for the PSNR table row of the run).
+    """
+    import facesr
+    from facesr.models import PARAM_LIMIT
+
+    name, data = run_dir.name, str(config.get("data_root") or "data/FFHQ")
+    runs = Path(str(config.get("runs_dir") or "checkpoints")) / name
+    made = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"Hand-in of run {name!r}, made by facesr-kit {facesr.__version__} on {made}",
+        "",
+        f"Matriculation number: {matric or BLANK.format(what='your matriculation number')}",
+        f"CodaLab user name:    {codalab or BLANK.format(what='your CodaLab user name')}",
+        "",
+        "Model",
+        f"  generator            {config.get('generator')} {config.get('generator_args')}",
+        f"  trainable parameters {params:,} (course limit {PARAM_LIMIT:,})",
+        *_psnr_lines(run_dir, figures_dir),
+        _machine_line(run_dir),
+        "",
+        "Files",
+    ]
+    width = max(len(f.arcname) for f in files if not f.arcname.startswith("code/")) + 2
+    lines += [f"  {'Readme.txt'.ljust(width)}this file"]
+    lines += [f"  {f.arcname.ljust(width)}{f.description}" for f in files if not f.arcname.startswith("code/")]
+    if any(f.arcname.startswith("code/") for f in files):
+        lines.append(f"  {'code/'.ljust(width)}the kit's source: lib/facesr (library), notebooks (.py source, .ipynb)")
+    lines.append("  Not included, add it yourself: the screenshot of the CodaLab score.")
+    lines += ["", "Third-party libraries (the versions installed when this bundle was made)",
+              f"  Python {platform.python_version()}"]  # fmt: skip
+    lines += [f"  {dist} {version}" for dist, version in library_versions(uses_spandrel(net))]
+    lines += [
+        "",
+        "How to run (from the code/ folder; on Colab open the notebooks instead: they run the same functions)",
+        "  python -m pip install -r requirements.txt -e .",
+        f"  # data: the course data root ({data}: train/GT, val/LQ, val/GT, test/LQ, test_real)",
+        f"  {train_command(config)}",
+        f"  python -m facesr evaluate {runs} --data {data}",
+        f"  python -m facesr predict {runs} {data}/test/LQ {runs}/test_predictions --zip {runs}/submission.zip",
+        f"  python -m facesr predict {runs} {data}/test_real {runs}/test_real_predictions",
+        f"  python -m facesr handin {runs} --out handin.zip --matric ID --codalab NAME",
+        "  (add --tta hflip or --tta x8 to evaluate/predict for the self-ensembles of the report's table)",
+        "",
+    ]
+    return "\n".join(lines)

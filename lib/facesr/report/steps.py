@@ -1,0 +1,224 @@
+"""The cells notebooks 03-07 share (config and budget, curves, val outputs, real-world outputs), written once.
+
+Each function prints or returns what one notebook cell shows, so a notebook stays a list of settings,
+one-line calls and prose.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from facesr.errors import FacesrError
+
+REAL_WORLD_PREDICTIONS = "test_real_predictions"  # in the submitted run's folder, beside test_predictions
+
+
+def budget_line(cfg: object) -> str:
+    """The generator's trainable parameter count of a config against the course limit, as one line.
+
+    The network is built on the meta device: exact count, no memory, no initialisation cost.
+    """
+    import torch
+
+    from facesr.models import PARAM_LIMIT, build_generator, count_parameters
+
+    with torch.device("meta"):
+        n = count_parameters(build_generator(cfg.generator, **cfg.generator_args))
+    share = f"{100 * n / PARAM_LIMIT:.1f} % of the limit"
+    if n <= PARAM_LIMIT:
+        return f"{cfg.generator}: {n:,} trainable parameters, within the {PARAM_LIMIT:,} limit ({share})"
+    return (
+        f"{cfg.generator}: {n:,} trainable parameters, OVER the {PARAM_LIMIT:,} limit ({share}): "
+        "fine for the report's comparison, not for a leaderboard submission"
+    )
+
+
+def show_config(cfg: object) -> None:
+    """Print the config table and the parameter budget line (the config cell of 03-05)."""
+    from facesr.config import config_table
+
+    print(config_table(cfg))
+    print()
+    print(budget_line(cfg))
+
+
+def resolve_init(
+    init_from: str | os.PathLike | None,
+    runs_dir: str | os.PathLike,
+    default: str = "esrgan",
+    run_name: str | None = None,
+) -> Path | None:
+    """The run folder or checkpoint a fine-tune starts from (``INIT_FROM`` of notebook 05).
+
+    Args:
+        init_from: a run folder or ``.pt`` file; empty/None means ``runs_dir/default``.
+        runs_dir: the folder of run folders.
+        default: the run used when ``init_from`` is empty.
+        run_name: the fine-tune's own run; when it already has ``latest.pt`` the training resumes from
+            it and needs no starting point: None is returned (and printed).
+
+    Raises:
+        FacesrError: when it does not exist, saying which notebook makes it and how to point elsewhere.
+    """
+    from facesr.checkpoints import run_checkpoint
+
+    if run_name and (Path(runs_dir) / run_name / "latest.pt").is_file():
+        print(f"{Path(runs_dir) / run_name} exists: training resumes from its latest.pt (INIT_FROM is not used)")
+        return None
+    path = Path(init_from).expanduser() if init_from else Path(runs_dir) / default
+    if path.is_file() or run_checkpoint(path) is not None:
+        print(f"the generator starts from {path}")
+        return path
+    if init_from:
+        raise FacesrError(f"INIT_FROM={init_from} is neither a run folder with best.pt/latest.pt nor a checkpoint file")
+    raise FacesrError(
+        f"no {default} run in {runs_dir} to start from: train notebook 04 first, or set INIT_FROM to an "
+        "esrgan run folder or a .pt checkpoint (e.g. INIT_FROM = '/content/drive/MyDrive/facesr/runs/esrgan')"
+    )
+
+
+def show_curves(
+    run_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None, name: str | None = None
+) -> object:
+    """Plot a run's training loss and val PSNR (with bicubic for reference) and save it.
+
+    Args:
+        run_dir: the run folder.
+        figures_dir: where to save the figure (None: not saved).
+        name: the file stem (default ``<run>_curves``).
+    """
+    from facesr.report.figures import plot_run_curves
+    from facesr.report.style import save_figure
+    from facesr.training import read_run_logs
+
+    run_dir = Path(run_dir)
+    log, val = read_run_logs(run_dir)
+    fig = plot_run_curves(run_dir.name, log, val)
+    if figures_dir is not None:
+        print(f"saved {save_figure(fig, figures_dir, name or f'{run_dir.name}_curves')}")
+    return fig
+
+
+def show_val_outputs(
+    run_dir: str | os.PathLike,
+    data_root: str | os.PathLike,
+    n: int = 3,
+    figures_dir: str | os.PathLike | None = None,
+    name: str | None = None,
+) -> object:
+    """LQ | bicubic | SR | GT of the first ``n`` val faces of a run, saved.
+
+    Args:
+        run_dir: the run folder.
+        data_root: data root with val/LQ and val/GT.
+        n: how many val faces.
+        figures_dir: where to save the figure (None: not saved).
+        name: the file stem (default ``<run>_val_outputs``).
+    """
+    from facesr.report.figures import plot_val_outputs
+    from facesr.report.style import save_figure
+
+    run_dir = Path(run_dir)
+    fig = plot_val_outputs(run_dir, data_root, n=n)
+    if figures_dir is not None:
+        print(f"saved {save_figure(fig, figures_dir, name or f'{run_dir.name}_val_outputs')}")
+    return fig
+
+
+def overrides(**values: object) -> dict:
+    """Config overrides from notebook settings, leaving out the unset ones (0, "" or None = the config's)."""
+    return {key: value for key, value in values.items() if value not in (0, "", None)}
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    """A crop box from a notebook setting: ``"0.35,0.5,0.2,0.8"`` -> ``(0.35, 0.5, 0.2, 0.8)``.
+
+    Args:
+        text: four fractions top, bottom, left, right (as :func:`facesr.report.figures.crop_box` takes them).
+    """
+    from facesr.report.figures import crop_box
+
+    try:
+        values = tuple(float(v) for v in str(text).replace(" ", "").split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise FacesrError(f"crop box {text!r} must be four fractions top,bottom,left,right, e.g. 0.35,0.5,0.2,0.8")
+    crop_box((100, 100), values)  # ValueError for fractions out of order or range
+    return values
+
+
+def show_real_world(
+    nets: Mapping[str, object],
+    data_root: str | os.PathLike,
+    figures_dir: str | os.PathLike | None = None,
+    tta: bool | str | None = None,
+    name: str = "06_real_world",
+) -> object | None:
+    """The grid of every real-world LQ (``test_real/``) with bicubic and each model's output; save ``name``.
+
+    Args:
+        nets: ``{run name: generator or run folder}``.
+        data_root: the data root; without ``test_real/`` a note is printed and None returned.
+        figures_dir: where to save the figure (None: not saved).
+        tta: self-ensemble for the networks.
+        name: the figure's file stem.
+    """
+    from facesr.data import REAL_WORLD, real_world_dir
+    from facesr.report.figures import plot_real_world, real_world_images
+    from facesr.report.style import save_figure
+
+    if real_world_dir(data_root) is None:
+        print(f"no {REAL_WORLD}/ in {data_root}: put the real-world LQ images released with the test set there "
+              "for this figure")  # fmt: skip
+        return None
+    fig = plot_real_world(real_world_images(nets, data_root, tta=tta))
+    if figures_dir is not None:
+        print(f"saved {save_figure(fig, figures_dir, name)}")
+    return fig
+
+
+def predict_real_world(
+    net: object, data_root: str | os.PathLike, run_dir: str | os.PathLike, tta: bool | str | None = None
+) -> list[Path]:
+    """x4 outputs of every real-world LQ into ``<run_dir>/test_real_predictions/`` (same names, PNG).
+
+    Args:
+        net: the submitted run's generator.
+        data_root: the data root; without ``test_real/`` a note is printed and nothing written.
+        run_dir: the run folder the predictions belong to.
+        tta: self-ensemble, as for the test predictions.
+    """
+    from facesr.data import REAL_WORLD, real_world_dir
+    from facesr.infer import predict
+
+    folder = real_world_dir(data_root)
+    if folder is None:
+        print(f"no {REAL_WORLD}/ in {data_root}: no real-world predictions to write")
+        return []
+    out = Path(run_dir) / REAL_WORLD_PREDICTIONS
+    paths = predict(net, folder, out, tta=tta)
+    print(f"{len(paths)} real-world predictions in {out}")
+    return paths
+
+
+def over_budget_generator(runs: Mapping[str, object]) -> tuple[str, object]:
+    """(description, generator) over the parameter limit: a trained run if one is, else the report's RRDBNet.
+
+    ``runs`` maps run names to generators already loaded (e.g. notebook 06's ``NETS``: nothing is
+    loaded again) or to run folders / checkpoints (loaded here). Used to show the submission check
+    refusing it; a quick-mode RRDBNet (2 blocks) fits the limit, so the full-size RRDBNet 64/23/32
+    (random weights, only its size matters) stands in then.
+    """
+    from torch import nn
+
+    from facesr.infer import load_generator
+    from facesr.models import PARAM_LIMIT, RRDBNet, count_parameters
+
+    for name, run in runs.items():
+        net_g = run if isinstance(run, nn.Module) else load_generator(run)
+        if count_parameters(net_g) > PARAM_LIMIT:
+            return f"run {name}", net_g
+    return "RRDBNet 64/23/32 (random weights: only its size matters here)", RRDBNet()
