@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -189,6 +190,32 @@ def test_tta_averages_the_eight_dihedral_outputs() -> None:
     assert not np.array_equal(upscale(net, lq), upscale(net, lq, tta=True))  # a random net is not equivariant
 
 
+class MirrorBias(nn.Module):
+    """x4 nearest upsampling plus a left-right asymmetric ramp: not equivariant to the horizontal flip."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = nn.Parameter(torch.ones(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        up = nn.functional.interpolate(x * self.gain, scale_factor=4, mode="nearest")
+        return up + 0.2 * torch.linspace(0, 1, up.shape[-1])  # brighter towards the right edge
+
+
+def test_hflip_tta_is_the_mean_of_the_input_and_its_mirror() -> None:
+    lq = np.random.default_rng(2).integers(0, 256, (9, 13, 3), dtype=np.uint8)  # odd sizes
+    plain_net = Upsample4()  # commutes with horizontal flips: hflip must not change it
+    assert np.array_equal(upscale(plain_net, lq, tta="hflip"), upscale(plain_net, lq))
+    net = MirrorBias()
+    plain, hflip = upscale(net, lq).astype(float), upscale(net, lq, tta="hflip").astype(float)
+    nearest = np.repeat(np.repeat(lq, 4, 0), 4, 1).astype(float) / 255
+    expected = np.round(np.clip(nearest + 0.1, 0, 1) * 255)  # the ramp and its mirror average to 0.1
+    assert np.abs(hflip - expected).max() <= 1 and not np.array_equal(plain, hflip)
+    assert np.array_equal(upscale(net, lq, tta=True), upscale(net, lq, tta="x8"))
+    with pytest.raises(FacesrError, match="'hflip' or 'x8'"):
+        upscale(net, lq, tta="vflip")
+
+
 @pytest.mark.slow
 def test_tta_not_worse_on_a_trained_quick_run(quick_run: Path, sample_root: Path) -> None:
     net = load_generator(quick_run)
@@ -229,24 +256,30 @@ def test_evaluate_table_and_summary(mini_root: Path, tmp_path: Path) -> None:
         evaluate(sr_dir, tmp_path)
 
 
-def test_evaluate_variants_one_pass_gives_the_plain_and_x8_tables(mini_root: Path, tmp_path: Path) -> None:
+def test_evaluate_variants_one_pass_gives_the_plain_hflip_and_x8_tables(mini_root: Path, tmp_path: Path) -> None:
     net = _tiny_net(seed=5)
     calls: list[int] = []
     net.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
-    both = evaluate_variants(net, mini_root)  # 3 val images: one batch
-    assert list(both) == [False, True] and calls == [3] * 8  # the plain output is the x8 identity pass
+    every = evaluate_variants(net, mini_root)  # 3 val images: one batch
+    assert list(every) == [None, "hflip", "x8"] and calls == [3] * 8  # plain and hflip reuse x8's passes
     calls.clear()
-    separate = {tta: evaluate(net, mini_root, tta=tta) for tta in (False, True)}
-    assert calls == [3] * 9
-    for tta in (False, True):
-        assert both[tta].equals(separate[tta])  # exactly the same numbers
-    assert not both[False]["psnr"].equals(both[True]["psnr"])
-    assert evaluate_variants(net, mini_root, ttas=(False,))[False].equals(separate[False])
+    separate = {tta: evaluate(net, mini_root, tta=tta) for tta in (None, "hflip", "x8")}
+    assert calls == [3] * (1 + 2 + 8)
+    for tta in (None, "hflip", "x8"):
+        assert every[tta].equals(separate[tta])  # exactly the same numbers
+    assert not every[None]["psnr"].equals(every["x8"]["psnr"])
+    assert not every[None]["psnr"].equals(every["hflip"]["psnr"])
+    # the spellings of the first TTA: keyed as given, each ensemble scored once
+    old = evaluate_variants(net, mini_root, ttas=(False, True, None, "x8"))
+    assert list(old) == [False, True] and old[False].equals(every[None]) and old[True].equals(every["x8"])
+    assert evaluate_variants(net, mini_root, ttas=(False,))[False].equals(separate[None])
+    with pytest.raises(FacesrError, match="hflip"):
+        evaluate_variants(net, mini_root, ttas=("x4",))
 
     sr_dir = tmp_path / "sr"
     shutil.copytree(mini_root / "val" / "GT", sr_dir)
     assert np.isinf(evaluate_variants(sr_dir, mini_root, ttas=(False,))[False]["psnr"]).all()
-    with pytest.raises(FacesrError, match="tta=True needs a network"):
+    with pytest.raises(FacesrError, match="tta needs a network"):
         evaluate_variants(sr_dir, mini_root)
     with pytest.raises(FacesrError, match="ttas is empty"):
         evaluate_variants(net, mini_root, ttas=())
@@ -339,6 +372,17 @@ def test_cli_predict_and_evaluate(mini_root: Path, tmp_path: Path, capsys: pytes
     assert "bicubic" in capsys.readouterr().out
     lines = csv.read_text().splitlines()
     assert lines[0] == "name,psnr,ssim,bicubic_psnr,bicubic_ssim" and lines[-1].startswith("mean,")
+
+    # --tta hflip and a bare --tta (x8) give the tables of evaluate(tta=...)
+    net = load_generator(ckpt)
+    for argv, tta in ((["--tta", "hflip"], "hflip"), (["--tta"], "x8")):
+        assert main(["evaluate", str(ckpt), "--data", str(mini_root), "--csv", str(csv), *argv]) == 0
+        expected = evaluate(net, mini_root, tta=tta)
+        assert pd.read_csv(csv)["psnr"].iloc[-1] == pytest.approx(expected["psnr"].iloc[-1], abs=1e-9)
+    assert main(["predict", str(ckpt), str(lq_dir), str(tmp_path / "hflip"), "--tta", "hflip"]) == 0
+    first = list_images(lq_dir)[0]
+    assert np.array_equal(read_image(tmp_path / "hflip" / png_name(first.name)),
+                          upscale(net, read_image(first), tta="hflip"))
 
 
 def test_cli_bad_input_exit_code_2(mini_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -52,6 +52,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         name=args.name,
         init=args.init,
         allow_config_change=args.allow_config_change,
+        trust=args.trust_checkpoint,
     )
     return 0
 
@@ -60,7 +61,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from facesr.infer import load_generator, predict
     from facesr.submission import check_zip_target, package_submission
 
-    net = load_generator(args.run_or_ckpt)
+    net = load_generator(args.run_or_ckpt, trust=args.trust_checkpoint)
     if args.zip:  # refuse an over-budget generator or an existing zip before spending time on predictions
         from facesr.models import check_param_budget
 
@@ -77,7 +78,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from facesr.infer import evaluate, evaluation_summary, load_generator
 
-    net = load_generator(args.run_or_ckpt)
+    net = load_generator(args.run_or_ckpt, trust=args.trust_checkpoint)
     table = evaluate(net, args.data, tta=args.tta)
     print(evaluation_summary(table))
     table.to_csv(args.csv, index=False)
@@ -85,11 +86,32 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from facesr.checkpoints import export_generator
+    from facesr.models import PARAM_LIMIT, count_parameters
+
+    gen = export_generator(args.run_or_ckpt, args.out, overwrite=args.overwrite, trust=args.trust_checkpoint)
+    n = count_parameters(gen.net)
+    fits = "within" if n <= PARAM_LIMIT else "over"
+    print(f"wrote {gen.path}: {gen.generator} {gen.generator_args}, {n:,} parameters "
+          f"({fits} the {PARAM_LIMIT:,} limit)")
+    return 0
+
+
 def _cmd_score(args: argparse.Namespace) -> int:
     from facesr.submission import score
 
     result = score(args.sr, args.gt_dir)
-    print(result)
+    print(result.summary())
+    return 0
+
+
+def _cmd_handin(args: argparse.Namespace) -> int:
+    from facesr.report import make_handin
+
+    out = make_handin(args.run, args.out, matric=args.matric, codalab=args.codalab, data_root=args.data,
+                      figures_dir=args.figures, overwrite=args.overwrite, trust_checkpoint=args.trust_checkpoint)
+    print(f"hand-in bundle: {out} (its Readme.txt lists every file)")
     return 0
 
 
@@ -98,6 +120,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     run_demo(out_dir=args.out, data_root=args.data, figures_dir=args.figures)
     return 0
+
+
+# --tta alone is the x8 ensemble (as before hflip existed); --tta hflip the face-safe one.
+_TTA_ARGS = ("--tta",)
+_TTA_OPTIONS = {
+    "nargs": "?", "const": "x8", "default": None, "choices": ("x8", "hflip"),
+    "help": "self-ensemble: x8 (8 flips and rotations; the default of a bare --tta) or hflip (the input and its "
+            "horizontal mirror: faces are aligned, so rotations show the net faces it never saw)",
+}
+
+
+# Every command that reads a checkpoint takes it; without it files load weights-only (no code runs).
+_TRUST_ARGS = ("--trust-checkpoint",)
+_TRUST_OPTIONS = {
+    "action": "store_true",
+    "help": "unpickle a checkpoint in full when a weights-only load refuses it: this RUNS CODE FROM THE FILE, "
+            "so use it only for files from a source you trust",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,24 +170,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--allow-config-change", action="store_true", help="resume even if the config differs from the saved one"
     )
+    p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
 
     p = add("predict", _cmd_predict, "write one 512x512 SR PNG per LQ image")
     p.add_argument("run_or_ckpt", metavar="RUN_OR_CKPT")
     p.add_argument("lq_dir", metavar="LQ_DIR")
     p.add_argument("out_dir", metavar="OUT_DIR")
-    p.add_argument("--tta", action="store_true", help="x8 self-ensemble (flips and rotations)")
+    p.add_argument(*_TTA_ARGS, **_TTA_OPTIONS)
     p.add_argument("--zip", default=None, metavar="FILE", help="also package the leaderboard zip")
     p.add_argument("--overwrite", action="store_true", help="replace an existing zip")
+    p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
 
     p = add("evaluate", _cmd_evaluate, "PSNR/SSIM on the val set beside the bicubic baseline")
     p.add_argument("run_or_ckpt", metavar="RUN_OR_CKPT")
     p.add_argument("--data", default="data/FFHQ", help="data root (default: data/FFHQ)")
-    p.add_argument("--tta", action="store_true", help="x8 self-ensemble (flips and rotations)")
+    p.add_argument(*_TTA_ARGS, **_TTA_OPTIONS)
     p.add_argument("--csv", default="evaluation.csv", help="where to write the table (default: evaluation.csv)")
+    p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
+
+    p = add("export", _cmd_export, "write a generator's EMA weights and architecture as one .safetensors")
+    p.add_argument("run_or_ckpt", metavar="RUN_OR_CKPT")
+    p.add_argument("out", metavar="OUT.safetensors")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT.safetensors")
+    p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
 
     p = add("score", _cmd_score, "score SR images (a folder or a submission zip) like the leaderboard")
     p.add_argument("sr", metavar="SR_DIR_OR_ZIP")
     p.add_argument("gt_dir", metavar="GT_DIR")
+
+    p = add("handin", _cmd_handin, "write the course hand-in bundle of a run: leaderboard zip, logs, checkpoint, "
+            "figures, code and Readme.txt")
+    p.add_argument("run", metavar="RUN", help="the submitted run's folder")
+    p.add_argument("--out", required=True, metavar="FILE.zip", help="the bundle to write")
+    p.add_argument("--matric", default=None, metavar="ID", help="matriculation number for Readme.txt")
+    p.add_argument("--codalab", default=None, metavar="NAME", help="CodaLab user name for Readme.txt")
+    p.add_argument("--data", default=None, metavar="ROOT",
+                   help="data root with test/LQ, to make missing test predictions (default: the run's config)")
+    p.add_argument("--figures", default=None, metavar="DIR", help="the report's figures (default: the kit's figures/)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing FILE.zip")
+    p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
 
     p = add("demo", _cmd_demo, "the main job: notebooks 01-06 in quick mode on the sample data")
     p.add_argument("--out", default="demo_output", help="folder for the executed notebooks and runs")

@@ -1,16 +1,21 @@
-"""Inference: load a generator, upscale LQ images (optionally with x8 self-ensemble), evaluate on val.
+"""Inference: load a generator, upscale LQ images (optionally with self-ensemble), evaluate on val.
 
 One code path serves every caller: :func:`_run_net_variants` turns a float LQ batch into float SR
-batches (plain, x8 TTA, or both from the same forward passes); :func:`upscale` (one image, notebooks),
-:func:`predict` (a folder, written as PNGs) and :func:`evaluate` / :func:`evaluate_variants` (the val
-set, scored with PSNR/SSIM beside bicubic) all go through it.
+batches (plain, hflip or x8 self-ensemble, or several of them from the same forward passes);
+:func:`upscale` (one image, notebooks), :func:`predict` (a folder, written as PNGs) and :func:`evaluate` /
+:func:`evaluate_variants` (the val set, scored with PSNR/SSIM beside bicubic) all go through it.
+
+Self-ensemble (``tta``): ``None`` (or False) is the plain output; ``"hflip"`` averages the output of the
+input and of its horizontal mirror; ``"x8"`` (or True) averages the eight flips and 90-degree rotations.
+Faces are aligned and the course forbids vertical flips in training: x8's rotations show the network
+faces upside down or sideways, which it never saw, so ``"hflip"`` is the face-safe ensemble.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +25,36 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from facesr.checkpoints import extract_state_dict, load_checkpoint, load_weights, run_checkpoint
+from facesr.checkpoints import checkpoint_file, read_generator
 from facesr.data import TestDataset
 from facesr.errors import FacesrError
 from facesr.images import list_images, read_image, write_png
 from facesr.metrics import bicubic_upscale, psnr, ssim, tensor_to_uint8
-from facesr.models import build_generator, describe_state_dict, generator_architecture
 
-# The eight dihedral transforms (rotation by k*90 degrees, optionally after a horizontal flip).
+# The eight dihedral transforms (rotation by k*90 degrees, optionally after a horizontal flip);
+# the identity comes first, then the transforms each ensemble averages.
 _DIHEDRAL = [(k, flip) for flip in (False, True) for k in range(4)]
+TTA_TRANSFORMS: dict[str | None, tuple[tuple[int, bool], ...]] = {
+    None: ((0, False),),
+    "hflip": ((0, False), (0, True)),
+    "x8": tuple(_DIHEDRAL),
+}
+TTA_MODES = tuple(TTA_TRANSFORMS)
+
+
+def tta_mode(tta: bool | str | None) -> str | None:
+    """The ensemble a ``tta`` value asks for: None (plain), ``"hflip"`` or ``"x8"``.
+
+    ``False``/``None``/``"none"``/``""`` are plain, ``True`` is ``"x8"`` (the kit's first TTA); anything else
+    is a FacesrError naming the choices.
+    """
+    if tta is None or tta is False or (isinstance(tta, str) and tta.strip().lower() in ("", "none", "plain")):
+        return None
+    if tta is True:
+        return "x8"
+    if isinstance(tta, str) and tta.strip().lower() in ("x8", "hflip"):
+        return tta.strip().lower()
+    raise FacesrError(f"tta={tta!r} is not a self-ensemble; use None (plain), 'hflip' or 'x8' (True = 'x8')")
 
 
 # ----------------------------------------------------------------------------- core
@@ -44,32 +70,30 @@ def _inverse_transform(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def _run_net_variants(net: nn.Module, lq: torch.Tensor, ttas: tuple[bool, ...]) -> tuple[torch.Tensor, ...]:
+def _run_net_variants(net: nn.Module, lq: torch.Tensor, ttas: Sequence[bool | str | None]) -> tuple[torch.Tensor, ...]:
     """(B, 3, h, w) float in [0, 1] -> one (B, 3, 4h, 4w) float batch clamped to [0, 1] per entry of ``ttas``.
 
-    ``False`` is the plain output, ``True`` the x8 self-ensemble: the eight dihedral versions of the
-    batch go through the net one after the other (memory stays that of a plain batch) and the
-    back-transformed outputs are averaged in float32 before any clamping or rounding. When both are
-    asked for, the plain output is the ensemble's identity pass (the same forward pass, the same
-    numbers), so the net runs eight times, not nine.
+    Each transform any entry needs goes through the net once, one after the other (memory stays that of
+    a plain batch), and is back-transformed; an ensemble is the float32 mean of its transforms' outputs,
+    taken before any clamping or rounding. Entries share passes: the plain output is the ensembles'
+    identity pass (the same forward pass, the same numbers), and x8 reuses hflip's mirrored pass, so
+    asking for plain, hflip and x8 together runs the net eight times.
     """
-    if not any(ttas):
-        plain = net(lq).float().clamp_(0, 1)
-        return tuple(plain for _ in ttas)
-    plain = total = None
-    for k, flip in _DIHEDRAL:  # the identity (k=0, no flip) comes first
-        sr = _inverse_transform(net(_transform(lq, k, flip)).float(), k, flip)
-        if total is None:
-            plain = sr.clamp(0, 1) if not all(ttas) else None  # a copy: the sum below works in place
-            total = sr
-        else:
-            total.add_(sr)
-    ensemble = total.div_(len(_DIHEDRAL)).clamp_(0, 1)
-    return tuple(ensemble if tta else plain for tta in ttas)
+    modes = [tta_mode(t) for t in ttas]
+    needed = [t for t in _DIHEDRAL if any(t in TTA_TRANSFORMS[m] for m in modes)]
+    outputs = {t: _inverse_transform(net(_transform(lq, *t)).float(), *t) for t in needed}
+    results = {}
+    for mode in dict.fromkeys(modes):
+        parts = TTA_TRANSFORMS[mode]
+        total = outputs[parts[0]].clone() if len(parts) > 1 else outputs[parts[0]]
+        for t in parts[1:]:
+            total.add_(outputs[t])
+        results[mode] = (total / len(parts)).clamp_(0, 1)
+    return tuple(results[m] for m in modes)
 
 
-def _run_net(net: nn.Module, lq: torch.Tensor, tta: bool) -> torch.Tensor:
-    """(B, 3, h, w) float in [0, 1] -> (B, 3, 4h, 4w) float clamped to [0, 1], plain or x8 TTA."""
+def _run_net(net: nn.Module, lq: torch.Tensor, tta: bool | str | None) -> torch.Tensor:
+    """(B, 3, h, w) float in [0, 1] -> (B, 3, 4h, 4w) float clamped to [0, 1], plain or self-ensembled."""
     return _run_net_variants(net, lq, (tta,))[0]
 
 
@@ -96,13 +120,13 @@ def _prepared(net: nn.Module, device: torch.device | None) -> Iterator[torch.dev
         net.train(was_training).to(old_device)
 
 
-def upscale(net: nn.Module, lq_uint8: np.ndarray, tta: bool = False) -> np.ndarray:
+def upscale(net: nn.Module, lq_uint8: np.ndarray, tta: bool | str | None = None) -> np.ndarray:
     """Super-resolve one image on the device the net is on.
 
     Args:
         net: a generator (e.g. from :func:`load_generator`).
         lq_uint8: h x w x 3 uint8 RGB.
-        tta: average the eight flips/rotations (x8 self-ensemble).
+        tta: self-ensemble: None (plain), "hflip" or "x8" (True = "x8"); see the module docstring.
 
     Returns:
         4h x 4w x 3 uint8 RGB (for a x4 net).
@@ -125,7 +149,7 @@ def _collate(items: list[dict]) -> list[dict]:
 def _iter_sr(
     net: nn.Module,
     dataset: Dataset,
-    ttas: tuple[bool, ...],
+    ttas: Sequence[bool | str | None],
     batch_size: int,
     device: str | torch.device | None,
     desc: str,
@@ -177,7 +201,7 @@ def predict(
     net: nn.Module,
     lq_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
-    tta: bool = False,
+    tta: bool | str | None = None,
     batch_size: int = 4,
     device: str | torch.device | None = None,
 ) -> list[Path]:
@@ -191,7 +215,7 @@ def predict(
         net: the generator.
         lq_dir: folder of LQ images (128x128 for the course data).
         out_dir: folder for the SR PNGs (created if missing; must not be ``lq_dir``).
-        tta: x8 self-ensemble (eight times slower).
+        tta: self-ensemble: None (plain), "hflip" (2x the time) or "x8" (8x; True = "x8").
         batch_size: images per forward pass.
         device: e.g. "cpu" or "cuda"; default CUDA when available.
 
@@ -252,14 +276,14 @@ def _read_sr_folder(sr_dir: Path, stems: list[str]) -> Iterator[tuple[str, np.nd
 
 
 def evaluate(
-    net_or_sr_dir: nn.Module | str | os.PathLike, data_root: str | os.PathLike, tta: bool = False
+    net_or_sr_dir: nn.Module | str | os.PathLike, data_root: str | os.PathLike, tta: bool | str | None = None
 ) -> pd.DataFrame:
     """PSNR/SSIM (RGB, 0-255, no border crop) per val image and their mean, beside bicubic.
 
     Args:
-        net_or_sr_dir: a generator, or a folder of SR PNGs named like val/GT (then ``tta`` must be False).
+        net_or_sr_dir: a generator, or a folder of SR PNGs named like val/GT (then ``tta`` must be None).
         data_root: data root holding val/LQ and val/GT.
-        tta: x8 self-ensemble for a net.
+        tta: self-ensemble for a net: None (plain), "hflip" or "x8" (True = "x8").
 
     Returns:
         DataFrame with columns name, psnr, ssim, bicubic_psnr, bicubic_ssim; one row per image
@@ -272,27 +296,29 @@ def evaluate(
 def evaluate_variants(
     net_or_sr_dir: nn.Module | str | os.PathLike,
     data_root: str | os.PathLike,
-    ttas: tuple[bool, ...] = (False, True),
-) -> dict[bool, pd.DataFrame]:
-    """:func:`evaluate` for each setting of ``tta`` in ``ttas`` from one pass over the val set.
+    ttas: Sequence[bool | str | None] = (None, "hflip", "x8"),
+) -> dict[bool | str | None, pd.DataFrame]:
+    """:func:`evaluate` for each setting of ``tta`` in ``ttas`` from one pass over the val set, keyed as given.
 
-    Every LQ, GT and bicubic image is read or computed once, and with both settings the plain output
-    is the x8 ensemble's identity pass, so ``{False: plain table, True: x8 table}`` holds exactly the
-    numbers of ``evaluate(net, data_root, tta=False)`` and ``evaluate(net, data_root, tta=True)``.
+    Every LQ, GT and bicubic image is read or computed once, and the ensembles share their forward
+    passes (see :func:`_run_net_variants`), so ``{None: plain, "hflip": ..., "x8": ...}`` holds exactly the
+    numbers of ``evaluate(net, data_root, tta=...)`` for each. Values naming the same ensemble (False and
+    None, True and "x8") are scored once, under the first of them.
     """
-    ttas = tuple(dict.fromkeys(bool(t) for t in ttas))
+    modes = {tta_mode(t): t for t in reversed(list(ttas))}  # the first spelling of each ensemble wins
+    ttas = tuple(dict.fromkeys(modes[tta_mode(t)] for t in ttas))
     if not ttas:
-        raise FacesrError("ttas is empty; pass (False,), (True,) or (False, True)")
+        raise FacesrError("ttas is empty; pass e.g. (None,), (None, 'hflip') or (None, 'hflip', 'x8')")
     data_root = Path(data_root)
     lq_dir, lq_paths, gt_paths = _val_pairs(data_root)
     if isinstance(net_or_sr_dir, nn.Module):
         stream = _iter_sr(net_or_sr_dir, TestDataset(lq_dir), ttas, 4, None, "evaluate")
-    elif any(ttas):
-        raise FacesrError(f"tta=True needs a network, but {Path(net_or_sr_dir)} is a folder of SR images")
+    elif any(tta_mode(t) for t in ttas):
+        raise FacesrError(f"tta needs a network, but {Path(net_or_sr_dir)} is a folder of SR images")
     else:
         stream = ((name, (sr,)) for name, sr in _read_sr_folder(Path(net_or_sr_dir), sorted(gt_paths)))
 
-    rows: dict[bool, list[dict]] = {tta: [] for tta in ttas}
+    rows: dict[bool | str | None, list[dict]] = {tta: [] for tta in ttas}
     with contextlib.closing(stream):
         for name, srs in stream:
             stem = Path(name).stem
@@ -319,7 +345,13 @@ def _with_mean(rows: list[dict]) -> pd.DataFrame:
 
 
 def evaluation_summary(df: pd.DataFrame) -> str:
-    """A few printable lines: per-image table (when short) and model vs bicubic means."""
+    """A few printable lines: per-image table (when short), model vs bicubic means, worst and best images.
+
+    PSNR has 4 decimals throughout: the leaderboard shows 10, and submissions differ in the third.
+
+    Args:
+        df: a table of :func:`evaluate` (per-image rows and a last "mean" row).
+    """
     images = df[df["name"] != "mean"]
     mean = (
         df[df["name"] == "mean"].iloc[0] if (df["name"] == "mean").any() else images.mean(numeric_only=True)
@@ -329,65 +361,38 @@ def evaluation_summary(df: pd.DataFrame) -> str:
         lines.append(images.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         lines.append("")
     d_psnr, d_ssim = mean["psnr"] - mean["bicubic_psnr"], mean["ssim"] - mean["bicubic_ssim"]
-    worst = images.loc[images["psnr"].idxmin()] if len(images) else None
     lines += [
         f"{len(images)} val images      PSNR (dB)    SSIM",
         f"  model             {mean['psnr']:9.4f}  {mean['ssim']:.4f}",
         f"  bicubic           {mean['bicubic_psnr']:9.4f}  {mean['bicubic_ssim']:.4f}",
         f"  gain over bicubic {d_psnr:+9.4f}  {d_ssim:+.4f}",
     ]
-    if worst is not None:
-        lines.append(f"  worst image: {worst['name']} ({worst['psnr']:.2f} dB)")
+    if len(images):
+        worst, best = images.loc[images["psnr"].idxmin()], images.loc[images["psnr"].idxmax()]
+        lines.append(f"  worst image: {worst['name']} ({worst['psnr']:.4f} dB)")
+        lines.append(f"  best image:  {best['name']} ({best['psnr']:.4f} dB)")
     return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- loading
 
 
-def _checkpoint_file(path: Path) -> Path:
-    if path.is_dir():
-        found = run_checkpoint(path)
-        if found is not None:
-            return found
-        raise FacesrError(
-            f"run folder {path} holds neither best.pt nor latest.pt; train first or pass a checkpoint file"
-        )
-    if not path.exists():
-        raise FacesrError(f"{path} not found; pass a run folder or a checkpoint file")
-    return path
-
-
-def load_generator(run_or_ckpt: str | os.PathLike) -> nn.Module:
-    """Build and load a generator from a run folder, a kit checkpoint or a foreign weights file.
+def load_generator(run_or_ckpt: str | os.PathLike, trust: bool = False) -> nn.Module:
+    """Build and load a generator from a run folder or a weights file (kit, foreign or safetensors).
 
     A run folder gives the EMA weights of ``best.pt`` (else ``latest.pt``); a kit checkpoint is rebuilt
-    from its ``config`` (``generator``, ``generator_args``); MMEditing 0.x, BasicSR/Real-ESRGAN and
-    original-ESRGAN files are recognised from their key names and shapes (MSRResNet or RRDBNet).
+    from its ``config`` (``generator``, ``generator_args``), a safetensors file from ``python -m facesr
+    export`` from its metadata; MMEditing 0.x, BasicSR/Real-ESRGAN and original-ESRGAN files are
+    recognised from their key names and shapes (MSRResNet or RRDBNet), anything else by spandrel
+    (``facesr.models.zoo``), so ``count_parameters(net)`` shows any SR checkpoint against ``PARAM_LIMIT``.
+    Files are read without running code from them (see :func:`facesr.checkpoints.load_checkpoint`).
+
+    Args:
+        run_or_ckpt: A run folder or a checkpoint file.
+        trust: Unpickle the file in full, which runs code from it; only for a file from a trusted source
+            that a plain load refuses.
 
     Returns:
         The generator in eval mode on the CPU.
     """
-    path = _checkpoint_file(Path(run_or_ckpt))
-    ckpt = load_checkpoint(path)  # FacesrError naming the file when missing/corrupt
-    config = ckpt.get("config") if isinstance(ckpt, dict) else None
-    if isinstance(config, dict) and config.get("generator"):
-        name, kwargs = config["generator"], dict(config.get("generator_args") or {})
-    else:
-        # EMA weights preferred, found the way load_weights finds them
-        sd = extract_state_dict(ckpt, discriminator=False, prefer_ema=True, name=str(path))
-        guess = generator_architecture(sd)
-        if guess is None:
-            raise FacesrError(
-                f"{path} holds {describe_state_dict(sd)}, not a generator the kit can rebuild "
-                f"(MSRResNet or RRDBNet weights in a kit, MMEditing, BasicSR or ESRGAN file)"
-            )
-        name, kwargs = guess
-    try:
-        net = build_generator(name, **kwargs)
-        load_weights(net, ckpt, prefer_ema=True)
-    except FacesrError as err:
-        raise FacesrError(f"cannot load a generator from {path}: {err}") from err
-    except (RuntimeError, TypeError, ValueError, KeyError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise FacesrError(f"cannot load a {name} from {path}: {first_line}") from err
-    return net.eval().cpu()
+    return read_generator(checkpoint_file(run_or_ckpt), trust=trust).net
