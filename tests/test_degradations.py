@@ -204,6 +204,21 @@ def test_degrade_batch_shape_device_determinism(gt):
         degrade_batch(batch[0])
 
 
+def test_degrade_batch_with_one_generator_per_sample(gt):
+    """Sample i depends on its own generator only: the trainer's per-sample seeds make it independent of N ranks."""
+    batch = torch.from_numpy(gt).permute(2, 0, 1)[None].repeat(3, 1, 1, 1)
+
+    def gens(*seeds: int) -> list[torch.Generator]:
+        return [torch.Generator().manual_seed(s) for s in seeds]
+
+    lq = degrade_batch(batch, gens(4, 5, 6))
+    alone = degrade_batch(batch[1:2], gens(5))
+    assert torch.equal(lq[1], alone[0]) and not torch.equal(lq[0], lq[1])
+    assert torch.equal(lq, degrade_batch(batch, gens(4, 5, 6)))
+    with pytest.raises(FacesrError, match="2 generators for a batch of 3"):
+        degrade_batch(batch, gens(1, 2))
+
+
 @pytest.mark.slow
 def test_small_distribution_check():
     """Mean bicubic PSNR of 40 random degradations per image near REFERENCE.md's course means."""

@@ -1,0 +1,144 @@
+"""GPU checks (marker ``cuda``; skipped without a GPU): GPU degradation, AMP steps, channels_last, OOM, 2-GPU torchrun.
+
+Run them on a GPU machine with ``python -m pytest -m cuda``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from facesr.config import get_config
+from facesr.errors import FacesrError
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+
+# Small versions of every registered generator: the point is the numerics of a step, not the size.
+SMALL_GENERATORS = {
+    "msrresnet": {"mid_channels": 16, "num_blocks": 2},
+    "rrdbnet": {"mid_channels": 16, "num_blocks": 1, "growth_channels": 8},
+    "swinir": {"embed_dim": 24, "depths": [2], "num_heads": [2], "window_size": 8, "img_size": 32},
+    "rcan": {"n_resgroups": 1, "n_resblocks": 2, "n_feats": 16, "reduction": 8},
+}
+
+
+def _config(generator: str, **kw: object):
+    from facesr.models import GENERATORS
+
+    if generator not in GENERATORS:
+        pytest.skip(f"{generator} is not in this kit's registry")
+    base = {"srgan": "msrresnet", "esrgan": "rrdbnet", "swinir": "swinir", "rcan": "rcan"}
+    name = next((c for c, g in base.items() if g == generator), "srgan")
+    return get_config(name, quick=True, generator=generator, generator_args=SMALL_GENERATORS[generator],
+                      gt_patch=128, batch_size=2, **kw)
+
+
+def test_degrade_batch_on_cuda_has_the_cpu_distribution() -> None:
+    """Same seeds on both devices (the generators differ by device, so samples differ): same distribution."""
+    import cv2
+    from skimage import data
+
+    from facesr.degradations import lq_bicubic_psnr
+    from facesr.degradations_batch import degrade_batch
+
+    im = cv2.resize(data.astronaut(), (512, 512), interpolation=cv2.INTER_AREA)
+    batch = torch.from_numpy(im).permute(2, 0, 1).float().div(255)[None].repeat(8, 1, 1, 1)
+    means = {}
+    for device in ("cpu", "cuda"):
+        gens = [torch.Generator(device=device).manual_seed(s) for s in range(8)]
+        lqs = [degrade_batch(batch.to(device), gens) for _ in range(6)]  # 48 samples
+        lq = torch.cat(lqs).cpu()
+        assert lq.shape == (48, 3, 128, 128) and torch.isfinite(lq).all()
+        means[device] = np.mean([lq_bicubic_psnr(x.permute(1, 2, 0).numpy(), im) for x in lq])
+    assert abs(means["cpu"] - means["cuda"]) < 0.8, means  # REFERENCE.md: std about 1.7 dB per sample
+    assert abs(means["cuda"] - 21.78) < 0.8, means
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+@pytest.mark.parametrize("generator", list(SMALL_GENERATORS))
+def test_one_amp_step_of_each_generator_is_finite(generator: str, dtype: torch.dtype) -> None:
+    from facesr.training.step import amp_dtype_for, build_nets, train_step
+
+    cfg = _config(generator)
+    device = torch.device("cuda")
+    if dtype == torch.float16 and not cfg.allow_fp16:
+        # the config refuses fp16 (SwinIR's attention overflows): on a card without bf16 it trains in fp32
+        assert amp_dtype_for(cfg, device) in (torch.bfloat16, None)
+        pytest.skip(f"{generator} never trains in fp16")
+    if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bf16")
+    nets = build_nets(cfg, device)
+    nets.amp_dtype = dtype
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    lq, gt = torch.rand(2, 3, 32, 32, device=device), torch.rand(2, 3, 128, 128, device=device)
+    losses = train_step(nets, lq, gt, scaler)
+    assert all(torch.isfinite(v) for v in losses.values()), losses
+    assert all(torch.isfinite(p).all() for p in nets.net_g.parameters())
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+def test_one_amp_gan_step_is_finite(dtype: torch.dtype) -> None:
+    from facesr.training.step import build_nets, train_step
+
+    cfg = get_config("esrgan_gan", quick=True, generator_args=SMALL_GENERATORS["rrdbnet"], vgg_weights="random")
+    nets = build_nets(cfg, torch.device("cuda"))
+    nets.amp_dtype = dtype
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    lq, gt = torch.rand(2, 3, 32, 32, device="cuda"), torch.rand(2, 3, 128, 128, device="cuda")
+    losses = train_step(nets, lq, gt, scaler)
+    assert set(losses) == {"l_pix", "l_percep", "l_g_gan", "l_d_real", "l_d_fake"}
+    assert all(torch.isfinite(v) for v in losses.values()), losses
+
+
+@pytest.mark.parametrize("generator", list(SMALL_GENERATORS))
+def test_channels_last_equals_contiguous(generator: str) -> None:
+    from facesr.models import build_generator
+
+    cfg = _config(generator)
+    torch.manual_seed(0)
+    net = build_generator(generator, **cfg.generator_args).cuda().eval()
+    lq = torch.rand(2, 3, 32, 32, device="cuda")
+    with torch.no_grad():
+        plain = net(lq)
+        net_cl = net.to(memory_format=torch.channels_last)
+        cl = net_cl(lq.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(cl.float(), plain.float(), atol=1e-4, rtol=1e-3)
+
+
+def test_out_of_memory_gives_the_one_line_message(monkeypatch: pytest.MonkeyPatch, sample_root: Path,
+                                                   tmp_path: Path) -> None:
+    import facesr.training.loop as loop
+    from facesr.training import train
+
+    def step(*args, **kwargs):  # a real CUDA allocation failure, far beyond any card
+        torch.empty(1 << 50, dtype=torch.uint8, device="cuda")
+
+    monkeypatch.setattr(loop, "train_step", step)
+    cfg = _config("msrresnet", iters=2, gt_patch=64)
+    with pytest.raises(FacesrError, match=r"CUDA ran out of memory at iteration 1 .*--set batch_size=1"):
+        train(cfg, data_root=sample_root, runs_dir=tmp_path, device="cuda")
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs")
+def test_two_gpu_torchrun_run(sample_root: Path, tmp_path: Path) -> None:
+    from facesr.checkpoints import load_checkpoint
+    from facesr.training import read_run_logs
+
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "facesr",
+            "train", "srgan", "--quick", "--data", str(sample_root), "--runs", str(tmp_path), "--iters", "4",
+            "--set", "batch_size=4", "--set", "log_every=2", "--set", "checkpoint_every=2", "--set", "val_every=4"]
+    done = subprocess.run(argv, env={**os.environ, "FACESR_QUICK": "0"}, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    ckpt = load_checkpoint(tmp_path / "srgan" / "latest.pt")
+    assert ckpt["iter"] == 4 and ckpt["run_info"]["gpu_count"] == 2
+    log, val = read_run_logs(tmp_path / "srgan")
+    assert list(log["iter"]) == [2, 4] and list(val["iter"]) == [4]
