@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 import torch
 
-from facesr.degradations import bicubic_psnr_samples, degrade, degrade_reference, lq_bicubic_psnr
-from facesr.degradations_batch import degrade_batch
+from facesr.data.degradations import bicubic_psnr_samples, degrade, degrade_reference, lq_bicubic_psnr
+from facesr.data.degradations_torch import degrade_batch
 
 REFERENCE_MEANS = {"astronaut": 21.78, "coffee": 24.46, "chelsea": 28.46}  # REFERENCE.md section 2
 TOLERANCE_DB = 0.25

@@ -56,7 +56,7 @@ print(SETTINGS)
 # is listed when the data root has it; notebook 06 shows every model's output of them.
 
 # %%
-from facesr.data import check_dataset
+from facesr.data.check import check_dataset
 from facesr.report.explore import dataset_summary
 REPORT = check_dataset(SETTINGS.data_root)
 print(REPORT)
@@ -70,7 +70,7 @@ dataset_summary(REPORT)
 # (notebook 02 shows the training version of that pipeline).
 
 # %%
-from facesr.images import list_images, read_image
+from facesr.data.images import list_images, read_image
 from facesr.report.explore import show_images
 from facesr.report.style import save_figure
 TRAIN_PATHS = list_images(SETTINGS.data_root / "train" / "GT")

@@ -56,13 +56,13 @@ print(SETTINGS)
 # %% [markdown]
 # ## 1. One face through every step
 #
-# The parameters are drawn exactly as in training (`facesr.degradations.sample_params`); change `SEED` for
+# The parameters are drawn exactly as in training (`facesr.data.degradations.sample_params`); change `SEED` for
 # another draw. The kernel is drawn with its weights; the images keep their real size in pixels.
 
 # %%
 import numpy as np
-from facesr.images import list_images, read_image
-from facesr.degradations import params_kernel, sample_params
+from facesr.data.images import list_images, read_image
+from facesr.data.degradations import params_kernel, sample_params
 from facesr.report.explore import plot_degradation_steps
 from facesr.report.style import save_figure
 from facesr.report.widgets import degradation_steps
@@ -94,7 +94,7 @@ PANEL
 # fall inside the histogram.
 
 # %%
-from facesr.degradations import bicubic_psnr_samples
+from facesr.data.degradations import bicubic_psnr_samples
 from facesr.metrics import bicubic_upscale, psnr
 from facesr.report.explore import plot_psnr_histogram
 n = min(NUM_SAMPLES, 20) if SETTINGS.quick else NUM_SAMPLES

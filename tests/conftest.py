@@ -13,7 +13,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 @pytest.fixture(scope="session")
 def sample_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh copy of the bundled sample data in the course layout (read-only by convention)."""
-    from facesr.sample_data import make_sample_data
+    from facesr.data.sample import make_sample_data
 
     return make_sample_data(tmp_path_factory.mktemp("sample") / "data")
 
@@ -54,7 +54,7 @@ def mini_root(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     """The first 3 val pairs and 3 test LQ of the sample data (same layout), to keep the tests quick."""
     import shutil
 
-    from facesr.images import list_images
+    from facesr.data.images import list_images
 
     root = tmp_path_factory.mktemp("mini") / "data"
     for sub in ("val/LQ", "val/GT", "test/LQ"):

@@ -1,4 +1,4 @@
-"""facesr.colab and colab_setup.sh with a fake Drive folder; the notebooks' shared opening cell."""
+"""facesr.colab, facesr.drive and colab_setup.sh with a fake Drive folder; the notebooks' shared opening cell."""
 
 from __future__ import annotations
 
@@ -12,14 +12,8 @@ from pathlib import Path
 import pytest
 
 from facesr import colab
-from facesr.colab import (
-    KIT_REPO_URL,
-    arch_warning,
-    link_runs,
-    resolve_settings,
-    setup_runtime,
-    unpack_data,
-)
+from facesr.colab import KIT_REPO_URL, arch_warning, resolve_settings, setup_runtime
+from facesr.drive import link_runs, unpack_data
 from facesr.errors import FacesrError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,9 +144,9 @@ def test_arch_warning(capability: tuple[int, int], arch_list: list[str], warns: 
 def test_resolve_settings_env_overrides(
     tmp_path: Path, sample_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import facesr.sample_data
+    import facesr.data.sample
 
-    monkeypatch.setattr(facesr.sample_data, "ensure_sample_data", lambda root=None: sample_root)
+    monkeypatch.setattr(facesr.data.sample, "ensure_sample_data", lambda root=None: sample_root)
     monkeypatch.chdir(tmp_path)  # relative paths follow the kit, not the working folder
     kit = tmp_path / "kit"
 

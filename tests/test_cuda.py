@@ -47,8 +47,8 @@ def test_degrade_batch_on_cuda_has_the_cpu_distribution() -> None:
     import cv2
     from skimage import data
 
-    from facesr.degradations import lq_bicubic_psnr
-    from facesr.degradations_batch import degrade_batch
+    from facesr.data.degradations import lq_bicubic_psnr
+    from facesr.data.degradations_torch import degrade_batch
 
     im = cv2.resize(data.astronaut(), (512, 512), interpolation=cv2.INTER_AREA)
     batch = torch.from_numpy(im).permute(2, 0, 1).float().div(255)[None].repeat(8, 1, 1, 1)

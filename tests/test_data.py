@@ -1,4 +1,4 @@
-"""facesr.data: image I/O, the data-set checker and the three data sets."""
+"""facesr.data: image I/O (images), the data-set checker (check) and the three data sets (datasets)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from facesr.cli import main
-from facesr.data import (
-    TestDataset,
-    TrainDataset,
-    ValDataset,
-    _size_text,
-    check_dataset,
-    find_data_root,
-    real_world_dir,
-)
+from facesr.data.check import check_dataset, find_data_root, real_world_dir
+from facesr.data.datasets import TestDataset, TrainDataset, ValDataset, _size_text
+from facesr.data.images import list_images, read_image, write_png
 from facesr.errors import FacesrError
-from facesr.images import list_images, read_image, write_png
 
 
 def _snapshot(root: Path) -> list[tuple[str, int, int]]:
@@ -240,13 +233,13 @@ def test_train_dataset_shapes_and_determinism(sample_root: Path) -> None:
 
 
 def test_train_dataset_flip_and_crop_are_paired(sample_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import facesr.degradations
+    import facesr.data.degradations
 
     # A degradation-free stand-in (plain area resize) makes LQ/GT alignment checkable pixel by pixel.
     def area(gt: np.ndarray, rng: np.random.Generator, settings=None) -> np.ndarray:
         return cv2.resize(gt, (128, 128), interpolation=cv2.INTER_AREA)
 
-    monkeypatch.setattr(facesr.degradations, "degrade", area)
+    monkeypatch.setattr(facesr.data.degradations, "degrade", area)
     gt_full = read_image(sample_root / "train" / "GT" / "00002.png").astype(np.float32) / 255.0
     lq_full = area(gt_full, None)
     flipped_seen = set()

@@ -1,4 +1,4 @@
-"""facesr.sample_data: the bundled sample set in the course layout."""
+"""facesr.data.sample: the bundled sample set in the course layout."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import pytest
 
 import facesr
 from facesr.cli import main
-from facesr.data import list_images, read_image
-from facesr.errors import FacesrError
-from facesr.sample_data import (
+from facesr.data.images import list_images, read_image
+from facesr.data.sample import (
     COUNTS,
     SAMPLE_VERSION,
     SEED,
@@ -20,6 +19,7 @@ from facesr.sample_data import (
     ensure_sample_data,
     make_sample_data,
 )
+from facesr.errors import FacesrError
 
 EXPECTED = {"train/GT": (24, 512), "val/LQ": (8, 128), "val/GT": (8, 512), "test/LQ": (8, 128)}
 REAL_SIZES = [(53, 37), (45, 61), (83, 97), (71, 45), (101, 129)]  # test_real/ (height, width): odd, not square
@@ -79,7 +79,7 @@ def test_val_gt_distinct_from_train(sample_root: Path) -> None:
 
 
 def test_val_lq_is_the_course_degradation_of_val_gt(sample_root: Path) -> None:
-    from facesr.degradations import degrade
+    from facesr.data.degradations import degrade
 
     for i in (0, 5):
         gt = read_image(sample_root / "val" / "GT" / f"{i:05d}.png").astype(np.float32) / 255.0

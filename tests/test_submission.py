@@ -14,8 +14,8 @@ from PIL import Image
 from torch import nn
 
 from facesr.cli import main
+from facesr.data.images import list_images, read_image, write_png
 from facesr.errors import FacesrError
-from facesr.images import list_images, read_image, write_png
 from facesr.infer import evaluate, predict
 from facesr.models import PARAM_LIMIT, MSRResNet, RRDBNet, count_parameters
 from facesr.submission import ZIP_FOLDER, package_submission, score

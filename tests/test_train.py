@@ -71,7 +71,7 @@ def test_quick_run_folder(quick_run: Path) -> None:
 def test_quick_run_beats_bicubic(quick_run: Path, sample_root: Path) -> None:
     """Learning check; PSNR recomputed here from best.pt, not only read from val.csv."""
     from facesr.checkpoints import load_weights
-    from facesr.data import ValDataset
+    from facesr.data.datasets import ValDataset
     from facesr.metrics import bicubic_upscale, psnr, tensor_to_uint8
     from facesr.models import MSRResNet
 

@@ -10,15 +10,15 @@ import cv2
 import numpy as np
 import pytest
 
-from facesr.data import check_dataset
-from facesr.degradations import (
+from facesr.data.check import check_dataset
+from facesr.data.degradations import (
     DegradationParams,
     DegradationSettings,
     apply_degradation,
     params_kernel,
     sample_params,
 )
-from facesr.images import list_images, read_image
+from facesr.data.images import list_images, read_image
 from facesr.report.widgets import build_degradation_panel, degradation_steps, render_degradation
 
 # The ipywidgets classes that exist, with the same constructor arguments, in 7.7 (Colab) and 8.x.

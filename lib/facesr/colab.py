@@ -7,9 +7,10 @@ set-up logic exists once, here.
 
 On Colab, :func:`setup_runtime` mounts Drive, links the kit's ``checkpoints/`` folder into Drive
 (runtimes are recycled without warning; runs must survive that), copies the data archive from Drive
-to local disk and unpacks it once (reading thousands of small files from Drive is slow), installs
-spandrel (SwinIR, RCAN) when it is missing without touching Colab's torch, and checks that the installed
-torch build has kernels for the GPU. Locally it only reports where it runs.
+to local disk and unpacks it once (reading thousands of small files from Drive is slow; both steps live
+in :mod:`facesr.drive`), installs spandrel (SwinIR, RCAN) when it is missing without touching Colab's
+torch, and checks that the installed torch build has kernels for the GPU. Locally it only reports where
+it runs.
 """
 
 from __future__ import annotations
@@ -18,23 +19,17 @@ import argparse
 import importlib
 import importlib.util
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from facesr.drive import DRIVE_ARCHIVE, DRIVE_RUNS, RUNS_DIR, link_runs, unpack_data
 from facesr.errors import FacesrError
 
 KIT_REPO_URL = "https://github.com/facesr-kit/facesr-kit"  # also in colab_setup.sh and the notebooks' first cell
 COLAB_DRIVE_MOUNT = Path("/content/drive")
-DRIVE_ARCHIVE = "facesr/FFHQ.zip"  # relative to MyDrive
-DRIVE_RUNS = "facesr/runs"  # relative to MyDrive; the kit's checkpoints/ becomes a link to it
-RUNS_DIR = "checkpoints"  # the kit's run folders, relative to the kit (see DEVELOPERS.md)
-DATA_NAME = "FFHQ"  # the archive is unpacked to <kit>/data/FFHQ
-_TRACKED_IN_RUNS = {"README.md"}  # files the kit itself commits into checkpoints/
 
 
 def kit_root() -> Path:
@@ -120,91 +115,6 @@ def ensure_spandrel(pip: Callable[[list[str]], None] = _pip_install) -> str | No
     if importlib.util.find_spec("spandrel") is None:
         return f"pip ran but spandrel is still not importable; SwinIR and RCAN need it: pip install '{SPANDREL_SPEC}'"
     return f"installed {SPANDREL_SPEC} (--no-deps{', with ' + ', '.join(missing) if missing else ''}) for SwinIR and RCAN"
-
-
-# ------------------------------------------------------------------------------------------------ Drive
-
-
-def link_runs(kit: Path, drive_runs: Path, runs_name: str = RUNS_DIR) -> Path:
-    """Make ``kit/runs_name`` a link to ``drive_runs`` (created if missing); idempotent.
-
-    Run folders already on local disk are never touched: FacesrError says how to move them.
-    """
-    drive_runs.mkdir(parents=True, exist_ok=True)
-    link = kit / runs_name
-    if link.is_symlink():
-        if link.resolve() == drive_runs.resolve():
-            return link
-        link.unlink()  # a stale link only; the folder it pointed to is left alone
-    elif link.is_dir():
-        own = {p.name for p in link.iterdir()}
-        if own - _TRACKED_IN_RUNS:
-            raise FacesrError(
-                f"{link} holds run folders on local disk ({', '.join(sorted(own - _TRACKED_IN_RUNS)[:3])}); "
-                f"move them to {drive_runs} (e.g. mv {link}/* {drive_runs}/) and run the set-up again"
-            )
-        for name in own:  # only the kit's own README: keep a copy beside the runs, then swap in the link
-            if not (drive_runs / name).exists():
-                shutil.copy2(link / name, drive_runs / name)
-            (link / name).unlink()
-        link.rmdir()
-    elif link.exists():
-        raise FacesrError(f"{link} is a file, not a folder; rename it and run the set-up again")
-    link.symlink_to(drive_runs, target_is_directory=True)
-    return link
-
-
-def _has_layout(folder: Path) -> bool:
-    return (folder / "val" / "GT").is_dir() or (folder / "train" / "GT").is_dir()
-
-
-def _locate_layout(folder: Path, depth: int = 3) -> Path | None:
-    """The folder at or below ``folder`` that holds train/ or val/ (archives often wrap it once)."""
-    if _has_layout(folder):
-        return folder
-    if depth == 0:
-        return None
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(("__MACOSX", "."))):
-        found = _locate_layout(sub, depth - 1)
-        if found is not None:
-            return found
-    return None
-
-
-def unpack_data(archive: Path, data_dir: Path, name: str = DATA_NAME) -> Path:
-    """Copy ``archive`` to local disk and unpack it to ``data_dir/name`` once; return that folder.
-
-    Skips everything when ``data_dir/name`` already holds the course layout. Never writes into an
-    existing non-empty folder: a half-finished unpack lives in a temporary folder until it is complete.
-    """
-    target = data_dir / name
-    if _has_layout(target):
-        return target
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise FacesrError(
-            f"{target} exists but holds no train/GT or val/GT; move it away and run the set-up again"
-        )
-    if not archive.is_file():
-        raise FacesrError(
-            f"no data archive at {archive}: upload the course's {archive.name} there "
-            f"(or pass archive=... / --archive PATH)"
-        )
-    data_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{name}-unpack-", dir=data_dir))
-    try:
-        local = work / archive.name  # one big sequential read from Drive, then local random access
-        print(f"copying {archive} ({archive.stat().st_size / 1e9:.2f} GB) to local disk, then unpacking (once)")
-        shutil.copyfile(archive, local)
-        shutil.unpack_archive(str(local), str(work / "content"))
-        found = _locate_layout(work / "content")
-        if found is None:
-            raise FacesrError(f"{archive} holds no train/GT or val/GT folder; is it the course's data archive?")
-        if target.exists():
-            target.rmdir()  # empty, checked above
-        os.replace(found, target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return target
 
 
 # ------------------------------------------------------------------------------------------------ set-up
@@ -322,9 +232,11 @@ class Settings:
     figures_dir: Path
     quick: bool
     device: str
+    smoke: bool = False  # quick mode at the tests' sizes (FACESR_SMOKE=1): every cell runs, numbers mean nothing
 
     def __str__(self) -> str:
         mode = "QUICK (small sizes, sample data unless FACESR_DATA is set)" if self.quick else "full"
+        mode += ", SMOKE (the tests' sizes)" if self.smoke else ""
         return "\n".join(
             [
                 f"mode:     {mode}",
@@ -347,8 +259,9 @@ def resolve_settings(
     """The notebook's settings after the environment overrides; relative paths are relative to the kit.
 
     ``FACESR_QUICK`` (1/0) overrides ``quick``; quick mode uses the bundled sample data
-    (:func:`facesr.sample_data.ensure_sample_data`) unless ``FACESR_DATA`` is set. ``FACESR_DATA``,
+    (:func:`facesr.data.sample.ensure_sample_data`) unless ``FACESR_DATA`` is set. ``FACESR_DATA``,
     ``FACESR_RUNS`` and ``FACESR_FIGURES`` override the data root, the runs folder and the figures folder.
+    ``FACESR_SMOKE=1`` (with quick mode) sets ``smoke``: the tests' sizes (:mod:`facesr.quick_mode`).
     """
     import torch
 
@@ -359,7 +272,7 @@ def resolve_settings(
     if env.get("FACESR_DATA"):
         data_root = env["FACESR_DATA"]
     elif quick:
-        from facesr.sample_data import ensure_sample_data
+        from facesr.data.sample import ensure_sample_data
 
         data_root = ensure_sample_data()
     settings = Settings(
@@ -369,6 +282,7 @@ def resolve_settings(
         figures_dir=kit / Path(env.get("FACESR_FIGURES") or figures_dir).expanduser(),
         quick=bool(quick),
         device="cuda" if torch.cuda.is_available() else "cpu",
+        smoke=bool(quick) and _env_flag(env.get("FACESR_SMOKE", "")),
     )
     if not settings.data_root.is_dir():
         print(

@@ -1,14 +1,10 @@
 """Inference: load a generator, upscale LQ images (optionally with self-ensemble), evaluate on val.
 
-One code path serves every caller: :func:`_run_net_variants` turns a float LQ batch into float SR
+One code path serves every caller: :func:`facesr.tta._run_net_variants` turns a float LQ batch into float SR
 batches (plain, hflip or x8 self-ensemble, or several of them from the same forward passes);
 :func:`upscale` (one image, notebooks), :func:`predict` (a folder, written as PNGs) and :func:`evaluate` /
 :func:`evaluate_variants` (the val set, scored with PSNR/SSIM beside bicubic) all go through it.
-
-Self-ensemble (``tta``): ``None`` (or False) is the plain output; ``"hflip"`` averages the output of the
-input and of its horizontal mirror; ``"x8"`` (or True) averages the eight flips and 90-degree rotations.
-Faces are aligned and the course forbids vertical flips in training: x8's rotations show the network
-faces upside down or sideways, which it never saw, so ``"hflip"`` is the face-safe ensemble.
+The ``tta`` values (None, ``"hflip"``, ``"x8"``) and what each ensemble averages are :mod:`facesr.tta`'s.
 """
 
 from __future__ import annotations
@@ -26,75 +22,11 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from facesr.checkpoints import checkpoint_file, read_generator
-from facesr.data import TestDataset
+from facesr.data.datasets import TestDataset
+from facesr.data.images import list_images, read_image, write_png
 from facesr.errors import FacesrError
-from facesr.images import list_images, read_image, write_png
 from facesr.metrics import bicubic_upscale, psnr, ssim, tensor_to_uint8
-
-# The eight dihedral transforms (rotation by k*90 degrees, optionally after a horizontal flip);
-# the identity comes first, then the transforms each ensemble averages.
-_DIHEDRAL = [(k, flip) for flip in (False, True) for k in range(4)]
-TTA_TRANSFORMS: dict[str | None, tuple[tuple[int, bool], ...]] = {
-    None: ((0, False),),
-    "hflip": ((0, False), (0, True)),
-    "x8": tuple(_DIHEDRAL),
-}
-TTA_MODES = tuple(TTA_TRANSFORMS)
-
-
-def tta_mode(tta: bool | str | None) -> str | None:
-    """The ensemble a ``tta`` value asks for: None (plain), ``"hflip"`` or ``"x8"``.
-
-    ``False``/``None``/``"none"``/``""`` are plain, ``True`` is ``"x8"`` (the kit's first TTA); anything else
-    is a FacesrError naming the choices.
-    """
-    if tta is None or tta is False or (isinstance(tta, str) and tta.strip().lower() in ("", "none", "plain")):
-        return None
-    if tta is True:
-        return "x8"
-    if isinstance(tta, str) and tta.strip().lower() in ("x8", "hflip"):
-        return tta.strip().lower()
-    raise FacesrError(f"tta={tta!r} is not a self-ensemble; use None (plain), 'hflip' or 'x8' (True = 'x8')")
-
-
-# ----------------------------------------------------------------------------- core
-
-
-def _transform(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
-    return torch.rot90(x.flip(-1) if flip else x, k, dims=(-2, -1))
-
-
-def _inverse_transform(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
-    x = torch.rot90(x, -k, dims=(-2, -1))
-    return x.flip(-1) if flip else x
-
-
-@torch.inference_mode()
-def _run_net_variants(net: nn.Module, lq: torch.Tensor, ttas: Sequence[bool | str | None]) -> tuple[torch.Tensor, ...]:
-    """(B, 3, h, w) float in [0, 1] -> one (B, 3, 4h, 4w) float batch clamped to [0, 1] per entry of ``ttas``.
-
-    Each transform any entry needs goes through the net once, one after the other (memory stays that of
-    a plain batch), and is back-transformed; an ensemble is the float32 mean of its transforms' outputs,
-    taken before any clamping or rounding. Entries share passes: the plain output is the ensembles'
-    identity pass (the same forward pass, the same numbers), and x8 reuses hflip's mirrored pass, so
-    asking for plain, hflip and x8 together runs the net eight times.
-    """
-    modes = [tta_mode(t) for t in ttas]
-    needed = [t for t in _DIHEDRAL if any(t in TTA_TRANSFORMS[m] for m in modes)]
-    outputs = {t: _inverse_transform(net(_transform(lq, *t)).float(), *t) for t in needed}
-    results = {}
-    for mode in dict.fromkeys(modes):
-        parts = TTA_TRANSFORMS[mode]
-        total = outputs[parts[0]].clone() if len(parts) > 1 else outputs[parts[0]]
-        for t in parts[1:]:
-            total.add_(outputs[t])
-        results[mode] = (total / len(parts)).clamp_(0, 1)
-    return tuple(results[m] for m in modes)
-
-
-def _run_net(net: nn.Module, lq: torch.Tensor, tta: bool | str | None) -> torch.Tensor:
-    """(B, 3, h, w) float in [0, 1] -> (B, 3, 4h, 4w) float clamped to [0, 1], plain or self-ensembled."""
-    return _run_net_variants(net, lq, (tta,))[0]
+from facesr.tta import _run_net, _run_net_variants, tta_mode
 
 
 def _resolve_device(device: str | torch.device | None) -> torch.device:
@@ -126,7 +58,7 @@ def upscale(net: nn.Module, lq_uint8: np.ndarray, tta: bool | str | None = None)
     Args:
         net: a generator (e.g. from :func:`load_generator`).
         lq_uint8: h x w x 3 uint8 RGB.
-        tta: self-ensemble: None (plain), "hflip" or "x8" (True = "x8"); see the module docstring.
+        tta: self-ensemble: None (plain), "hflip" or "x8" (True = "x8"); see :mod:`facesr.tta`.
 
     Returns:
         4h x 4w x 3 uint8 RGB (for a x4 net).
@@ -155,7 +87,7 @@ def _iter_sr(
     desc: str,
 ) -> Iterator[tuple[str, tuple[np.ndarray, ...]]]:
     """Yield (LQ file name, one SR uint8 image per entry of ``ttas``) for every item of a TestDataset,
-    batched, with a progress bar (see :func:`_run_net_variants`)."""
+    batched, with a progress bar (see :func:`facesr.tta._run_net_variants`)."""
     if batch_size < 1:
         raise FacesrError(f"batch_size must be at least 1, got {batch_size}")
     dev = _resolve_device(device)
@@ -301,9 +233,9 @@ def evaluate_variants(
     """:func:`evaluate` for each setting of ``tta`` in ``ttas`` from one pass over the val set, keyed as given.
 
     Every LQ, GT and bicubic image is read or computed once, and the ensembles share their forward
-    passes (see :func:`_run_net_variants`), so ``{None: plain, "hflip": ..., "x8": ...}`` holds exactly the
-    numbers of ``evaluate(net, data_root, tta=...)`` for each. Values naming the same ensemble (False and
-    None, True and "x8") are scored once, under the first of them.
+    passes (see :func:`facesr.tta._run_net_variants`), so ``{None: plain, "hflip": ..., "x8": ...}`` holds
+    exactly the numbers of ``evaluate(net, data_root, tta=...)`` for each. Values naming the same ensemble
+    (False and None, True and "x8") are scored once, under the first of them.
     """
     modes = {tta_mode(t): t for t in reversed(list(ttas))}  # the first spelling of each ensemble wins
     ttas = tuple(dict.fromkeys(modes[tta_mode(t)] for t in ttas))

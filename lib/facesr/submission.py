@@ -20,9 +20,9 @@ from pathlib import Path
 from PIL import Image
 from torch import nn
 
-from facesr.data import TestDataset
+from facesr.data.datasets import TestDataset
+from facesr.data.images import list_images, read_image
 from facesr.errors import FacesrError
-from facesr.images import list_images, read_image
 from facesr.infer import png_name
 from facesr.metrics import psnr
 from facesr.models import check_param_budget

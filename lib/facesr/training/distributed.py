@@ -11,7 +11,7 @@ What a config means does not depend on the number of ranks N:
   not divide by N is refused with one line before anything starts).
 - The data order is a pure function of (seed, iteration) and each rank takes its slice of the global
   batch; the degradation, crop and flip of each sample are seeded by (seed, iteration, index in the global
-  batch), on the CPU (:class:`facesr.data.TrainDataset`) and on the GPU (:func:`facesr.training.step.prepare_batch`).
+  batch), on the CPU (:class:`facesr.data.datasets.TrainDataset`) and on the GPU (:func:`facesr.training.step.prepare_batch`).
 - Gradients are averaged by ``DistributedDataParallel``; on CUDA the discriminator's BatchNorm becomes
   ``SyncBatchNorm`` (torch has no CPU SyncBatchNorm: gloo runs normalise with each rank's own batch). The
   relativistic GAN loss averages D's outputs over each rank's batch, as MMEditing's multi-GPU runs do.

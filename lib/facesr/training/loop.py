@@ -74,8 +74,8 @@ class _Run:
 
 
 def _resolve_data_root(path: str | os.PathLike) -> Path:
-    from facesr.data import find_data_root
-    from facesr.sample_data import default_sample_root, ensure_sample_data
+    from facesr.data.check import find_data_root
+    from facesr.data.sample import default_sample_root, ensure_sample_data
 
     path = Path(path).expanduser()
     if path.resolve() == default_sample_root().resolve():
@@ -194,7 +194,7 @@ def _prepare(
 
 def _datasets(run: _Run, root: Path) -> tuple[Any, Any]:
     """(DataLoader of this rank's part of each global batch, val set)."""
-    from facesr.data import TrainDataset, ValDataset
+    from facesr.data.datasets import TrainDataset, ValDataset
 
     cfg = run.cfg
     train_set = TrainDataset(

@@ -97,7 +97,7 @@ def build_nets(cfg: Any, device: torch.device, ranks: Ranks | None = None) -> Ne
 
 def _degrade_on_device(gt: torch.Tensor, seeds: torch.Tensor, cfg: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Degrade each full GT with its own generator, then take one random paired crop per sample (LQ grid)."""
-    from facesr.degradations import degrade_batch
+    from facesr.data.degradations_torch import degrade_batch
 
     gens = [torch.Generator(device=device).manual_seed(generator_seed(s)) for s in seeds.tolist()]
     lq = degrade_batch(gt, generator=gens)

@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facesr.data import GT_SIZE
+from facesr.data.check import GT_SIZE
+from facesr.data.images import write_png
 from facesr.errors import FacesrError
-from facesr.images import write_png
 
 SEED = 2022
 _MARKER = "facesr sample data"
@@ -75,7 +75,7 @@ def _load_source(name: str) -> np.ndarray:
     if name == "grace_hopper":
         from matplotlib import cbook
 
-        from facesr.images import read_image
+        from facesr.data.images import read_image
 
         return read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     import skimage.data
@@ -152,7 +152,7 @@ def _faces(sources: dict[str, np.ndarray], split: str) -> list[_Item]:
 
 def _real_world(sources: dict[str, np.ndarray], index: int) -> _Item:
     """One test_real LQ: a rotated, off-centre crop of a face, area-downscaled, blurred, noisy, JPEG'd."""
-    from facesr.degradations import (
+    from facesr.data.degradations import (
         add_gaussian_noise,
         blur,
         blur_kernel,
@@ -184,7 +184,7 @@ def _real_world(sources: dict[str, np.ndarray], index: int) -> _Item:
 
 def _lq(gt: np.ndarray, split_id: int, index: int) -> np.ndarray:
     """The course degradation under a fixed seed, saved as 8-bit like the course's LQ files."""
-    from facesr.degradations import degrade, to_float, to_uint8
+    from facesr.data.degradations import degrade, to_float, to_uint8
 
     return to_uint8(degrade(to_float(gt), np.random.default_rng((SEED, split_id, index))))
 
@@ -219,11 +219,11 @@ def make_sample_data(out: str | os.PathLike, overwrite: bool = False) -> Path:
     readme = [
         "# facesr sample data (NOT FFHQ)",
         "",
-        f"This is the {_MARKER} written by `facesr.sample_data.make_sample_data`, for smoke tests and demos:",
+        f"This is the {_MARKER} written by `facesr.data.sample.make_sample_data`, for smoke tests and demos:",
         "these are not FFHQ faces and scores on them say nothing about the course task.",
         "Made offline from images that ship inside scikit-image and matplotlib: two real faces aligned and",
         "cropped the way FFHQ faces are, then crops, flips and resizes of other bundled photos.",
-        "GT is 512x512; val/LQ and test/LQ are 128x128, made from their GT by `facesr.degradations.degrade`",
+        "GT is 512x512; val/LQ and test/LQ are 128x128, made from their GT by `facesr.data.degradations.degrade`",
         f"(the course pipeline) under fixed seeds ({SEED}, split, index) and saved as 8-bit PNG.",
         "test/GT is not included, as in the course. test_real/ holds real-world-like LQ images of the two faces",
         "(not aligned, odd sizes, blurred, noisy, JPEG-compressed, no GT), standing in for the course's.",
@@ -252,9 +252,40 @@ def make_sample_data(out: str | os.PathLike, overwrite: bool = False) -> Path:
     return out
 
 
+# The tests' copy (smoke mode): the fewest files per folder that still exercise every notebook cell
+# (a quick batch of 4 needs 4 training faces; 2 val pairs make a mean; x8 TTA scores the first one).
+SMOKE_COUNTS = {"train/GT": 4, "val/LQ": 2, "val/GT": 2, "test/LQ": 2, "test_real": 2}
+
+
+def copy_data_subset(src: str | os.PathLike, dst: str | os.PathLike, counts: dict[str, int]) -> Path:
+    """Copy the first ``counts[folder]`` images (in name order) of each folder of data root ``src`` to ``dst``.
+
+    Args:
+        src: a data root in the course layout (paired val/LQ and val/GT names).
+        dst: the new data root (created; files already there with the same names are replaced).
+        counts: ``{"val/LQ": 2, "val/GT": 2, ...}``; a folder missing in ``src`` is an error.
+    """
+    from facesr.data.images import list_images
+
+    src, dst = Path(src), Path(dst)
+    for folder, n in counts.items():
+        files = list_images(src / folder)[:n] if (src / folder).is_dir() else []
+        if not files:
+            raise FacesrError(f"no images in {src / folder} to copy; check the data root")
+        (dst / folder).mkdir(parents=True, exist_ok=True)
+        for path in files:
+            shutil.copy2(path, dst / folder / path.name)
+    return dst
+
+
+def smoke_sample_data(out: str | os.PathLike) -> Path:
+    """The first :data:`SMOKE_COUNTS` images of each folder of the sample set, copied to ``out`` (a data root)."""
+    return copy_data_subset(ensure_sample_data(), out, SMOKE_COUNTS)
+
+
 def default_sample_root() -> Path:
     """The repository's ``data/sample``; ``~/.cache/facesr/sample`` when the package is installed elsewhere."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # lib/facesr: this module is lib/facesr/data/sample.py
     repo = package.parents[1]
     if package.parent.name == "lib" and (repo / "pyproject.toml").is_file():
         return repo / "data" / "sample"

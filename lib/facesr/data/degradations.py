@@ -4,7 +4,7 @@ Images are float32 HxWx3 RGB in [0, 1]; randomness comes only from the ``numpy.r
 caller passes in. ``degrade`` is the fast version (separable or FFT blur, float32, OpenCV saturating
 casts); ``degrade_reference`` is the straightforward OpenCV version of the same steps. Both consume the
 generator identically, so on the same seed they give the same LQ up to float error (and the rare JPEG
-rounding flip that float error causes). The torch batch version lives in ``degradations_batch``.
+rounding flip that float error causes). The torch batch version lives in ``facesr.data.degradations_torch``.
 """
 
 from __future__ import annotations
@@ -341,11 +341,3 @@ def lq_bicubic_psnr(lq: np.ndarray, gt8: np.ndarray) -> float:
     sr = cv2.resize(lq8, (gt8.shape[1], gt8.shape[0]), interpolation=cv2.INTER_CUBIC)
     mse = np.mean((sr.astype(np.float64) - gt8.astype(np.float64)) ** 2)
     return float(10 * np.log10(255.0**2 / mse)) if mse > 0 else float("inf")
-
-
-def __getattr__(name: str):  # lazy re-export: importing torch only when the batch version is used
-    if name == "degrade_batch":
-        from facesr.degradations_batch import degrade_batch
-
-        return degrade_batch
-    raise AttributeError(f"module 'facesr.degradations' has no attribute {name!r}")

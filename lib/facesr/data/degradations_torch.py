@@ -1,6 +1,6 @@
-"""The course degradation for a torch batch on any device (``facesr.degradations.degrade_batch``).
+"""The course degradation for a torch batch on any device (:func:`degrade_batch`).
 
-Same distribution as ``facesr.degradations.degrade``, each sample with its own parameters drawn from a
+Same distribution as ``facesr.data.degradations.degrade``, each sample with its own parameters drawn from a
 ``torch.Generator``. Blur is an FFT correlation with reflect-101 padding; every resize is a pair of
 per-axis weight matrices that reproduce OpenCV's float ``cv2.resize`` coefficients (INTER_LINEAR,
 INTER_CUBIC, INTER_AREA down and up), applied as ``W_h @ img @ W_w^T``; JPEG goes through OpenCV on
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from facesr.degradations import DegradationParams, DegradationSettings, fast_len, jpeg_roundtrip_uint8
+from facesr.data.degradations import DegradationParams, DegradationSettings, fast_len, jpeg_roundtrip_uint8
 from facesr.errors import FacesrError
 
 
@@ -123,7 +123,7 @@ def resize_torch(img: torch.Tensor, size: tuple[int, int], interpolation: str) -
 
 
 def blur_kernels_torch(params: list[DegradationParams], size: int, device: torch.device) -> torch.Tensor:
-    """(B, size, size) float32 kernels on ``device`` with ``facesr.degradations.blur_kernel``'s formula."""
+    """(B, size, size) float32 kernels on ``device`` with ``facesr.data.degradations.blur_kernel``'s formula."""
     sx = torch.tensor([p.sigma_x for p in params], dtype=torch.float64, device=device)
     sy = torch.tensor([p.sigma_y for p in params], dtype=torch.float64, device=device)
     ang = torch.tensor([p.angle for p in params], dtype=torch.float64, device=device)
@@ -171,7 +171,7 @@ def torchvision_jpeg(img8: torch.Tensor, quality: int) -> torch.Tensor:
 def _jpeg(img: torch.Tensor, quality: int, gpu_codec: bool = False) -> torch.Tensor:
     """JPEG round trip of one (3, h, w) float image.
 
-    By default through OpenCV on the CPU, bit-exact with ``facesr.degradations.jpeg_compress`` (the course's
+    By default through OpenCV on the CPU, bit-exact with ``facesr.data.degradations.jpeg_compress`` (the course's
     codec). ``gpu_codec`` uses ``torchvision_jpeg`` (nvJPEG) for CUDA tensors when available; nvJPEG is not
     bit-exact with libjpeg, so check the distribution (benchmarks/degradations.py) before relying on it.
     """

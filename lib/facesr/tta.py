@@ -1,0 +1,81 @@
+"""Self-ensemble (test-time augmentation): the transforms each ensemble averages, and the net run applying them.
+
+:func:`_run_net_variants` turns a float LQ batch into one float SR batch per ``tta`` value, the ensembles
+sharing their forward passes; everything in :mod:`facesr.infer` (upscale, predict, evaluate) goes through it.
+
+Self-ensemble (``tta``): ``None`` (or False) is the plain output; ``"hflip"`` averages the output of the
+input and of its horizontal mirror; ``"x8"`` (or True) averages the eight flips and 90-degree rotations.
+Faces are aligned and the course forbids vertical flips in training: x8's rotations show the network
+faces upside down or sideways, which it never saw, so ``"hflip"`` is the face-safe ensemble.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from facesr.errors import FacesrError
+
+# The eight dihedral transforms (rotation by k*90 degrees, optionally after a horizontal flip);
+# the identity comes first, then the transforms each ensemble averages.
+_DIHEDRAL = [(k, flip) for flip in (False, True) for k in range(4)]
+TTA_TRANSFORMS: dict[str | None, tuple[tuple[int, bool], ...]] = {
+    None: ((0, False),),
+    "hflip": ((0, False), (0, True)),
+    "x8": tuple(_DIHEDRAL),
+}
+TTA_MODES = tuple(TTA_TRANSFORMS)
+
+
+def tta_mode(tta: bool | str | None) -> str | None:
+    """The ensemble a ``tta`` value asks for: None (plain), ``"hflip"`` or ``"x8"``.
+
+    ``False``/``None``/``"none"``/``""`` are plain, ``True`` is ``"x8"`` (the kit's first TTA); anything else
+    is a FacesrError naming the choices.
+    """
+    if tta is None or tta is False or (isinstance(tta, str) and tta.strip().lower() in ("", "none", "plain")):
+        return None
+    if tta is True:
+        return "x8"
+    if isinstance(tta, str) and tta.strip().lower() in ("x8", "hflip"):
+        return tta.strip().lower()
+    raise FacesrError(f"tta={tta!r} is not a self-ensemble; use None (plain), 'hflip' or 'x8' (True = 'x8')")
+
+
+def _transform(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
+    return torch.rot90(x.flip(-1) if flip else x, k, dims=(-2, -1))
+
+
+def _inverse_transform(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
+    x = torch.rot90(x, -k, dims=(-2, -1))
+    return x.flip(-1) if flip else x
+
+
+@torch.inference_mode()
+def _run_net_variants(net: nn.Module, lq: torch.Tensor, ttas: Sequence[bool | str | None]) -> tuple[torch.Tensor, ...]:
+    """(B, 3, h, w) float in [0, 1] -> one (B, 3, 4h, 4w) float batch clamped to [0, 1] per entry of ``ttas``.
+
+    Each transform any entry needs goes through the net once, one after the other (memory stays that of
+    a plain batch), and is back-transformed; an ensemble is the float32 mean of its transforms' outputs,
+    taken before any clamping or rounding. Entries share passes: the plain output is the ensembles'
+    identity pass (the same forward pass, the same numbers), and x8 reuses hflip's mirrored pass, so
+    asking for plain, hflip and x8 together runs the net eight times.
+    """
+    modes = [tta_mode(t) for t in ttas]
+    needed = [t for t in _DIHEDRAL if any(t in TTA_TRANSFORMS[m] for m in modes)]
+    outputs = {t: _inverse_transform(net(_transform(lq, *t)).float(), *t) for t in needed}
+    results = {}
+    for mode in dict.fromkeys(modes):
+        parts = TTA_TRANSFORMS[mode]
+        total = outputs[parts[0]].clone() if len(parts) > 1 else outputs[parts[0]]
+        for t in parts[1:]:
+            total.add_(outputs[t])
+        results[mode] = (total / len(parts)).clamp_(0, 1)
+    return tuple(results[m] for m in modes)
+
+
+def _run_net(net: nn.Module, lq: torch.Tensor, tta: bool | str | None) -> torch.Tensor:
+    """(B, 3, h, w) float in [0, 1] -> (B, 3, 4h, 4w) float clamped to [0, 1], plain or self-ensembled."""
+    return _run_net_variants(net, lq, (tta,))[0]
