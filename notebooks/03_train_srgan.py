@@ -45,8 +45,11 @@ ITERS = 0  #@param {type:"integer"}
 BATCH_SIZE = 0  #@param {type:"integer"}
 RUN_NAME = "srgan"  #@param {type:"string"}
 NUM_VAL_SHOW = 3  #@param {type:"integer"}
+TRUST_CHECKPOINT = False  #@param {type:"boolean"}
 # 0 keeps the config's value: 300,000 iterations (60 in quick mode), batch 8. A smaller BATCH_SIZE
 # helps when the GPU runs out of memory.
+# TRUST_CHECKPOINT = True unpickles checkpoints in full, which runs code from the files: only for files from
+# a trusted source that the safe (weights-only) load refuses.
 
 # %%
 from facesr.colab import resolve_settings
@@ -56,7 +59,7 @@ print(SETTINGS)
 # %% [markdown]
 # ## 1. The config and the parameter budget
 #
-# Every setting of the run, then the generator's trainable parameters against the course limit.
+# Every setting of the run, then the generator's parameters against the course limit.
 # Quick mode shrinks the run to CPU size (a few dozen iterations on 128x128 GT crops).
 
 # %%
@@ -74,7 +77,8 @@ show_config(CFG)
 
 # %%
 from facesr.training import train
-RUN_DIR = train(CFG, data_root=SETTINGS.data_root, runs_dir=SETTINGS.runs_dir, name=RUN_NAME)
+RUN_DIR = train(CFG, data_root=SETTINGS.data_root, runs_dir=SETTINGS.runs_dir, name=RUN_NAME,
+                trust=TRUST_CHECKPOINT)
 
 # %% [markdown]
 # ## 3. Loss and PSNR curves
@@ -95,7 +99,7 @@ fig = show_curves(RUN_DIR, SETTINGS.figures_dir, name="03_srgan_curves")
 # %%
 from facesr.report.steps import show_val_outputs
 fig = show_val_outputs(RUN_DIR, SETTINGS.data_root, n=NUM_VAL_SHOW, figures_dir=SETTINGS.figures_dir,
-                       name="03_srgan_val_outputs")
+                       name="03_srgan_val_outputs", trust=TRUST_CHECKPOINT)
 
 # %% [markdown]
 # Next: notebook 04 trains the larger RRDBNet ("ESRGAN" in the report) with the same recipe, and

@@ -47,8 +47,11 @@ ITERS = 0  #@param {type:"integer"}
 BATCH_SIZE = 0  #@param {type:"integer"}
 RUN_NAME = "esrgan"  #@param {type:"string"}
 NUM_VAL_SHOW = 3  #@param {type:"integer"}
+TRUST_CHECKPOINT = False  #@param {type:"boolean"}
 # 0 keeps the config's value: 300,000 iterations (60 in quick mode), batch 8. A smaller BATCH_SIZE
 # helps when the GPU runs out of memory.
+# TRUST_CHECKPOINT = True unpickles checkpoints in full, which runs code from the files: only for files from
+# a trusted source that the safe (weights-only) load refuses.
 
 # %%
 from facesr.colab import resolve_settings
@@ -58,7 +61,7 @@ print(SETTINGS)
 # %% [markdown]
 # ## 1. The config and the parameter budget
 #
-# Every setting of the run, then the generator's trainable parameters against the course limit.
+# Every setting of the run, then the generator's parameters against the course limit.
 # Quick mode shrinks the run to CPU size (a few dozen iterations on 128x128 GT crops).
 
 # %%
@@ -76,7 +79,8 @@ show_config(CFG)
 
 # %%
 from facesr.training import train
-RUN_DIR = train(CFG, data_root=SETTINGS.data_root, runs_dir=SETTINGS.runs_dir, name=RUN_NAME)
+RUN_DIR = train(CFG, data_root=SETTINGS.data_root, runs_dir=SETTINGS.runs_dir, name=RUN_NAME,
+                trust=TRUST_CHECKPOINT)
 
 # %% [markdown]
 # ## 3. Loss and PSNR curves
@@ -93,11 +97,18 @@ fig = show_curves(RUN_DIR, SETTINGS.figures_dir, name="04_esrgan_curves")
 #
 # The best checkpoint on the first validation faces: LQ input, bicubic x4, the network's output and the
 # ground truth, each with its PSNR.
+#
+# **In quick mode this picture is not a broken model.** RRDBNet has no image skip connection (MSRResNet adds
+# the bilinearly upsampled input to its output; RRDBNet must produce every pixel itself), and MMEditing's
+# init scales every conv by 0.1, so it starts from a near-black output. It learns luminance before colour:
+# after about 1,500 CPU iterations it draws a sepia face at about 18 dB, and it needs thousands of iterations
+# to reach bicubic, which a GPU does in minutes. A quick-mode run on a CPU stops at that stage at best, so
+# expect a dark or sepia face here, below bicubic; the full run ends far above it (29.16 dB in the report).
 
 # %%
 from facesr.report.steps import show_val_outputs
 fig = show_val_outputs(RUN_DIR, SETTINGS.data_root, n=NUM_VAL_SHOW, figures_dir=SETTINGS.figures_dir,
-                       name="04_esrgan_val_outputs")
+                       name="04_esrgan_val_outputs", trust=TRUST_CHECKPOINT)
 
 # %% [markdown]
 # Next: notebook 05 fine-tunes this generator with a discriminator and a perceptual loss, and

@@ -53,8 +53,11 @@ ITERS = 0  #@param {type:"integer"}
 BATCH_SIZE = 0  #@param {type:"integer"}
 RUN_NAME = "esrgan_gan"  #@param {type:"string"}
 NUM_VAL_SHOW = 3  #@param {type:"integer"}
+TRUST_CHECKPOINT = False  #@param {type:"boolean"}
 # INIT_FROM = "" starts from RUNS_DIR/esrgan (notebook 04). VGG_WEIGHTS = "" keeps the config's
 # ("imagenet"; "random" in quick mode). ITERS/BATCH_SIZE = 0 keep the config's 400,000 and 8.
+# TRUST_CHECKPOINT = True unpickles checkpoints in full (INIT_FROM's too), which runs code from the files:
+# only for files from a trusted source that the safe (weights-only) load refuses.
 
 # %%
 from facesr.colab import resolve_settings
@@ -93,7 +96,8 @@ show_config(CFG)
 
 # %%
 from facesr.training import train
-RUN_DIR = train(CFG, data_root=SETTINGS.data_root, runs_dir=SETTINGS.runs_dir, name=RUN_NAME, init=INIT)
+RUN_DIR = train(CFG, data_root=SETTINGS.data_root, runs_dir=SETTINGS.runs_dir, name=RUN_NAME, init=INIT,
+                trust=TRUST_CHECKPOINT)
 
 # %% [markdown]
 # ## 4. Loss and PSNR curves
@@ -110,11 +114,17 @@ fig = show_curves(RUN_DIR, SETTINGS.figures_dir, name="05_esrgan_gan_curves")
 #
 # The best checkpoint (by PSNR) on the first validation faces beside LQ, bicubic and GT. Look at hair,
 # skin and teeth rather than at the PSNR in the titles.
+#
+# In quick mode the faces are dark or sepia and below bicubic, and that is expected: the fine-tune starts
+# from notebook 04's quick RRDBNet, which has no image skip connection and MMEditing's 0.1-scaled init, so
+# it starts from a near-black output, learns luminance before colour and needs thousands of iterations to
+# reach bicubic (minutes on a GPU). A few dozen GAN iterations on a CPU cannot fix that; on the full run the
+# GAN starts from a 29 dB generator and trades a little of its PSNR for texture.
 
 # %%
 from facesr.report.steps import show_val_outputs
 fig = show_val_outputs(RUN_DIR, SETTINGS.data_root, n=NUM_VAL_SHOW, figures_dir=SETTINGS.figures_dir,
-                       name="05_esrgan_gan_val_outputs")
+                       name="05_esrgan_gan_val_outputs", trust=TRUST_CHECKPOINT)
 
 # %% [markdown]
 # Next: notebook 06 puts this run beside 03 and 04 and writes the report's figures and tables.

@@ -15,9 +15,10 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/facesr-kit/facesr-kit/blob/main/notebooks/06_results_and_report.ipynb)
 #
-# Regenerates every figure and table of the report from the run folders of notebooks 03-05 (and the
-# in-budget `msrresnet20` recipe, if you trained it): training-loss curves, validation PSNR of all models
-# on one axis, the best-PSNR table (plain, hflip and x8 self-ensemble), the parameter table, the training
+# Regenerates every figure and table of the report from the run folders of notebooks 03-05 and of the
+# in-budget runs of notebook 07 (`msrresnet20`, `swinir`, `rcan` and their `_l2` MSE finishes, those you
+# trained): training-loss curves, validation PSNR of all models on one axis, the best-PSNR table (plain,
+# hflip and x8 self-ensemble), the parameter table, the training
 # machine of each run, a qualitative grid with eye and mouth crops, every model on the real-world LQ
 # images, then the test predictions, the leaderboard zip and the course hand-in bundle.
 # Everything goes to `FIGURES_DIR` as `.png`, `.csv` and `.md`. A run that does not exist yet is
@@ -40,20 +41,24 @@ DATA_ROOT = "data/FFHQ"  #@param {type:"string"}
 RUNS_DIR = "checkpoints"  #@param {type:"string"}
 FIGURES_DIR = "figures"  #@param {type:"string"}
 QUICK = False  #@param {type:"boolean"}
-MODELS = "srgan,esrgan,esrgan_gan,msrresnet20"  #@param {type:"string"}
+MODELS = "srgan,esrgan,esrgan_gan,msrresnet20,swinir,rcan"  #@param {type:"string"}
 TTA = True  #@param {type:"boolean"}
 VAL_LIMIT = 0  #@param {type:"integer"}
+X8_LIMIT = 0  #@param {type:"integer"}
 FACES = "0,1"  #@param {type:"string"}
 EYES_BOX = "0.35,0.50,0.20,0.80"  #@param {type:"string"}
 MOUTH_BOX = "0.68,0.82,0.30,0.70"  #@param {type:"string"}
 SUBMIT_RUN = ""  #@param {type:"string"}
 MATRIC = ""  #@param {type:"string"}
 CODALAB_NAME = ""  #@param {type:"string"}
-# MODELS: run folders in RUNS_DIR to compare. VAL_LIMIT = 0 scores every val image (quick mode: 1).
+TRUST_CHECKPOINT = False  #@param {type:"boolean"}
+# MODELS: run folders in RUNS_DIR to compare; each one's MSE finish <name>_l2 (notebook 07) joins it when it
+# exists. VAL_LIMIT = 0 scores every val image. X8_LIMIT = 0 scores x8 on every val image too (quick mode: 1).
 # FACES: val images (index or file name) of the qualitative grid. The boxes are top,bottom,left,right
 # fractions of the face. SUBMIT_RUN = "" packages the in-budget run with the best val PSNR.
 # MATRIC, CODALAB_NAME: your matriculation number and CodaLab user name for the hand-in's Readme.txt
-# ("" leaves a marked blank to fill in).
+# ("" leaves a marked blank to fill in). TRUST_CHECKPOINT = True unpickles checkpoints in full, which runs
+# code from the files: only for files from a trusted source that the safe (weights-only) load refuses.
 
 # %%
 from facesr.colab import resolve_settings
@@ -63,7 +68,7 @@ print(SETTINGS)
 # %%
 from facesr.report.runs import find_runs, read_logs
 MODEL_NAMES = [m.strip() for m in MODELS.split(",") if m.strip()]
-RUNS = find_runs(SETTINGS.runs_dir, MODEL_NAMES)  # prints a note for each missing run
+RUNS = find_runs(SETTINGS.runs_dir, MODEL_NAMES, finishes=True)  # prints a note for each missing run
 LOGS = read_logs(RUNS)
 print("runs found:", ", ".join(f"{name} ({path})" for name, path in RUNS.items()) or "none")
 
@@ -73,7 +78,7 @@ print("runs found:", ", ".join(f"{name} ({path})" for name, path in RUNS.items()
 # One panel per model, every loss term of its log (log scale: the GAN terms differ by orders of magnitude).
 
 # %%
-from facesr.report.figures import plot_loss_curves
+from facesr.report.curves import plot_loss_curves
 from facesr.report.style import save_figure
 fig = plot_loss_curves({name: log for name, (log, _) in LOGS.items()})
 print(f"saved {save_figure(fig, SETTINGS.figures_dir, '06_loss_curves')}")
@@ -85,7 +90,7 @@ print(f"saved {save_figure(fig, SETTINGS.figures_dir, '06_loss_curves')}")
 # RRDBNet's PSNR and usually loses some of it: its objective is texture, not pixel accuracy.
 
 # %%
-from facesr.report.figures import plot_psnr_curves
+from facesr.report.curves import plot_psnr_curves
 from facesr.report.tables import bicubic_scores
 BICUBIC = bicubic_scores(SETTINGS.data_root)
 fig = plot_psnr_curves({name: val for name, (_, val) in LOGS.items()}, bicubic_psnr=BICUBIC["psnr"])
@@ -98,19 +103,25 @@ print(f"saved {save_figure(fig, SETTINGS.figures_dir, '06_psnr_curves')}")
 # image, 4 decimals: submissions differ in the third; SSIM beside it), plain and self-ensembled: `_hflip`
 # averages the outputs of the input and its mirror image (2x the time; faces are aligned, so this is the
 # face-safe ensemble), `_x8` the 8 flips and rotations (8x). `within_limit` is the course's 1,821,085 rule.
+# `images` says how many val images plain and hflip scored (all of them, unless `VAL_LIMIT`), `images_x8`
+# how many x8 scored: in quick mode only the first (`X8_LIMIT`), because x8 of a 512x512 output takes
+# seconds per image on a CPU. An x8 mean over fewer images does not compare with the others, so it is not
+# used to pick the submission below.
 
 # %%
 from facesr.report.tables import psnr_table, save_table
-limit = VAL_LIMIT or (1 if SETTINGS.quick else 0)  # quick mode: x8 self-ensemble on a CPU is slow
-PSNR_TABLE = psnr_table(RUNS, SETTINGS.data_root, tta=TTA, limit=limit or None)
+x8_limit = X8_LIMIT or (1 if SETTINGS.quick else 0)
+PSNR_TABLE = psnr_table(RUNS, SETTINGS.data_root, tta=TTA, limit=VAL_LIMIT or None, x8_limit=x8_limit or None,
+                        trust=TRUST_CHECKPOINT)
 print("saved", *save_table(PSNR_TABLE, SETTINGS.figures_dir, "psnr_table"))
 PSNR_TABLE
 
 # %% [markdown]
 # ## 4. Parameter table
 #
-# Counted from the networks themselves. "ESRGAN (discriminator)" adds the ModifiedVGG discriminator and
-# the VGG19 features of the perceptual loss to the generator: everything a GAN training step runs.
+# Counted from the networks themselves, every parameter as the handout counts them (frozen ones too).
+# "ESRGAN (discriminator)" adds the ModifiedVGG discriminator and the VGG19 features of the perceptual loss
+# to the generator: everything a GAN training step runs. SwinIR and RCAN are notebook 07's full-size configs.
 
 # %%
 from facesr.report.tables import parameter_budget_table
@@ -134,17 +145,19 @@ MACHINE_TABLE
 # %% [markdown]
 # ## 6. Qualitative comparison
 #
-# LQ | bicubic | SRGAN | ESRGAN | ESRGAN+GAN | GT for a few validation faces, with zoomed crops of the
-# eyes and the mouth (boxes from the settings, drawn on the whole faces) and each output's PSNR.
+# LQ | bicubic | every run found (SRGAN, ESRGAN, ESRGAN+GAN, the in-budget runs) | GT for a few validation
+# faces, with zoomed crops of the eyes and the mouth (boxes from the settings, drawn on the whole faces) and
+# each output's PSNR.
 
 # %%
 from facesr.report.figures import comparison_images, plot_comparison
 from facesr.report.steps import parse_box
 from facesr.infer import load_generator
 CROPS = {"eyes": parse_box(EYES_BOX), "mouth": parse_box(MOUTH_BOX)}
-NETS = {name: load_generator(run_dir) for name, run_dir in RUNS.items()}  # best.pt of each run
+NETS = {name: load_generator(run_dir, trust=TRUST_CHECKPOINT) for name, run_dir in RUNS.items()}  # best.pt
 for face in [f.strip() for f in FACES.split(",") if f.strip()]:
-    images = comparison_images(NETS, SETTINGS.data_root, int(face) if face.isdigit() else face)
+    images = comparison_images(NETS, SETTINGS.data_root, int(face) if face.isdigit() else face,
+                               trust=TRUST_CHECKPOINT)
     fig = plot_comparison(images, CROPS, title=f"val face {face}")
     print(f"saved {save_figure(fig, SETTINGS.figures_dir, f'06_qualitative_{face}')}")
 
@@ -157,33 +170,29 @@ for face in [f.strip() for f in FACES.split(",") if f.strip()]:
 
 # %%
 from facesr.report.steps import show_real_world
-fig = show_real_world(NETS, SETTINGS.data_root, SETTINGS.figures_dir)  # a note when there is no test_real/
+fig = show_real_world(NETS, SETTINGS.data_root, SETTINGS.figures_dir,
+                      trust=TRUST_CHECKPOINT)  # a note when there is no test_real/
 
 # %% [markdown]
 # ## 8. Test predictions and the leaderboard zip
 #
 # The in-budget run with the best validation PSNR (or `SUBMIT_RUN`) super-resolves `test/LQ` with the
-# self-ensemble that scored best for it on val; the zip holds `results/00000.png ...`.
-# `package_submission` checks the generator's parameter count first. The real-world LQ images get the
-# same treatment, into the run folder's `test_real_predictions/`.
+# self-ensemble that scored best for it on val into its `test_predictions/`; `submission.zip` beside them
+# holds `results/00000.png ...`. The generator's parameter count is checked first. The real-world LQ
+# images get the same treatment, into the run folder's `test_real_predictions/`.
 
 # %%
-from facesr.infer import predict
-from facesr.report.steps import predict_real_world
+from facesr.report.steps import make_submission, predict_real_world
 from facesr.report.tables import best_tta, submission_run
-from facesr.submission import package_submission
 SUBMIT = SUBMIT_RUN or submission_run(PSNR_TABLE)
 if SUBMIT is None:
-    print("no in-budget run to submit: train notebook 03 (or the msrresnet20 config) first")
-else:
-    NET_G = NETS[SUBMIT] if SUBMIT in NETS else load_generator(SETTINGS.runs_dir / SUBMIT)  # loaded above
-    PRED_DIR = SETTINGS.runs_dir / SUBMIT / "test_predictions"
-    # the best ensemble of the table; none in quick mode, where x8 costs minutes on a CPU
+    print("no in-budget run to submit: train notebook 03 or 07 first")
+else:  # the generator loaded above, or the SUBMIT_RUN given
+    NET_G = NETS[SUBMIT] if SUBMIT in NETS else load_generator(SETTINGS.runs_dir / SUBMIT,
+                                                               trust=TRUST_CHECKPOINT)
+    # the best ensemble of the table; none in quick mode, where the test predictions run on a CPU
     SUBMIT_TTA = best_tta(PSNR_TABLE, SUBMIT) if TTA and SUBMIT in RUNS and not SETTINGS.quick else None
-    paths = predict(NET_G, SETTINGS.data_root / "test" / "LQ", PRED_DIR, tta=SUBMIT_TTA)
-    ZIP = package_submission(PRED_DIR, SETTINGS.runs_dir / SUBMIT / "submission.zip", NET_G,
-                             SETTINGS.data_root / "test" / "LQ", overwrite=True)  # this cell's own zip
-    print(f"{SUBMIT} (self-ensemble: {SUBMIT_TTA}): {len(paths)} test predictions in {PRED_DIR}; zip {ZIP}")
+    ZIP = make_submission(NET_G, SETTINGS.data_root, SETTINGS.runs_dir / SUBMIT, tta=SUBMIT_TTA)  # its own zip
     predict_real_world(NET_G, SETTINGS.data_root, SETTINGS.runs_dir / SUBMIT, tta=SUBMIT_TTA)
 
 # %% [markdown]
@@ -193,7 +202,8 @@ else:
 # %%
 from facesr.errors import FacesrError
 from facesr.report.steps import over_budget_generator
-what, big_net = over_budget_generator(NETS)  # the generators loaded above: none is loaded again
+from facesr.submission import package_submission
+what, big_net = over_budget_generator(NETS, trust=TRUST_CHECKPOINT)  # NETS: none is loaded again
 try:
     package_submission(SETTINGS.runs_dir / "over_budget_predictions", SETTINGS.runs_dir / "over_budget.zip",
                        big_net, SETTINGS.data_root / "test" / "LQ")  # the budget check comes first
@@ -214,5 +224,6 @@ from facesr.report import make_handin
 if SUBMIT is not None:
     HANDIN = make_handin(SETTINGS.runs_dir / SUBMIT, SETTINGS.runs_dir / f"{SUBMIT}_handin.zip",
                          matric=MATRIC or None, codalab=CODALAB_NAME or None, data_root=SETTINGS.data_root,
-                         figures_dir=SETTINGS.figures_dir, overwrite=True)  # this cell's own bundle
+                         figures_dir=SETTINGS.figures_dir, overwrite=True,  # this cell's own bundle
+                         trust_checkpoint=TRUST_CHECKPOINT)
     print(f"hand-in bundle: {HANDIN}")

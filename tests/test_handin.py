@@ -1,4 +1,6 @@
-"""The course hand-in: real-world LQ grid and predictions, the machine table, the hand-in bundle and its refusals.
+"""The course hand-in: the machine table, the leaderboard zip, the hand-in bundle and its refusals, its Readme.
+
+(The real-world LQ grid and predictions are tested in test_report.py.)
 
 Runs are built by hand (a tiny MSRResNet kit checkpoint, CSV logs, run_info.json): no training.
 """
@@ -9,44 +11,27 @@ import io
 import json
 import re
 import shlex
-import shutil
 import zipfile
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.colors import to_hex  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from facesr.checkpoints import save_checkpoint  # noqa: E402
-from facesr.cli import build_parser, main  # noqa: E402
-from facesr.config import get_config, parse_overrides  # noqa: E402
-from facesr.errors import FacesrError  # noqa: E402
-from facesr.images import list_images, read_image, write_png  # noqa: E402
-from facesr.infer import load_generator, predict  # noqa: E402
-from facesr.models import PARAM_LIMIT, MSRResNet, RRDBNet, count_parameters  # noqa: E402
-from facesr.report import make_handin  # noqa: E402
-from facesr.report.figures import plot_real_world, real_world_images  # noqa: E402
-from facesr.report.readme import train_command  # noqa: E402
-from facesr.report.steps import predict_real_world, show_real_world  # noqa: E402
-from facesr.report.style import model_color  # noqa: E402
-from facesr.report.tables import machine_table, save_table  # noqa: E402
-from facesr.training.distributed import Ranks  # noqa: E402
-from facesr.training.run_folder import machine_info, start_session, update_session  # noqa: E402
-
-ODD_SIZES = [(53, 37), (31, 45)]  # (height, width) of the real-world LQ images of these tests
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
+from facesr.checkpoints import save_checkpoint
+from facesr.cli import build_parser, main
+from facesr.config import get_config, parse_overrides
+from facesr.data.images import list_images, read_image, write_png
+from facesr.errors import FacesrError
+from facesr.infer import load_generator
+from facesr.models import PARAM_LIMIT, MSRResNet, RRDBNet, count_parameters
+from facesr.report import make_handin
+from facesr.report.readme import train_command
+from facesr.report.tables import machine_table, save_table
+from facesr.training.distributed import Ranks
+from facesr.training.run_folder import machine_info, start_session, update_session
 
 
 def _cpu_run_info(iters: int = 20, seconds: float = 36.0) -> dict:
@@ -86,63 +71,15 @@ def figures(tmp_path: Path) -> Path:
     folder.mkdir()
     write_png(folder / "06_psnr_curves.png", np.zeros((8, 8, 3), np.uint8))
     pd.DataFrame({"run": ["bicubic", "srgan"], "images": [3, 3], "psnr": [22.0, 21.987654321],
-                  "psnr_hflip": [np.nan, 22.123456789]}).to_csv(folder / "psnr_table.csv", index=False)  # fmt: skip
+                  "psnr_hflip": [np.nan, 22.123456789], "images_x8": [np.nan, 1],
+                  "psnr_x8": [np.nan, 22.5]}).to_csv(folder / "psnr_table.csv", index=False)  # fmt: skip
     (folder / "notes.txt").write_text("not a figure")
     return folder
-
-
-@pytest.fixture()
-def real_root(mini_root: Path, tmp_path: Path) -> Path:
-    """mini_root plus a test_real/ of two real-world LQ images of odd sizes."""
-    root = Path(shutil.copytree(mini_root, tmp_path / "data"))
-    rng = np.random.default_rng(1)
-    for i, (h, w) in enumerate(ODD_SIZES):
-        write_png(root / "test_real" / f"{i:05d}.png", rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
-    return root
 
 
 def _names(zip_path: Path) -> set[str]:
     with zipfile.ZipFile(zip_path) as zf:
         return set(zf.namelist())
-
-
-# ----------------------------------------------------------------------------- real-world LQ
-
-
-def test_predict_and_grid_on_real_world_images_of_odd_sizes(real_root: Path, run: Path, tmp_path: Path) -> None:
-    net = load_generator(run)
-    paths = predict(net, real_root / "test_real", tmp_path / "sr")
-    assert [read_image(p).shape for p in paths] == [(4 * h, 4 * w, 3) for h, w in ODD_SIZES]
-    grid = real_world_images({"srgan": run, "my_run": MSRResNet(mid_channels=8, num_blocks=1)}, real_root)
-    assert list(grid) == ["00000.png", "00001.png"]
-    for name, (h, w) in zip(grid, ODD_SIZES, strict=True):
-        assert list(grid[name]) == ["lq", "bicubic", "srgan", "my_run"]
-        assert grid[name]["lq"].shape == (h, w, 3)
-        assert {img.shape for key, img in grid[name].items() if key != "lq"} == {(4 * h, 4 * w, 3)}
-    assert np.array_equal(grid["00000.png"]["srgan"], read_image(paths[0]))  # the same output predict writes
-    fig = plot_real_world(grid)
-    assert len(fig.axes) == 2 * 4 and fig._suptitle.get_text().startswith("Real-world LQ")
-    titles = [ax.get_title() for ax in fig.axes[:4]]
-    assert titles == ["LQ 37x53", "Bicubic 148x212", "SRGAN (MSRResNet-16) 148x212", "my_run 148x212"]
-    assert [to_hex(ax.title.get_color()) for ax in fig.axes[:4]] == [model_color(k) for k in grid["00000.png"]]
-    assert [fig.axes[4 * i].get_ylabel() for i in range(2)] == ["00000.png", "00001.png"]
-    saved = show_real_world({"srgan": net}, real_root, tmp_path / "fig")
-    assert saved is not None and (tmp_path / "fig" / "06_real_world.png").is_file()
-    written = predict_real_world(net, real_root, run)
-    assert [p.relative_to(run).as_posix() for p in written] == ["test_real_predictions/00000.png",
-                                                                "test_real_predictions/00001.png"]  # fmt: skip
-
-
-def test_real_world_steps_without_test_real(mini_root: Path, run: Path, tmp_path: Path, capsys) -> None:
-    assert show_real_world({"srgan": run}, mini_root, tmp_path / "fig") is None
-    assert predict_real_world(load_generator(run), mini_root, run) == []
-    out = capsys.readouterr().out
-    assert out.count("no test_real/ in") == 2
-    assert not (tmp_path / "fig").exists() and not (run / "test_real_predictions").exists()
-    with pytest.raises(FacesrError, match="no real-world LQ images in .*test_real"):
-        real_world_images({"srgan": run}, mini_root)
-    empty = plot_real_world({})
-    assert any("no real-world LQ images" in t.get_text() for ax in empty.axes for t in ax.texts)
 
 
 # ----------------------------------------------------------------------------- machine table
@@ -200,9 +137,10 @@ def test_handin_bundle_contents(run: Path, mini_root: Path, figures: Path, tmp_p
     assert "Matriculation number: <FILL IN: your matriculation number>" in readme
     assert "CodaLab user name:    <FILL IN: your CodaLab user name>" in readme
     n = count_parameters(load_generator(run))
-    assert f"trainable parameters {n:,} (course limit {PARAM_LIMIT:,})" in readme
+    assert f"  parameters           {n:,} (course limit {PARAM_LIMIT:,}, every parameter counted)" in readme
+    assert "trainable" not in readme  # the handout counts frozen parameters too
     assert "best val PSNR        21.6543 dB (SSIM 0.6000) at iteration 20" in readme  # 4 decimals
-    assert "plain 21.9877, hflip 22.1235 dB on 3 val images" in readme
+    assert "plain 21.9877, hflip 22.1235 dB on 3 val images; x8 22.5000 dB on the first 1 (" in readme
     assert "training machine     CPU (" in readme and f"torch {torch.__version__}" in readme
     from importlib.metadata import version
 
@@ -213,8 +151,9 @@ def test_handin_bundle_contents(run: Path, mini_root: Path, figures: Path, tmp_p
         assert f"  {arcname} " in readme  # every file is described
     assert "python -m facesr train srgan --quick --iters 20 --set generator_args.mid_channels=8" in readme
     assert "python -m facesr handin checkpoints/srgan --out handin.zip" in readme
-    # the second bundle reuses the run's leaderboard zip, and names the student
-    again = make_handin(run, tmp_path / "named.zip", matric="A0123456X", codalab="face_fan", figures_dir=figures)
+    # the second bundle reuses the run's leaderboard zip (newer than best.pt, complete), and names the student
+    again = make_handin(run, tmp_path / "named.zip", matric="A0123456X", codalab="face_fan", data_root=mini_root,
+                        figures_dir=figures)  # fmt: skip
     with zipfile.ZipFile(again) as zf:
         readme = zf.read("Readme.txt").decode()
         assert zf.read("submission.zip") == (run / "submission.zip").read_bytes()
@@ -252,7 +191,7 @@ def test_handin_refuses_an_over_budget_run(mini_root: Path, figures: Path, tmp_p
 def test_handin_refuses_missing_predictions_it_cannot_make(run: Path, figures: Path, tmp_path: Path) -> None:
     no_test = tmp_path / "no_test"
     (no_test / "val" / "LQ").mkdir(parents=True)
-    with pytest.raises(FacesrError, match=r"no test predictions .* no test/LQ to make them; pass --data ROOT") as info:
+    with pytest.raises(FacesrError, match=r"no current test predictions .* no test/LQ to make them; pass --data ROOT") as info:
         make_handin(run, tmp_path / "handin.zip", data_root=no_test, figures_dir=figures)
     assert "\n" not in str(info.value)
     # the run's own config points at the sample data's default folder, which need not exist either: same refusal
@@ -262,6 +201,71 @@ def test_handin_refuses_missing_predictions_it_cannot_make(run: Path, figures: P
         make_handin(run, tmp_path / "handin.zip", figures_dir=figures)
     assert not (tmp_path / "handin.zip").exists() and not (run / "test_predictions").exists()
     assert not (run / "submission.zip").exists()
+
+
+def test_make_submission_zips_the_runs_own_test_predictions(run: Path, mini_root: Path, tmp_path: Path, capsys) -> None:
+    from facesr.report.steps import make_submission
+
+    net = load_generator(run)
+    zip_path = make_submission(net, mini_root, run, tta="hflip")
+    assert zip_path == run / "submission.zip" and "3 test predictions in" in capsys.readouterr().out
+    with zipfile.ZipFile(zip_path) as zf:
+        assert sorted(zf.namelist()) == [f"results/{i:05d}.png" for i in range(3)]
+        assert zf.read("results/00001.png") == (run / "test_predictions" / "00001.png").read_bytes()
+    hflip = read_image(run / "test_predictions" / "00000.png")
+    make_submission(net, mini_root, run)  # again, plain: the step's own predictions and zip are replaced
+    plain = read_image(run / "test_predictions" / "00000.png")
+    assert not np.array_equal(plain, hflip) and zipfile.ZipFile(zip_path).read("results/00000.png") == (
+        run / "test_predictions" / "00000.png").read_bytes()  # fmt: skip
+    with torch.device("meta"):
+        big = RRDBNet()  # only its size matters: refused before anything is predicted
+    with pytest.raises(FacesrError, match=f"over the course limit of {PARAM_LIMIT:,}"):
+        make_submission(big, mini_root, tmp_path / "big")
+    assert not (tmp_path / "big").exists()
+
+
+def _age(*paths: Path, seconds: float = 3600) -> None:
+    """Make files look ``seconds`` older than now (older than a checkpoint written just before)."""
+    import os
+    import time
+
+    for path in paths:
+        os.utime(path, (time.time() - seconds, time.time() - seconds))
+
+
+def test_handin_remakes_a_leaderboard_zip_older_than_the_checkpoint(run: Path, mini_root: Path, figures: Path,
+                                                                     tmp_path: Path) -> None:  # fmt: skip
+    zip_path, preds = run / "submission.zip", run / "test_predictions"
+    make_handin(run, tmp_path / "a.zip", data_root=mini_root, figures_dir=figures)
+    made = zip_path.stat().st_mtime_ns
+    make_handin(run, tmp_path / "b.zip", data_root=mini_root, figures_dir=figures)  # current: reused as it is
+    assert zip_path.stat().st_mtime_ns == made
+    # predictions and zip older than best.pt (training went on): both are made again from the new weights
+    write_png(preds / "00000.png", np.full((512, 512, 3), 7, np.uint8))
+    _age(zip_path, *preds.iterdir())
+    make_handin(run, tmp_path / "c.zip", data_root=mini_root, figures_dir=figures)
+    assert not (read_image(preds / "00000.png") == 7).all() and zip_path.stat().st_mtime_ns > made
+    with zipfile.ZipFile(zip_path) as zf:
+        assert zf.read("results/00000.png") == (preds / "00000.png").read_bytes()
+    # a stale zip beside current predictions is zipped again without predicting; an incomplete one too
+    _age(zip_path)
+    before = {p.name: p.stat().st_mtime_ns for p in preds.iterdir()}
+    make_handin(run, tmp_path / "d.zip", data_root=mini_root, figures_dir=figures)
+    assert {p.name: p.stat().st_mtime_ns for p in preds.iterdir()} == before and not _older(zip_path, run)
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        zf.write(preds / "00000.png", "results/00000.png")
+    make_handin(run, tmp_path / "e.zip", data_root=mini_root, figures_dir=figures)
+    assert len(zipfile.ZipFile(zip_path).namelist()) == 3
+    # stale, and no test/LQ to predict again: refused, nothing replaced
+    _age(zip_path, *preds.iterdir())
+    stale = zip_path.read_bytes()
+    with pytest.raises(FacesrError, match="no current test predictions .* newer than its checkpoint"):
+        make_handin(run, tmp_path / "f.zip", data_root=tmp_path / "no_test", figures_dir=figures)
+    assert zip_path.read_bytes() == stale and not (tmp_path / "f.zip").exists()
+
+
+def _older(path: Path, run: Path) -> bool:
+    return path.stat().st_mtime_ns < (run / "best.pt").stat().st_mtime_ns
 
 
 def test_handin_never_overwrites_partial_predictions(run: Path, mini_root: Path, figures: Path, tmp_path: Path) -> None:

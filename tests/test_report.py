@@ -1,8 +1,13 @@
-"""facesr.report: tables, runs, figures and notebook steps on small synthetic run logs (fast: no training)."""
+"""facesr.report: tables, runs, face figures and notebook steps on tiny hand-made runs (fast: no training).
+
+The training curves are tested in test_report_curves.py.
+"""
 
 from __future__ import annotations
 
+import io
 import math
+import shutil
 from pathlib import Path
 
 import matplotlib
@@ -15,20 +20,24 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 
+from facesr.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
+from facesr.data.images import read_image, write_png  # noqa: E402
 from facesr.errors import FacesrError  # noqa: E402
+from facesr.infer import evaluate, load_generator, predict  # noqa: E402
+from facesr.models import PARAM_LIMIT, MSRResNet, RRDBNet, count_parameters  # noqa: E402
 from facesr.report.figures import (  # noqa: E402
     DEFAULT_CROPS,
     comparison_images,
     crop,
     crop_box,
     plot_comparison,
-    plot_loss_curves,
-    plot_psnr_curves,
-    plot_run_curves,
+    plot_real_world,
+    plot_val_outputs,
+    real_world_images,
 )
-from facesr.report.runs import best_validation, find_runs, loss_columns, missing_run_note  # noqa: E402
-from facesr.report.steps import over_budget_generator, parse_box  # noqa: E402
-from facesr.report.style import MODEL_COLORS, MODEL_ORDER, model_color, save_figure  # noqa: E402
+from facesr.report.runs import find_runs, missing_run_note  # noqa: E402
+from facesr.report.steps import over_budget_generator, parse_box, predict_real_world, show_real_world  # noqa: E402
+from facesr.report.style import MODEL_COLORS, MODEL_LABELS, MODEL_ORDER, model_color, save_figure  # noqa: E402
 from facesr.report.tables import (  # noqa: E402
     best_tta,
     bicubic_scores,
@@ -47,31 +56,15 @@ def _close_figures():
     plt.close("all")
 
 
-def _logs(gan: bool = False, n: int = 6) -> tuple[pd.DataFrame, pd.DataFrame]:
-    iters = np.arange(1, n + 1) * 10
-    log = pd.DataFrame({"iter": iters, "lr": 2e-4, "l_pix": np.linspace(0.08, 0.03, n)})
-    if gan:
-        log["l_percep"] = np.linspace(2.0, 1.5, n)
-        log["l_g_gan"] = np.linspace(0.01, 0.02, n)
-        log["l_d_real"] = 0.35
-        log["l_d_fake"] = 0.34
-    log["data_time"], log["step_time"], log["samples_per_s"] = 0.1, 0.5, 8.0
-    val = pd.DataFrame({"iter": iters[1::2], "psnr": [24.0, 25.5, 25.1][: len(iters[1::2])],
-                        "ssim": [0.60, 0.70, 0.68][: len(iters[1::2])]})
-    val["best_psnr"] = val["psnr"].cummax()
-    val["bicubic_psnr"] = 23.5
-    return log, val
-
-
-def _line_colors(ax) -> set[str]:
-    return {to_hex(line.get_color()) for line in ax.get_lines()}
-
-
 def test_model_colors_distinct_and_stable():
     report_models = [*MODEL_ORDER, "bicubic"]
+    assert {"swinir", "rcan", "msrresnet20_l2", "swinir_l2", "rcan_l2"} <= set(MODEL_ORDER)
     assert len({MODEL_COLORS[m] for m in report_models}) == len(report_models)
+    assert all(m in MODEL_LABELS for m in report_models)
     assert model_color("srgan") == MODEL_COLORS["srgan"]
     assert model_color("my_run") == model_color("my_run")  # unknown names get a stable colour
+    unknown = {model_color(f"run{i}") for i in range(50)}
+    assert not unknown & set(MODEL_COLORS.values())  # ... never one of the report's own
 
 
 def test_markdown_table_formats_and_aligns():
@@ -101,47 +94,6 @@ def test_save_table_and_figure(tmp_path: Path):
     from PIL import Image
 
     assert Image.open(png).size[0] >= 250  # 2 inches at ~150 dpi
-
-
-def test_log_helpers():
-    log, val = _logs(gan=True)
-    assert loss_columns(log) == ["l_pix", "l_percep", "l_g_gan", "l_d_real", "l_d_fake"]
-    best = best_validation(val)
-    assert best == {"iter": 40, "psnr": 25.5, "ssim": 0.70}
-    empty = best_validation(pd.DataFrame(columns=["iter", "psnr", "ssim"]))
-    assert math.isnan(empty["psnr"])
-
-
-def test_loss_curves_one_panel_per_model_in_its_colour():
-    logs = {"srgan": _logs()[0], "esrgan_gan": _logs(gan=True)[0]}
-    fig = plot_loss_curves(logs)
-    axes = [ax for ax in fig.axes if ax.get_visible()]
-    assert len(axes) == 2
-    assert _line_colors(axes[0]) == {MODEL_COLORS["srgan"]}
-    assert _line_colors(axes[1]) == {MODEL_COLORS["esrgan_gan"]}
-    assert len(axes[1].get_lines()) == 5
-    assert axes[0].get_xlabel() == "iterations" and "loss" in axes[0].get_ylabel()
-    assert axes[1].get_yscale() == "log"
-    empty = plot_loss_curves({})  # no run yet: a note instead of an empty grid
-    assert any("no runs yet" in t.get_text() for ax in empty.axes for t in ax.texts)
-
-
-def test_psnr_curves_all_models_on_one_axis():
-    vals = {"srgan": _logs()[1], "esrgan": _logs()[1] + 0.5, "esrgan_gan": pd.DataFrame(columns=["iter", "psnr"])}
-    fig = plot_psnr_curves(vals, bicubic_psnr=23.5)
-    (ax,) = fig.axes
-    assert ax.get_ylabel() == "PSNR (dB)" and ax.get_xlabel() == "iterations"
-    assert _line_colors(ax) == {MODEL_COLORS["srgan"], MODEL_COLORS["esrgan"], MODEL_COLORS["bicubic"]}
-    labels = ax.get_legend_handles_labels()[1]
-    assert any("Bicubic" in label and "23.50 dB" in label for label in labels)
-
-
-def test_run_curves_take_bicubic_from_the_log():
-    log, val = _logs()
-    fig = plot_run_curves("srgan", log, val)
-    ax_psnr = fig.axes[1]
-    assert any(to_hex(line.get_color()) == MODEL_COLORS["bicubic"] for line in ax_psnr.get_lines())
-    assert ax_psnr.get_ylabel() == "PSNR (dB)"
 
 
 def test_crop_boxes():
@@ -175,6 +127,17 @@ def test_find_runs_skips_missing_with_a_note(tmp_path: Path, capsys):
     out = capsys.readouterr().out
     assert missing_run_note("esrgan_gan", tmp_path) in out
     assert "no esrgan_gan run in" in out and "notebook 05" in out and "notebook 04" in out
+    for name in ("swinir", "swinir_l2"):  # the in-budget runs and their finishes come from notebook 07
+        assert "notebook 07 with CONFIG = 'swinir'" in missing_run_note(name, tmp_path)
+    # MSE finishes join their first stage when they exist, without a note when they do not
+    for name in ("swinir_l2", "rcan_l2"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "best.pt").write_bytes(b"x")
+    runs = find_runs(tmp_path, ["srgan", "swinir", "msrresnet20", "rcan_l2"], finishes=True)
+    assert list(runs) == ["srgan", "swinir_l2", "rcan_l2"]
+    out = capsys.readouterr().out
+    assert "no swinir run" in out and "no msrresnet20 run" in out and "_l2 run" not in out
+    assert list(find_runs(tmp_path, ["swinir"], verbose=False)) == []  # finishes only when asked
 
 
 def test_parameter_table_matches_the_report():
@@ -183,12 +146,11 @@ def test_parameter_table_matches_the_report():
     assert df.loc["ESRGAN", "params"] == 16_697_987
     assert df.loc["ESRGAN (discriminator)", "params"] == 51_221_772
     assert df.loc["In-budget recipe", "params"] == 1_812_995
-    assert df["within_limit"].tolist() == [True, False, False, True]
+    assert df.loc["SwinIR", "params"] == 1_766_292 and df.loc["RCAN", "params"] == 1_786_531
+    assert df["within_limit"].tolist() == [True, False, False, True, True, True]
 
 
 def test_over_budget_generator_uses_loaded_generators(tmp_path: Path):
-    from facesr.models import PARAM_LIMIT, RRDBNet, count_parameters
-
     small = _tiny_run(tmp_path / "runs" / "srgan")
     with torch.device("meta"):
         big = RRDBNet()  # only its size matters
@@ -220,9 +182,6 @@ def test_submission_run_picks_the_best_in_budget():
 
 def _tiny_run(run_dir: Path) -> Path:
     """A run folder holding a kit checkpoint of a 1-block MSRResNet and a two-row val log."""
-    from facesr.checkpoints import save_checkpoint
-    from facesr.models import MSRResNet
-
     torch.manual_seed(0)
     net_g = MSRResNet(mid_channels=8, num_blocks=1)
     config = {"name": run_dir.name, "generator": "msrresnet", "generator_args": {"mid_channels": 8, "num_blocks": 1}}
@@ -237,14 +196,13 @@ def test_psnr_table_and_bicubic_on_sample_data(sample_root: Path, tmp_path: Path
     table = psnr_table({"srgan": run_dir}, sample_root, tta=True, limit=2, verbose=False)
     assert table["run"].tolist() == ["bicubic", "srgan"]
     assert list(table.columns) == ["model", "run", "params", "within_limit", "best_iter", "images", "psnr", "ssim",
-                                   "psnr_hflip", "ssim_hflip", "psnr_x8", "ssim_x8"]  # fmt: skip
+                                   "psnr_hflip", "ssim_hflip", "images_x8", "psnr_x8", "ssim_x8"]  # fmt: skip
     row = table.set_index("run").loc["srgan"]
     assert row["best_iter"] == 20 and bool(row["within_limit"])
     assert table["images"].tolist() == [2, 2]  # the subset scored is stated in the table
+    assert row["images_x8"] == 2 and pd.isna(table["images_x8"].iloc[0])  # no x8 for bicubic
     assert 5 < row["psnr"] < 60 and 5 < row["psnr_x8"] < 60
     # the ensembles are the numbers evaluate gives for them (one pass here, separate passes there)
-    from facesr.infer import evaluate, load_generator
-
     subset = val_subset(sample_root, 2, tmp_path / "subset")
     for tta, col in ((None, "psnr"), ("hflip", "psnr_hflip"), ("x8", "psnr_x8")):
         assert row[col] == evaluate(load_generator(run_dir), subset, tta=tta)["psnr"].iloc[-1]
@@ -265,7 +223,9 @@ def test_notebook_helpers(tmp_path: Path):
     from facesr.config import get_config
     from facesr.report.steps import budget_line, overrides, resolve_init
 
-    assert "1,517,571" in budget_line(get_config("srgan", quick=False))
+    line = budget_line(get_config("srgan", quick=False))
+    assert line == "msrresnet: 1,517,571 parameters, within the 1,821,085 limit (83.3 % of the limit)"
+    assert "trainable" not in line and "1,786,531 parameters, within" in budget_line(get_config("rcan", quick=False))
     assert "OVER" in budget_line(get_config("esrgan", quick=False))
     assert overrides(iters=0, batch_size=4, vgg_weights="") == {"batch_size": 4}
     with pytest.raises(FacesrError, match="notebook 04.*INIT_FROM"):
@@ -279,3 +239,108 @@ def test_notebook_helpers(tmp_path: Path):
     (tmp_path / "esrgan_gan").mkdir()
     (tmp_path / "esrgan_gan" / "latest.pt").write_bytes(b"x")
     assert resolve_init("", tmp_path, run_name="esrgan_gan") is None  # resuming needs no starting point
+
+
+def test_psnr_table_scores_x8_on_the_first_images_only(sample_root: Path, tmp_path: Path):
+
+    run_dir = _tiny_run(tmp_path / "runs" / "srgan")
+    subset = val_subset(sample_root, 3, tmp_path / "subset")
+    table = psnr_table({"srgan": run_dir}, subset, x8_limit=1, verbose=False)
+    row = table.set_index("run").loc["srgan"]
+    assert table["images"].tolist() == [3, 3] and row["images_x8"] == 1  # plain and hflip: every image
+    net = load_generator(run_dir)
+    assert row["psnr"] == evaluate(net, subset)["psnr"].iloc[-1]
+    assert row["psnr_hflip"] == evaluate(net, subset, tta="hflip")["psnr"].iloc[-1]
+    first = val_subset(subset, 1, tmp_path / "first")
+    assert row["psnr_x8"] == evaluate(net, first, tta="x8")["psnr"].iloc[-1]
+    assert row["ssim_x8"] == evaluate(net, first, tta="x8")["ssim"].iloc[-1]
+    # a limit at or above the image count is one pass over all of them
+    full = psnr_table({"srgan": run_dir}, subset, x8_limit=5, verbose=False).set_index("run").loc["srgan"]
+    assert full["images_x8"] == 3 and full["psnr_x8"] == evaluate(net, subset, tta="x8")["psnr"].iloc[-1]
+    assert best_tta(table, "srgan") in (None, "hflip")  # x8 over 1 image does not compete with 3-image means
+
+
+def test_submission_ignores_an_ensemble_scored_on_fewer_images():
+    table = pd.DataFrame({
+        "run": ["bicubic", "srgan", "swinir"], "within_limit": [True, True, True], "images": [8, 8, 8],
+        "psnr": [24.0, 28.9, 28.8], "psnr_hflip": [math.nan, 28.95, 28.85], "images_x8": [pd.NA, 1, 1],
+        "psnr_x8": [math.nan, 28.0, 31.0],
+    })  # fmt: skip
+    table["images_x8"] = table["images_x8"].astype("Int64")
+    assert submission_run(table) == "srgan" and best_tta(table, "swinir") == "hflip"
+    every = table.assign(images_x8=[pd.NA, 8, 8])  # x8 over every image: it competes
+    assert submission_run(every) == "swinir" and best_tta(every, "swinir") == "x8"
+    assert best_tta(pd.read_csv(io.StringIO(every.to_csv(index=False))), "swinir") == "x8"  # read back from CSV
+
+
+def test_report_loaders_pass_trust_on(sample_root: Path, tmp_path: Path):
+    """A checkpoint a plain load refuses (it pickles a non-weights object) loads everywhere with trust=True."""
+
+    run_dir = _tiny_run(tmp_path / "runs" / "srgan")
+    state = load_checkpoint(run_dir / "best.pt")
+    save_checkpoint({**state, "rng": np.random.RandomState(0)}, run_dir / "best.pt")  # as old trainers saved
+    subset = val_subset(sample_root, 1, tmp_path / "subset")
+    calls = {
+        "psnr_table": lambda trust: psnr_table({"srgan": run_dir}, subset, verbose=False, trust=trust),
+        "comparison_images": lambda trust: comparison_images({"srgan": run_dir}, sample_root, trust=trust),
+        "plot_val_outputs": lambda trust: plot_val_outputs(run_dir, sample_root, n=1, trust=trust),
+        "real_world_images": lambda trust: real_world_images({"srgan": run_dir}, sample_root, trust=trust),
+        "over_budget_generator": lambda trust: over_budget_generator({"srgan": run_dir}, trust=trust),
+    }
+    for name, call in calls.items():
+        with pytest.raises(FacesrError, match="trust=True"):
+            call(False)
+        assert call(True) is not None, name
+
+
+# ----------------------------------------------------------------------------- real-world LQ (issue 12)
+
+ODD_SIZES = [(53, 37), (31, 45)]  # (height, width) of the real-world LQ images of these tests
+
+
+@pytest.fixture()
+def real_root(mini_root: Path, tmp_path: Path) -> Path:
+    """mini_root plus a test_real/ of two real-world LQ images of odd sizes."""
+    root = Path(shutil.copytree(mini_root, tmp_path / "data"))
+    rng = np.random.default_rng(1)
+    for i, (h, w) in enumerate(ODD_SIZES):
+        write_png(root / "test_real" / f"{i:05d}.png", rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    return root
+
+
+def test_predict_and_grid_on_real_world_images_of_odd_sizes(real_root: Path, tmp_path: Path) -> None:
+    run = _tiny_run(tmp_path / "runs" / "srgan")
+    net = load_generator(run)
+    paths = predict(net, real_root / "test_real", tmp_path / "sr")
+    assert [read_image(p).shape for p in paths] == [(4 * h, 4 * w, 3) for h, w in ODD_SIZES]
+    grid = real_world_images({"srgan": run, "my_run": MSRResNet(mid_channels=8, num_blocks=1)}, real_root)
+    assert list(grid) == ["00000.png", "00001.png"]
+    for name, (h, w) in zip(grid, ODD_SIZES, strict=True):
+        assert list(grid[name]) == ["lq", "bicubic", "srgan", "my_run"]
+        assert grid[name]["lq"].shape == (h, w, 3)
+        assert {img.shape for key, img in grid[name].items() if key != "lq"} == {(4 * h, 4 * w, 3)}
+    assert np.array_equal(grid["00000.png"]["srgan"], read_image(paths[0]))  # the same output predict writes
+    fig = plot_real_world(grid)
+    assert len(fig.axes) == 2 * 4 and fig._suptitle.get_text().startswith("Real-world LQ")
+    titles = [ax.get_title() for ax in fig.axes[:4]]
+    assert titles == ["LQ 37x53", "Bicubic 148x212", "SRGAN (MSRResNet-16) 148x212", "my_run 148x212"]
+    assert [to_hex(ax.title.get_color()) for ax in fig.axes[:4]] == [model_color(k) for k in grid["00000.png"]]
+    assert [fig.axes[4 * i].get_ylabel() for i in range(2)] == ["00000.png", "00001.png"]
+    saved = show_real_world({"srgan": net}, real_root, tmp_path / "fig")
+    assert saved is not None and (tmp_path / "fig" / "06_real_world.png").is_file()
+    written = predict_real_world(net, real_root, run)
+    assert [p.relative_to(run).as_posix() for p in written] == ["test_real_predictions/00000.png",
+                                                                "test_real_predictions/00001.png"]  # fmt: skip
+
+
+def test_real_world_steps_without_test_real(mini_root: Path, tmp_path: Path, capsys) -> None:
+    run = _tiny_run(tmp_path / "runs" / "srgan")
+    assert show_real_world({"srgan": run}, mini_root, tmp_path / "fig") is None
+    assert predict_real_world(load_generator(run), mini_root, run) == []
+    out = capsys.readouterr().out
+    assert out.count("no test_real/ in") == 2
+    assert not (tmp_path / "fig").exists() and not (run / "test_real_predictions").exists()
+    with pytest.raises(FacesrError, match="no real-world LQ images in .*test_real"):
+        real_world_images({"srgan": run}, mini_root)
+    empty = plot_real_world({})
+    assert any("no real-world LQ images" in t.get_text() for ax in empty.axes for t in ax.texts)

@@ -21,24 +21,24 @@ def _as_uint8(img: np.ndarray) -> np.ndarray:
     """uint8 view of an image in [0, 255] (uint8) or [0, 1] (float), for display and histograms.
 
     Anything else goes to float64 first, so ``x * 255`` is rounded from float64 whatever the input dtype
-    (:func:`facesr.degradations.to_uint8` works in the input's own precision).
+    (:func:`facesr.data.degradations.to_uint8` works in the input's own precision).
     """
     if img.dtype == np.uint8:
         return img
-    from facesr.degradations import to_uint8  # late: importing this module needs no OpenCV
+    from facesr.data.degradations import to_uint8  # late: importing this module needs no OpenCV
 
     return to_uint8(np.asarray(img, dtype=np.float64))
 
 
 def dataset_summary(report: object) -> pd.DataFrame:
-    """One row per folder of a :class:`facesr.data.DatasetReport`: images, pixel sizes, size on disk (MB).
+    """One row per folder of a :class:`facesr.data.check.DatasetReport`: images, pixel sizes, size on disk (MB).
 
     Args:
-        report: what :func:`facesr.data.check_dataset` found. The optional ``test_real`` folder
+        report: what :func:`facesr.data.check.check_dataset` found. The optional ``test_real`` folder
             (real-world LQ, any size) gets a last row when the data root has it.
     """
-    from facesr.data import LAYOUT, REAL_WORLD
-    from facesr.images import list_images
+    from facesr.data.check import LAYOUT, REAL_WORLD
+    from facesr.data.images import list_images
 
     rows = []
     for sub in (*LAYOUT, REAL_WORLD) if REAL_WORLD in report.counts else LAYOUT:
@@ -193,7 +193,7 @@ def plot_psnr_histogram(
     """Histogram of bicubic PSNRs (dB) over random degradations, with their mean and optional reference lines.
 
     Args:
-        values: PSNRs, e.g. from :func:`facesr.degradations.bicubic_psnr_samples`.
+        values: PSNRs, e.g. from :func:`facesr.data.degradations.bicubic_psnr_samples`.
         references: ``{label: PSNR}`` drawn as dashed vertical lines (e.g. the real val LQ of the same face).
         title: axes title.
         bins: histogram bins.

@@ -8,9 +8,11 @@
     figures/...                 the report's figures and tables
     code/...                    the kit's source (library, notebooks, requirements)
 
-Everything is checked before anything is written: the bundle never replaces an existing file unless
-asked, an over-budget generator is refused with its numbers, and missing test predictions are made
-only when the data root has ``test/LQ`` (into the run folder, where notebook 06 puts them too).
+Everything is checked before anything is written: the bundle never replaces an existing bundle unless
+asked, and an over-budget generator is refused with its numbers. The run's ``submission.zip`` is reused
+only when it is newer than the checkpoint and complete; otherwise it is made again from the run's test
+predictions, which are made (into the run folder, where notebook 06 puts them too) when they are missing
+or older than the checkpoint and the data root has ``test/LQ``.
 """
 
 from __future__ import annotations
@@ -22,10 +24,8 @@ from pathlib import Path
 
 from facesr.errors import FacesrError
 from facesr.report.readme import BundleFile, figure_description, handin_readme
-from facesr.report.steps import REAL_WORLD_PREDICTIONS
+from facesr.report.steps import LEADERBOARD_ZIP, REAL_WORLD_PREDICTIONS, TEST_PREDICTIONS
 
-TEST_PREDICTIONS = "test_predictions"  # notebook 06 and the Readme's predict command write them here
-LEADERBOARD_ZIP = "submission.zip"
 RUN_FILES = {
     "config.json": "every training setting of the run (facesr.config.TrainConfig fields)",
     "log.csv": "training log: loss terms, learning rate and speed, averaged over each logging window",
@@ -76,44 +76,82 @@ def _test_lq_dir(data_root: str | os.PathLike | None, config: dict) -> Path | No
     return None
 
 
-def leaderboard_zip(
-    run_dir: str | os.PathLike, net: object, data_root: str | os.PathLike | None = None, config: dict | None = None
-) -> Path:
-    """The run's leaderboard zip ``<run>/submission.zip``: the existing one, or packaged from its test predictions.
+def _older(path: Path, than: Path | None) -> bool:
+    """Whether ``path`` was last written before ``than`` (a checkpoint); never when there is no checkpoint."""
+    return than is not None and path.stat().st_mtime_ns < than.stat().st_mtime_ns
 
-    Missing predictions are made with :func:`facesr.infer.predict` into ``<run>/test_predictions`` (never
-    into a folder that already holds some), then checked and zipped by
-    :func:`facesr.submission.package_submission` (the budget check comes first).
+
+def _zip_matches(zip_path: Path, lq_dir: Path | None) -> bool:
+    """Whether the zip holds one SR PNG per test LQ (by name, in one folder); not judged without ``test/LQ``."""
+    from facesr.data.datasets import TestDataset
+    from facesr.infer import png_name
+
+    if lq_dir is None:
+        return True
+    with zipfile.ZipFile(zip_path) as zf:
+        files = [n for n in zf.namelist() if not n.endswith("/")]
+    folders = {n.rpartition("/")[0] for n in files}
+    return len(folders) == 1 and sorted(n.rpartition("/")[2] for n in files) == sorted(
+        png_name(n) for n in TestDataset(lq_dir).names)  # fmt: skip
+
+
+def leaderboard_zip(
+    run_dir: str | os.PathLike,
+    net: object,
+    data_root: str | os.PathLike | None = None,
+    config: dict | None = None,
+    checkpoint: str | os.PathLike | None = None,
+) -> Path:
+    """The run's leaderboard zip ``<run>/submission.zip``: the existing one if it is current, else made again.
+
+    An existing zip is reused only when it is newer than the checkpoint (its predictions come from these
+    weights) and, when ``test/LQ`` is known, holds one prediction per test LQ. Otherwise it is packaged by
+    :func:`facesr.submission.package_submission` from ``<run>/test_predictions``, which
+    :func:`facesr.infer.predict` makes when it is missing or older than the checkpoint; a current but
+    incomplete folder is refused, never overwritten. The budget check comes before any of it.
 
     Args:
         run_dir: the run folder.
         net: its generator (checked against the parameter limit).
         data_root: data root with ``test/LQ``; None uses the run's config.json ``data_root``.
         config: the run's config.json contents (read when None).
+        checkpoint: the checkpoint ``net`` was loaded from (None: the run's best.pt, else latest.pt).
 
     Raises:
-        FacesrError: over budget; or no zip, no predictions and no ``test/LQ`` to make them (says what to pass).
+        FacesrError: over budget; or no current zip, no current predictions and no ``test/LQ`` to make them
+            (says what to pass).
     """
+    from facesr.checkpoints import run_checkpoint
+    from facesr.data.images import list_images
     from facesr.infer import predict
+    from facesr.models import check_param_budget
     from facesr.submission import package_submission
 
     run_dir = Path(run_dir)
     zip_path, pred_dir = run_dir / LEADERBOARD_ZIP, run_dir / TEST_PREDICTIONS
+    ckpt = Path(checkpoint) if checkpoint is not None else run_checkpoint(run_dir)
+    lq_dir = _test_lq_dir(data_root, config if config is not None else _read_config(run_dir))
     if zip_path.is_file():
         if not zipfile.is_zipfile(zip_path):
             raise FacesrError(f"{zip_path} is not a zip file; move it away so that the hand-in makes a new one")
-        return zip_path
-    lq_dir = _test_lq_dir(data_root, config if config is not None else _read_config(run_dir))
-    if lq_dir is None:
+        if not _older(zip_path, ckpt) and _zip_matches(zip_path, lq_dir):
+            return zip_path
+        why = f"older than {ckpt.name}" if _older(zip_path, ckpt) else f"not one PNG per image of {lq_dir}"
+        print(f"{zip_path} is {why}: making it again from the run's test predictions")
+    check_param_budget(net)
+    predictions = list_images(pred_dir) if pred_dir.is_dir() else []
+    stale = not predictions or any(_older(path, ckpt) for path in predictions)
+    if stale and lq_dir is None:
         where = data_root or (config or {}).get("data_root") or "the run's data root"
         raise FacesrError(
-            f"run {run_dir.name} has no test predictions ({zip_path.name} or {TEST_PREDICTIONS}/ in {run_dir}) and "
-            f"{where} has no test/LQ to make them; pass --data ROOT (data_root=ROOT) with test/LQ inside"
+            f"run {run_dir.name} has no current test predictions ({zip_path.name} or {TEST_PREDICTIONS}/ in "
+            f"{run_dir}, newer than its checkpoint) and {where} has no test/LQ to make them; pass --data ROOT "
+            "(data_root=ROOT) with test/LQ inside"
         )
-    if not pred_dir.exists():
+    if stale:
         paths = predict(net, lq_dir, pred_dir)
         print(f"{len(paths)} test predictions written to {pred_dir}")
-    return package_submission(pred_dir, zip_path, net, lq_dir)
+    return package_submission(pred_dir, zip_path, net, lq_dir, overwrite=True)
 
 
 def _figure_files(figures_dir: Path) -> list[BundleFile]:
@@ -212,7 +250,7 @@ def make_handin(
     except FacesrError as err:
         raise FacesrError(f"run {run_dir.name} cannot be handed in: {err}") from None
     figures = _figure_files(Path(figures_dir).expanduser() if figures_dir else kit_root() / "figures")
-    files = _run_files(run_dir, checkpoint, leaderboard_zip(run_dir, net, data_root, config)) + figures
+    files = _run_files(run_dir, checkpoint, leaderboard_zip(run_dir, net, data_root, config, checkpoint)) + figures
     files += _code_files()
     readme = handin_readme(run_dir, config, net, params, files, matric=matric, codalab=codalab,
                            figures_dir=Path(figures[0].source).parent)  # fmt: skip

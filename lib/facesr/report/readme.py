@@ -29,6 +29,7 @@ FIGURE_NOTES = {
     "03_": "SRGAN training: curves or val outputs (notebook 03)",
     "04_": "ESRGAN training: curves or val outputs (notebook 04)",
     "05_": "GAN fine-tune: curves or val outputs (notebook 05)",
+    "07_": "in-budget run and its MSE finish: curves against the baseline, val PSNR (notebook 07)",
     "06_real_world": "every model's x4 output of the real-world LQ images (notebook 06)",
     "06_": "report figure (notebook 06)",
     "psnr_table": "val PSNR/SSIM of each run, plain and self-ensembled (notebook 06)",
@@ -149,11 +150,18 @@ def _psnr_lines(run_dir: Path, figures_dir: Path | None) -> list[str]:
         rows = pd.read_csv(table)
         rows = rows[rows["run"].astype(str) == run_dir.name]
         if not rows.empty:
-            row = rows.iloc[0]
-            scores = ", ".join(f"{label} {row[col]:.4f}" for label, col in
-                               (("plain", "psnr"), ("hflip", "psnr_hflip"), ("x8", "psnr_x8"))
-                               if col in row and pd.notna(row[col]))  # fmt: skip
-            lines.append(f"  report table         {scores} dB on {int(row['images'])} val images (figures/psnr_table.csv)")
+            row, n = rows.iloc[0], int(rows.iloc[0]["images"])
+            scores, limited = [], ""  # x8 may have scored only the first images (psnr_table's x8_limit)
+            for label, col in (("plain", "psnr"), ("hflip", "psnr_hflip"), ("x8", "psnr_x8")):
+                count = row.get(f"images_{label}")
+                if col not in row or pd.isna(row[col]):
+                    continue
+                if pd.notna(count) and int(count) != n:
+                    limited = f"; {label} {row[col]:.4f} dB on the first {int(count)}"
+                else:
+                    scores.append(f"{label} {row[col]:.4f}")
+            lines.append(f"  report table         {', '.join(scores)} dB on {n} val images{limited} "
+                         "(figures/psnr_table.csv)")  # fmt: skip
     return lines
 
 
@@ -185,7 +193,7 @@ def handin_readme(
         run_dir: the submitted run's folder.
         config: its config.json contents.
         net: its generator (for the libraries: spandrel only when it is a spandrel network).
-        params: its trainable parameter count.
+        params: its parameter count (every parameter, as the handout counts them).
         files: the bundle's files (``code/`` gets one line for all).
         matric: the matriculation number (None: a marked blank).
         codalab: the CodaLab user name (None: a marked blank).
@@ -205,7 +213,7 @@ def handin_readme(
         "",
         "Model",
         f"  generator            {config.get('generator')} {config.get('generator_args')}",
-        f"  trainable parameters {params:,} (course limit {PARAM_LIMIT:,})",
+        f"  parameters           {params:,} (course limit {PARAM_LIMIT:,}, every parameter counted)",
         *_psnr_lines(run_dir, figures_dir),
         _machine_line(run_dir),
         "",

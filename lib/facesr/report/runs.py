@@ -1,7 +1,8 @@
 """Finding the report's run folders and reading what they hold: logs, their columns, run_info.json.
 
-Run folders are named after their config (``runs/srgan``, ``runs/esrgan``, ``runs/esrgan_gan``,
-``runs/msrresnet20``), which is what :func:`facesr.training.train` writes by default.
+Run folders are named after their config (``runs/srgan``, ``runs/esrgan``, ``runs/esrgan_gan``, and from
+notebook 07 ``runs/msrresnet20``, ``runs/swinir``, ``runs/rcan`` with their MSE finishes ``runs/<name>_l2``),
+which is what :func:`facesr.training.train` writes by default.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ TRAINED_BY: dict[str, str] = {
     "srgan": "train notebook 03 first",
     "esrgan": "train notebook 04 first",
     "esrgan_gan": "train notebook 05 first",
-    "msrresnet20": "train it with `python -m facesr train msrresnet20` first",
-}
+    **{name: f"train notebook 07 with CONFIG = {name!r} first" for name in ("msrresnet20", "swinir", "rcan")},
+    **{f"{name}_l2": f"train notebook 07 with CONFIG = {name!r} and FINISH = True first"
+       for name in ("msrresnet20", "swinir", "rcan")},
+}  # fmt: skip
+FINISH_SUFFIX = "_l2"  # notebook 07 trains the MSE finish of run <name> into <name>_l2
 
 
 def missing_run_note(name: str, runs_dir: str | os.PathLike) -> str:
@@ -39,7 +43,7 @@ def missing_run_note(name: str, runs_dir: str | os.PathLike) -> str:
 
 
 def find_runs(
-    runs_dir: str | os.PathLike, names: Iterable[str] = MODEL_ORDER, verbose: bool = True
+    runs_dir: str | os.PathLike, names: Iterable[str] = MODEL_ORDER, verbose: bool = True, finishes: bool = False
 ) -> dict[str, Path]:
     """The run folders of ``names`` under ``runs_dir`` that hold a checkpoint, in the order given.
 
@@ -47,10 +51,12 @@ def find_runs(
         runs_dir: the folder of run folders.
         names: the run names to look for.
         verbose: print a note for each missing run saying which notebook trains it.
+        finishes: also take the MSE finish ``<name>_l2`` of each name (right after it) when that run holds a
+            checkpoint; a missing finish gets no note (it is optional), and names listed already stay put.
     """
     from facesr.checkpoints import run_checkpoint
 
-    runs_dir = Path(runs_dir)
+    runs_dir, names = Path(runs_dir), list(names)
     found: dict[str, Path] = {}
     for name in names:
         run_dir = runs_dir / name
@@ -58,6 +64,10 @@ def find_runs(
             found[name] = run_dir
         elif verbose:
             print(missing_run_note(name, runs_dir))
+        finish = f"{name}{FINISH_SUFFIX}"
+        optional = finishes and not name.endswith(FINISH_SUFFIX) and finish not in names
+        if optional and run_checkpoint(runs_dir / finish) is not None:
+            found[finish] = runs_dir / finish
     return found
 
 

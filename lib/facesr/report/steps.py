@@ -1,4 +1,4 @@
-"""The cells notebooks 03-07 share (config and budget, curves, val outputs, real-world outputs), written once.
+"""The cells notebooks 03-07 share (config and budget, curves, outputs, the leaderboard zip), written once.
 
 Each function prints or returns what one notebook cell shows, so a notebook stays a list of settings,
 one-line calls and prose.
@@ -12,12 +12,15 @@ from pathlib import Path
 
 from facesr.errors import FacesrError
 
+TEST_PREDICTIONS = "test_predictions"  # in the submitted run's folder; the Readme's predict command writes there
+LEADERBOARD_ZIP = "submission.zip"  # the leaderboard zip of the run's test predictions, beside them
 REAL_WORLD_PREDICTIONS = "test_real_predictions"  # in the submitted run's folder, beside test_predictions
 
 
 def budget_line(cfg: object) -> str:
-    """The generator's trainable parameter count of a config against the course limit, as one line.
+    """The generator's parameter count of a config against the course limit, as one line.
 
+    Every parameter counts, frozen ones too, as the handout counts them (:func:`facesr.models.count_parameters`).
     The network is built on the meta device: exact count, no memory, no initialisation cost.
     """
     import torch
@@ -28,15 +31,15 @@ def budget_line(cfg: object) -> str:
         n = count_parameters(build_generator(cfg.generator, **cfg.generator_args))
     share = f"{100 * n / PARAM_LIMIT:.1f} % of the limit"
     if n <= PARAM_LIMIT:
-        return f"{cfg.generator}: {n:,} trainable parameters, within the {PARAM_LIMIT:,} limit ({share})"
+        return f"{cfg.generator}: {n:,} parameters, within the {PARAM_LIMIT:,} limit ({share})"
     return (
-        f"{cfg.generator}: {n:,} trainable parameters, OVER the {PARAM_LIMIT:,} limit ({share}): "
+        f"{cfg.generator}: {n:,} parameters, OVER the {PARAM_LIMIT:,} limit ({share}): "
         "fine for the report's comparison, not for a leaderboard submission"
     )
 
 
 def show_config(cfg: object) -> None:
-    """Print the config table and the parameter budget line (the config cell of 03-05)."""
+    """Print the config table (with its ``why``) and the parameter budget line (the config cell of 03-07)."""
     from facesr.config import config_table
 
     print(config_table(cfg))
@@ -89,7 +92,7 @@ def show_curves(
         figures_dir: where to save the figure (None: not saved).
         name: the file stem (default ``<run>_curves``).
     """
-    from facesr.report.figures import plot_run_curves
+    from facesr.report.curves import plot_run_curves
     from facesr.report.style import save_figure
     from facesr.training import read_run_logs
 
@@ -101,12 +104,39 @@ def show_curves(
     return fig
 
 
+def show_stage_curves(
+    stages: Mapping[str, str | os.PathLike],
+    baseline: str | os.PathLike | None = None,
+    figures_dir: str | os.PathLike | None = None,
+    name: str = "07_in_budget_curves",
+) -> object:
+    """Plot training stages (a run, then its MSE finish) against a baseline run, and save it (notebook 07).
+
+    Args:
+        stages: ``{run name: run folder}`` in training order (see :func:`facesr.report.curves.plot_stage_curves`).
+        baseline: the run folder to compare with (notebook 03's ``RUNS_DIR/srgan``); without a checkpoint in it
+            a note says which notebook trains it, and the figure shows the stages alone.
+        figures_dir: where to save the figure (None: not saved).
+        name: the file stem.
+    """
+    from facesr.report.curves import plot_stage_curves
+    from facesr.report.runs import find_runs, read_logs
+    from facesr.report.style import save_figure
+
+    baselines = find_runs(Path(baseline).parent, [Path(baseline).name]) if baseline is not None else {}
+    fig = plot_stage_curves(read_logs({run: Path(folder) for run, folder in stages.items()}), read_logs(baselines))
+    if figures_dir is not None:
+        print(f"saved {save_figure(fig, figures_dir, name)}")
+    return fig
+
+
 def show_val_outputs(
     run_dir: str | os.PathLike,
     data_root: str | os.PathLike,
     n: int = 3,
     figures_dir: str | os.PathLike | None = None,
     name: str | None = None,
+    trust: bool = False,
 ) -> object:
     """LQ | bicubic | SR | GT of the first ``n`` val faces of a run, saved.
 
@@ -116,12 +146,13 @@ def show_val_outputs(
         n: how many val faces.
         figures_dir: where to save the figure (None: not saved).
         name: the file stem (default ``<run>_val_outputs``).
+        trust: unpickle the run's checkpoint in full, which runs code from it (only for trusted files).
     """
     from facesr.report.figures import plot_val_outputs
     from facesr.report.style import save_figure
 
     run_dir = Path(run_dir)
-    fig = plot_val_outputs(run_dir, data_root, n=n)
+    fig = plot_val_outputs(run_dir, data_root, n=n, trust=trust)
     if figures_dir is not None:
         print(f"saved {save_figure(fig, figures_dir, name or f'{run_dir.name}_val_outputs')}")
     return fig
@@ -156,6 +187,7 @@ def show_real_world(
     figures_dir: str | os.PathLike | None = None,
     tta: bool | str | None = None,
     name: str = "06_real_world",
+    trust: bool = False,
 ) -> object | None:
     """The grid of every real-world LQ (``test_real/``) with bicubic and each model's output; save ``name``.
 
@@ -165,8 +197,9 @@ def show_real_world(
         figures_dir: where to save the figure (None: not saved).
         tta: self-ensemble for the networks.
         name: the figure's file stem.
+        trust: unpickle run folders' checkpoints in full, which runs code from them (only for trusted files).
     """
-    from facesr.data import REAL_WORLD, real_world_dir
+    from facesr.data.check import REAL_WORLD, real_world_dir
     from facesr.report.figures import plot_real_world, real_world_images
     from facesr.report.style import save_figure
 
@@ -174,7 +207,7 @@ def show_real_world(
         print(f"no {REAL_WORLD}/ in {data_root}: put the real-world LQ images released with the test set there "
               "for this figure")  # fmt: skip
         return None
-    fig = plot_real_world(real_world_images(nets, data_root, tta=tta))
+    fig = plot_real_world(real_world_images(nets, data_root, tta=tta, trust=trust))
     if figures_dir is not None:
         print(f"saved {save_figure(fig, figures_dir, name)}")
     return fig
@@ -191,7 +224,7 @@ def predict_real_world(
         run_dir: the run folder the predictions belong to.
         tta: self-ensemble, as for the test predictions.
     """
-    from facesr.data import REAL_WORLD, real_world_dir
+    from facesr.data.check import REAL_WORLD, real_world_dir
     from facesr.infer import predict
 
     folder = real_world_dir(data_root)
@@ -204,13 +237,42 @@ def predict_real_world(
     return paths
 
 
-def over_budget_generator(runs: Mapping[str, object]) -> tuple[str, object]:
+def make_submission(
+    net: object, data_root: str | os.PathLike, run_dir: str | os.PathLike, tta: bool | str | None = None
+) -> Path:
+    """The run's leaderboard zip: ``test/LQ`` predicted into ``<run>/test_predictions``, zipped to ``submission.zip``.
+
+    The parameter budget is checked before anything is predicted; :func:`facesr.submission.package_submission`
+    then checks every file and writes the zip atomically. The zip is this step's own: it replaces the run's
+    older ``submission.zip`` (made from the same run), as the predictions replace older ones by name.
+
+    Args:
+        net: the run's generator.
+        data_root: the data root with ``test/LQ``.
+        run_dir: the run folder the predictions and the zip go to.
+        tta: self-ensemble: None, "hflip" or "x8" (e.g. :func:`facesr.report.tables.best_tta`).
+    """
+    from facesr.infer import predict
+    from facesr.models import check_param_budget
+    from facesr.submission import package_submission
+
+    check_param_budget(net)  # FacesrError with the count and the limit, before minutes of predicting
+    lq_dir, run_dir = Path(data_root) / "test" / "LQ", Path(run_dir)
+    pred_dir = run_dir / TEST_PREDICTIONS
+    paths = predict(net, lq_dir, pred_dir, tta=tta)
+    zip_path = package_submission(pred_dir, run_dir / LEADERBOARD_ZIP, net, lq_dir, overwrite=True)
+    print(f"{run_dir.name} (self-ensemble: {tta}): {len(paths)} test predictions in {pred_dir}; zip {zip_path}")
+    return zip_path
+
+
+def over_budget_generator(runs: Mapping[str, object], trust: bool = False) -> tuple[str, object]:
     """(description, generator) over the parameter limit: a trained run if one is, else the report's RRDBNet.
 
     ``runs`` maps run names to generators already loaded (e.g. notebook 06's ``NETS``: nothing is
-    loaded again) or to run folders / checkpoints (loaded here). Used to show the submission check
-    refusing it; a quick-mode RRDBNet (2 blocks) fits the limit, so the full-size RRDBNet 64/23/32
-    (random weights, only its size matters) stands in then.
+    loaded again) or to run folders / checkpoints (loaded here, in full with ``trust``, which runs code from
+    them: only for trusted files). Used to show the submission check refusing it; a quick-mode RRDBNet
+    (2 blocks) fits the limit, so the full-size RRDBNet 64/23/32 (random weights, only its size matters)
+    stands in then.
     """
     from torch import nn
 
@@ -218,7 +280,7 @@ def over_budget_generator(runs: Mapping[str, object]) -> tuple[str, object]:
     from facesr.models import PARAM_LIMIT, RRDBNet, count_parameters
 
     for name, run in runs.items():
-        net_g = run if isinstance(run, nn.Module) else load_generator(run)
+        net_g = run if isinstance(run, nn.Module) else load_generator(run, trust=trust)
         if count_parameters(net_g) > PARAM_LIMIT:
             return f"run {name}", net_g
     return "RRDBNet 64/23/32 (random weights: only its size matters here)", RRDBNet()

@@ -10,13 +10,21 @@ import os
 from pathlib import Path
 
 # The models of the report, in the order every table and legend lists them.
-MODEL_ORDER: tuple[str, ...] = ("srgan", "msrresnet20", "esrgan", "esrgan_gan")
+MODEL_ORDER: tuple[str, ...] = (
+    "srgan", "msrresnet20", "msrresnet20_l2", "swinir", "swinir_l2", "rcan", "rcan_l2", "esrgan", "esrgan_gan",
+)  # fmt: skip
 
-# One colour per model, the same in every figure (tab10 colours, distinguishable when printed).
+# One colour per model, the same in every figure (tab10 colours, distinguishable when printed; an MSE
+# finish of notebook 07 gets a darker shade of its first stage's colour).
 MODEL_COLORS: dict[str, str] = {
     "bicubic": "#7f7f7f",
     "srgan": "#1f77b4",
     "msrresnet20": "#2ca02c",
+    "swinir": "#9467bd",
+    "rcan": "#17becf",
+    "msrresnet20_l2": "#1a661a",
+    "swinir_l2": "#5b3d80",
+    "rcan_l2": "#0e7480",
     "esrgan": "#d62728",
     "esrgan_gan": "#ff7f0e",
     "lq": "#8c564b",
@@ -26,12 +34,17 @@ MODEL_LABELS: dict[str, str] = {
     "bicubic": "Bicubic",
     "srgan": "SRGAN (MSRResNet-16)",
     "msrresnet20": "MSRResNet-20",
+    "swinir": "SwinIR",
+    "rcan": "RCAN",
+    "msrresnet20_l2": "MSRResNet-20 + MSE finish",
+    "swinir_l2": "SwinIR + MSE finish",
+    "rcan_l2": "RCAN + MSE finish",
     "esrgan": "ESRGAN (RRDBNet)",
     "esrgan_gan": "ESRGAN+GAN",
     "lq": "LQ",
     "gt": "GT",
 }
-_FALLBACK_COLORS = ("#9467bd", "#e377c2", "#bcbd22", "#17becf", "#8c564b")
+_FALLBACK_COLORS = ("#e377c2", "#bcbd22", "#aec7e8", "#ffbb78", "#98df8a")  # none of the report's own
 
 
 def model_color(name: str) -> str:

@@ -17,7 +17,7 @@ from facesr.errors import FacesrError
 from facesr.report.runs import read_run_info, run_best_validation
 from facesr.report.style import model_label
 
-# The self-ensembles the PSNR table scores beside the plain output (see facesr.infer), as column suffixes.
+# The self-ensembles the PSNR table scores beside the plain output (see facesr.tta), as column suffixes.
 ENSEMBLES: tuple[str, ...] = ("hflip", "x8")
 
 
@@ -86,41 +86,38 @@ def val_subset(data_root: str | os.PathLike, n: int, folder: str | os.PathLike) 
         n: how many pairs (in name order).
         folder: the new data root.
     """
-    import shutil
+    from facesr.data.sample import copy_data_subset
 
-    from facesr.images import list_images
-
-    src, dst = Path(data_root), Path(folder)
-    lq_paths = list_images(src / "val" / "LQ")[:n]
-    if not lq_paths:
-        raise FacesrError(f"no val images in {src / 'val' / 'LQ'}; check the data root")
-    for sub in ("LQ", "GT"):
-        (dst / "val" / sub).mkdir(parents=True, exist_ok=True)
-        for lq_path in lq_paths:
-            shutil.copy2(src / "val" / sub / lq_path.name, dst / "val" / sub / lq_path.name)
-    return dst
+    return copy_data_subset(data_root, folder, {"val/LQ": n, "val/GT": n})
 
 
-def _run_row(name: str, run_dir: Path, data_root: str | os.PathLike, tta: bool) -> tuple[dict, dict]:
-    """(table row of one run, its bicubic scores) from one pass over the val set."""
+def _run_row(
+    name: str, run_dir: Path, data_root: str | os.PathLike, tta: bool, x8_root: Path | None, trust: bool
+) -> tuple[dict, dict]:
+    """(table row of one run, its bicubic scores): one pass over the val set, x8 over ``x8_root``'s if given."""
     from facesr.infer import evaluate_variants, load_generator
     from facesr.models import PARAM_LIMIT, count_parameters
 
-    net_g = load_generator(run_dir)
+    net_g = load_generator(run_dir, trust=trust)
     # one pass gives every table: the plain output is the ensembles' identity pass
-    tables = evaluate_variants(net_g, data_root, ttas=(None, *ENSEMBLES) if tta else (None,))
+    ttas = (None, *(e for e in ENSEMBLES if e != "x8" or x8_root is None)) if tta else (None,)
+    tables = evaluate_variants(net_g, data_root, ttas=ttas)
+    if tta and x8_root is not None:
+        tables["x8"] = evaluate_variants(net_g, x8_root, ttas=("x8",))["x8"]
     per_image = tables[None].set_index("name")
     plain = per_image.loc["mean"]
     n = count_parameters(net_g)
     row: dict[str, object] = {
         "model": model_label(name), "run": name, "params": n, "within_limit": n <= PARAM_LIMIT,
         "best_iter": run_best_validation(run_dir)["iter"],
-        "images": len(per_image) - 1,  # said in the table: quick mode scores a subset
+        "images": len(per_image) - 1,  # said in the table: a limit scores a subset
         "psnr": float(plain["psnr"]), "ssim": float(plain["ssim"]),
     }  # fmt: skip
     for ens in ENSEMBLES if tta else ():
         mean = tables[ens].set_index("name").loc["mean"]
         row.update({f"psnr_{ens}": float(mean["psnr"]), f"ssim_{ens}": float(mean["ssim"])})
+    if tta:
+        row["images_x8"] = len(tables["x8"]) - 1  # fewer than images when x8_limit cuts it short
     return row, {"psnr": float(plain["bicubic_psnr"]), "ssim": float(plain["bicubic_ssim"])}
 
 
@@ -130,52 +127,66 @@ def psnr_table(
     tta: bool = True,
     limit: int | None = None,
     verbose: bool = True,
+    x8_limit: int | None = None,
+    trust: bool = False,
 ) -> pd.DataFrame:
     """The best-PSNR table: val PSNR/SSIM of each run's best checkpoint, plain and self-ensembled.
 
     One row per run plus a first ``bicubic`` row; columns model, run, params, within_limit, best_iter,
-    images (val images scored), psnr, ssim, and with ``tta`` psnr_hflip/ssim_hflip and psnr_x8/ssim_x8.
-    Scored with :func:`facesr.infer.evaluate_variants` (RGB, 0-255, no border crop; one pass per run).
+    images (val images scored plain and hflip), psnr, ssim, and with ``tta`` psnr_hflip, ssim_hflip,
+    images_x8 (val images scored x8; empty for bicubic), psnr_x8, ssim_x8. Scored with
+    :func:`facesr.infer.evaluate_variants` (RGB, 0-255, no border crop): one pass per run over the val
+    images (all, or the first ``limit``) gives plain, hflip and x8; with ``x8_limit`` below their count it
+    gives plain and hflip, and a second pass over the first ``x8_limit`` images gives x8.
 
     Args:
         runs: ``{run name: run folder}``.
         data_root: data root with val/LQ and val/GT.
         tta: add the hflip and x8 self-ensemble columns.
-        limit: score the first ``limit`` val pairs only (quick mode: x8 of a 512x512 output takes seconds
-            per image on a CPU).
+        limit: score the first ``limit`` val pairs only, in every column (None or 0: all).
         verbose: print which run is being scored.
+        x8_limit: score x8 on the first ``x8_limit`` val pairs only (None or 0: all); plain and hflip still
+            score every image. Quick mode: x8 of a 512x512 output takes seconds per image on a CPU.
+        trust: unpickle each run's checkpoint in full, which runs code from it (only for trusted files).
     """
-    if limit:
-        import tempfile
+    import tempfile
 
+    from facesr.data.images import list_images
+
+    if limit:
         with tempfile.TemporaryDirectory(prefix="facesr-val-") as tmp:
             subset = val_subset(data_root, limit, tmp)
             if verbose:
                 print(f"scoring the first {limit} val images only (limit={limit})")
-            return psnr_table(runs, subset, tta=tta, limit=None, verbose=verbose)
-    from facesr.images import list_images
-
+            return psnr_table(runs, subset, tta=tta, verbose=verbose, x8_limit=x8_limit, trust=trust)
+    n_val = len(list_images(Path(data_root) / "val" / "LQ"))
     rows: list[dict[str, object]] = []
-    bicubic: dict[str, float] | None = None
-    for name, run_dir in runs.items():
-        if verbose:
-            print(f"evaluating {name} ({run_dir}) ...", flush=True)
-        row, bicubic = _run_row(name, Path(run_dir), data_root, tta)
-        rows.append(row)
+    bicubic: dict[str, float] | None = None  # from the first run's pass, else computed below
+    with tempfile.TemporaryDirectory(prefix="facesr-val-x8-") as tmp:
+        x8_root = val_subset(data_root, x8_limit, tmp) if tta and runs and x8_limit and x8_limit < n_val else None
+        if verbose and x8_root is not None:
+            print(f"x8 self-ensemble on the first {x8_limit} of {n_val} val images only (x8_limit={x8_limit})")
+        for name, run_dir in runs.items():
+            if verbose:
+                print(f"evaluating {name} ({run_dir}) ...", flush=True)
+            row, bicubic = _run_row(name, Path(run_dir), data_root, tta, x8_root, trust)
+            rows.append(row)
     if bicubic is None:  # no run at all: the baseline alone still gives the table its first row
         bicubic = bicubic_scores(data_root)
     first = {"model": model_label("bicubic"), "run": "bicubic", "params": 0, "within_limit": True,
-             "best_iter": math.nan, "images": len(list_images(Path(data_root) / "val" / "LQ")), **bicubic}
-    for ens in ENSEMBLES if tta else ():
-        first.update({f"psnr_{ens}": math.nan, f"ssim_{ens}": math.nan})
-    table = pd.DataFrame([first, *rows])
-    table["best_iter"] = table["best_iter"].astype("Int64")  # integers, empty for bicubic
+             "best_iter": math.nan, "images": n_val, **bicubic}  # fmt: skip
+    if tta:
+        first.update({"psnr_hflip": math.nan, "ssim_hflip": math.nan, "images_x8": math.nan,
+                      "psnr_x8": math.nan, "ssim_x8": math.nan})  # fmt: skip
+    table = pd.DataFrame([first, *rows], columns=list(first))
+    for col in ("best_iter", "images_x8")[: 2 if tta else 1]:
+        table[col] = table[col].astype("Int64")  # integers, empty for bicubic
     return table
 
 
 def bicubic_scores(data_root: str | os.PathLike) -> dict[str, float]:
     """Mean val PSNR/SSIM of OpenCV bicubic x4, the baseline of every table: ``{"psnr", "ssim"}``."""
-    from facesr.images import list_images, read_image
+    from facesr.data.images import list_images, read_image
     from facesr.metrics import bicubic_upscale, psnr, ssim
 
     root = Path(data_root)
@@ -194,20 +205,24 @@ def parameter_budget_table() -> pd.DataFrame:
     """The report's parameter table, counted from the networks (built on the meta device: no memory).
 
     Rows: SRGAN = MSRResNet-16, ESRGAN = RRDBNet 64/23/32, ESRGAN with discriminator = RRDBNet +
-    ModifiedVGG + VGG19 features[:35] (the perceptual network), and the in-budget MSRResNet-20 recipe.
+    ModifiedVGG + VGG19 features[:35] (the perceptual network), the in-budget MSRResNet-20 recipe, and the
+    swinir and rcan configs of notebook 07 (left out, with a note, when spandrel is not installed).
+    Every parameter counts, frozen ones too, as the handout counts them (:func:`facesr.models.count_parameters`).
     """
     import torch
 
+    from facesr.config import get_config
     from facesr.models import (
         PARAM_LIMIT,
         ModifiedVGG,
         MSRResNet,
         RRDBNet,
+        build_generator,
         count_parameters,
         perceptual_vgg_params,
     )
 
-    with torch.device("meta"):  # every parameter of these nets is trainable: count_parameters counts them all
+    with torch.device("meta"):
         srgan, m20 = count_parameters(MSRResNet(num_blocks=16)), count_parameters(MSRResNet(num_blocks=20))
         rrdb, disc = count_parameters(RRDBNet()), count_parameters(ModifiedVGG(3, 64))
     vgg = perceptual_vgg_params()  # frozen in training, but still counted
@@ -217,6 +232,14 @@ def parameter_budget_table() -> pd.DataFrame:
         ("ESRGAN (discriminator)", "RRDBNet + ModifiedVGG + VGG19 features[:35]", rrdb + disc + vgg),
         ("In-budget recipe", "MSRResNet-20", m20),
     ]
+    for name, networks in (("swinir", "SwinIR embed 84, 4x6 blocks, window 8"), ("rcan", "RCAN 64, 3 groups x 6")):
+        cfg = get_config(name, quick=False)
+        try:
+            with torch.device("meta"):
+                n = count_parameters(build_generator(cfg.generator, **cfg.generator_args))
+            rows.append((model_label(name), networks, n))
+        except FacesrError as err:  # spandrel missing: the report's own networks still get their rows
+            print(f"parameter table without {name}: {err}")
     df = pd.DataFrame(rows, columns=["model", "networks", "params"])
     df["limit"] = PARAM_LIMIT
     # Only a generator is held to the limit; the GAN row counts everything trained or run in training.
@@ -225,14 +248,26 @@ def parameter_budget_table() -> pd.DataFrame:
 
 
 def _psnr_columns(table: pd.DataFrame) -> list[str]:
-    """The PSNR columns of a :func:`psnr_table` that every run has (plain first)."""
+    """The PSNR columns of a :func:`psnr_table` that every run has, over the images plain scored (plain first).
+
+    An ensemble scored on fewer images (``images_x8`` below ``images``: x8 limited in quick mode) is left
+    out: its mean over other images does not compare with the plain mean.
+    """
     runs = table[table["run"] != "bicubic"]
+
+    def same_images(col: str) -> bool:
+        count = f"images_{col.removeprefix('psnr_')}"  # images_x8; plain and hflip score ``images``
+        return count not in runs.columns or bool((runs[count].astype(float) == runs["images"].astype(float)).all())
+
     cols = ["psnr", *(f"psnr_{e}" for e in ENSEMBLES)]
-    return [c for c in cols if c in runs.columns and runs[c].notna().all()]
+    return [c for c in cols if c in runs.columns and runs[c].notna().all() and same_images(c)]
 
 
 def submission_run(table: pd.DataFrame) -> str | None:
-    """The in-budget run with the best val PSNR (plain or any ensemble) in a :func:`psnr_table`; None if none fits."""
+    """The in-budget run with the best val PSNR in a :func:`psnr_table`; None if none fits.
+
+    Plain and every ensemble that every run has on the same images count (see :func:`best_tta`).
+    """
     fits = table[(table["run"] != "bicubic") & table["within_limit"].astype(bool)]
     if fits.empty:
         return None
@@ -242,6 +277,8 @@ def submission_run(table: pd.DataFrame) -> str | None:
 
 def best_tta(table: pd.DataFrame, run: str) -> str | None:
     """The self-ensemble (None, "hflip" or "x8") that gave ``run`` its best val PSNR in a :func:`psnr_table`.
+
+    Only ensembles that every run has, scored on the images plain scored, compete (x8 limited to fewer does not).
 
     Args:
         table: the PSNR table.

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from facesr.degradations import (
+from facesr.data.degradations import (
     DegradationParams,
     DegradationSettings,
     add_gaussian_noise,
@@ -33,7 +33,7 @@ from facesr.degradations import (
 def degradation_steps(
     gt: np.ndarray, params: DegradationParams, seed: int = 0, settings: DegradationSettings | None = None
 ) -> dict[str, np.ndarray]:
-    """Every intermediate image of :func:`facesr.degradations.apply_degradation`, in order.
+    """Every intermediate image of :func:`facesr.data.degradations.apply_degradation`, in order.
 
     Args:
         gt: the GT face, uint8 or float [0, 1] HxWx3.

@@ -1,0 +1,179 @@
+# ---
+# jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
+#     provenance: []
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 Train within the budget: MSRResNet-20, SwinIR or RCAN
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/facesr-kit/facesr-kit/blob/main/notebooks/07_train_in_budget.ipynb)
+#
+# The leaderboard takes generators of at most 1,821,085 parameters (every parameter counts, frozen ones
+# too, as the handout counts them). Three configs fill that budget: `msrresnet20` (MSRResNet with 20
+# blocks, 1,812,995), `swinir` (SwinIR, embed 84, 4x6 blocks, window 8: 1,766,292) and `rcan` (RCAN, 64
+# features, 3 groups of 6 blocks: 1,786,531); SwinIR and RCAN are the authors' networks from the
+# `spandrel` package, with their official state-dict names. All three train with one fixed-budget recipe,
+# so that they compare at equal iterations:
+#
+# - **One cosine period after a warm-up.** The learning rate rises linearly over the first 5k iterations
+#   (Adam's moment estimates start empty, and a transformer diverges from a cold start at full lr), then
+#   falls along a single cosine to 1e-7 at the last iteration. The course's schedule restarts at 150k, and
+#   each restart costs about 0.1 dB before it recovers.
+# - **EMA weights.** What is validated, saved and submitted is an exponential moving average of the
+#   trained weights (decay 0.999): smoother than the weights of any single iteration and free at test time.
+#   Picking the best of many noisy checkpoints on the val set also flatters the val score less.
+# - **The MSE finish.** A short second stage (a tenth of the iterations, at a tenth of the lr) starts from
+#   the first stage's EMA weights with an L2 loss instead of L1. PSNR is a log of the MSE: L1 pulls the
+#   network towards the median of the plausible HR faces, L2 towards their mean, which is what PSNR rewards.
+# - **hflip, the face-safe self-ensemble.** Averaging the outputs of the LQ image and of its mirror image
+#   (2x the time) helps because training flips faces horizontally too. The x8 ensemble also rotates the
+#   input in 90-degree steps: it shows the network upside-down and sideways faces, which it never saw
+#   (the faces are aligned and the course forbids vertical flips), so it can gain less or even lose.
+#
+# Each config's `why`, printed with it, explains its own choices: patch size, lr, gradient clipping,
+# precision (SwinIR's attention overflows in fp16) and the measured memory of one training step.
+#
+# Training checkpoints to `RUNS_DIR/<RUN_NAME>` (on Colab a folder in your Drive), the MSE finish to
+# `RUNS_DIR/<RUN_NAME>_l2`, and both **resume by themselves**: when the runtime is recycled, run the
+# notebook again from the top and the training cells continue from their last checkpoints.
+#
+# **Quick mode shows the workflow, not the results.** SwinIR and RCAN have no image skip connection:
+# MSRResNet adds the bilinearly upscaled input to its output and starts at about bicubic quality, while an
+# untrained SwinIR outputs noise and an untrained RCAN a flat image of the mean colour (about 7 and 10 dB on
+# a sample val face, against 23.4 dB for bicubic). They need thousands of iterations to pass bicubic: minutes
+# on a GPU, hours on a CPU. A quick-mode PSNR far below bicubic is expected here, not a bug.
+
+# %%
+# Set-up, the same in every notebook: find the kit (on Colab: clone it), put its lib/ on the path,
+# then facesr.colab mounts Drive, links checkpoints/ into Drive, unpacks the data once, checks the GPU.
+import os, subprocess, sys
+KIT = next((os.path.abspath(p) for p in ("..", ".") if os.path.isdir(f"{p}/lib/facesr")), "/content/facesr-kit")
+if not os.path.isdir(KIT):
+    subprocess.run(["git", "clone", "-q", "https://github.com/facesr-kit/facesr-kit", KIT], check=True)
+sys.path.insert(0, f"{KIT}/lib")
+from facesr.colab import setup_runtime
+RUNTIME = setup_runtime(KIT)
+
+# %% tags=["parameters"]
+# Settings. Relative paths are relative to the kit. FACESR_QUICK=1, FACESR_DATA, FACESR_RUNS, FACESR_FIGURES override them.
+DATA_ROOT = "data/FFHQ"  #@param {type:"string"}
+RUNS_DIR = "checkpoints"  #@param {type:"string"}
+FIGURES_DIR = "figures"  #@param {type:"string"}
+QUICK = False  #@param {type:"boolean"}
+CONFIG = "swinir"  #@param ["msrresnet20", "swinir", "rcan"]
+RUN_NAME = ""  #@param {type:"string"}
+FINISH = True  #@param {type:"boolean"}
+ITERS = 0  #@param {type:"integer"}
+FINISH_ITERS = 0  #@param {type:"integer"}
+BATCH_SIZE = 0  #@param {type:"integer"}
+BASELINE_RUN = "srgan"  #@param {type:"string"}
+X8_LIMIT = 0  #@param {type:"integer"}
+TRUST_CHECKPOINT = False  #@param {type:"boolean"}
+# RUN_NAME = "" names the run after CONFIG; FINISH trains the MSE finish <CONFIG>_l2 into <RUN_NAME>_l2.
+# ITERS/FINISH_ITERS/BATCH_SIZE = 0 keep the configs' 300,000 / 30,000 iterations and batch 8.
+# BASELINE_RUN: notebook 03's run, drawn beside this one. X8_LIMIT = 0 scores x8 on every val image
+# (quick mode: 1). TRUST_CHECKPOINT = True unpickles checkpoints in full, which runs code from the files:
+# only for files from a trusted source that the safe (weights-only) load refuses.
+
+# %%
+from facesr.colab import resolve_settings
+SETTINGS = resolve_settings(data_root=DATA_ROOT, runs_dir=RUNS_DIR, figures_dir=FIGURES_DIR, quick=QUICK)
+print(SETTINGS)
+
+# %% [markdown]
+# ## 1. The config and the parameter budget
+#
+# Every setting of the run and its `why`, then the generator's parameters against the course limit
+# (counted on the network itself). Quick mode shrinks the run to CPU size; the note under the table says how.
+
+# %%
+from facesr.config import get_config
+from facesr.report.steps import overrides, show_config
+NAME = RUN_NAME or CONFIG
+CFG = get_config(CONFIG, quick=SETTINGS.quick, **overrides(iters=ITERS, batch_size=BATCH_SIZE))
+show_config(CFG)
+
+# %% [markdown]
+# ## 2. Train (re-running this cell resumes)
+#
+# The progress bar shows the loss, the learning rate and the last validation PSNR (of the EMA weights).
+# `best.pt` keeps the best PSNR, `latest.pt` the last checkpoint. Interrupting the cell is safe: re-run it
+# to continue. Keep the settings the same when you resume (the trainer refuses a changed config).
+
+# %%
+from facesr.training import train
+RUN_DIR = train(CFG, data_root=SETTINGS.data_root, runs_dir=SETTINGS.runs_dir, name=NAME,
+                trust=TRUST_CHECKPOINT)
+
+# %% [markdown]
+# ## 3. The MSE finish (optional, re-running resumes too)
+#
+# `<CONFIG>_l2` starts from the EMA weights of the first stage's best checkpoint (`init=` its run folder)
+# and trains with `pixel_loss="l2"` at a tenth of the lr, same network, data, batch and patch. Its own run
+# folder keeps the first stage untouched, so both are scored and compared below.
+
+# %%
+STAGES = {RUN_DIR.name: RUN_DIR}  # the runs of this notebook, in training order
+if FINISH:
+    CFG_L2 = get_config(f"{CONFIG}_l2", quick=SETTINGS.quick,
+                        **overrides(iters=FINISH_ITERS, batch_size=BATCH_SIZE))
+    show_config(CFG_L2)
+    STAGES[f"{NAME}_l2"] = train(CFG_L2, data_root=SETTINGS.data_root, runs_dir=SETTINGS.runs_dir,
+                                 name=f"{NAME}_l2", init=RUN_DIR, trust=TRUST_CHECKPOINT)
+else:
+    print("FINISH = False: no MSE finish; the first stage alone is scored and submitted")
+
+# %% [markdown]
+# ## 4. Curves against the baseline
+#
+# Left: the pixel loss of each stage (the finish continues where the first stage ended; its L2 loss sits
+# far below an L1 loss, so compare the shapes, not the levels) and of notebook 03's baseline, dashed.
+# Right: validation PSNR against iterations, with bicubic x4 as the floor. A note says so when the
+# baseline run is missing: train notebook 03 first to see it here.
+
+# %%
+from facesr.report.steps import show_stage_curves
+fig = show_stage_curves(STAGES, SETTINGS.runs_dir / BASELINE_RUN, SETTINGS.figures_dir, name="07_in_budget_curves")
+
+# %% [markdown]
+# ## 5. Validation PSNR: plain, hflip and x8
+#
+# Each stage's best checkpoint on the whole validation set like the leaderboard (RGB PSNR, 0-255, whole
+# image, 4 decimals; SSIM beside it), plain and with the two self-ensembles. `images` counts the val
+# images plain and hflip scored, `images_x8` those x8 scored: in quick mode only the first (`X8_LIMIT`),
+# because x8 of a 512x512 output takes seconds per image on a CPU. An x8 mean over fewer images does not
+# compare with the others, so it is not used to pick the submission below.
+
+# %%
+from facesr.report.tables import psnr_table, save_table
+x8_limit = X8_LIMIT or (1 if SETTINGS.quick else 0)
+PSNR_TABLE = psnr_table(STAGES, SETTINGS.data_root, x8_limit=x8_limit or None, trust=TRUST_CHECKPOINT)
+print("saved", *save_table(PSNR_TABLE, SETTINGS.figures_dir, "07_in_budget_psnr"))
+PSNR_TABLE
+
+# %% [markdown]
+# ## 6. The leaderboard zip
+#
+# The better stage (best val PSNR over plain and the ensembles scored on every image) super-resolves
+# `test/LQ` with its best ensemble into its run folder's `test_predictions/`; `submission.zip` beside them
+# holds `results/00000.png ...` for CodaLab. The parameter count is checked before anything is written.
+
+# %%
+from facesr.infer import load_generator
+from facesr.report.steps import make_submission
+from facesr.report.tables import best_tta, submission_run
+BEST = submission_run(PSNR_TABLE)  # every config of this notebook fits the limit
+BEST_TTA = best_tta(PSNR_TABLE, BEST)
+NET_G = load_generator(STAGES[BEST], trust=TRUST_CHECKPOINT)
+ZIP = make_submission(NET_G, SETTINGS.data_root, STAGES[BEST], tta=BEST_TTA)
+
+# %% [markdown]
+# Next: notebook 06 puts these runs beside notebooks 03-05 (its `MODELS` lists `msrresnet20`, `swinir` and
+# `rcan`; the `_l2` finishes join them) and makes the hand-in bundle of the best in-budget run.
