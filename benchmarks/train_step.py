@@ -25,7 +25,7 @@ import time
 import torch
 
 from facesr.config import get_config
-from facesr.data import TrainDataset
+from facesr.data.datasets import TrainDataset
 from facesr.errors import FacesrError
 from facesr.training.device import resolve_device
 from facesr.training.schedule import IterationBatchSampler
@@ -211,7 +211,7 @@ def main() -> None:
         return
     from pathlib import Path
 
-    from facesr.sample_data import ensure_sample_data
+    from facesr.data.sample import ensure_sample_data
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -9,6 +9,7 @@ import pytest
 
 from facesr.config import CONFIGS, TrainConfig, config_table, get_config, parse_overrides
 from facesr.errors import FacesrError
+from facesr.quick_mode import QUICK_WARMUP_SHARE
 
 
 def test_srgan_is_the_course_baseline() -> None:
@@ -113,33 +114,47 @@ def test_mse_finish_starts_from_the_first_stage(name: str) -> None:
 def test_warmup_follows_iters_unless_given() -> None:
     assert get_config("swinir", quick=False, iters=30_000).warmup_iters == 500
     assert get_config("swinir", quick=False, iters=30_000, warmup_iters=100).warmup_iters == 100
-    assert get_config("swinir", quick=True).warmup_iters == 1  # 5000 * 60 / 300k
+    quick = get_config("swinir", quick=True, smoke=False)
+    assert quick.warmup_iters == round(quick.iters * QUICK_WARMUP_SHARE) > 0
+    assert get_config("swinir", quick=True, smoke=False, iters=quick.iters * 2).warmup_iters == 2 * quick.warmup_iters
     assert get_config("swinir", quick=True, iters=1).warmup_iters == 0  # validation wants warmup < iters
-    assert get_config("srgan", quick=True).warmup_iters == 0
-    with pytest.raises(FacesrError, match="warmup_iters=60"):
-        get_config("swinir", quick=True, warmup_iters=60)
+    assert get_config("srgan", quick=False).warmup_iters == 0  # the course's schedule has none
+    with pytest.raises(FacesrError, match=f"warmup_iters={quick.iters}"):
+        get_config("swinir", quick=True, smoke=False, warmup_iters=quick.iters)
 
 
-def test_quick_mode_shrinks_every_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    from facesr.sample_data import default_sample_root
+@pytest.mark.parametrize("smoke", [False, True], ids=["quick", "smoke"])
+def test_quick_mode_shrinks_every_config(monkeypatch: pytest.MonkeyPatch, smoke: bool) -> None:
+    from facesr.data.sample import default_sample_root
 
     monkeypatch.delenv("FACESR_QUICK", raising=False)
     for name in CONFIGS:
-        full, quick = get_config(name, quick=False), get_config(name, quick=True)
-        assert quick.quick and quick.iters <= 100 and quick.batch_size <= 4 and quick.gt_patch == 128
+        full, quick = get_config(name, quick=False), get_config(name, quick=True, smoke=smoke)
+        assert quick.quick and quick.iters <= (4 if smoke else 600) and quick.batch_size <= 4
+        assert quick.gt_patch == (128 if full.is_gan else 64)  # crops; the discriminator needs 128
         assert quick.val_every <= quick.iters and quick.vgg_weights == "random" and quick.num_workers <= 1
         assert quick.data_root == str(default_sample_root())
-        # the schedule is squeezed into the quick run (no iterations left at eta_min)
-        if full.scheduler == "cosine":
-            assert quick.warmup_iters < quick.iters and quick.periods == quick.milestones == []
-        else:
-            assert sum(quick.periods) == quick.iters if quick.periods else max(quick.milestones) < quick.iters
+        # one cosine period after a warm-up, squeezed into the quick run
+        assert quick.scheduler == "cosine" and 0 < quick.warmup_iters < quick.iters
+        if full.init and full.pixel_loss == "l2":  # an MSE finish: shorter than its first stage, lower lr
+            first = get_config(full.init, quick=True, smoke=smoke)
+            assert quick.iters <= first.iters and quick.lr < first.lr
         if full.generator == "rrdbnet":
             assert quick.generator_args["num_blocks"] < full.generator_args["num_blocks"]
         if full.generator == "swinir":  # shallower, masks precomputed for the quick LQ patch
             assert sum(quick.generator_args["depths"]) < sum(full.generator_args["depths"])
             assert quick.generator_args["img_size"] == quick.gt_patch // 4
         assert "QUICK MODE" in config_table(quick) and "2 CPU cores" in config_table(quick)
+
+
+def test_smoke_mode_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACESR_SMOKE", "1")
+    smoke = get_config("srgan", quick=True)
+    assert smoke.iters <= 4 and smoke.val_every <= smoke.iters
+    assert not get_config("srgan", quick=False).quick  # smoke only sizes quick mode
+    assert get_config("srgan", quick=True, smoke=False).iters > smoke.iters  # an explicit argument wins
+    monkeypatch.setenv("FACESR_SMOKE", "0")
+    assert get_config("srgan", quick=True).iters == get_config("srgan", quick=True, smoke=False).iters
 
 
 def test_quick_mode_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

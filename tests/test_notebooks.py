@@ -1,8 +1,8 @@
-"""The notebooks: paired .py/.ipynb without outputs, Colab-ready; and all six executed in quick mode.
+"""The notebooks: paired .py/.ipynb without outputs, Colab-ready; and all seven executed in quick mode.
 
 The execution test is the CI notebook run: it calls ``facesr.demo.run_demo`` once (the main job,
-``python -m facesr demo``) into a temporary folder and checks every executed notebook and the
-figures and tables it wrote.
+``python -m facesr demo``) at the tests' sizes (``smoke=True``) into a temporary folder and checks every
+executed notebook and the figures and tables it wrote.
 """
 
 from __future__ import annotations
@@ -23,18 +23,25 @@ BADGE = (
 )
 EXPECTED_NOTEBOOKS = [
     "01_data_exploration", "02_degradation_demo", "03_train_srgan", "04_train_esrgan", "05_gan_finetune",
-    "06_results_and_report",
+    "06_results_and_report", "07_train_in_budget",
 ]  # fmt: skip
-# What notebook 06 (and 03-05) write to the figures folder in quick mode.
+# What notebooks 03-07 write to the figures folder in quick mode.
 EXPECTED_FIGURES = [
     "03_srgan_curves.png", "03_srgan_val_outputs.png", "04_esrgan_curves.png", "04_esrgan_val_outputs.png",
     "05_esrgan_gan_curves.png", "05_esrgan_gan_val_outputs.png", "06_loss_curves.png", "06_psnr_curves.png",
     "06_qualitative_0.png", "06_qualitative_1.png", "06_real_world.png", "psnr_table.csv", "psnr_table.md",
-    "param_table.csv", "param_table.md", "machine_table.csv", "machine_table.md",
+    "param_table.csv", "param_table.md", "machine_table.csv", "machine_table.md", "07_in_budget_curves.png",
+    "07_in_budget_psnr.csv", "07_in_budget_psnr.md",
 ]  # fmt: skip
+# Notebooks that load checkpoints: each has the TRUST_CHECKPOINT setting and passes it on.
+TRUSTING = ["03_train_srgan", "04_train_esrgan", "05_gan_finetune", "06_results_and_report", "07_train_in_budget"]
+# Calls that load a checkpoint, and the keyword that passes TRUST_CHECKPOINT on to each.
+LOADING_CALLS = {"train": "trust", "load_generator": "trust", "psnr_table": "trust", "comparison_images": "trust",
+                 "show_val_outputs": "trust", "show_real_world": "trust", "over_budget_generator": "trust",
+                 "make_handin": "trust_checkpoint"}  # fmt: skip
 
 
-def test_the_six_notebooks_exist():
+def test_the_seven_notebooks_exist():
     assert [p.stem for p in SOURCES] == EXPECTED_NOTEBOOKS
 
 
@@ -68,18 +75,58 @@ def test_cells_stay_short(source: Path):
             assert len(cell.source.splitlines()) <= 25, f"{source.name}: a cell over a screenful:\n{cell.source}"
 
 
+def _settings_cell(source: Path) -> str:
+    nb = jupytext.read(source)
+    return next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+
+
+@pytest.mark.parametrize("stem", TRUSTING)
+def test_checkpoint_loading_notebooks_pass_trust_checkpoint_on(stem: str):
+    import ast
+
+    source = NOTEBOOKS / f"{stem}.py"
+    assert 'TRUST_CHECKPOINT = False  #@param {type:"boolean"}' in _settings_cell(source)
+    calls = [node for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))) if isinstance(node, ast.Call)]
+    loading = [(c, name) for c in calls
+               if (name := getattr(c.func, "id", getattr(c.func, "attr", None))) in LOADING_CALLS]  # fmt: skip
+    assert loading, f"{stem}: no call that loads a checkpoint"
+    for call, name in loading:
+        passed = {k.arg: k.value for k in call.keywords}
+        value = passed.get(LOADING_CALLS[name])
+        assert isinstance(value, ast.Name) and value.id == "TRUST_CHECKPOINT", (
+            f"{stem}, line {call.lineno}: {name}(...) does not pass {LOADING_CALLS[name]}=TRUST_CHECKPOINT"
+        )
+
+
+def test_notebook_07_offers_the_in_budget_configs_and_their_finishes():
+    from facesr.config import CONFIGS
+
+    settings = _settings_cell(NOTEBOOKS / "07_train_in_budget.py")
+    line = next(line for line in settings.splitlines() if line.startswith("CONFIG = "))
+    choices = re.fullmatch(r'CONFIG = "(\w+)"  #@param \[(.*)\]', line)
+    assert choices, line
+    options = [o.strip().strip('"') for o in choices.group(2).split(",")]
+    assert options == ["msrresnet20", "swinir", "rcan"] and choices.group(1) == "swinir"
+    assert all(name in CONFIGS and f"{name}_l2" in CONFIGS for name in options)
+    assert 'FINISH = True  #@param {type:"boolean"}' in settings
+    # notebook 06 compares these runs (their _l2 finishes join them when they exist)
+    assert 'MODELS = "srgan,esrgan,esrgan_gan,msrresnet20,swinir,rcan"' in _settings_cell(
+        NOTEBOOKS / "06_results_and_report.py")  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory):
     from facesr.demo import run_demo
 
     out = tmp_path_factory.mktemp("demo")
-    return run_demo(out_dir=out, figures_dir=out / "figures")
+    return run_demo(out_dir=out, figures_dir=out / "figures", smoke=True)  # every cell, at the tests' sizes
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(2400)
 def test_demo_runs_every_notebook(demo):
-    assert list(demo.notebooks) == EXPECTED_NOTEBOOKS
+    # in number order, but the report notebook last: it shows the runs of all the others, 07's included
+    assert list(demo.notebooks) == [*EXPECTED_NOTEBOOKS[:5], "07_train_in_budget", "06_results_and_report"]
     for name, path in demo.notebooks.items():
         nb = nbformat.read(path, as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
@@ -105,19 +152,48 @@ def test_demo_writes_figures_tables_and_runs(demo):
     params = (demo.figures_dir / "param_table.md").read_text(encoding="utf-8")
     assert "51,221,772" in params and "1,812,995" in params
     # notebook 06 packaged an in-budget submission and showed the refusal of an over-budget generator
-    zips = list(demo.runs_dir.glob("*/submission.zip"))
-    assert len(zips) == 1
+    (handin,) = demo.runs_dir.glob("*_handin.zip")
+    submitted = demo.runs_dir / handin.name.removesuffix("_handin.zip")
+    assert (submitted / "submission.zip").is_file()
     # ... wrote the real-world predictions and the hand-in bundle of that run, with the machine table
-    assert len(list((zips[0].parent / "test_real_predictions").glob("*.png"))) == 5
+    from facesr.data.sample import SMOKE_COUNTS
+
+    assert len(list((submitted / "test_real_predictions").glob("*.png"))) == SMOKE_COUNTS["test_real"]
     import zipfile
 
-    with zipfile.ZipFile(demo.runs_dir / f"{zips[0].parent.name}_handin.zip") as zf:
+    with zipfile.ZipFile(handin) as zf:
         names = set(zf.namelist())
     assert {"Readme.txt", "submission.zip", "figures/06_real_world.png", "figures/machine_table.md"} <= names
     assert "CPU (" in (demo.figures_dir / "machine_table.md").read_text(encoding="utf-8")
     nb06 = nbformat.read(demo.notebooks["06_results_and_report"], as_version=4)
     text = "".join(o.get("text", "") for c in nb06.cells if c.cell_type == "code" for o in c.outputs)
     assert "refused" in text and "1,821,085" in text
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+def test_demo_trains_in_budget_with_the_mse_finish(demo):
+    """Notebook 07 in quick mode: swinir and its MSE finish, curves, the PSNR table, the better stage's zip."""
+    import json
+
+    import pandas as pd
+
+    stages = ("swinir", "swinir_l2")
+    for run in stages:
+        assert (demo.runs_dir / run / "best.pt").is_file()
+    finish = json.loads((demo.runs_dir / "swinir_l2" / "config.json").read_text(encoding="utf-8"))
+    assert finish["pixel_loss"] == "l2" and finish["generator"] == "swinir"
+    table = pd.read_csv(demo.figures_dir / "07_in_budget_psnr.csv").set_index("run")
+    assert list(table.index) == ["bicubic", *stages]
+    n_val = int(table.loc["bicubic", "images"])
+    assert n_val > 1 and (table.loc[list(stages), "images"] == n_val).all()  # plain and hflip: every image
+    assert (table.loc[list(stages), "images_x8"] == 1).all()  # x8: the first only, in quick mode
+    assert table.loc[list(stages), ["psnr", "psnr_hflip", "psnr_x8"]].notna().all().all()
+    zipped = [run for run in stages if (demo.runs_dir / run / "submission.zip").is_file()]
+    assert len(zipped) == 1, zipped  # the better stage only
+    nb07 = nbformat.read(demo.notebooks["07_train_in_budget"], as_version=4)
+    text = "".join(o.get("text", "") for c in nb07.cells if c.cell_type == "code" for o in c.outputs)
+    assert "1,821,085 limit" in text and "generator initialised from" in text and "no srgan run" not in text
 
 
 def test_demo_stops_at_a_failing_notebook(tmp_path: Path):

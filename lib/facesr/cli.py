@@ -22,7 +22,7 @@ def _cmd_params(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_data(args: argparse.Namespace) -> int:
-    from facesr.data import check_dataset
+    from facesr.data.check import check_dataset
 
     report = check_dataset(args.root)
     print(report)
@@ -30,7 +30,7 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample_data(args: argparse.Namespace) -> int:
-    from facesr.sample_data import make_sample_data
+    from facesr.data.sample import make_sample_data
 
     root = make_sample_data(args.out, overwrite=args.overwrite)
     print(f"sample data written to {root}")
@@ -118,7 +118,7 @@ def _cmd_handin(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from facesr.demo import run_demo
 
-    run_demo(out_dir=args.out, data_root=args.data, figures_dir=args.figures)
+    run_demo(out_dir=args.out, data_root=args.data, figures_dir=args.figures, smoke=args.smoke)
     return 0
 
 
@@ -141,6 +141,7 @@ _TRUST_OPTIONS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from facesr.config import CONFIGS  # plain dataclasses: no torch import for --help
     parser = argparse.ArgumentParser(prog="python -m facesr", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -159,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing sample set in OUT")
 
     p = add("train", _cmd_train, "train (or resume) a run from a named config")
-    p.add_argument("config", help="srgan, esrgan, esrgan_gan or msrresnet20")
+    p.add_argument("config", help=f"a named config: {', '.join(CONFIGS)}")
     p.add_argument("--data", default=None, help="data root (default: the config's data_root)")
     p.add_argument("--runs", default=None, help="folder of run folders (default: the config's runs_dir)")
     p.add_argument("--name", default=None, help="run folder name (default: the config name)")
@@ -210,10 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing FILE.zip")
     p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
 
-    p = add("demo", _cmd_demo, "the main job: notebooks 01-06 in quick mode on the sample data")
+    p = add("demo", _cmd_demo, "the main job: notebooks 01-07 in quick mode on the sample data")
     p.add_argument("--out", default="demo_output", help="folder for the executed notebooks and runs")
     p.add_argument("--data", default=None, help="data root (default: sample data, built if missing)")
     p.add_argument("--figures", default=None, help="folder for the figures and tables (default: the repo's figures/)")
+    p.add_argument("--smoke", action="store_true",
+                   help="the tests' sizes: every cell runs in a few minutes, the numbers mean nothing")
     return parser
 
 

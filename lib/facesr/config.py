@@ -16,18 +16,16 @@ mode) and ``periods`` / ``milestones`` / ``warmup_iters`` are not given too, the
 
 from __future__ import annotations
 
-import ast
 import copy
 import dataclasses
 import difflib
-import os
 import textwrap
-import types
-import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from facesr.config_parsing import check_field, coerce_field, field_names, parse_assignments
 from facesr.errors import FacesrError
+from facesr.quick_mode import quick_from_env, quick_note, shrink, smoke_from_env
 
 # The in-budget configs share one fixed-budget recipe, so that they compare at equal iterations: the course's
 # 300k iterations as one cosine period after a linear warm-up, EMA weights, then a short MSE finish (*_l2).
@@ -154,18 +152,16 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise FacesrError (a config.json from another kit?)."""
-        unknown = [k for k in d if k not in _FIELDS]
+        known = field_names(cls)
+        unknown = [k for k in d if k not in known]
         if unknown:
-            raise FacesrError(f"unknown config field(s) {', '.join(unknown)}; known: {', '.join(_FIELDS)}")
-        return cls(**{k: _coerce(k, v) for k, v in d.items()})
+            raise FacesrError(f"unknown config field(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        return cls(**{k: coerce_field(cls, k, v) for k, v in d.items()})
 
     @property
     def is_gan(self) -> bool:
         return self.gan_weight > 0
 
-
-_FIELDS = [f.name for f in dataclasses.fields(TrainConfig)]
-_HINTS = typing.get_type_hints(TrainConfig)
 
 _SRGAN = TrainConfig()
 # The fixed-budget recipe of the in-budget configs: one cosine period after a linear warm-up, EMA weights.
@@ -255,131 +251,27 @@ CONFIGS: dict[str, TrainConfig] = {
 for _name in ("msrresnet20", "swinir", "rcan"):  # the MSE finish of each in-budget config
     CONFIGS[f"{_name}_l2"] = _mse_finish(CONFIGS[_name])
 
-# What quick mode changes (on top of data_root = the bundled sample data).
-QUICK = {
-    "iters": 60,
-    "batch_size": 4,
-    "gt_patch": 128,
-    "val_every": 20,
-    "checkpoint_every": 20,
-    "log_every": 10,
-    "keep_last": 2,
-    "num_workers": 0,
-    "vgg_weights": "random",
-    "tensorboard": False,
-    "cache": False,
-}
-QUICK_RRDB_BLOCKS = 2  # 23 blocks: one validation of 8 full 128->512 images takes minutes on 2 CPU cores
-# SwinIR 4x6 takes about 0.9 s per quick step and 2 s per 128x128 val image on 2 CPU cores, 2x2 blocks a
-# fifth; img_size follows the quick LQ patch (32) so that training uses the precomputed attention masks.
-QUICK_SWINIR = {"depths": [2, 2], "num_heads": [6, 6], "img_size": QUICK["gt_patch"] // 4}
-# A GAN step runs G, D (4 passes) and VGG19 (about 3 CPU seconds at batch 2): batch 2 and 20 iterations keep a
-# quick GAN run near a minute and a half on 2 CPU cores, validation included.
-QUICK_GAN = {"batch_size": 2, "iters": 20, "val_every": 10, "checkpoint_every": 10, "log_every": 5}
-
-
-def _annotation_types(name: str) -> tuple[type, ...]:
-    hint = _HINTS[name]
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        return tuple(a for a in typing.get_args(hint))
-    return (typing.get_origin(hint) or hint,)
-
-
-def _parse_bool(name: str, text: str) -> bool:
-    low = text.strip().lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise FacesrError(f"--set {name}={text}: expected true/false")
-
-
-def _coerce(name: str, value: Any) -> Any:
-    """``value`` (a CLI string or a Python object) converted to field ``name``'s type."""
-    kinds = _annotation_types(name)
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
-        if type(None) in kinds:
-            return None
-        if str not in kinds:
-            raise FacesrError(f"{name} cannot be None")
-    try:
-        if bool in kinds:
-            return _parse_bool(name, value) if isinstance(value, str) else bool(value)
-        if int in kinds:
-            number = float(value) if isinstance(value, str) else value
-            if isinstance(number, bool) or float(number) != int(number):
-                raise ValueError
-            return int(number)
-        if float in kinds:
-            return float(value)
-        if str in kinds:
-            return str(value)
-        if isinstance(value, str):
-            value = ast.literal_eval(value)
-        if dict in kinds:
-            if not isinstance(value, dict):
-                raise ValueError
-            return dict(value)
-        if isinstance(value, (int, float)):
-            value = [value]
-        if not isinstance(value, (list, tuple)):
-            raise ValueError
-        return tuple(value) if tuple in kinds else list(value)
-    except FacesrError:
-        raise
-    except (ValueError, TypeError, SyntaxError):
-        want = "/".join("None" if k is type(None) else k.__name__ for k in kinds)
-        raise FacesrError(f"{name}={value!r} is not a valid {want}") from None
-
-
-def _check_key(key: str) -> None:
-    if key not in _FIELDS:
-        close = difflib.get_close_matches(key, _FIELDS, n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(close)}?" if close else f"known fields: {', '.join(_FIELDS)}"
-        raise FacesrError(f"unknown config field {key!r}; {hint}")
-
-
 def parse_overrides(items: list[str] | None) -> dict:
     """``["batch_size=4", "generator_args.num_blocks=20"]`` -> ``{"batch_size": 4, "generator_args": {...}}``.
 
     Values are parsed to the field's type (lists/dicts as Python literals, e.g. ``periods=[1000,1000]``);
     ``dict_field.key=value`` sets one entry of a dict field. Unknown keys raise FacesrError with close matches.
     """
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise FacesrError(f"--set {item!r}: expected KEY=VALUE, e.g. --set batch_size=4")
-        top, dot, sub = key.partition(".")
-        _check_key(top)
-        if dot:
-            if dict not in _annotation_types(top):
-                raise FacesrError(f"--set {key}: {top} is not a dict field")
-            try:
-                entry = ast.literal_eval(text)
-            except (ValueError, SyntaxError):
-                entry = text  # a bare word, e.g. a string value
-            out.setdefault(top, {})[sub] = entry
-        else:
-            out[top] = _coerce(top, text)
-    return out
-
-
-def _quick_from_env() -> bool:
-    return os.environ.get("FACESR_QUICK", "").strip().lower() in ("1", "true", "yes", "on")
+    return parse_assignments(TrainConfig, items)
 
 
 def _rescale(values: list, old_iters: int, new_iters: int) -> list:
     return [max(1, round(v * new_iters / old_iters)) for v in values]
 
 
-def get_config(name: str, quick: bool | None = None, **overrides: Any) -> TrainConfig:
+def get_config(name: str, quick: bool | None = None, smoke: bool | None = None, **overrides: Any) -> TrainConfig:
     """A copy of the named config, shrunk in quick mode, with keyword overrides applied last.
 
     Args:
         name: One of ``CONFIGS`` (srgan, esrgan, esrgan_gan, msrresnet20, swinir, rcan, their ``_l2``).
-        quick: Shrink to CPU size on the sample data; None reads ``FACESR_QUICK=1`` from the environment.
+        quick: Shrink to CPU size on the sample data (:mod:`facesr.quick_mode`); None reads
+            ``FACESR_QUICK=1`` from the environment.
+        smoke: In quick mode, shrink further to the tests' size; None reads ``FACESR_SMOKE=1``.
         **overrides: Field values. ``generator_args`` is merged into the config's; every other field,
             ``perceptual_layers`` included, is replaced.
     """
@@ -388,26 +280,17 @@ def get_config(name: str, quick: bool | None = None, **overrides: Any) -> TrainC
         hint = f" (did you mean {' or '.join(close)}?)" if close else ""
         raise FacesrError(f"unknown config {name!r}{hint}; known configs: {', '.join(CONFIGS)}")
     if quick is None:
-        quick = bool(overrides.pop("quick", False)) or _quick_from_env()
+        quick = bool(overrides.pop("quick", False)) or quick_from_env()
     else:
         overrides.pop("quick", None)
     for key in overrides:
-        _check_key(key)
-    base = CONFIGS[name]
-    cfg = copy.deepcopy(base)  # in-place edits of the returned config must not reach CONFIGS
+        check_field(TrainConfig, key)
+    cfg = copy.deepcopy(CONFIGS[name])  # in-place edits of the returned config must not reach CONFIGS
     if quick:
-        from facesr.sample_data import default_sample_root
-
-        changes = dict(QUICK, data_root=str(default_sample_root()), quick=True)
-        if cfg.generator == "rrdbnet":
-            changes["generator_args"] = dict(cfg.generator_args, num_blocks=QUICK_RRDB_BLOCKS)
-        if cfg.generator == "swinir":
-            changes["generator_args"] = dict(cfg.generator_args, **QUICK_SWINIR)
-        if cfg.is_gan:
-            changes.update(QUICK_GAN)
-        cfg = dataclasses.replace(cfg, **changes)
+        cfg = shrink(cfg, smoke=smoke_from_env() if smoke is None else smoke)
+    base = copy.deepcopy(cfg)  # what the schedule below is stretched from
     for key, value in overrides.items():
-        value = _coerce(key, value)
+        value = coerce_field(TrainConfig, key, value)
         if isinstance(value, dict) and key == "generator_args":
             value = {**getattr(cfg, key), **value}
         setattr(cfg, key, value)
@@ -463,13 +346,7 @@ def config_table(cfg: TrainConfig) -> str:
     lines = [f"TrainConfig {cfg.name!r}" + (" (QUICK MODE: CPU-size run on the sample data)" if cfg.quick else "")]
     lines += [f"  {k.ljust(width)}  {v}" for k, v in rows]
     if cfg.quick:
-        lines.append(
-            f"  note: quick mode shrinks iters/batch/patch (warm-up and schedule in proportion); RRDBNet gets "
-            f"{QUICK_RRDB_BLOCKS} blocks instead of 23 because a 23-block validation on full 128->512 images takes "
-            f"minutes on 2 CPU cores; SwinIR gets depths {QUICK_SWINIR['depths']} instead of [6, 6, 6, 6] and "
-            f"img_size {QUICK_SWINIR['img_size']} (the quick LQ patch), a fifth of the CPU time; "
-            f"GAN runs use batch {QUICK_GAN['batch_size']} and {QUICK_GAN['iters']} iterations"
-        )
+        lines.append(f"  {quick_note(cfg)}")
     if cfg.why:
         lines.append(textwrap.fill(cfg.why, width=108, initial_indent="  why: ", subsequent_indent="       "))
     return "\n".join(lines)

@@ -1,0 +1,113 @@
+"""Quick mode: any named config shrunk to CPU size on the bundled sample data.
+
+Two sizes, both on the sample data (24 training faces, 8 val pairs):
+
+- **quick** (``get_config(..., quick=True)``, ``--quick``, ``FACESR_QUICK=1``): the demo's. Big enough that
+  the models visibly learn on 2 CPU cores in minutes: 64x64 GT crops for training (a step costs a
+  sixteenth of a full 512x512 one; validation stays on the full 128 -> 512 images), one cosine period after
+  a short linear warm-up, EMA as the config says. RRDBNet keeps 2 of its 23 blocks and SwinIR 2 of its 4
+  groups of 2 blocks, because a full validation of the deep nets takes minutes on a CPU.
+- **smoke** (``FACESR_SMOKE=1`` on top of quick): the tests'. The fewest iterations that still run every
+  step a notebook shows (log rows, a validation, checkpoints, curves), so CI executes every notebook cell
+  in seconds per notebook; the numbers it gives mean nothing.
+
+What each size changes is a plain dict per generator, so ``print(get_config(name, quick=True))`` and these
+tables say the same thing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+# Every quick config (data_root is the sample data; see default_sample_root).
+QUICK = {
+    "batch_size": 4,
+    "gt_patch": 64,
+    "scheduler": "cosine",
+    "periods": [],
+    "restart_weights": [],
+    "num_workers": 0,
+    "keep_last": 2,
+    "vgg_weights": "random",
+    "tensorboard": False,
+    "cache": False,
+}
+# Per generator: length, lr and the size of the network, measured on the sample data on 2 CPU cores.
+# MSRResNet-16: lr 2e-4 beats bicubic by 0.27 dB after 400 iterations (0.2 s each); 5e-4 gets no further
+# and 1e-3 stays below bicubic. RRDBNet (no image skip, 0.1-scaled init) starts near black and reaches about
+# 18 dB (luminance, not yet colour) within 300 iterations at lr 5e-4 (2e-4: 18.1 dB), then stays there for
+# the next thousand: passing bicubic takes thousands of iterations, minutes on a GPU.
+QUICK_GENERATORS: dict[str, dict[str, Any]] = {
+    "msrresnet": {"iters": 400, "lr": 2e-4},
+    "rrdbnet": {"iters": 450, "lr": 5e-4, "generator_args": {"num_blocks": 2}},
+    "swinir": {"iters": 240, "generator_args": {"depths": [2, 2], "num_heads": [6, 6], "img_size": 16}},
+    "rcan": {"iters": 300, "generator_args": {"n_resgroups": 2, "n_resblocks": 2}},
+}
+# A GAN step runs G, D (4 passes) and VGG19 (about 2 s on the CPU): batch 2 on the 128x128 crops
+# ModifiedVGG needs, few iterations.
+QUICK_GAN = {"batch_size": 2, "gt_patch": 128, "iters": 24}
+QUICK_WARMUP_SHARE = 0.05  # of the quick iterations; a config without warm-up gets this one too
+QUICK_FINISH_SHARE = 0.25  # an MSE finish (a config with an init and pixel_loss l2) is this share of its stage
+QUICK_VALIDATIONS = 3  # validations (and checkpoints) per quick run, the last at its last iteration
+QUICK_LOG_ROWS = 20
+
+SMOKE = {"iters": 4, "val_every": 4, "checkpoint_every": 2, "log_every": 1}
+SMOKE_GAN = {"iters": 2, "val_every": 2, "checkpoint_every": 1, "log_every": 1}
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def quick_from_env() -> bool:
+    """``FACESR_QUICK=1``: notebooks, the CLI and the demo's kernels shrink every config."""
+    return _env_flag("FACESR_QUICK")
+
+
+def smoke_from_env() -> bool:
+    """``FACESR_SMOKE=1``: quick mode at the tests' size (see the module docstring)."""
+    return _env_flag("FACESR_SMOKE")
+
+
+def quick_changes(cfg: Any, smoke: bool = False) -> dict[str, Any]:
+    """The field values quick (or smoke) mode gives ``cfg`` (a named TrainConfig, before overrides)."""
+    from facesr.data.sample import default_sample_root
+
+    family = QUICK_GENERATORS.get(cfg.generator, QUICK_GENERATORS["msrresnet"])
+    changes: dict[str, Any] = {**QUICK, **{k: v for k, v in family.items() if k != "generator_args"}}
+    changes["generator_args"] = {**cfg.generator_args, **family.get("generator_args", {})}
+    if cfg.is_gan:
+        changes.update(QUICK_GAN, lr=cfg.lr)  # a fine-tune keeps its own lr
+    elif cfg.init and cfg.pixel_loss == "l2":  # an MSE finish: a short stage at a tenth of its first stage's lr
+        finish_lr = family["lr"] / 10 if "lr" in family else cfg.lr  # cfg.lr: already the finish's own tenth
+        changes.update(iters=max(1, round(family["iters"] * QUICK_FINISH_SHARE)), lr=finish_lr)
+    if "lr" not in changes:
+        changes["lr"] = cfg.lr
+    iters = changes["iters"]
+    changes.update(
+        warmup_iters=max(1, round(iters * QUICK_WARMUP_SHARE)),
+        val_every=-(-iters // QUICK_VALIDATIONS),  # rounded up: no extra validation just before the end
+        checkpoint_every=-(-iters // QUICK_VALIDATIONS),
+        log_every=max(1, iters // QUICK_LOG_ROWS),
+    )
+    if smoke:
+        changes.update(SMOKE_GAN if cfg.is_gan else SMOKE)
+        changes["warmup_iters"] = 1
+    return dict(changes, data_root=str(default_sample_root()), quick=True)
+
+
+def shrink(cfg: Any, smoke: bool = False) -> Any:
+    """``cfg`` at quick (or smoke) size: a new config, ``cfg`` itself is left as it was."""
+    return dataclasses.replace(cfg, **quick_changes(cfg, smoke))
+
+
+def quick_note(cfg: Any) -> str:
+    """One line for the config table: what quick mode changed and why."""
+    net = {"rrdbnet": "RRDBNet keeps 2 of its 23 blocks", "swinir": "SwinIR keeps 2 groups of 2 blocks",
+           "rcan": "RCAN keeps 2 groups of 2 blocks"}.get(cfg.generator, "the network is the config's")
+    return (f"note: quick mode trains {cfg.iters} iterations on {cfg.gt_patch}x{cfg.gt_patch} GT crops of the sample "
+            f"data (validation on the full 128->512 images), one cosine period after {cfg.warmup_iters} warm-up "
+            f"iterations; {net}, because a full-size validation takes minutes on 2 CPU cores"
+            + ("; GAN runs use batch 2 on the 128x128 crops the discriminator needs" if cfg.is_gan else ""))
