@@ -52,7 +52,7 @@ def _setups(quick_only: bool) -> list[tuple[str, str, dict]]:
             (setting, "GAN step (RRDBNet+D+VGG)", {"name": "esrgan_gan", "quick": quick, "vgg_weights": "random"}),
             # swinir's config has allow_fp16=False: its AMP rows are bf16 where the card has it, else fp32
             (setting, "SwinIR 84/4x6" if not quick else "SwinIR 84/2x2 (quick)", {"name": "swinir", "quick": quick}),
-            (setting, "RCAN 64/3x6", {"name": "rcan", "quick": quick}),
+            (setting, "RCAN 64/3x6" if not quick else "RCAN 64/2x2 (quick)", {"name": "rcan", "quick": quick}),
         ]
     return rows
 
