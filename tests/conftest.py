@@ -52,13 +52,7 @@ def quick_run(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 @pytest.fixture(scope="session")
 def mini_root(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 3 val pairs and 3 test LQ of the sample data (same layout), to keep the tests quick."""
-    import shutil
+    from facesr.data.sample import copy_data_subset
 
-    from facesr.data.images import list_images
-
-    root = tmp_path_factory.mktemp("mini") / "data"
-    for sub in ("val/LQ", "val/GT", "test/LQ"):
-        (root / sub).mkdir(parents=True)
-        for path in list_images(sample_root / sub)[:3]:
-            shutil.copy(path, root / sub / path.name)
-    return root
+    counts = {"val/LQ": 3, "val/GT": 3, "test/LQ": 3}
+    return copy_data_subset(sample_root, tmp_path_factory.mktemp("mini") / "data", counts)

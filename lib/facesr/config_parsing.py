@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import difflib
+import functools
 import types
 import typing
 from typing import Any
@@ -22,9 +23,15 @@ def field_names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    # evaluated once per class: every field of a config.json or --set goes through field_types
+    return typing.get_type_hints(cls)
+
+
 def field_types(cls: type, name: str) -> tuple[type, ...]:
     """The types field ``name`` of ``cls`` admits (``int | None`` -> ``(int, NoneType)``; ``list`` -> ``(list,)``)."""
-    hint = typing.get_type_hints(cls)[name]
+    hint = _type_hints(cls)[name]
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         return tuple(typing.get_args(hint))
     return (typing.get_origin(hint) or hint,)

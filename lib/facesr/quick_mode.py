@@ -83,8 +83,6 @@ def quick_changes(cfg: Any, smoke: bool = False) -> dict[str, Any]:
     elif cfg.init and cfg.pixel_loss == "l2":  # an MSE finish: a short stage at a tenth of its first stage's lr
         finish_lr = family["lr"] / 10 if "lr" in family else cfg.lr  # cfg.lr: already the finish's own tenth
         changes.update(iters=max(1, round(family["iters"] * QUICK_FINISH_SHARE)), lr=finish_lr)
-    if "lr" not in changes:
-        changes["lr"] = cfg.lr
     iters = changes["iters"]
     changes.update(
         warmup_iters=max(1, round(iters * QUICK_WARMUP_SHARE)),

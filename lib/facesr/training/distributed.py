@@ -140,8 +140,7 @@ def wrap(net: nn.Module, ranks: Ranks, device: torch.device, sync_batchnorm: boo
     if not ranks.enabled:
         return net
     if sync_batchnorm and device.type == "cuda":
-        converted = nn.SyncBatchNorm.convert_sync_batchnorm(net)
-        if converted is not net:  # only when net itself is a BatchNorm; the kit's nets are containers
-            raise FacesrError("wrap: a bare BatchNorm module cannot be converted in place")
+        # in place for a container (the kit's discriminator): its layers are swapped, its parameters kept
+        nn.SyncBatchNorm.convert_sync_batchnorm(net)
     ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(net, device_ids=ids, output_device=device.index if ids else None)

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from facesr.errors import FacesrError
+from facesr.training.distributed import mean_over_ranks
 
 VAL_COLUMNS = ["iter", "psnr", "ssim", "best_psnr", "best_iter", "bicubic_psnr", "val_time"]
 PIXEL_LOSS_NAMES = ("l_pix",)
@@ -108,8 +109,6 @@ class LossWindow:
 
     def row(self, it: int, lr: float, device: torch.device) -> dict:
         """The log.csv row of this window (``samples_per_s`` counts the global batch); then resets."""
-        from facesr.training.distributed import mean_over_ranks
-
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         n, wall = self.n, time.perf_counter() - self.t0

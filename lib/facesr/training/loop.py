@@ -40,6 +40,7 @@ from facesr.training.run_folder import (
     load_resume,
     machine_info,
     make_checkpoint,
+    plain_values,
     remove_stale_temp_files,
     resolve_init,
     restore_state,
@@ -180,14 +181,14 @@ def _prepare(
     best = {"metric": "psnr", "value": None, "iter": None}
     if ckpt is not None:
         restore_state(nets, ckpt, schedulers, scaler, run_dir / "latest.pt")
-        best = dict(ckpt.get("best") or best)
+        best = plain_values(dict(ckpt.get("best") or best))
         print(f"resumed {run_dir} from iteration {start}")
     elif init_path is not None:
         load_weights(nets.net_g, init_path, prefer_ema=True, trust=trust)
         nets.net_g_ema.load_state_dict(nets.net_g.state_dict())
         print(f"generator initialised from {init_path}")
     machine = machine_info(device, ranks, nets.amp_dtype)
-    run_info = start_session(ckpt.get("run_info") if ckpt else None, machine, start)
+    run_info = start_session(plain_values(ckpt.get("run_info")) if ckpt else None, machine, start)
     return _Run(cfg, run_dir, ranks, device, nets, schedulers, scaler, start, best, run_info,
                 last_ckpt=start if ckpt else None)
 

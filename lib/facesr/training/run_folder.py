@@ -142,11 +142,11 @@ def make_checkpoint(
         "scheduler_g": scheduler["scheduler_g"].state_dict(),
         "scaler": scaler.state_dict() if scaler.is_enabled() else None,
         "iter": it,
-        "best": plain_values(dict(best)),
+        "best": dict(best),
         "rng": get_rng_state(cfg.seed, it),
-        "config": plain_values(cfg.to_dict()),
+        "config": cfg.to_dict(),
         "kit_version": facesr.__version__,
-        "run_info": plain_values(dict(run_info or {})),
+        "run_info": dict(run_info or {}),
     }
     if nets.net_d is not None:
         ckpt.update(
@@ -158,8 +158,12 @@ def make_checkpoint(
 
 
 def plain_values(obj: Any) -> Any:
-    """``obj`` with numpy scalars and subclasses of str/int/float (e.g. ``torch.__version__``) as plain
-    Python values, so the checkpoint holding it loads with ``weights_only=True`` and no allow-list."""
+    """``obj`` with numpy scalars and subclasses of str/int/float as plain Python values.
+
+    For what a resumed run carries over from an older checkpoint (its ``best`` and ``run_info``, which may
+    hold numpy floats or a ``TorchVersion``), so that the checkpoints it writes load with
+    ``weights_only=True`` and no allow-list.
+    """
     if isinstance(obj, dict):
         return {k: plain_values(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -275,7 +279,7 @@ def machine_info(device: torch.device, ranks: Ranks, amp_dtype: torch.dtype | No
         "world_size": ranks.world_size,
         "cpu": f"{platform.machine() or 'unknown'}, {os.cpu_count() or '?'} cores",
         "host": platform.node(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # a TorchVersion (str subclass): weights-only loads want plain str
         "cuda": torch.version.cuda if cuda else None,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
         "python": platform.python_version(),
