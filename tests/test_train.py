@@ -276,6 +276,7 @@ def test_out_of_memory_keeps_the_last_checkpoint(monkeypatch, sample_root: Path,
     run = tmp_path / "srgan"
     run.mkdir()
     (run / ".latest.pt.k2j4.tmp").write_bytes(b"torn")  # left by a process killed mid-write
+    (run / "run_info.json.tmp").write_text("{")
     (run / "notes.txt").write_text("mine")
     with pytest.raises(FacesrError) as info:
         train(_tiny_cfg(), data_root=sample_root, runs_dir=tmp_path)
@@ -284,6 +285,7 @@ def test_out_of_memory_keeps_the_last_checkpoint(monkeypatch, sample_root: Path,
     assert "iteration 2) is intact" in msg
     assert load_checkpoint(run / "latest.pt")["iter"] == 2
     assert not (run / ".latest.pt.k2j4.tmp").exists() and (run / "notes.txt").read_text() == "mine"
+    assert not (run / "run_info.json.tmp").exists()
     assert sorted(p.name for p in run.glob("*.pt")) == ["iter_000002.pt", "latest.pt"]
 
 

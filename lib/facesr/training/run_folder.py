@@ -180,8 +180,8 @@ def plain_values(obj: Any) -> Any:
 
 def remove_stale_temp_files(run_dir: Path) -> None:
     """Temp files of the kit's own atomic writes left by a killed process (never any other file)."""
-    patterns = [".latest.pt.*.tmp", ".best.pt.*.tmp", ".iter_[0-9]*.pt.*.tmp", "config.json.tmp", "log.csv.tmp",
-                "val.csv.tmp"]
+    patterns = [".latest.pt.*.tmp", ".best.pt.*.tmp", ".iter_[0-9]*.pt.*.tmp", "config.json.tmp", "run_info.json.tmp",
+                "log.csv.tmp", "val.csv.tmp"]
     for pattern in patterns:
         for path in run_dir.glob(pattern):
             path.unlink(missing_ok=True)
