@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from facesr.cli import main
 from facesr.data.check import check_dataset, find_data_root, real_world_dir
-from facesr.data.datasets import TestDataset, TrainDataset, ValDataset, _size_text
+from facesr.data.datasets import TestDataset, TrainDataset, ValDataset, size_text
 from facesr.data.images import list_images, read_image, write_png
 from facesr.errors import FacesrError
 
@@ -278,7 +278,7 @@ def test_train_dataset_cache_and_workers(sample_root: Path, capsys: pytest.Captu
     plain = TrainDataset(sample_root, gt_patch=128)
     cached = TrainDataset(sample_root, gt_patch=128, cache=True)
     assert "caching 24 GT images in RAM: about 18.9 MB" in capsys.readouterr().out
-    assert _size_text(4000 * 512 * 512 * 3) == "3.1 GB"
+    assert size_text(4000 * 512 * 512 * 3) == "3.1 GB"
     keys = [(i, 100 + i) for i in (0, 5, 9, 23)]
     one = next(iter(DataLoader(cached, batch_size=4, sampler=keys, num_workers=0)))
     two = next(iter(DataLoader(cached, batch_size=4, sampler=keys, num_workers=2)))

@@ -102,21 +102,26 @@ def test_predict_names_sizes_and_keeps_other_files(mini_root: Path, tmp_path: Pa
 def test_predict_interrupted_leaves_no_half_files(
     mini_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import facesr.infer
+    import facesr.data.images
+    from facesr.atomic import atomic_write
 
     names = [p.stem + ".png" for p in list_images(mini_root / "test" / "LQ")]
     out = tmp_path / "out"
     write_png(out / names[1], np.full((512, 512, 3), 7, np.uint8))  # an earlier result under that name
     calls = []
 
-    def half_write(path: Path, img: np.ndarray) -> None:
+    def half_write(path: Path, data: bytes) -> Path:
         calls.append(path)
-        if len(calls) == 2:  # the disk fills up / Ctrl-C in the middle of the second file
-            Path(path).write_bytes(b"\x89PNG half")
-            raise KeyboardInterrupt
-        write_png(path, img)
 
-    monkeypatch.setattr(facesr.infer, "write_png", half_write)
+        def write(f) -> None:
+            f.write(data[: len(data) // 2])
+            if len(calls) == 2:  # the disk fills up / Ctrl-C in the middle of the second file
+                raise KeyboardInterrupt
+            f.write(data[len(data) // 2 :])
+
+        return atomic_write(path, write)
+
+    monkeypatch.setattr(facesr.data.images, "atomic_write_bytes", half_write)
     with pytest.raises(KeyboardInterrupt):
         predict(_tiny_net(), mini_root / "test" / "LQ", out, batch_size=1, device="cpu")
     assert sorted(p.name for p in out.iterdir()) == sorted(names[:2])  # no partial file

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import IO, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
 
+from facesr.atomic import atomic_write, atomic_write_bytes
 from facesr.checkpoint_formats import (
     META_PARAMETERS,
     SAFE_GLOBALS,
@@ -138,36 +138,9 @@ def checkpoint_file(run_or_ckpt: str | os.PathLike) -> Path:
     return path
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
-    """``write`` a temp file in the same folder, fsync, os.replace: ``path`` is old or new, never torn."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
 def save_checkpoint(obj: object, path: str | os.PathLike) -> Path:
     """Atomically ``torch.save`` ``obj`` to ``path``: a crash or full disk leaves any previous file whole."""
-    return _atomic_write(Path(path), lambda f: torch.save(obj, f))
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable on POSIX; not possible on Windows, where it is skipped.
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def _export_target(path: str | os.PathLike, overwrite: bool) -> Path:
@@ -203,7 +176,7 @@ def export_safetensors(
         raise FacesrError(f"cannot export {what}: the generator does not build ({err})") from None
     check_fit(tensors, target, what, "export")
     data = _safetensors_torch().save(tensors, metadata=meta)
-    return _atomic_write(path, lambda f: f.write(data))
+    return atomic_write_bytes(path, data)
 
 
 def _open_source(source: str | os.PathLike | Mapping, trust: bool, name: str | None) -> tuple[Mapping, str]:

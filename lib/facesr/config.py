@@ -102,6 +102,7 @@ class TrainConfig:
     batch_size: int = 8
     gt_patch: int | None = None  # None = full 512x512 GT / 128x128 LQ as the course baseline
     num_workers: int = 2
+    worker_timeout: float = 600.0  # seconds a batch may take before the workers count as stuck; 0 = wait for ever
     gpu_degrade: bool = True  # degrade on the GPU (degrade_batch) when training on CUDA
     cache: bool = False  # decode all training GT into RAM once
     # losses
@@ -321,6 +322,8 @@ def validate_config(cfg: TrainConfig) -> None:
             raise FacesrError(f"{key}={getattr(cfg, key)} must be at least 1")
     if cfg.num_workers < 0:
         raise FacesrError(f"num_workers={cfg.num_workers} must be 0 or more")
+    if cfg.worker_timeout < 0:
+        raise FacesrError(f"worker_timeout={cfg.worker_timeout} must be 0 (wait for ever) or a number of seconds")
     if cfg.scheduler not in ("cosine_restart", "cosine", "multistep"):
         raise FacesrError(f"scheduler={cfg.scheduler!r} must be 'cosine_restart', 'cosine' or 'multistep'")
     if not 0 <= cfg.warmup_iters < cfg.iters:

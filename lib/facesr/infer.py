@@ -1,6 +1,6 @@
 """Inference: load a generator, upscale LQ images (optionally with self-ensemble), evaluate on val.
 
-One code path serves every caller: :func:`facesr.tta._run_net_variants` turns a float LQ batch into float SR
+One code path serves every caller: :func:`facesr.tta.run_net_variants` turns a float LQ batch into float SR
 batches (plain, hflip or x8 self-ensemble, or several of them from the same forward passes);
 :func:`upscale` (one image, notebooks), :func:`predict` (a folder, written as PNGs) and :func:`evaluate` /
 :func:`evaluate_variants` (the val set, scored with PSNR/SSIM beside bicubic) all go through it.
@@ -18,21 +18,17 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from facesr.checkpoints import checkpoint_file, read_generator
 from facesr.data.datasets import TestDataset
 from facesr.data.images import list_images, read_image, write_png
+from facesr.data.workers import iterate, make_loader
 from facesr.errors import FacesrError
 from facesr.metrics import bicubic_upscale, psnr, ssim, tensor_to_uint8
-from facesr.tta import _run_net, _run_net_variants, tta_mode
-
-
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+from facesr.training.device import resolve_device
+from facesr.tta import run_net, run_net_variants, tta_mode
 
 
 def _net_device(net: nn.Module) -> torch.device:
@@ -69,7 +65,7 @@ def upscale(net: nn.Module, lq_uint8: np.ndarray, tta: bool | str | None = None)
         raise ValueError(f"upscale expects an HxWx3 uint8 RGB array, got {got}")
     with _prepared(net, None) as device:
         lq = torch.from_numpy(np.ascontiguousarray(lq_uint8)).permute(2, 0, 1).float().div_(255)
-        sr = _run_net(net, lq.unsqueeze(0).to(device), tta)  # (1, 3, 4h, 4w)
+        sr = run_net(net, lq.unsqueeze(0).to(device), tta)  # (1, 3, 4h, 4w)
     return tensor_to_uint8(sr)[0]
 
 
@@ -87,26 +83,21 @@ def _iter_sr(
     desc: str,
 ) -> Iterator[tuple[str, tuple[np.ndarray, ...]]]:
     """Yield (LQ file name, one SR uint8 image per entry of ``ttas``) for every item of a TestDataset,
-    batched, with a progress bar (see :func:`facesr.tta._run_net_variants`)."""
+    batched, with a progress bar (see :func:`facesr.tta.run_net_variants`)."""
     if batch_size < 1:
         raise FacesrError(f"batch_size must be at least 1, got {batch_size}")
-    dev = _resolve_device(device)
-    loader = DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=False,
-        collate_fn=_collate,
-        num_workers=2 if dev.type == "cuda" else 0,  # decode PNGs while the GPU works
-    )
+    dev = resolve_device(device, verbose=False)  # the card's kernels checked (e.g. a V100 under CUDA 12.8+)
+    workers = 2 if dev.type == "cuda" else 0  # decode PNGs while the GPU works
+    loader = make_loader(dataset, workers, batch_size=batch_size, shuffle=False, collate_fn=_collate)
     with _prepared(net, dev), tqdm(total=len(dataset), desc=desc, unit="img") as bar:
-        for items in loader:
+        for items in iterate(loader, f"the images of {getattr(dataset, 'lq_dir', desc)}"):
             by_size: dict[tuple[int, ...], list[int]] = {}  # LQ images of one size go through together
             for i, item in enumerate(items):
                 by_size.setdefault(tuple(item["lq"].shape), []).append(i)
             sr_images: list[tuple[np.ndarray, ...]] = [()] * len(items)
             for idx in by_size.values():
                 lq = torch.stack([items[i]["lq"] for i in idx]).to(dev, non_blocking=True)  # (B, 3, h, w)
-                batches = [tensor_to_uint8(sr) for sr in _run_net_variants(net, lq, ttas)]  # B x 4h x 4w x 3
+                batches = [tensor_to_uint8(sr) for sr in run_net_variants(net, lq, ttas)]  # B x 4h x 4w x 3
                 for j, i in enumerate(idx):
                     sr_images[i] = tuple(batch[j] for batch in batches)
             for item, imgs in zip(items, sr_images, strict=True):  # in the order of the LQ files
@@ -117,16 +108,6 @@ def _iter_sr(
 def png_name(name: str) -> str:
     """The file name of the SR PNG of LQ file ``name`` (its stem + ``.png``), in predict and the zip check."""
     return Path(name).stem + ".png"
-
-
-def _write_png_atomic(path: Path, img: np.ndarray) -> None:
-    """Write via a temporary file in the same folder and os.replace, so no half-written PNG remains."""
-    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}.png")  # .png so the encoder is chosen right
-    try:
-        write_png(tmp, img)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def predict(
@@ -140,8 +121,8 @@ def predict(
     """Write one SR PNG per LQ image of ``lq_dir`` into ``out_dir`` under the same name (``.png``).
 
     Files already in ``out_dir`` stay unless an output replaces them by name; every PNG is written
-    atomically. Runs on the GPU when there is one (``device`` overrides) and gives the net back on
-    the device and in the mode it came in.
+    atomically (:mod:`facesr.atomic`). Runs on the GPU when there is one (``device`` overrides) and gives the net
+    back on the device and in the mode it came in.
 
     Args:
         net: the generator.
@@ -167,7 +148,7 @@ def predict(
     with contextlib.closing(stream):  # gives the net back at once, even when a write fails
         for name, (img,) in stream:
             path = out_dir / png_name(name)  # write_png makes the folder with the first PNG
-            _write_png_atomic(path, img)
+            write_png(path, img)  # atomic: no half-written PNG remains
             paths.append(path)
     return paths
 
@@ -233,7 +214,7 @@ def evaluate_variants(
     """:func:`evaluate` for each setting of ``tta`` in ``ttas`` from one pass over the val set, keyed as given.
 
     Every LQ, GT and bicubic image is read or computed once, and the ensembles share their forward
-    passes (see :func:`facesr.tta._run_net_variants`), so ``{None: plain, "hflip": ..., "x8": ...}`` holds
+    passes (see :func:`facesr.tta.run_net_variants`), so ``{None: plain, "hflip": ..., "x8": ...}`` holds
     exactly the numbers of ``evaluate(net, data_root, tta=...)`` for each. Values naming the same ensemble
     (False and None, True and "x8") are scored once, under the first of them.
     """

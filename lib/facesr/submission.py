@@ -16,10 +16,13 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from PIL import Image
 from torch import nn
 
+from facesr.atomic import atomic_write
+from facesr.data.check import name_list
 from facesr.data.datasets import TestDataset
 from facesr.data.images import list_images, read_image
 from facesr.errors import FacesrError
@@ -34,11 +37,6 @@ SR_SIZE = (512, 512)  # width, height of every submitted image
 def _images(folder: Path) -> dict[str, Path]:
     """{file name: path} of the images in ``folder`` (list_images leaves hidden files, e.g. partial writes, out)."""
     return {p.name: p for p in list_images(folder)}
-
-
-def _name_list(names: list[str], limit: int = 5) -> str:
-    more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
 
 
 def check_zip_target(zip_path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -100,30 +98,24 @@ def package_submission(
     extra = sorted(set(found) - set(expected))
     if missing:
         raise FacesrError(
-            f"{len(missing)} of {len(expected)} SR images missing in {sr_dir}: {_name_list(missing)}; "
+            f"{len(missing)} of {len(expected)} SR images missing in {sr_dir}: {name_list(missing)}; "
             f"run predict on {lq_dir} first"
         )
     if extra:
         raise FacesrError(
-            f"{len(extra)} extra images in {sr_dir} with no LQ in {lq_dir}: {_name_list(extra)}; "
+            f"{len(extra)} extra images in {sr_dir} with no LQ in {lq_dir}: {name_list(extra)}; "
             f"remove them or predict into an empty folder"
         )
     for name in expected:
         _check_image_file(found[name])
 
-    zip_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = zip_path.with_name(f".{zip_path.name}.partial-{os.getpid()}")
-    try:
-        # PNG data is already compressed: store it as is.
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+
+    def write(f: IO[bytes]) -> None:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:  # PNG data is already compressed
             for name in expected:
                 zf.write(found[name], arcname=f"{ZIP_FOLDER}/{name}")
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, zip_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return zip_path
+
+    return atomic_write(zip_path, write)
 
 
 @dataclass
@@ -177,8 +169,8 @@ def _score_folder(sr_dir: Path, gt_dir: Path) -> ScoreResult:
     missing, extra = sorted(set(gt) - set(sr)), sorted(set(sr) - set(gt))
     if missing or extra:
         raise FacesrError(
-            f"SR and GT names differ: missing in SR {len(missing)} ({_name_list(missing)}), "
-            f"extra in SR {len(extra)} ({_name_list(extra)})"
+            f"SR and GT names differ: missing in SR {len(missing)} ({name_list(missing)}), "
+            f"extra in SR {len(extra)} ({name_list(extra)})"
         )
     result = ScoreResult()
     for name in sorted(gt):

@@ -1,6 +1,6 @@
 """Self-ensemble (test-time augmentation): the transforms each ensemble averages, and the net run applying them.
 
-:func:`_run_net_variants` turns a float LQ batch into one float SR batch per ``tta`` value, the ensembles
+:func:`run_net_variants` turns a float LQ batch into one float SR batch per ``tta`` value, the ensembles
 sharing their forward passes; everything in :mod:`facesr.infer` (upscale, predict, evaluate) goes through it.
 
 Self-ensemble (``tta``): ``None`` (or False) is the plain output; ``"hflip"`` averages the output of the
@@ -54,7 +54,7 @@ def _inverse_transform(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def _run_net_variants(net: nn.Module, lq: torch.Tensor, ttas: Sequence[bool | str | None]) -> tuple[torch.Tensor, ...]:
+def run_net_variants(net: nn.Module, lq: torch.Tensor, ttas: Sequence[bool | str | None]) -> tuple[torch.Tensor, ...]:
     """(B, 3, h, w) float in [0, 1] -> one (B, 3, 4h, 4w) float batch clamped to [0, 1] per entry of ``ttas``.
 
     Each transform any entry needs goes through the net once, one after the other (memory stays that of
@@ -76,6 +76,6 @@ def _run_net_variants(net: nn.Module, lq: torch.Tensor, ttas: Sequence[bool | st
     return tuple(results[m] for m in modes)
 
 
-def _run_net(net: nn.Module, lq: torch.Tensor, tta: bool | str | None) -> torch.Tensor:
+def run_net(net: nn.Module, lq: torch.Tensor, tta: bool | str | None) -> torch.Tensor:
     """(B, 3, h, w) float in [0, 1] -> (B, 3, 4h, 4w) float clamped to [0, 1], plain or self-ensembled."""
-    return _run_net_variants(net, lq, (tta,))[0]
+    return run_net_variants(net, lq, (tta,))[0]

@@ -27,8 +27,9 @@ GT_SIZE = 512
 LQ_SIZE = GT_SIZE // SCALE
 
 
-def _names(files: Sequence[Path], limit: int = 5) -> str:
-    shown = ", ".join(p.name for p in files[:limit])
+def name_list(files: Sequence[Path | str], limit: int = 5) -> str:
+    """``"00001.png, 00002.png and 3 more"``: the first ``limit`` file names of ``files`` (paths or names)."""
+    shown = ", ".join(getattr(p, "name", str(p)) for p in files[:limit])
     return shown + (f" and {len(files) - limit} more" if len(files) > limit else "")
 
 
@@ -130,7 +131,7 @@ def check_dataset(root: str | os.PathLike, full_decode: bool = False) -> Dataset
             if not p.name.startswith(".") and p.suffix.lower() not in IMAGE_EXTENSIONS
         ]
         if other:
-            report.warnings.append(f"{sub}: {len(other)} non-image entries ignored ({_names(sorted(other))})")
+            report.warnings.append(f"{sub}: {len(other)} non-image entries ignored ({name_list(sorted(other))})")
         if not files[sub]:
             report.errors.append(f"folder {sub} is empty; it must hold the {sub.split('/')[1]} images")
     if (report.root / REAL_WORLD).is_dir():  # optional: reported when present, never an error when absent
@@ -159,7 +160,7 @@ def check_dataset(root: str | os.PathLike, full_decode: bool = False) -> Dataset
                 converted[note].append(p)
         report.sizes[sub] = dict(sizes)
         if corrupt:
-            report.errors.append(f"{sub}: {len(corrupt)} corrupt or unreadable file(s): {_names(corrupt)}")
+            report.errors.append(f"{sub}: {len(corrupt)} corrupt or unreadable file(s): {name_list(corrupt)}")
         if wrong:
             p, h, w = wrong[0]
             report.errors.append(
@@ -168,33 +169,33 @@ def check_dataset(root: str | os.PathLike, full_decode: bool = False) -> Dataset
         for kind, bad in converted.items():
             if bad:
                 report.warnings.append(
-                    f"{sub}: {len(bad)} {kind} image(s) will be converted to 8-bit RGB: {_names(bad)}"
+                    f"{sub}: {len(bad)} {kind} image(s) will be converted to 8-bit RGB: {name_list(bad)}"
                 )
     if "val/LQ" in files and "val/GT" in files:
         _check_pairs(report, files["val/LQ"], files["val/GT"], probed)
     return report
 
 
-def _unpaired(lq: Sequence[Path], gt: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+def unpaired(lq: Sequence[Path], gt: Sequence[Path]) -> tuple[list[Path], list[Path]]:
     """(LQ files without a GT of the same name, GT files without an LQ of the same name), in input order."""
     gt_names, lq_names = {p.name for p in gt}, {p.name for p in lq}
     return [p for p in lq if p.name not in gt_names], [p for p in gt if p.name not in lq_names]
 
 
-def _not_x4(pairs: Iterable[tuple[Any, tuple, tuple]]) -> list[tuple[Any, tuple, tuple]]:
+def not_x4(pairs: Iterable[tuple[Any, tuple, tuple]]) -> list[tuple[Any, tuple, tuple]]:
     """The ``(key, LQ header, GT header)`` triples whose GT (height, width) is not SCALE times the LQ's."""
     return [(key, q, g) for key, q, g in pairs if (g[0], g[1]) != (SCALE * q[0], SCALE * q[1])]
 
 
 def _check_pairs(report: DatasetReport, lq: list[Path], gt: list[Path], probed: dict[Path, Any]) -> None:
     gt_by_name = {p.name: p for p in gt}
-    no_gt, no_lq = _unpaired(lq, gt)
+    no_gt, no_lq = unpaired(lq, gt)
     if no_gt:
-        report.errors.append(f"val: {len(no_gt)} LQ file(s) without a GT of the same name: {_names(no_gt)}")
+        report.errors.append(f"val: {len(no_gt)} LQ file(s) without a GT of the same name: {name_list(no_gt)}")
     if no_lq:
-        report.errors.append(f"val: {len(no_lq)} GT file(s) without an LQ of the same name: {_names(no_lq)}")
+        report.errors.append(f"val: {len(no_lq)} GT file(s) without an LQ of the same name: {name_list(no_lq)}")
     headers = ((p, probed[p], probed.get(gt_by_name.get(p.name))) for p in lq)
-    not_quarter = _not_x4((p, q, g) for p, q, g in headers if isinstance(q, tuple) and isinstance(g, tuple))
+    not_quarter = not_x4((p, q, g) for p, q, g in headers if isinstance(q, tuple) and isinstance(g, tuple))
     if not_quarter:
         p, q, g = not_quarter[0]
         report.errors.append(

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from facesr.data.check import GT_SIZE, SCALE, _names, _not_x4, _unpaired
+from facesr.data.check import GT_SIZE, SCALE, name_list, not_x4, unpaired
 from facesr.data.images import HOW_TO_GET_DATA, IMAGE_EXTENSIONS, list_images, read_image, scan_headers
 from facesr.errors import FacesrError
 
 
-def _size_text(nbytes: int) -> str:
+def size_text(nbytes: int) -> str:
     """4000 GT of 512x512x3 -> "3.1 GB"; small sets in MB so they do not read "0.0 GB"."""
     return f"{nbytes / 1e9:.1f} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:.1f} MB"
 
@@ -93,7 +93,7 @@ class TrainDataset(Dataset):
             from tqdm.auto import tqdm
 
             nbytes = sum(h * w * 3 for h, w, _ in headers)
-            print(f"caching {len(self.files)} GT images in RAM: about {_size_text(nbytes)}")
+            print(f"caching {len(self.files)} GT images in RAM: about {size_text(nbytes)}")
             self._cache = [read_image(p) for p in tqdm(self.files, desc="caching GT", unit="img")]
 
     def __len__(self) -> int:
@@ -142,18 +142,18 @@ class ValDataset(Dataset):
         base = _in(root, "val")
         self.lq_dir, self.gt_dir = base / "LQ", base / "GT"
         lq, gt = _nonempty(self.lq_dir), _nonempty(self.gt_dir)
-        no_gt, no_lq = _unpaired(lq, gt)
+        no_gt, no_lq = unpaired(lq, gt)
         if no_gt or no_lq:
             raise FacesrError(
-                f"{base}: LQ and GT file names differ (LQ without GT: {_names(no_gt) or 'none'}; "
-                f"GT without LQ: {_names(no_lq) or 'none'}); every val/LQ file needs a val/GT file of the same name"
+                f"{base}: LQ and GT file names differ (LQ without GT: {name_list(no_gt) or 'none'}; "
+                f"GT without LQ: {name_list(no_lq) or 'none'}); every val/LQ file needs a val/GT file of the same name"
             )
         self.names = [p.name for p in lq]
         lq_heads = scan_headers(lq, f"validation LQ in {self.lq_dir}")
         gt_heads = scan_headers([self.gt_dir / n for n in self.names], f"validation GT in {self.gt_dir}")
-        not_x4 = _not_x4(zip(self.names, lq_heads, gt_heads, strict=True))
-        if not_x4:
-            name, q, g = not_x4[0]
+        wrong = not_x4(zip(self.names, lq_heads, gt_heads, strict=True))
+        if wrong:
+            name, q, g = wrong[0]
             raise FacesrError(
                 f"{self.lq_dir / name} is {q[1]}x{q[0]} but its GT is {g[1]}x{g[0]}, not x{SCALE}"
             )

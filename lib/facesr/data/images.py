@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facesr.atomic import atomic_write_bytes
 from facesr.errors import FacesrError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -79,7 +80,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def write_png(path: str | os.PathLike, img: np.ndarray) -> Path:
-    """Write a uint8 HxWx3 RGB array as PNG, creating the parent folders. Returns the path."""
+    """Write a uint8 HxWx3 RGB array as PNG atomically (:mod:`facesr.atomic`: never half a file), creating the
+    parent folders. Returns the path."""
     if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
         got = f"{img.dtype} {img.shape}" if isinstance(img, np.ndarray) else type(img).__name__
         raise ValueError(f"write_png expects a uint8 HxWx3 RGB array, got {got}")
@@ -87,9 +89,7 @@ def write_png(path: str | os.PathLike, img: np.ndarray) -> Path:
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(img[:, :, ::-1]))
     if not ok:
         raise FacesrError(f"could not encode {path} as PNG")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buf.tobytes())
-    return path
+    return atomic_write_bytes(path, buf.tobytes())
 
 
 def _header(path: Path) -> tuple[int, int, tuple[str, ...]]:

@@ -21,7 +21,9 @@ import json
 import os
 import zipfile
 from pathlib import Path
+from typing import IO
 
+from facesr.atomic import atomic_write
 from facesr.errors import FacesrError
 from facesr.report.readme import BundleFile, figure_description, handin_readme
 from facesr.report.steps import LEADERBOARD_ZIP, REAL_WORLD_PREDICTIONS, TEST_PREDICTIONS
@@ -192,20 +194,16 @@ def _run_files(run_dir: Path, checkpoint: Path, zip_path: Path) -> list[BundleFi
 
 
 def _write_zip(out: Path, files: list[BundleFile], readme: str) -> None:
-    """Write the bundle under a temporary name beside ``out`` and rename it into place (never half a zip)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    """Write the bundle atomically (:mod:`facesr.atomic`): never half a zip, an older bundle intact on failure."""
+
+    def write(fh: IO[bytes]) -> None:
+        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("Readme.txt", readme)
             for f in files:  # PNG, zip and checkpoints are compressed already: stored as they are
                 stored = f.source.suffix.lower() in (".png", ".zip", ".pt")
                 zf.write(f.source, f.arcname, compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(out, write)
 
 
 def make_handin(

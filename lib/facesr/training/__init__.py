@@ -17,7 +17,21 @@ Modules, each named for what it holds:
 - :mod:`~facesr.training.device`: CUDA checks (kernels for the card, out of memory) and the CPU fallback.
 """
 
-from facesr.training.logs import read_run_logs
-from facesr.training.loop import train
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["read_run_logs", "train"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so that `facesr.training.device` (which inference uses too) comes without the loop.
+    if name == "train":
+        from facesr.training.loop import train
+
+        return train
+    if name == "read_run_logs":
+        from facesr.training.logs import read_run_logs
+
+        return read_run_logs
+    raise AttributeError(f"module 'facesr.training' has no attribute {name!r}")

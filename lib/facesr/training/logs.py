@@ -8,6 +8,7 @@ every iteration appears once however often the run was killed.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import time
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from facesr.atomic import atomic_write_text
 from facesr.errors import FacesrError
 from facesr.training.distributed import mean_over_ranks
 
@@ -69,14 +71,11 @@ def truncate_log(path: Path, columns: Sequence[str], keep_until: int) -> None:
             return
     else:
         keep = []
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(list(columns))
-        w.writerows(keep)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    w = csv.writer(text)
+    w.writerow(list(columns))
+    w.writerows(keep)
+    atomic_write_text(path, text.getvalue())
 
 
 def _iter_of(row: list[str]) -> int | None:

@@ -31,7 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from facesr.atomic import atomic_write_json
 from facesr.config import TrainConfig
+from facesr.data.workers import iterate, loader_error, make_loader
 from facesr.errors import FacesrError
 from facesr.training import distributed
 from facesr.training.device import resolve_device, step_error
@@ -47,7 +49,6 @@ from facesr.training.run_folder import (
     save_iteration,
     start_session,
     update_session,
-    write_json,
 )
 from facesr.training.schedule import IterationBatchSampler, IterationLR, ema_update
 from facesr.training.step import Nets, build_nets, prepare_batch, train_step, validate
@@ -82,16 +83,6 @@ def _resolve_data_root(path: str | os.PathLike) -> Path:
     if path.resolve() == default_sample_root().resolve():
         return ensure_sample_data(path)  # quick mode's data: built on first use
     return find_data_root(path)
-
-
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)  # one degradation per worker; more threads only oversubscribe the cores
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except ImportError:
-        pass
 
 
 def train(
@@ -208,13 +199,8 @@ def _datasets(run: _Run, root: Path) -> tuple[Any, Any]:
     )
     sampler = IterationBatchSampler(len(train_set), cfg.batch_size, cfg.seed, run.start, cfg.iters,
                                     rank=run.ranks.rank, world_size=run.ranks.world_size)
-    loader = torch.utils.data.DataLoader(
-        train_set,
-        batch_sampler=sampler,
-        num_workers=cfg.num_workers,
-        pin_memory=run.device.type == "cuda",
-        worker_init_fn=_worker_init if cfg.num_workers else None,
-    )
+    loader = make_loader(train_set, cfg.num_workers, timeout=cfg.worker_timeout, batch_sampler=sampler,
+                         pin_memory=run.device.type == "cuda")
     return loader, ValDataset(root)
 
 
@@ -228,7 +214,7 @@ def _open_run_folder(run: _Run, val_set: Any, n_train: int) -> None:
                                  for v in val_set]))
     run_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(run_dir)
-    write_json(run_dir / "config.json", cfg.to_dict())
+    atomic_write_json(run_dir / "config.json", cfg.to_dict())
     loss_names = GAN_LOSS_NAMES if run.nets.net_d is not None else PIXEL_LOSS_NAMES
     run.logs = RunLogs(run_dir, loss_names, run.start, cfg.tensorboard)
     n_params = count_parameters(run.nets.net_g)
@@ -273,9 +259,14 @@ def _loop(run: _Run, root: Path) -> None:
     window = LossWindow(cfg.batch_size)
     t_start = t_prev = time.perf_counter()
     loss_name = run.logs.loss_names[0] if run.logs else "l_pix"
+    batches = iterate(loader, "the training data")
     try:
-        for k, batch in zip(range(run.start, cfg.iters), loader, strict=True):
+        for k in range(run.start, cfg.iters):
             it = k + 1
+            try:
+                batch = next(batches)
+            except FacesrError as err:
+                raise FacesrError(f"{err}; {_kept(run)}") from None
             lr = nets.optimizer_g.param_groups[0]["lr"]
             try:
                 lq, gt = prepare_batch(batch, cfg, nets, run.device)
@@ -308,7 +299,13 @@ def _loop(run: _Run, root: Path) -> None:
                 distributed.barrier(ranks)
             bar.update(1)
             t_prev = time.perf_counter()
+    except RuntimeError as err:  # a dead worker is reported by a signal handler, wherever the loop then is
+        found = loader_error(err, "the training data", cfg.worker_timeout)
+        if found is err:
+            raise
+        raise FacesrError(f"{found}; {_kept(run)}") from None
     finally:
+        batches.close()  # stops the workers now, not whenever the garbage collector gets to them
         bar.close()
         if run.logs:
             run.logs.close()

@@ -2,7 +2,7 @@
 
 A checkpoint holds everything a bit-exact resume needs (weights, EMA, optimizers, lr schedule position,
 grad scaler, RNG states, the training time so far); files are written with
-:func:`facesr.checkpoints.save_checkpoint` (temp file, fsync, rename), so a runtime killed mid-write leaves
+:mod:`facesr.atomic` (temp file, fsync, rename), so a runtime killed mid-write leaves
 the previous checkpoint whole. Only rank 0 writes here (see :mod:`facesr.training.distributed`).
 """
 
@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 import facesr
+from facesr.atomic import atomic_link, atomic_write_json, temp_pattern
 from facesr.config import TrainConfig
 from facesr.errors import FacesrError
 from facesr.training.distributed import Ranks
@@ -27,7 +28,7 @@ from facesr.training.step import Nets
 
 # Fields that do not change what is trained (or, for iters, may grow: a run can be extended).
 NOT_COMPARED = frozenset(
-    {"iters", "name", "data_root", "runs_dir", "num_workers", "cache", "val_every", "checkpoint_every",
+    {"iters", "name", "data_root", "runs_dir", "num_workers", "worker_timeout", "cache", "val_every", "checkpoint_every",
      "log_every", "keep_last", "tensorboard", "init", "quick", "why"}
 )
 
@@ -65,15 +66,6 @@ def config_differences(saved: dict, cfg: TrainConfig) -> list[str]:
 
 def _norm(v: Any) -> Any:
     return json.loads(json.dumps(v)) if not isinstance(v, str) else v
-
-
-def write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def load_resume(
@@ -180,8 +172,9 @@ def plain_values(obj: Any) -> Any:
 
 def remove_stale_temp_files(run_dir: Path) -> None:
     """Temp files of the kit's own atomic writes left by a killed process (never any other file)."""
-    patterns = [".latest.pt.*.tmp", ".best.pt.*.tmp", ".iter_[0-9]*.pt.*.tmp", "config.json.tmp", "run_info.json.tmp",
-                "log.csv.tmp", "val.csv.tmp"]
+    names = ["latest.pt", "best.pt", "iter_[0-9]*.pt", "config.json", "run_info.json", "log.csv", "val.csv"]
+    patterns = [temp_pattern(name) for name in names]
+    patterns += [f"{name}.tmp" for name in names[3:]] + [".*.pt.link.tmp"]  # the fixed names of older kits
     for pattern in patterns:
         for path in run_dir.glob(pattern):
             path.unlink(missing_ok=True)
@@ -190,20 +183,12 @@ def remove_stale_temp_files(run_dir: Path) -> None:
 def link_or_save(state: dict, written: Path | None, path: Path) -> Path:
     """Atomically make ``path`` a hard link of the checkpoint ``written`` (same content), else save ``state``.
 
-    The link is made under a temp name and renamed over ``path``, so ``path`` is always whole; file systems
-    without hard links (Drive, some FUSE mounts) get :func:`facesr.checkpoints.save_checkpoint` instead.
+    File systems without hard links (Drive, some FUSE mounts) get :func:`facesr.checkpoints.save_checkpoint`.
     """
     from facesr.checkpoints import save_checkpoint
 
-    if written is not None:
-        tmp = path.with_name(f".{path.name}.link.tmp")
-        try:
-            tmp.unlink(missing_ok=True)
-            os.link(written, tmp)
-            os.replace(tmp, path)
-            return path
-        except OSError:
-            tmp.unlink(missing_ok=True)
+    if written is not None and atomic_link(written, path):
+        return path
     return save_checkpoint(state, path)
 
 
@@ -229,7 +214,7 @@ def save_iteration(run_dir: Path, state: dict, it: int, improved: bool, periodic
     if periodic:
         link_or_save(state, written, run_dir / "latest.pt")
         rotate_checkpoints(run_dir, keep_last)
-    write_json(run_dir / "run_info.json", state.get("run_info") or {})
+    atomic_write_json(run_dir / "run_info.json", state.get("run_info") or {})
 
 
 # ------------------------------------------------------------------------------------------------------- RNG
