@@ -16,7 +16,10 @@ GPU degradation of the batch before the step (under 0.3 GiB at batch 8), allocat
 "fits T4" uses the precision the config gets on a T4 (no bf16 there): fp16 autocast, sized like bf16, where
 ``allow_fp16`` is on, fp32 where it is off (SwinIR), and asks for at most 12 GiB of the T4's ~14.6 GiB.
 
-Usage: python benchmarks/train_memory.py [--configs swinir rcan ...] [--sizes 32 48]
+Each edition sizes its configs to its own limit (``--edition``; default ``FACESR_EDITION``, else 2022); the
+default configs are its baseline and its in-budget first stages.
+
+Usage: python benchmarks/train_memory.py [--edition 2024] [--configs swinir rcan ...] [--sizes 32 48]
 """
 
 from __future__ import annotations
@@ -26,13 +29,18 @@ import contextlib
 
 import torch
 
-from facesr.config import get_config
+from facesr.config import REPORT_CONFIGS, config_names, get_config
+from facesr.editions import get_edition
 from facesr.models import count_parameters
 from facesr.training.step import Nets, build_nets
 
 T4_BUDGET_GIB = 12.0
-DEFAULT_CONFIGS = ("srgan", "msrresnet20", "swinir", "rcan")
 GIB = 2.0**30
+
+
+def default_configs(edition: int) -> list[str]:
+    """The edition's baseline (srgan) and its in-budget first stages (no ``_l2`` finish: the same net)."""
+    return ["srgan"] + [n for n in config_names(edition) if n not in REPORT_CONFIGS and not n.endswith("_l2")]
 
 
 def saved_bytes(nets: Nets, lq_size: int, amp: bool) -> tuple[int, int]:
@@ -56,9 +64,9 @@ def saved_bytes(nets: Nets, lq_size: int, amp: bool) -> tuple[int, int]:
     return sum(storages.values()), max(storages.values())
 
 
-def estimate(name: str, sizes: tuple[int, int]) -> dict:
-    """Measured and scaled memory of config ``name`` at its batch and LQ size."""
-    cfg = get_config(name, quick=False, amp=False)
+def estimate(name: str, sizes: tuple[int, int], edition: int) -> dict:
+    """Measured and scaled memory of config ``name`` of ``edition`` at its batch and LQ size."""
+    cfg = get_config(name, quick=False, edition=edition, amp=False)
     lq = (cfg.gt_patch or 512) // 4
     pixels = cfg.batch_size * lq * lq
     torch.manual_seed(0)
@@ -96,19 +104,23 @@ def table(rows: list[dict], size: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS), help="named configs")
+    parser.add_argument("--edition", default=None, metavar="YEAR",
+                        help="2022, 2023, 2024 or 2025 (default: FACESR_EDITION, else 2022)")
+    parser.add_argument("--configs", nargs="+", default=None,
+                        help="named configs (default: the edition's srgan and in-budget configs)")
     parser.add_argument("--sizes", nargs=2, type=int, default=(32, 48), metavar=("LQ1", "LQ2"),
                         help="the two LQ sides measured at batch 1 (multiples of SwinIR's window, 8)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    edition = get_edition(args.edition).year
     rows = []
-    for name in args.configs:
-        rows.append(estimate(name, tuple(args.sizes)))
+    for name in args.configs or default_configs(edition):
+        rows.append(estimate(name, tuple(args.sizes), edition))
         print(f"  {name}: fp32 {rows[-1]['fp32']:.2f} GiB, bf16 {rows[-1]['bf16']:.2f} GiB", flush=True)
-    print(f"\nPeak memory of one training step (forward + backward + Adam + EMA), from saved-for-backward "
-          f"bytes "
+    print(f"\nPeak memory of one training step (forward + backward + Adam + EMA) of the {edition} configs, from "
+          f"saved-for-backward bytes "
           f"measured on the CPU at batch 1, LQ {args.sizes[0]} and {args.sizes[1]}, scaled linearly in "
           f"pixels x batch (torch {torch.__version__})\n")
     print(table(rows, args.sizes[1]))

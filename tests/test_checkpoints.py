@@ -9,9 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from facesr.checkpoints import extract_state_dict, load_checkpoint, load_weights, save_checkpoint
+from facesr.checkpoints import (
+    export_basicsr,
+    export_generator,
+    extract_state_dict,
+    load_checkpoint,
+    load_weights,
+    read_generator,
+    save_checkpoint,
+)
 from facesr.errors import FacesrError
-from facesr.models import ModifiedVGG, MSRResNet, RRDBNet
+from facesr.models import ModifiedVGG, MSRResNet, MSRResNetBasicSR, RRDBNet
 
 
 @pytest.fixture(autouse=True)
@@ -205,10 +213,18 @@ def test_basicsr_msrresnet_is_refused_with_reason(tmp_path: Path) -> None:
     assert "net_g_basicsr.pth" in msg
     assert msg.endswith(
         "holds a BasicSR MSRResNet (BasicSR MSRResNet, 2 blocks, 8 channels); its weights do not transfer: "
-        "BasicSR's MSRResNet puts a LeakyReLU after each pixel shuffle (the kit follows MMEditing, which has "
-        "none) and uses other key names; the net is MSRResNet, 2 blocks, 8 channels. "
-        "Use an MMEditing or kit checkpoint"
+        "BasicSR's MSRResNet puts a LeakyReLU after each pixel shuffle (the kit's msrresnet follows MMEditing, "
+        "which has none) and uses other key names; the net is MSRResNet, 2 blocks, 8 channels. Load it into "
+        "build_generator('msrresnet_basicsr', **{'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_block': 2, "
+        "'upscale': 4}), or with load_generator, which builds that"
     )
+    assert "\n" not in msg
+    # the same file loads into BasicSR's network, which it names
+    assert_same(load_weights(MSRResNetBasicSR(num_feat=8, num_block=2), path), basicsr)
+    # and the other way round: MMEditing weights are refused by BasicSR's network, saying why
+    with pytest.raises(FacesrError, match=r"holds an MMEditing MSRResNet \(MSRResNet, 2 blocks, 8 channels\); its "
+                                          r"weights do not transfer into BasicSR's MSRResNet"):
+        load_weights(MSRResNetBasicSR(num_feat=8, num_block=2), ours)
 
 
 def test_source_names_and_bad_source_type(tmp_path: Path) -> None:
@@ -296,3 +312,139 @@ def test_run_checkpoint_prefers_best_then_latest(tmp_path):
     assert run_checkpoint(tmp_path) == tmp_path / "latest.pt"
     (tmp_path / "best.pt").write_bytes(b"x")
     assert run_checkpoint(tmp_path) == tmp_path / "best.pt"
+
+
+# ---------------------------------------------------------------- BasicSR's MSRResNet files and BasicSR export
+
+BASICSR_ARGS = {"num_in_ch": 3, "num_out_ch": 3, "num_feat": 8, "num_block": 2, "upscale": 4}
+
+
+def small_basicsr() -> MSRResNetBasicSR:
+    return MSRResNetBasicSR(**BASICSR_ARGS)
+
+
+def _output(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return net.eval()(x)
+
+
+@pytest.mark.parametrize("layout", ["params", "params_ema", "both", "bare"])
+def test_basicsr_msrresnet_files_load_strictly(tmp_path: Path, layout: str) -> None:
+    from facesr.infer import load_generator
+
+    g, g_ema = fresh_sd(small_basicsr), fresh_sd(small_basicsr)
+    content = {"params": {"params": g}, "params_ema": {"params_ema": g_ema}, "both": {"params": g, "params_ema": g_ema},
+               "bare": g}[layout]
+    path = tmp_path / "net_g_300000.pth"
+    torch.save(content, path)
+    want = g if layout in ("params", "bare") else g_ema  # params_ema preferred, as BasicSR's inference does
+    net = load_generator(path)
+    assert isinstance(net, MSRResNetBasicSR) and not net.training
+    assert_same(net, want)
+    gen = read_generator(path)
+    assert (gen.generator, gen.generator_args, gen.edition) == ("msrresnet_basicsr", BASICSR_ARGS, None)
+    assert_same(load_weights(small_basicsr(), path), want)
+    x = torch.rand(1, 3, 8, 8)
+    reference = small_basicsr()
+    reference.load_state_dict(want, strict=True)
+    torch.testing.assert_close(_output(net, x), _output(reference, x), rtol=0, atol=0)
+    broken = dict(want)
+    del broken["body.1.conv2.bias"]
+    with pytest.raises(FacesrError, match=r"missing keys: body\.1\.conv2\.bias"):
+        load_weights(small_basicsr(), broken)
+
+
+def _kit_run(tmp_path: Path, net: torch.nn.Module, generator: str, args: dict, edition: int = 2024) -> Path:
+    run = tmp_path / "runs" / "srgan"
+    ckpt = {"net_g": fresh_sd(lambda: net), "net_g_ema": net.state_dict(), "iter": 5,
+            "config": {"name": "srgan", "generator": generator, "generator_args": args, "edition": edition}}
+    save_checkpoint(ckpt, run / "latest.pt")
+    return run
+
+
+def test_export_basicsr_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from facesr.cli import main
+    from facesr.infer import load_generator
+
+    net = small_basicsr()
+    for p in net.parameters():
+        p.data.normal_(0, 0.2)
+    run = _kit_run(tmp_path, net, "msrresnet_basicsr", BASICSR_ARGS)
+    out = tmp_path / "export" / "net_g.pth"
+    assert main(["export", str(run), str(out), "--format", "basicsr"]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {out}: msrresnet_basicsr" in printed and "(within the 2,276,356 limit), edition 2024" in printed
+    assert ("BasicSR loads it with MSRResNet(num_in_ch=3, num_out_ch=3, num_feat=8, num_block=2, upscale=4)"
+            ".load_state_dict(torch.load(path)['params'], strict=True)") in printed
+    saved = torch.load(out, weights_only=True)
+    assert list(saved) == ["params"] and list(saved["params"]) == list(net.state_dict())  # BasicSR's names
+    fresh = small_basicsr()
+    fresh.load_state_dict(saved["params"], strict=True)  # what BasicSR's code does
+    x = torch.rand(2, 3, 8, 8)
+    torch.testing.assert_close(_output(load_generator(out), x), _output(net, x), rtol=0, atol=0)
+    torch.testing.assert_close(_output(fresh, x), _output(net, x), rtol=0, atol=0)
+    assert not list(out.parent.glob("*.tmp"))  # atomic write: no temp file left
+    # an existing file is kept unless --overwrite; names and formats are checked before anything is loaded
+    assert main(["export", str(run), str(out), "--format", "basicsr"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["export", str(run), str(out), "--format", "basicsr", "--overwrite"]) == 0
+    assert main(["export", str(run), str(tmp_path / "g.safetensors"), "--format", "basicsr"]) == 2
+    assert "export --format basicsr writes a BasicSR .pth file; give the file a .pth or .pt name" in \
+        capsys.readouterr().err
+    assert main(["export", str(run), str(tmp_path / "g.pth")]) == 2  # the default format is safetensors
+    assert "give the file a .safetensors name" in capsys.readouterr().err
+    pytest.importorskip("safetensors")
+    assert main(["export", str(run), str(tmp_path / "g.safetensors")]) == 0
+    torch.testing.assert_close(_output(load_generator(tmp_path / "g.safetensors"), x), _output(net, x))
+    assert read_generator(tmp_path / "g.safetensors").edition == 2024  # the exported file keeps the run's edition
+    assert read_generator(out).edition is None  # a BasicSR file has no room for it
+
+
+def test_export_basicsr_rrdbnet_and_refusals(tmp_path: Path) -> None:
+    rrdb = small_rrdb()
+    rrdb_args = {"mid_channels": 8, "num_blocks": 2, "growth_channels": 4}
+    out = export_generator(_kit_run(tmp_path / "a", rrdb, "rrdbnet", rrdb_args), tmp_path / "rrdb.pth",
+                           file_format="basicsr")
+    assert out.path == tmp_path / "rrdb.pth" and out.edition == 2024
+    saved = torch.load(out.path, weights_only=True)
+    assert list(saved) == ["params"] and set(saved["params"]) == set(rrdb.state_dict())  # BasicSR shares the names
+    assert_same(load_weights(small_rrdb(), out.path), rrdb.state_dict())
+    from facesr.checkpoint_formats import basicsr_network
+
+    assert basicsr_network("rrdbnet", rrdb_args) == (
+        "RRDBNet(num_in_ch=3, num_out_ch=3, num_feat=8, num_block=2, num_grow_ch=4, scale=4)")
+    # the kit's MMEditing MSRResNet computes something else than BasicSR's: refused with one line, nothing written
+    msr_run = _kit_run(tmp_path / "b", small_msr(), "msrresnet", {"mid_channels": 8, "num_blocks": 2}, 2022)
+    with pytest.raises(FacesrError, match=r"^msrresnet cannot be written as a BasicSR file: the kit's msrresnet is "
+                                          r"MMEditing's MSRResNet .*; export it as \.safetensors$") as err:
+        export_generator(msr_run, tmp_path / "msr.pth", file_format="basicsr")
+    assert "\n" not in str(err.value) and not (tmp_path / "msr.pth").exists()
+    with pytest.raises(FacesrError, match="export format 'onnx' is unknown; use safetensors or basicsr"):
+        export_generator(msr_run, tmp_path / "msr.onnx", file_format="onnx")
+    with pytest.raises(FacesrError, match="does not fit"):  # weights that do not build the named net
+        export_basicsr(small_basicsr(), tmp_path / "x.pth", "msrresnet_basicsr", {**BASICSR_ARGS, "num_block": 3})
+
+
+def test_export_basicsr_spandrel_nets(tmp_path: Path) -> None:
+    pytest.importorskip("spandrel")
+    from spandrel.architectures.SwinIR import SwinIR as OfficialSwinIR
+
+    from facesr.checkpoint_formats import basicsr_network
+    from facesr.models import build_generator
+
+    args = {"depths": [2], "num_heads": [6], "embed_dim": 12, "img_size": 16}
+    swinir = build_generator("swinir", **args)
+    out = export_basicsr(swinir, tmp_path / "swinir.pth", "swinir", args)
+    params = torch.load(out, weights_only=True)["params"]
+    official = OfficialSwinIR(upscale=4, in_chans=3, img_size=16, window_size=8, img_range=1.0, depths=[2],
+                              embed_dim=12, num_heads=[6], mlp_ratio=2.0, upsampler="pixelshuffledirect",
+                              resi_connection="1conv")
+    official.load_state_dict(params, strict=True)  # the official names, which BasicSR's SwinIR uses too
+    assert "layers.0.residual_group.blocks.1.attn_mask" in params  # BasicSR registers it too: same img_size
+    network = basicsr_network("swinir", args)
+    assert network.startswith("SwinIR(upscale=4, in_chans=3, img_size=16, window_size=8, img_range=1.0, ")
+    assert "embed_dim=12" in network and "upsampler='pixelshuffledirect'" in network
+    rcan = build_generator("rcan", n_resgroups=1, n_resblocks=1, n_feats=16, reduction=4)
+    with pytest.raises(FacesrError, match="BasicSR's RCAN names its layers differently"):
+        export_basicsr(rcan, tmp_path / "rcan.pth", "rcan", {"n_resgroups": 1})
+    assert not (tmp_path / "rcan.pth").exists()

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from facesr.config import CONFIGS, TrainConfig, config_table, get_config, parse_overrides
+from facesr.config import CONFIGS, TrainConfig, config_table, get_config, parse_overrides, validate_config
 from facesr.errors import FacesrError
 from facesr.quick_mode import QUICK_WARMUP_SHARE
 
@@ -57,10 +57,10 @@ def _count(cfg) -> int:
 @pytest.mark.parametrize("name", list(IN_BUDGET))
 def test_in_budget_configs_fit_share_the_recipe_and_say_why(name: str) -> None:
     pytest.importorskip("spandrel")
-    from facesr.models import PARAM_LIMIT
+    from facesr.models import param_limit
 
     cfg = get_config(name, quick=False)
-    assert _count(cfg) == IN_BUDGET[name] <= PARAM_LIMIT
+    assert _count(cfg) == IN_BUDGET[name] <= param_limit(2022)
     assert (cfg.scheduler, cfg.iters, cfg.warmup_iters, cfg.ema_decay, cfg.eta_min) == (
         "cosine", 300_000, 5000, 0.999, 1e-7)
     assert (cfg.pixel_loss, cfg.init, cfg.amp) == ("l1", None, True)
@@ -242,3 +242,165 @@ def test_pixel_loss_names_are_the_losses_module_names() -> None:
     for bad in ("L1", "huber"):
         with pytest.raises(FacesrError, match="pixel_loss"):
             get_config("srgan", quick=False, pixel_loss=bad)
+
+
+# ---------------------------------------------------------------- editions
+
+EDITION_YEARS = (2022, 2023, 2024, 2025)
+# The generators of each edition's first-stage configs and their parameter counts (spandrel ones separately).
+IN_BUDGET_150 = {"msrresnet20": 1_812_995, "msrresnet26": 2_256_131, "swinir": 2_251_758, "rcan": 2_270_075}
+
+
+@pytest.fixture
+def no_edition_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FACESR_EDITION", raising=False)
+
+
+@pytest.mark.parametrize("year", EDITION_YEARS)
+def test_each_edition_s_configs_build_and_fit_its_limit(year: int, no_edition_env: None) -> None:
+    import importlib.util
+
+    from facesr.config import REPORT_CONFIGS, config_names, in_budget_names
+    from facesr.editions import get_edition
+
+    limit = get_edition(year).param_limit
+    names = config_names(year)
+    expected = dict(IN_BUDGET) if year == 2022 else dict(IN_BUDGET_150)
+    assert names == [*REPORT_CONFIGS, *expected, *(f"{n}_l2" for n in expected)]
+    assert in_budget_names(year) == (["msrresnet20"] if year == 2022 else ["msrresnet26"]) + ["swinir", "rcan"]
+    has_spandrel = importlib.util.find_spec("spandrel") is not None
+    for name in names:
+        cfg = get_config(name, quick=False, edition=year)
+        assert cfg.edition == year and cfg.name == name
+        if name.endswith("_l2"):  # the finish trains its first stage's network
+            assert cfg.generator_args == get_config(name[:-3], quick=False, edition=year).generator_args
+            continue
+        if cfg.generator in ("swinir", "rcan") and not has_spandrel:
+            continue
+        n = _count(cfg)
+        if name in REPORT_CONFIGS:
+            assert n == (1_517_571 if cfg.generator.startswith("msrresnet") else 16_697_987)
+        else:
+            assert n == expected[name] <= limit
+            assert f"{n:,}" in cfg.why and "GiB" in cfg.why and f"{limit:,}" in cfg.why and "16 GB T4" in cfg.why
+
+
+def test_msrresnet26_is_refused_for_2022_with_the_numbers(no_edition_env: None) -> None:
+    with pytest.raises(FacesrError) as err:
+        get_config("msrresnet26", quick=False)  # the default edition, 2022
+    assert str(err.value) == (
+        "config 'msrresnet26' (msrresnet {'mid_channels': 64, 'num_blocks': 26}) has 2,256,131 parameters, over the "
+        "2022 limit of 1,821,085 (by 435,046); for 2022 use msrresnet20, or pick edition 2023, 2024, 2025")
+    with pytest.raises(FacesrError, match="for 2022 use msrresnet20_l2, or pick edition 2023"):
+        get_config("msrresnet26_l2", edition=2022)
+    with pytest.raises(FacesrError, match=r"unknown config 'msrresnet27'.*known configs of the 2024 edition: srgan"):
+        get_config("msrresnet27", edition=2024)
+    with pytest.raises(FacesrError, match="edition=2021 is not a known edition; known editions: 2022, 2023"):
+        get_config("srgan", edition=2021)
+    assert get_config("msrresnet26", quick=False, edition="2023").generator_args["num_blocks"] == 26
+
+
+def test_edition_from_argument_environment_and_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FACESR_EDITION", raising=False)
+    assert get_config("srgan", quick=False).edition == 2022
+    monkeypatch.setenv("FACESR_EDITION", "2024")
+    assert get_config("srgan", quick=False).generator == "msrresnet_basicsr"
+    assert get_config("srgan", quick=False, edition=2022).generator == "msrresnet"  # an explicit edition wins
+    assert get_config("srgan", quick=False, **parse_overrides(["edition=2023"])).edition == 2023  # --set edition=
+    monkeypatch.setenv("FACESR_EDITION", "2030")
+    with pytest.raises(FacesrError, match="FACESR_EDITION='2030' is not a known edition"):
+        get_config("srgan")
+
+
+def test_basicsr_editions_baseline_and_report_experiments(no_edition_env: None) -> None:
+    for year in (2024, 2025):
+        srgan = get_config("srgan", quick=False, edition=year)
+        assert (srgan.generator, srgan.generator_args) == (
+            "msrresnet_basicsr", {"num_in_ch": 3, "num_out_ch": 3, "num_feat": 64, "num_block": 16, "upscale": 4})
+        assert (srgan.pixel_loss, srgan.lr, tuple(srgan.betas), srgan.ema_decay, srgan.batch_size) == (
+            "l1", 2e-4, (0.9, 0.99), 0.999, 8)
+        assert (srgan.scheduler, srgan.periods, srgan.restart_weights, srgan.eta_min, srgan.iters) == (
+            "cosine_restart", [150_000, 150_000], [1.0, 1.0], 1e-7, 300_000)
+        assert (srgan.warmup_iters, srgan.gt_patch, srgan.gt_usm, srgan.usm_target) == (0, None, True, True)
+        assert (srgan.val_every, srgan.checkpoint_every) == (5000, 5000)
+        esrgan, gan = get_config("esrgan", quick=False, edition=year), get_config("esrgan_gan", quick=False, edition=year)
+        diff = {k for k, v in esrgan.to_dict().items() if v != srgan.to_dict()[k]}
+        assert diff == {"name", "generator", "generator_args", "why"}
+        assert (gan.generator, gan.init, gan.gt_patch, gan.gan_weight, gan.pixel_weight) == (
+            "rrdbnet", "esrgan", 128, 5e-3, 1e-2)
+        assert (tuple(gan.betas), gan.ema_decay, gan.scheduler, gan.iters, gan.lr, gan.lr_d) == (
+            (0.9, 0.99), 0.999, "multistep", 400_000, 1e-4, 1e-4)
+        assert "U-Net discriminator" in gan.why and "isolates the network" in esrgan.why
+        for name in ("msrresnet20", "msrresnet26", "swinir", "rcan"):
+            cfg = get_config(name, quick=False, edition=year)
+            assert (cfg.gt_usm, cfg.usm_target, tuple(cfg.betas), cfg.ema_decay) == (True, False, (0.9, 0.99), 0.999)
+            assert "usm_target off" in cfg.why and "plain GT" in cfg.why
+            assert get_config(f"{name}_l2", quick=False, edition=year).usm_target is False
+        assert get_config("msrresnet26", quick=False, edition=year).generator == "msrresnet_basicsr"
+    for year in (2022, 2023):  # the course editions: MMEditing's settings, the 2022 values
+        for name in ("srgan", "esrgan", "esrgan_gan"):
+            cfg, first = get_config(name, quick=False, edition=year).to_dict(), get_config(name, quick=False).to_dict()
+            assert {k for k in cfg if cfg[k] != first[k]} == ({"edition"} if year == 2023 else set())
+        assert get_config("msrresnet26", quick=False, edition=2023).generator == "msrresnet"
+        assert all(get_config(n, quick=False, edition=year).usm_target for n in config_names_of(year))
+
+
+def config_names_of(year: int) -> list[str]:
+    from facesr.config import config_names
+
+    return config_names(year)
+
+
+def test_edition_sizes_follow_the_2022_rules(no_edition_env: None) -> None:
+    for year in (2023, 2024, 2025):
+        swinir, rcan = get_config("swinir", quick=False, edition=year), get_config("rcan", quick=False, edition=year)
+        assert {k: swinir.generator_args[k] for k in ("window_size", "upsampler", "mlp_ratio", "embed_dim")} == {
+            "window_size": 8, "upsampler": "pixelshuffledirect", "mlp_ratio": 2.0, "embed_dim": 78}
+        assert swinir.generator_args["depths"] == [6] * 6 == swinir.generator_args["num_heads"]
+        assert (swinir.gt_patch, swinir.grad_clip, swinir.allow_fp16) == (256, 1.0, False)
+        assert (rcan.generator_args["n_feats"], rcan.generator_args["n_resgroups"], rcan.lr) == (64, 4, 1e-4)
+
+
+@pytest.mark.parametrize("year", [2023, 2024, 2025])
+@pytest.mark.parametrize("smoke", [False, True], ids=["quick", "smoke"])
+def test_quick_mode_shrinks_every_edition_s_configs(year: int, smoke: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from facesr.quick_mode import QUICK_GENERATORS
+
+    monkeypatch.delenv("FACESR_QUICK", raising=False)
+    for name in config_names_of(year):
+        full, quick = get_config(name, quick=False, edition=year), get_config(name, quick=True, smoke=smoke, edition=year)
+        assert quick.quick and quick.edition == year and quick.batch_size <= 4
+        assert quick.iters <= (4 if smoke else 600) and 0 < quick.warmup_iters < quick.iters
+        assert (quick.gt_usm, quick.usm_target) == (full.gt_usm, full.usm_target)
+        if full.generator == "msrresnet_basicsr":  # BasicSR's MSRResNet shrinks like MMEditing's
+            assert quick.generator_args == full.generator_args
+            assert QUICK_GENERATORS["msrresnet_basicsr"] == QUICK_GENERATORS["msrresnet"]
+            assert smoke or (quick.iters, quick.lr) == (400, 2e-4) or full.init
+        if full.generator == "swinir":  # 2 groups of 2 blocks at the configured width
+            assert quick.generator_args["depths"] == [2, 2] and quick.generator_args["embed_dim"] == 78
+        if full.generator == "rcan":
+            assert (quick.generator_args["n_resgroups"], quick.generator_args["n_resblocks"]) == (2, 2)
+
+
+def test_edition_in_config_json_and_on_resume(no_edition_env: None) -> None:
+    from facesr.training.run_folder import NOT_COMPARED, config_differences
+
+    for year in EDITION_YEARS:
+        for name in config_names_of(year):
+            cfg = get_config(name, quick=False, edition=year)
+            assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    old = get_config("srgan", quick=False).to_dict()
+    for key in ("edition", "gt_usm", "usm_target"):  # a config.json written before the editions
+        del old[key]
+    assert TrainConfig.from_dict(old) == get_config("srgan", quick=False)
+    assert not {"edition", "gt_usm", "usm_target"} & NOT_COMPARED
+    saved = get_config("srgan", quick=False, edition=2023).to_dict()
+    assert config_differences(saved, get_config("srgan", quick=False, edition=2022)) == ["edition: 2023 -> 2022"]
+    diff = config_differences(saved, get_config("srgan", quick=False, edition=2024))
+    assert "edition: 2023 -> 2024" in diff and any(d.startswith("generator: 'msrresnet'") for d in diff)
+    usm = get_config("msrresnet26", quick=False, edition=2024)
+    assert config_differences(usm.to_dict(), get_config("msrresnet26", quick=False, edition=2024, usm_target=True)) == [
+        "usm_target: False -> True"]
+    with pytest.raises(FacesrError, match="edition=2030 is not a known edition"):
+        validate_config(TrainConfig.from_dict({**saved, "edition": 2030}))
+    assert "edition            2023" in config_table(get_config("srgan", quick=False, edition=2023))

@@ -15,13 +15,16 @@ from facesr.models import (
     PARAM_LIMIT,
     ModifiedVGG,
     MSRResNet,
+    MSRResNetBasicSR,
     RRDBNet,
     build_generator,
     check_param_budget,
     count_parameters,
     describe_state_dict,
     generator_architecture,
+    generator_label,
     is_basicsr_msrresnet,
+    param_limit,
     parameter_table,
     perceptual_vgg_params,
 )
@@ -265,11 +268,11 @@ def test_rrdbnet_init() -> None:
 
 
 def test_build_generator() -> None:
-    assert set(GENERATORS) == {"msrresnet", "rrdbnet", "swinir", "rcan"}  # the last two from spandrel (test_zoo)
+    assert set(GENERATORS) == {"msrresnet", "msrresnet_basicsr", "rrdbnet", "swinir", "rcan"}  # swinir, rcan: test_zoo
     net = build_generator("msrresnet", num_blocks=1, mid_channels=8)
     assert isinstance(net, MSRResNet) and net.num_blocks == 1
     assert isinstance(build_generator("RRDBNet", num_blocks=1, mid_channels=8, growth_channels=4), RRDBNet)
-    with pytest.raises(FacesrError, match="msrresnet, rcan, rrdbnet, swinir"):
+    with pytest.raises(FacesrError, match="msrresnet, msrresnet_basicsr, rcan, rrdbnet, swinir"):
         build_generator("edsr")
     with pytest.raises(FacesrError, match="num_block"):
         build_generator("msrresnet", num_block=3)
@@ -344,3 +347,173 @@ def test_parameter_table_and_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert "20,024,384" in row("VGG19") and "not a generator" in row("VGG19")
     assert "51,221,772" in row("ESRGAN total") and "not a generator" in row("ESRGAN total")
     assert "1,821,085" in out
+
+
+# ---------------------------------------------------------------- limits per edition
+
+
+class _Sized(torch.nn.Module):
+    """A net of exactly ``n`` parameters."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.empty(n, device="meta"))
+
+
+def test_param_limit_per_edition(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FACESR_EDITION", raising=False)
+    assert [param_limit(y) for y in (2022, 2023, 2024, 2025)] == [1_821_085, 2_276_356, 2_276_356, 2_276_356]
+    assert param_limit() == 1_821_085
+    net = _Sized(2_100_000)
+    with pytest.raises(FacesrError) as err:
+        check_param_budget(net, 2022)
+    assert str(err.value) == ("_Sized has 2,100,000 parameters, over the course limit of 1,821,085 of the 2022 "
+                              "edition (by 278,915); use fewer blocks or channels")
+    with pytest.raises(FacesrError, match="1,821,085 of the 2022 edition"):
+        check_param_budget(net)  # the default edition
+    for year in (2023, 2024, 2025):
+        assert check_param_budget(net, year) == 2_100_000
+    monkeypatch.setenv("FACESR_EDITION", "2025")
+    assert check_param_budget(net) == 2_100_000 and param_limit() == 2_276_356
+    assert check_param_budget(_Sized(2_276_356), 2024) == 2_276_356  # the limit itself fits
+    with pytest.raises(FacesrError, match=r"2,276,357 parameters, over the course limit of 2,276,356 of the 2024 "
+                                          r"edition \(by 1\)"):
+        check_param_budget(_Sized(2_276_357), 2024)
+    with pytest.raises(FacesrError, match="known editions"):
+        param_limit(2019)
+
+
+@pytest.mark.parametrize("year", [2022, 2023, 2024, 2025])
+def test_parameter_table_per_edition(year: int, capsys: pytest.CaptureFixture[str]) -> None:
+    from facesr.cli import main
+
+    assert main(["params", "--edition", str(year)]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("  ")[0].strip(): line for line in out.splitlines()[2:-1]}
+    limit = "1,821,085" if year == 2022 else "2,276,356"
+    assert f"fits the {year} limit of {limit}" in out.splitlines()[0]
+    msr = "MSRResNet" if year < 2024 else "BasicSR MSRResNet"
+    wanted = {f"{msr}-16 (srgan config, the course baseline)": ("1,517,571", "yes"),
+              f"{msr}-20 (msrresnet20 config)": ("1,812,995", "yes"),
+              "RRDBNet 64/23/32 (esrgan config)": ("16,697,987", "NO"),
+              "ModifiedVGG(3, 64) (ESRGAN D)": ("14,499,401", "not a generator")}
+    if year == 2022:
+        wanted[f"{msr}-21"] = ("1,886,851", "NO (+65,766)")
+        spandrel_rows = {"SwinIR 84, 4x6, window 8 (swinir config)": ("1,766,292", "yes (97.0 %)"),
+                         "RCAN 64, 3 groups x 6 blocks (rcan config)": ("1,786,531", "yes (98.1 %)")}
+    else:
+        wanted[f"{msr}-26 (msrresnet26 config)"] = ("2,256,131", "yes (99.1 %)")
+        wanted[f"{msr}-27"] = ("2,329,987", "NO (+53,631)")
+        spandrel_rows = {"SwinIR 78, 6x6, window 8 (swinir config)": ("2,251,758", "yes (98.9 %)"),
+                         "RCAN 64, 4 groups x 6 blocks (rcan config)": ("2,270,075", "yes (99.7 %)")}
+    if importlib.util.find_spec("spandrel") is not None:
+        wanted.update(spandrel_rows)
+    for label, (count, fits) in wanted.items():
+        assert count in rows[label] and fits in rows[label], label
+    assert f"Edition {year}: the limit of {limit}" in out
+
+
+def test_params_checks_a_run_against_its_edition(tmp_path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from facesr.cli import main
+
+    monkeypatch.delenv("FACESR_EDITION", raising=False)
+    net = MSRResNet(num_blocks=24)  # 2,108,419 parameters: over 2022's limit, within 2023-2025's
+    torch.save(net.state_dict(), tmp_path / "m24.pth")
+    assert main(["params", str(tmp_path / "m24.pth")]) == 2  # the default edition, 2022
+    err = capsys.readouterr().err
+    assert "2,108,419 parameters, over the course limit of 1,821,085 of the 2022 edition (by 287,334)" in err
+    for year in (2023, 2024, 2025):
+        assert main(["params", str(tmp_path / "m24.pth"), "--edition", str(year)]) == 0
+        assert f"msrresnet, 2,108,419 parameters, within the {year} limit of 2,276,356 (92.6 %)" in capsys.readouterr().out
+    # a kit checkpoint carries its run's edition, which wins over the default
+    ckpt = {"net_g": net.state_dict(), "iter": 1,
+            "config": {"generator": "msrresnet", "generator_args": {"num_blocks": 24}, "edition": 2024}}
+    torch.save(ckpt, tmp_path / "latest.pt")
+    assert main(["params", str(tmp_path)]) == 0 and "within the 2024 limit" in capsys.readouterr().out
+    assert main(["params", str(tmp_path), "--edition", "2022"]) == 2  # an explicit --edition wins
+    assert main(["params", "--edition", "1999"]) == 2
+    assert "--edition='1999' is not a known edition" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- BasicSR's MSRResNet
+
+
+def _basicsr_forward(sd: dict, x: torch.Tensor, upscale: int = 4) -> torch.Tensor:
+    """BasicSR's MSRResNet forward written out with functional ops on a state dict (an independent reference)."""
+
+    def conv(name: str, t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, sd[f"{name}.weight"], sd[f"{name}.bias"], padding=1)
+
+    feat = F.leaky_relu(conv("conv_first", x), 0.1)
+    out = feat
+    for i in range(len({k.split(".")[1] for k in sd if k.startswith("body.")})):
+        out = out + conv(f"body.{i}.conv2", F.relu(conv(f"body.{i}.conv1", out)))
+    shuffle = 2 if upscale == 4 else upscale
+    out = F.leaky_relu(F.pixel_shuffle(conv("upconv1", out), shuffle), 0.1)
+    if upscale == 4:
+        out = F.leaky_relu(F.pixel_shuffle(conv("upconv2", out), 2), 0.1)
+    out = conv("conv_last", F.leaky_relu(conv("conv_hr", out), 0.1))
+    return out + F.interpolate(x, scale_factor=upscale, mode="bilinear", align_corners=False)
+
+
+def test_msrresnet_basicsr_count_keys_and_registry() -> None:
+    with torch.device("meta"):
+        net = build_generator("msrresnet_basicsr", num_in_ch=3, num_out_ch=3, num_feat=64, num_block=16, upscale=4)
+        assert count_parameters(net) == 1_517_571 == count_parameters(MSRResNet())
+        assert count_parameters(build_generator("msrresnet_basicsr", num_block=26)) == 2_256_131
+    assert isinstance(net, MSRResNetBasicSR)
+    keys = list(MSRResNetBasicSR(num_feat=8, num_block=2).state_dict())
+    assert keys == [
+        "conv_first.weight", "conv_first.bias",
+        "body.0.conv1.weight", "body.0.conv1.bias", "body.0.conv2.weight", "body.0.conv2.bias",
+        "body.1.conv1.weight", "body.1.conv1.bias", "body.1.conv2.weight", "body.1.conv2.bias",
+        "upconv1.weight", "upconv1.bias", "upconv2.weight", "upconv2.bias",
+        "conv_hr.weight", "conv_hr.bias", "conv_last.weight", "conv_last.bias",
+    ]
+    for scale, channels in ((2, 8 * 4), (3, 8 * 9)):
+        sd = MSRResNetBasicSR(num_feat=8, num_block=1, upscale=scale).state_dict()
+        assert "upconv2.weight" not in sd and sd["upconv1.weight"].shape == (channels, 8, 3, 3)
+    with pytest.raises(FacesrError, match="upscale=8 is not supported"):
+        MSRResNetBasicSR(upscale=8)
+    assert generator_label("msrresnet_basicsr", {"num_block": 26}) == "BasicSR MSRResNet-26"
+
+
+@pytest.mark.parametrize("upscale", [4, 3, 2])
+def test_msrresnet_basicsr_forward_is_basicsr_s(upscale: int) -> None:
+    net = MSRResNetBasicSR(num_feat=8, num_block=2, upscale=upscale).eval()
+    for p in net.parameters():  # weights large enough that every LeakyReLU sees negative inputs
+        p.data.normal_(0, 0.3)
+    x = torch.rand(2, 3, 12, 10)
+    with torch.no_grad():
+        got = net(x)
+        want = _basicsr_forward(net.state_dict(), x, upscale)
+        no_lrelu = MSRResNet(mid_channels=8, num_blocks=2, upscale_factor=upscale)  # MMEditing: none after shuffles
+    assert got.shape == (2, 3, 12 * upscale, 10 * upscale)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(got, want - 0.01)  # a real comparison
+    assert count_parameters(no_lrelu) == count_parameters(net)
+
+
+def test_msrresnet_basicsr_init_scales_every_conv() -> None:
+    net = MSRResNetBasicSR()  # 64 features, 16 blocks: enough weights for a tight estimate
+    for name in ("conv_first", "upconv1", "upconv2", "conv_hr", "conv_last", "body.0.conv1", "body.15.conv2"):
+        conv = net.get_submodule(name)
+        fan_in = conv.weight[0].numel()
+        assert conv.weight.std().item() == pytest.approx(0.1 * math.sqrt(2 / fan_in), rel=0.12 if name ==
+                                                         "conv_first" or name == "conv_last" else 0.03), name
+        assert torch.count_nonzero(conv.bias) == 0
+    # MMEditing's MSRResNet leaves its upsampler convs unscaled: 10x the spread of BasicSR's
+    mm = MSRResNet()
+    ratio = mm.upsample1.upsample_conv.weight.std() / net.upconv1.weight.std()
+    assert 9 < ratio.item() < 11
+
+
+@pytest.mark.parametrize("upscale", [4, 3, 2])
+def test_basicsr_msrresnet_architecture_and_description(upscale: int) -> None:
+    sd = MSRResNetBasicSR(num_in_ch=3, num_out_ch=1, num_feat=8, num_block=3, upscale=upscale).state_dict()
+    assert generator_architecture(sd) == (
+        "msrresnet_basicsr", {"num_in_ch": 3, "num_out_ch": 1, "num_feat": 8, "num_block": 3, "upscale": upscale})
+    suffix = {4: "", 3: ", x3", 2: ", x2"}[upscale]
+    assert describe_state_dict(sd) == f"BasicSR MSRResNet, 3 blocks, 8 channels{suffix}"
+    assert is_basicsr_msrresnet(sd) and not is_basicsr_msrresnet(MSRResNet(mid_channels=8).state_dict())

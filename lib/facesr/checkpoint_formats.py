@@ -3,7 +3,8 @@ generator that rebuilds it.
 
 Pure functions (:mod:`facesr.checkpoints` reads the files): the weights-only allow-list and torch's
 refusals; container formats (kit, MMEditing 0.x, BasicSR / Real-ESRGAN, original ESRGAN, bare state
-dicts); the strict fit check of ``load_weights``; the kit's safetensors metadata; the generator behind
+dicts); the strict fit check of ``load_weights``; the kit's safetensors metadata; which kit generators a
+BasicSR file can hold (:func:`basicsr_network`); the generator behind
 a state dict (kit config or metadata, the kit's key-based detection, then spandrel via
 ``facesr.models.zoo``).
 """
@@ -37,6 +38,7 @@ META_GENERATOR = "facesr_generator"
 META_GENERATOR_ARGS = "facesr_generator_args"
 META_VERSION = "facesr_version"
 META_PARAMETERS = "facesr_parameters"
+META_EDITION = "facesr_edition"  # the edition of the run it came from; absent when unknown
 
 
 # ------------------------------------------------------------------------------ pickles
@@ -195,14 +197,22 @@ def check_fit(sd: Mapping, target: Mapping, name: str, fmt: str) -> None:
         name: What error messages call the file.
         fmt: Its format, as :func:`extract` names it.
     """
-    from facesr.models import describe_state_dict, is_basicsr_msrresnet
+    from facesr.models import describe_state_dict, generator_architecture, is_basicsr_msrresnet
 
-    if is_basicsr_msrresnet(sd):
+    if is_basicsr_msrresnet(sd) and not is_basicsr_msrresnet(target):
+        found = generator_architecture(sd)
+        build = f"build_generator('msrresnet_basicsr', **{found[1] if found else {}})"
         raise FacesrError(
             f"{name} holds a BasicSR MSRResNet ({describe_state_dict(sd)}); its weights do not transfer: "
-            "BasicSR's MSRResNet puts a LeakyReLU after each pixel shuffle (the kit follows MMEditing, which "
-            f"has none) and uses other key names; the net is {describe_state_dict(target)}. "
-            "Use an MMEditing or kit checkpoint"
+            "BasicSR's MSRResNet puts a LeakyReLU after each pixel shuffle (the kit's msrresnet follows MMEditing, "
+            f"which has none) and uses other key names; the net is {describe_state_dict(target)}. Load it into "
+            f"{build}, or with load_generator, which builds that"
+        )
+    if is_basicsr_msrresnet(target) and any(isinstance(k, str) and k.startswith("trunk_net.") for k in sd):
+        raise FacesrError(
+            f"{name} holds an MMEditing MSRResNet ({describe_state_dict(sd)}); its weights do not transfer into "
+            f"BasicSR's MSRResNet ({describe_state_dict(target)}), which puts a LeakyReLU after each pixel "
+            "shuffle; load it into build_generator('msrresnet', ...) or with load_generator"
         )
     missing = [k for k in target if k not in sd and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in sd if k not in target]
@@ -226,16 +236,64 @@ def check_fit(sd: Mapping, target: Mapping, name: str, fmt: str) -> None:
             raise FacesrError(f"{name}: entry {k!r} is a {type(sd[k]).__name__}, not a tensor")
 
 
+# ------------------------------------------------------------------------------ BasicSR files
+
+# Kit generators whose state dicts carry BasicSR's names (basicsr/archs: srresnet_arch.MSRResNet,
+# rrdbnet_arch.RRDBNet, swinir_arch.SwinIR, the last with the official SwinIR names spandrel keeps), with
+# BasicSR's class and the kit -> BasicSR argument names. BasicSR's RCAN (conv_first, body.N.residual_group,
+# conv_after_body, upsample, conv_last, no mean-shift convs) does not share the official RCAN names.
+_BASICSR_ARCHS: dict[str, tuple[str, dict[str, str]]] = {
+    "msrresnet_basicsr": ("MSRResNet", {}),
+    "rrdbnet": ("RRDBNet", {"in_channels": "num_in_ch", "out_channels": "num_out_ch", "mid_channels": "num_feat",
+                            "num_blocks": "num_block", "growth_channels": "num_grow_ch", "upscale_factor": "scale"}),
+    "swinir": ("SwinIR", {}),
+}
+
+
+def basicsr_network(generator: str, generator_args: Mapping) -> str:
+    """The BasicSR constructor call that builds the net of ``generator`` (``"MSRResNet(num_feat=64, ...)"``).
+
+    Args:
+        generator: Its name in :data:`facesr.models.GENERATORS`.
+        generator_args: Its ``build_generator`` kwargs.
+
+    Raises:
+        FacesrError: for a generator whose weights BasicSR's archs do not hold under the same names
+            (the kit's MMEditing ``msrresnet``, ``rcan``).
+    """
+    if generator not in _BASICSR_ARCHS:
+        why = {
+            "msrresnet": "the kit's msrresnet is MMEditing's MSRResNet (other key names and no LeakyReLU after "
+                         "the pixel shuffles), so BasicSR's MSRResNet would compute something else; train "
+                         "msrresnet_basicsr for a BasicSR file",
+            "rcan": "BasicSR's RCAN names its layers differently from the official RCAN the kit uses",
+        }.get(generator, "BasicSR has no network with its key names")
+        raise FacesrError(f"{generator} cannot be written as a BasicSR file: {why}; export it as .safetensors")
+    cls, renames = _BASICSR_ARCHS[generator]
+    args = dict(generator_args)
+    if generator == "swinir":  # BasicSR's SwinIR defaults differ from the kit's: spell every one out
+        from facesr.config import SWINIR_ARGS
+
+        args = {**SWINIR_ARGS, **args}
+    if generator == "rrdbnet":
+        args = {"in_channels": 3, "out_channels": 3, "mid_channels": 64, "num_blocks": 23, "growth_channels": 32,
+                "upscale_factor": 4, **args}
+    return f"{cls}({', '.join(f'{renames.get(k, k)}={v!r}' for k, v in args.items())})"
+
+
 # ------------------------------------------------------------------------------ which generator
 
 
-def generator_metadata(generator: str, generator_args: Mapping, n_params: int) -> dict[str, str]:
+def generator_metadata(
+    generator: str, generator_args: Mapping, n_params: int, edition: int | None = None
+) -> dict[str, str]:
     """The safetensors metadata of an exported generator (string values, as safetensors requires).
 
     Args:
         generator: Its name in :data:`facesr.models.GENERATORS`.
         generator_args: Its ``build_generator`` kwargs, written as JSON.
         n_params: Its trainable parameter count.
+        edition: The edition of the run it came from (``TrainConfig.edition``); None leaves it out.
     """
     import facesr
 
@@ -244,8 +302,11 @@ def generator_metadata(generator: str, generator_args: Mapping, n_params: int) -
     except (TypeError, ValueError) as err:
         msg = f"generator_args {generator_args!r} of {generator!r} are not JSON values ({err})"
         raise FacesrError(msg) from None
-    return {"format": "pt", META_GENERATOR: str(generator), META_GENERATOR_ARGS: args,
+    meta = {"format": "pt", META_GENERATOR: str(generator), META_GENERATOR_ARGS: args,
             META_VERSION: facesr.__version__, META_PARAMETERS: str(int(n_params))}
+    if edition is not None:
+        meta[META_EDITION] = str(int(edition))
+    return meta
 
 
 def metadata_spec(meta: Mapping[str, str], name: str) -> tuple[str, dict] | None:
@@ -279,6 +340,19 @@ def config_spec(obj: Mapping) -> tuple[str, dict] | None:
     if isinstance(config, Mapping) and config.get("generator"):
         return str(config["generator"]), dict(config.get("generator_args") or {})
     return None
+
+
+def config_edition(obj: Mapping) -> int | None:
+    """The edition in a kit checkpoint's ``config`` (``TrainConfig.edition``), or None when it has none."""
+    config = obj.get("config")
+    edition = config.get("edition") if isinstance(config, Mapping) else None
+    return int(edition) if isinstance(edition, int) and not isinstance(edition, bool) else None
+
+
+def metadata_edition(meta: Mapping[str, str]) -> int | None:
+    """The edition in the kit's safetensors metadata (:data:`META_EDITION`), or None when it has none."""
+    value = str(meta.get(META_EDITION, "")).strip()
+    return int(value) if value.isdigit() else None
 
 
 def detect_generator(sd: Mapping, name: str) -> tuple[str, dict] | None:

@@ -5,6 +5,10 @@ Loading never runs code from a file. Pickles go through ``torch.load(weights_onl
 containers and the few numpy/torch globals of the kit's older checkpoints (:data:`SAFE_GLOBALS`); a file
 that wants any other global is refused with one line naming it. ``trust=True`` (``--trust-checkpoint``)
 unpickles in full, running whatever code the file holds. safetensors hold tensors and text only.
+
+Exports (``python -m facesr export``) write safetensors with the kit's metadata, or, with ``--format
+basicsr``, ``{"params": ...}`` with BasicSR's key names for the course's 2024/2025 code (docs/course.md
+section 7).
 """
 
 from __future__ import annotations
@@ -23,12 +27,15 @@ from facesr.atomic import atomic_write, atomic_write_bytes
 from facesr.checkpoint_formats import (
     META_PARAMETERS,
     SAFE_GLOBALS,
+    basicsr_network,
     check_fit,
+    config_edition,
     config_spec,
     detect_generator,
     extract,
     generator_metadata,
     load_error_reason,
+    metadata_edition,
     metadata_spec,
     refused_global,
 )
@@ -143,17 +150,31 @@ def save_checkpoint(obj: object, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda f: torch.save(obj, f))
 
 
-def _export_target(path: str | os.PathLike, overwrite: bool) -> Path:
+EXPORT_FORMATS = ("safetensors", "basicsr")
+_EXPORT_SUFFIXES = {"safetensors": (".safetensors",), "basicsr": (".pth", ".pt")}
+
+
+def _export_target(path: str | os.PathLike, overwrite: bool, file_format: str = "safetensors") -> Path:
     path = Path(path)
-    if path.suffix.lower() != ".safetensors":
-        raise FacesrError(f"{path}: export writes safetensors; give the file a .safetensors name")
+    if file_format not in EXPORT_FORMATS:
+        raise FacesrError(f"export format {file_format!r} is unknown; use {' or '.join(EXPORT_FORMATS)}")
+    suffixes = _EXPORT_SUFFIXES[file_format]
+    if path.suffix.lower() not in suffixes:
+        what = "safetensors" if file_format == "safetensors" else "a BasicSR .pth file"
+        raise FacesrError(f"{path}: export --format {file_format} writes {what}; give the file a "
+                          f"{' or '.join(suffixes)} name")
     if path.is_dir() or (path.exists() and not overwrite):
         raise FacesrError(f"{path} already exists; choose another name, or overwrite=True (CLI: --overwrite)")
     return path
 
 
 def export_safetensors(
-    net: nn.Module, path: str | os.PathLike, generator: str, generator_args: Mapping, overwrite: bool = False
+    net: nn.Module,
+    path: str | os.PathLike,
+    generator: str,
+    generator_args: Mapping,
+    overwrite: bool = False,
+    edition: int | None = None,
 ) -> Path:
     """Atomically write ``net``'s weights as safetensors, the generator that rebuilds them in the metadata.
 
@@ -163,11 +184,12 @@ def export_safetensors(
         generator: Its name in :data:`facesr.models.GENERATORS` (metadata ``facesr_generator``).
         generator_args: Its ``build_generator`` kwargs (metadata ``facesr_generator_args``, JSON).
         overwrite: Replace an existing file (else FacesrError).
+        edition: The edition of the run (metadata ``facesr_edition``), so the file keeps it; None leaves it out.
     """
     from facesr.models import build_generator, count_parameters
 
-    path = _export_target(path, overwrite)
-    meta = generator_metadata(generator, generator_args, count_parameters(net))
+    path = _export_target(path, overwrite, "safetensors")
+    meta = generator_metadata(generator, generator_args, count_parameters(net), edition)
     tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in net.state_dict().items()}
     what = f"the weights of {generator} {dict(generator_args)}"
     try:  # refuse metadata that would not rebuild these weights
@@ -177,6 +199,38 @@ def export_safetensors(
     check_fit(tensors, target, what, "export")
     data = _safetensors_torch().save(tensors, metadata=meta)
     return atomic_write_bytes(path, data)
+
+
+def export_basicsr(
+    net: nn.Module, path: str | os.PathLike, generator: str, generator_args: Mapping, overwrite: bool = False
+) -> Path:
+    """Atomically write ``net``'s weights as BasicSR saves them, ``{"params": state_dict}``, with BasicSR's names.
+
+    The course's 2024/2025 code (BasicSR) loads the file with ``load_state_dict(torch.load(path)["params"])``
+    into the network :func:`facesr.checkpoint_formats.basicsr_network` names; the kit reads it back with
+    ``load_generator``. Only generators whose keys BasicSR shares are written: ``msrresnet_basicsr``,
+    ``rrdbnet`` and ``swinir`` (the last needs BasicSR's SwinIR built with the same ``img_size``: its
+    attention masks are saved too).
+
+    Args:
+        net: The generator whose ``state_dict`` is written (e.g. from ``load_generator``: EMA weights).
+        path: The ``.pth`` file to write.
+        generator: Its name in :data:`facesr.models.GENERATORS`.
+        generator_args: Its ``build_generator`` kwargs.
+        overwrite: Replace an existing file (else FacesrError).
+    """
+    from facesr.models import build_generator
+
+    basicsr_network(generator, generator_args)  # FacesrError for a net BasicSR cannot hold under these names
+    path = _export_target(path, overwrite, "basicsr")
+    params = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in net.state_dict().items()}
+    what = f"the weights of {generator} {dict(generator_args)}"
+    try:
+        target = build_generator(generator, **dict(generator_args)).state_dict()
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise FacesrError(f"cannot export {what}: the generator does not build ({err})") from None
+    check_fit(params, target, what, "export")
+    return _atomic_write(path, lambda f: torch.save({"params": params}, f))
 
 
 def _open_source(source: str | os.PathLike | Mapping, trust: bool, name: str | None) -> tuple[Mapping, str]:
@@ -238,12 +292,13 @@ def load_weights(
 
 
 class GeneratorFile(NamedTuple):
-    """A generator read from a file: the net and the registry entry that rebuilds it."""
+    """A generator read from a file: the net, the registry entry that rebuilds it, the edition it was trained for."""
 
     net: nn.Module
     generator: str | None  # None: a spandrel network the kit's registry does not hold
     generator_args: dict
     path: Path
+    edition: int | None = None  # from a kit checkpoint's config or export metadata; None for other files
 
 
 def _spandrel_net(sd: dict, path: Path) -> nn.Module:
@@ -263,8 +318,9 @@ def read_generator(path: str | os.PathLike, trust: bool = False) -> GeneratorFil
     """Build and load the generator a checkpoint or safetensors file holds (EMA weights preferred).
 
     Rebuilt from, in this order: the kit's safetensors metadata or checkpoint ``config``; the kit's
-    key-based detection (MSRResNet, RRDBNet in kit / MMEditing / BasicSR / ESRGAN files); spandrel's
-    detection (``facesr.models.zoo``), for a kit generator or, failing that, any network spandrel knows.
+    key-based detection (MSRResNet, BasicSR's MSRResNet, RRDBNet in kit / MMEditing / BasicSR / ESRGAN
+    files); spandrel's detection (``facesr.models.zoo``), for a kit generator or, failing that, any network
+    spandrel knows. The edition comes from the checkpoint's config or the export metadata, where there is one.
 
     Args:
         path: A checkpoint file (see :func:`load_checkpoint`).
@@ -272,13 +328,15 @@ def read_generator(path: str | os.PathLike, trust: bool = False) -> GeneratorFil
     """
     from facesr.models import build_generator, count_parameters
 
-    path, meta = _existing_file(path), {}
+    path, meta, edition = _existing_file(path), {}, None
     if is_safetensors(path):
         obj, meta = read_safetensors(path)
         spec, origin = metadata_spec(meta, str(path)), "its safetensors metadata"
+        edition = metadata_edition(meta)
     else:
         obj = load_checkpoint(path, trust=trust)
         spec, origin = config_spec(obj), "its config"
+        edition = config_edition(obj)
     if spec is None:
         sd = extract(obj, False, True, str(path))[0]
         spec, origin = detect_generator(sd, str(path)), "its key names"
@@ -296,28 +354,39 @@ def read_generator(path: str | os.PathLike, trust: bool = False) -> GeneratorFil
     if META_PARAMETERS in meta and meta[META_PARAMETERS] != str(n_params):
         raise FacesrError(f"{path}: its metadata says {meta[META_PARAMETERS]} parameters, but {name} "
                           f"{kwargs} has {n_params}; re-export it")
-    return GeneratorFile(net.eval().cpu(), name, kwargs, path)
+    return GeneratorFile(net.eval().cpu(), name, kwargs, path, edition)
 
 
 def export_generator(
-    run_or_ckpt: str | os.PathLike, out: str | os.PathLike, overwrite: bool = False, trust: bool = False
+    run_or_ckpt: str | os.PathLike,
+    out: str | os.PathLike,
+    overwrite: bool = False,
+    trust: bool = False,
+    file_format: str = "safetensors",
 ) -> GeneratorFile:
-    """Write the generator of a run or file (as ``load_generator`` picks it) to ``out`` as safetensors.
+    """Write the generator of a run or file (as ``load_generator`` picks it) to ``out``.
 
     Args:
         run_or_ckpt: A run folder (``best.pt``, else ``latest.pt``) or a checkpoint file.
-        out: The ``.safetensors`` file to write (see :func:`export_safetensors`).
+        out: The file to write: ``.safetensors`` (see :func:`export_safetensors`), or ``.pth`` for
+            ``file_format="basicsr"`` (see :func:`export_basicsr`).
         overwrite: Replace an existing ``out``.
         trust: Unpickle the checkpoint in full (runs code from it).
+        file_format: ``"safetensors"`` (weights and the kit's architecture metadata) or ``"basicsr"``
+            (``{"params": ...}`` with BasicSR's names, for msrresnet_basicsr, rrdbnet and swinir).
 
     Returns:
         The :class:`GeneratorFile` written (``path`` is ``out``). A spandrel network that the kit's
         registry does not hold is refused: it has no kit name and kwargs for the metadata.
     """
-    _export_target(out, overwrite)  # before the (slow) load
+    _export_target(out, overwrite, file_format)  # before the (slow) load
     gen = read_generator(checkpoint_file(run_or_ckpt), trust=trust)
     if gen.generator is None:
         raise FacesrError(f"{gen.path} holds a {type(gen.net).__name__} that spandrel builds but the kit "
                           "does not register, so it has no kit name and arguments to export; share the file")
-    written = export_safetensors(gen.net, out, gen.generator, gen.generator_args, overwrite=overwrite)
+    if file_format == "basicsr":
+        written = export_basicsr(gen.net, out, gen.generator, gen.generator_args, overwrite=overwrite)
+    else:
+        written = export_safetensors(gen.net, out, gen.generator, gen.generator_args, overwrite=overwrite,
+                                     edition=gen.edition)
     return gen._replace(path=written)

@@ -15,9 +15,22 @@ from facesr.errors import FacesrError
 
 
 def _cmd_params(args: argparse.Namespace) -> int:
-    from facesr.models import parameter_table
+    from facesr.editions import edition_year, get_edition
+    from facesr.models import check_param_budget, parameter_table
 
-    print(parameter_table())
+    edition = edition_year(args.edition, "--edition") if args.edition is not None else None
+    if args.run_or_ckpt is None:
+        print(parameter_table(edition))
+        return 0
+    from facesr.checkpoints import checkpoint_file, read_generator
+    from facesr.models import describe_state_dict
+
+    gen = read_generator(checkpoint_file(args.run_or_ckpt), trust=args.trust_checkpoint)
+    ed = get_edition(edition if edition is not None else gen.edition)  # --edition, else the run's, else default
+    n = check_param_budget(gen.net, ed)  # FacesrError with the count, the limit and the excess
+    what = gen.generator or describe_state_dict(gen.net.state_dict())
+    print(f"{gen.path}: {what}, {n:,} parameters, within the {ed.year} limit of {ed.param_limit:,} "
+          f"({100 * n / ed.param_limit:.1f} %)")
     return 0
 
 
@@ -87,14 +100,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from facesr.checkpoint_formats import basicsr_network
     from facesr.checkpoints import export_generator
-    from facesr.models import PARAM_LIMIT, count_parameters
+    from facesr.editions import get_edition
+    from facesr.models import count_parameters
 
-    gen = export_generator(args.run_or_ckpt, args.out, overwrite=args.overwrite, trust=args.trust_checkpoint)
-    n = count_parameters(gen.net)
-    fits = "within" if n <= PARAM_LIMIT else "over"
+    gen = export_generator(args.run_or_ckpt, args.out, overwrite=args.overwrite, trust=args.trust_checkpoint,
+                           file_format=args.format)
+    n, ed = count_parameters(gen.net), get_edition(gen.edition)  # the run's edition, else the default one
+    fits = "within" if n <= ed.param_limit else "over"
     print(f"wrote {gen.path}: {gen.generator} {gen.generator_args}, {n:,} parameters "
-          f"({fits} the {PARAM_LIMIT:,} limit)")
+          f"({fits} the {ed.param_limit:,} limit), edition {ed.year}")
+    if args.format == "basicsr":
+        print(f"BasicSR loads it with {basicsr_network(gen.generator, gen.generator_args)}"
+              ".load_state_dict(torch.load(path)['params'], strict=True)")
     return 0
 
 
@@ -150,7 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    add("params", _cmd_params, "print each network's parameter count against the 1,821,085 limit")
+    p = add("params", _cmd_params, "print the edition's networks against its parameter limit, or check one "
+            "run or checkpoint against it (exit 2 if over)")
+    p.add_argument("run_or_ckpt", nargs="?", default=None, metavar="RUN_OR_CKPT",
+                   help="a run folder or weights file to check (default: print the edition's table)")
+    p.add_argument("--edition", default=None, metavar="YEAR",
+                   help="2022, 2023, 2024 or 2025 (default: the run's edition, else FACESR_EDITION, else 2022)")
+    p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
 
     p = add("check-data", _cmd_check_data, "check a data root in the course layout; exit 1 on errors")
     p.add_argument("root", help="data root holding train/GT, val/LQ, val/GT, test/LQ")
@@ -189,10 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", default="evaluation.csv", help="where to write the table (default: evaluation.csv)")
     p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
 
-    p = add("export", _cmd_export, "write a generator's EMA weights and architecture as one .safetensors")
+    p = add("export", _cmd_export, "write a generator's EMA weights: .safetensors with the kit's architecture "
+            "metadata, or a BasicSR .pth ({'params': ...}) that the 2024/2025 course code loads")
     p.add_argument("run_or_ckpt", metavar="RUN_OR_CKPT")
-    p.add_argument("out", metavar="OUT.safetensors")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT.safetensors")
+    p.add_argument("out", metavar="OUT", help="OUT.safetensors, or OUT.pth with --format basicsr")
+    p.add_argument("--format", choices=("safetensors", "basicsr"), default="safetensors",
+                   help="safetensors (default), or basicsr: BasicSR's names in {'params': ...} (msrresnet_basicsr, "
+                        "rrdbnet and swinir nets)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
 
     p = add("score", _cmd_score, "score SR images (a folder or a submission zip) like the leaderboard")

@@ -1,4 +1,4 @@
-"""The kit's networks, parameter counting against the course limit, and state-dict descriptions."""
+"""The kit's networks, parameter counting against each edition's limit, and state-dict descriptions."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from collections.abc import Callable, Mapping
 import torch
 import torch.nn as nn
 
+from facesr.editions import Edition, get_edition
 from facesr.errors import FacesrError
 from facesr.models.modified_vgg_arch import ModifiedVGG
 from facesr.models.msrresnet_arch import MSRResNet
+from facesr.models.msrresnet_basicsr_arch import MSRResNetBasicSR
 from facesr.models.rrdbnet_arch import RRDBNet
 from facesr.models.vgg_arch import VGGFeatureExtractor
 from facesr.models.zoo import SPANDREL_GENERATORS, spandrel_arch_id
@@ -19,6 +21,7 @@ __all__ = [
     "GENERATORS",
     "PARAM_LIMIT",
     "MSRResNet",
+    "MSRResNetBasicSR",
     "ModifiedVGG",
     "RRDBNet",
     "VGGFeatureExtractor",
@@ -29,16 +32,17 @@ __all__ = [
     "generator_architecture",
     "is_basicsr_msrresnet",
     "parameter_table",
+    "param_limit",
     "perceptual_vgg_params",
 ]
 
-# The course's limit on generator parameters (MSRResNet with 20 blocks fits, 21 does not).
+# The 2022 edition's limit, kept for the callers that predate the editions; new code uses param_limit(edition).
 PARAM_LIMIT = 1_821_085
 
 # Name -> class or builder. swinir and rcan come from spandrel, imported only when one is built: they are
 # listed (and configs naming them validate) without spandrel; building one without it is a clear error.
-GENERATORS: dict[str, Callable[..., nn.Module]] = {"msrresnet": MSRResNet, "rrdbnet": RRDBNet,
-                                                   **SPANDREL_GENERATORS}
+GENERATORS: dict[str, Callable[..., nn.Module]] = {"msrresnet": MSRResNet, "msrresnet_basicsr": MSRResNetBasicSR,
+                                                   "rrdbnet": RRDBNet, **SPANDREL_GENERATORS}
 
 
 def count_parameters(net: nn.Module) -> int:
@@ -50,13 +54,27 @@ def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
-def check_param_budget(net: nn.Module) -> int:
-    """Return the parameter count of ``net`` (see :func:`count_parameters`); FacesrError if over :data:`PARAM_LIMIT`."""
+def param_limit(edition: int | str | Edition | None = None) -> int:
+    """The most generator parameters a submission of ``edition`` may have (None: :func:`get_edition`'s).
+
+    2022: 1,821,085 (120 % of MSRResNet-16); 2023-2025: 2,276,356 (150 %). A net with exactly the limit fits.
+    """
+    return get_edition(edition).param_limit
+
+
+def check_param_budget(net: nn.Module, edition: int | str | Edition | None = None) -> int:
+    """Return the parameter count of ``net`` (see :func:`count_parameters`); FacesrError if over the limit.
+
+    Args:
+        net: The generator.
+        edition: Whose limit applies (:func:`facesr.editions.get_edition`; None: ``FACESR_EDITION``, else 2022).
+    """
+    ed = get_edition(edition)
     n = count_parameters(net)
-    if n > PARAM_LIMIT:
+    if n > ed.param_limit:
         raise FacesrError(
-            f"{type(net).__name__} has {n:,} parameters, over the course limit of {PARAM_LIMIT:,} "
-            f"(by {n - PARAM_LIMIT:,}); use fewer blocks or channels"
+            f"{type(net).__name__} has {n:,} parameters, over the course limit of {ed.param_limit:,} of the "
+            f"{ed.year} edition (by {n - ed.param_limit:,}); use fewer blocks or channels"
         )
     return n
 
@@ -65,7 +83,8 @@ def build_generator(name: str, **kwargs: object) -> nn.Module:
     """Build a generator from :data:`GENERATORS` by name (case-insensitive) with its keyword arguments.
 
     Args:
-        name: ``msrresnet``, ``rrdbnet``, ``swinir`` or ``rcan`` (the last two need spandrel).
+        name: ``msrresnet``, ``msrresnet_basicsr``, ``rrdbnet``, ``swinir`` or ``rcan`` (the last two need
+            spandrel).
         **kwargs: The network's constructor arguments (for swinir and rcan the official ones).
     """
     key = str(name).lower()
@@ -91,16 +110,25 @@ def _shape(sd: Mapping[str, object], key: str) -> tuple[int, ...] | None:
 def is_basicsr_msrresnet(sd: Mapping[str, object]) -> bool:
     """True for a BasicSR MSRResNet state dict (``body.N.conv1.*`` blocks and an ``upconv1``).
 
-    Its key names and layout differ from the kit's MMEditing MSRResNet, so its weights do not transfer.
+    Its key names and forward differ from the kit's MMEditing MSRResNet, so its weights load into
+    ``msrresnet_basicsr`` (:class:`MSRResNetBasicSR`), not into ``msrresnet``.
     """
     return "upconv1.weight" in sd and any(isinstance(k, str) and re.match(r"body\.\d+\.conv1\.", k) for k in sd)
+
+
+def _upscale_suffix(sd: Mapping[str, object], up_key: str, second_key: str) -> str:
+    """``", x2"`` / ``", x3"`` for one-stage upsamplers (``up_key`` has 4 or 9 times conv_first's channels)."""
+    first, up1 = _shape(sd, "conv_first.weight"), _shape(sd, up_key)
+    if second_key in sd or not (first and up1):
+        return ""
+    return {4: ", x2", 9: ", x3"}.get(up1[0] // max(first[0], 1), "")
 
 
 def describe_state_dict(sd: Mapping[str, object]) -> str:
     """Say which network a state dict (kit / MMEditing / BasicSR key names) holds.
 
     Examples: ``"RRDBNet, 23 blocks, 64 channels"``, ``"MSRResNet, 16 blocks, 64 channels"``,
-    ``"ModifiedVGG, 64 channels"``, ``"SwinIR (spandrel)"`` (any architecture spandrel detects, when it is
+    ``"BasicSR MSRResNet, 16 blocks, 64 channels"``, ``"ModifiedVGG, 64 channels"``, ``"SwinIR (spandrel)"`` (any architecture spandrel detects, when it is
     installed), ``"unknown network"``. Non-default growth channels or
     upscale factors are appended (``", growth 16"``, ``", x2"``).
     """
@@ -120,16 +148,13 @@ def describe_state_dict(sd: Mapping[str, object]) -> str:
     if any(k.startswith("trunk_net.") for k in keys) or "upsample1.upsample_conv.weight" in sd:
         blocks = _max_index(keys, r"trunk_net\.(\d+)\.")
         channels = first[0] if first else "?"
-        text = f"MSRResNet, {blocks} blocks, {channels} channels"
-        up1 = _shape(sd, "upsample1.upsample_conv.weight")
-        if "upsample2.upsample_conv.weight" not in sd and up1 and first:
-            ratio = up1[0] // max(first[0], 1)
-            text += {4: ", x2", 9: ", x3"}.get(ratio, "")
-        return text
+        suffix = _upscale_suffix(sd, "upsample1.upsample_conv.weight", "upsample2.upsample_conv.weight")
+        return f"MSRResNet, {blocks} blocks, {channels} channels{suffix}"
     if is_basicsr_msrresnet(sd):
         blocks = _max_index(keys, r"body\.(\d+)\.")
         channels = first[0] if first else "?"
-        return f"BasicSR MSRResNet, {blocks} blocks, {channels} channels"
+        suffix = _upscale_suffix(sd, "upconv1.weight", "upconv2.weight")
+        return f"BasicSR MSRResNet, {blocks} blocks, {channels} channels{suffix}"
     if "conv0_0.weight" in sd and "linear2.weight" in sd:
         return f"ModifiedVGG, {_shape(sd, 'conv0_0.weight')[0]} channels"
     arch = spandrel_arch_id(sd)  # None without spandrel
@@ -137,9 +162,10 @@ def describe_state_dict(sd: Mapping[str, object]) -> str:
 
 
 def generator_architecture(sd: Mapping[str, object]) -> tuple[str, dict] | None:
-    """The (generator name, kwargs) that rebuild a kit/MMEditing-named state dict, or None if it is no generator.
+    """The (generator name, kwargs) that rebuild a kit, MMEditing or BasicSR state dict; None if it is no generator.
 
-    Read off key names and shapes: block counts, channels, growth channels and the upscale factor.
+    Read off key names and shapes: block counts, channels, growth channels and the upscale factor. BasicSR's
+    MSRResNet (``body.N.conv1``, ``upconv1``) gives ``msrresnet_basicsr`` with BasicSR's argument names.
     """
     keys = [k for k in sd if isinstance(k, str)]
     if "conv_first.weight" not in sd:
@@ -160,6 +186,16 @@ def generator_architecture(sd: Mapping[str, object]) -> tuple[str, dict] | None:
             mid_channels=mid,
             num_blocks=n,
             upscale_factor=scale,
+        )
+    if is_basicsr_msrresnet(sd):
+        up1 = sd["upconv1.weight"]  # (mid * s * s, mid, 3, 3)
+        scale = 4 if "upconv2.weight" in sd else 3 if int(up1.shape[0]) == 9 * mid else 2
+        return "msrresnet_basicsr", dict(
+            num_in_ch=int(first.shape[1]),
+            num_out_ch=out_channels,
+            num_feat=mid,
+            num_block=_max_index(keys, r"body\.(\d+)\."),
+            upscale=scale,
         )
     n = _max_index(keys, r"body\.(\d+)\.")
     growth = sd.get("body.0.rdb1.conv1.weight")
@@ -189,45 +225,93 @@ def perceptual_vgg_params() -> int:
     return sum(p.numel() for p in vgg.parameters())
 
 
-def _spandrel_rows() -> list[tuple[str, int | None, bool]]:
-    """The in-budget spandrel generators at their defaults (= the swinir and rcan configs); None without spandrel."""
+def generator_label(name: str, args: Mapping[str, object]) -> str:
+    """A short name of a generator and its size: ``"MSRResNet-20"``, ``"SwinIR 84, 4x6, window 8"``, ...
+
+    Args:
+        name: Its name in :data:`GENERATORS`.
+        args: Its ``build_generator`` kwargs (missing ones are the class defaults).
+    """
+    if name == "msrresnet":
+        return f"MSRResNet-{args.get('num_blocks', 16)}"
+    if name == "msrresnet_basicsr":
+        return f"BasicSR MSRResNet-{args.get('num_block', 16)}"
+    if name == "rrdbnet":
+        return (f"RRDBNet {args.get('mid_channels', 64)}/{args.get('num_blocks', 23)}/"
+                f"{args.get('growth_channels', 32)}")
+    if name == "swinir":
+        depths = list(args.get("depths", [6, 6, 6, 6]))
+        return (f"SwinIR {args.get('embed_dim', 84)}, {len(depths)}x{depths[0]}, "
+                f"window {args.get('window_size', 8)}")
+    if name == "rcan":
+        return (f"RCAN {args.get('n_feats', 64)}, {args.get('n_resgroups', 3)} groups x "
+                f"{args.get('n_resblocks', 6)} blocks")
+    return name
+
+
+_MSR_BLOCKS = {"msrresnet": "num_blocks", "msrresnet_basicsr": "num_block"}  # each one's block-count argument
+
+
+def _config_rows(edition: Edition) -> list[tuple[str, int | None, bool]]:
+    """(label, count or None without spandrel, is a generator) of the edition's generators, as configured."""
+    from facesr.config import edition_configs
+
+    configs = edition_configs(edition.year)
     rows: list[tuple[str, int | None, bool]] = []
-    for label, name in (("SwinIR 84, 4x6, window 8 (swinir config)", "swinir"),
-                        ("RCAN 64, 3 groups x 6 blocks (rcan config)", "rcan")):
+    over: list[tuple[str, int | None, bool]] = []  # the report's over-budget RRDBNet, listed last
+    msr_blocks: dict[str, int] = {}
+    for cfg_name, cfg in configs.items():
+        if cfg_name.endswith("_l2") or cfg.is_gan:  # a finish or fine-tune: its first stage's generator
+            continue
+        note = ", the course baseline" if cfg_name == edition.baseline_config else ""
+        label = f"{generator_label(cfg.generator, cfg.generator_args)} ({cfg_name} config{note})"
         try:
-            rows.append((label, count_parameters(build_generator(name)), True))
+            with torch.device("meta"):  # exact shapes, no memory, no init cost
+                n: int | None = count_parameters(build_generator(cfg.generator, **cfg.generator_args))
         except FacesrError:  # spandrel missing: the table still prints, saying so
-            rows.append((label, None, True))
-    return rows
+            n = None
+        if cfg.generator in _MSR_BLOCKS:
+            blocks = int(cfg.generator_args.get(_MSR_BLOCKS[cfg.generator], 16))
+            msr_blocks[cfg.generator] = max(msr_blocks.get(cfg.generator, 0), blocks)
+        (over if cfg.generator == "rrdbnet" else rows).append((label, n, True))
+    for generator, blocks in msr_blocks.items():  # the next MSRResNet size, the first that does not fit
+        args = {_MSR_BLOCKS[generator]: blocks + 1}
+        with torch.device("meta"):
+            rows.append((generator_label(generator, args), count_parameters(build_generator(generator, **args)), True))
+    return rows + over
 
 
-def parameter_table() -> str:
-    """The table printed by ``python -m facesr params``: each network's count against the limit."""
-    # Built on the meta device: exact shapes, no memory, no init cost, no download.
+def parameter_table(edition: int | str | Edition | None = None) -> str:
+    """The table printed by ``python -m facesr params``: the edition's networks against its limit.
+
+    The rows are the edition's own configs as it sizes them (baseline, in-budget configs, RRDBNet), the next
+    MSRResNet size (the first that does not fit), and the GAN run's discriminator and perceptual network.
+
+    Args:
+        edition: Whose configs and limit (:func:`facesr.editions.get_edition`; None: ``FACESR_EDITION``, else 2022).
+    """
+    ed = get_edition(edition)
+    limit = ed.param_limit
+    rows = _config_rows(ed)
     with torch.device("meta"):
         rrdb, disc = count_parameters(RRDBNet()), count_parameters(ModifiedVGG(3, 64))
-        rows: list[tuple[str, int | None, bool]] = [
-            ("MSRResNet-16 (course baseline)", count_parameters(MSRResNet(num_blocks=16)), True),
-            ("MSRResNet-20 (msrresnet20 config)", count_parameters(MSRResNet(num_blocks=20)), True),
-            ("MSRResNet-21", count_parameters(MSRResNet(num_blocks=21)), True),
-            *_spandrel_rows(),
-            ("RRDBNet 64/23/32 (ESRGAN G)", rrdb, True),
-            ("ModifiedVGG(3, 64) (ESRGAN D)", disc, False),
-        ]
     vgg = perceptual_vgg_params()
+    rows.append(("ModifiedVGG(3, 64) (ESRGAN D)", disc, False))
     rows.append(("VGG19 features[:35] (perceptual)", vgg, False))
     rows.append(("ESRGAN total (G + D + perceptual)", rrdb + disc + vgg, False))
 
     name_w = max(len(r[0]) for r in rows)
-    lines = [f"{'network':<{name_w}}  {'parameters':>12}  fits {PARAM_LIMIT:,} limit", "-" * (name_w + 40)]
+    lines = [f"{'network':<{name_w}}  {'parameters':>12}  fits the {ed.year} limit of {limit:,}",
+             "-" * (name_w + 44)]
     for name, n, is_generator in rows:
         if n is None:
             lines.append(f"{name:<{name_w}}  {'?':>12}  needs spandrel: pip install 'spandrel>=0.4'")
             continue
         if is_generator:
-            fits = "yes" if n <= PARAM_LIMIT else f"NO (+{n - PARAM_LIMIT:,})"
+            fits = f"yes ({100 * n / limit:.1f} %)" if n <= limit else f"NO (+{n - limit:,})"
         else:
             fits = "n/a (not a generator)"
         lines.append(f"{name:<{name_w}}  {n:>12,}  {fits}")
-    lines.append(f"The limit applies to the generator's parameters, frozen ones included (limit {PARAM_LIMIT:,}).")
+    lines.append(f"Edition {ed.year}: the limit of {limit:,} ({ed.limit_rule}) applies to the generator's "
+                 "parameters, frozen ones included.")
     return "\n".join(lines)

@@ -1,0 +1,335 @@
+"""The editions of the course project (2022, 2023, 2024, 2025): the one place their facts are written.
+
+The same project (blind x4 face super-resolution on a mini FFHQ set, PSNR leaderboard, parameter cap) ran
+four times with other rules: 2023 kept the course degradation but raised the limit to 2,276,356 parameters
+and the training set to 5000 faces; 2024 and 2025 kept that limit and moved to Real-ESRGAN's second-order
+degradation on BasicSR (docs/course.md sections 2, 3, 4 and 9). Every number a part of the kit needs about
+an edition (limit, counts, real-world images, degradation, baseline, results to beat) is read from
+:data:`EDITIONS`; the README's editions table is :func:`editions_table`.
+
+The edition in use is :func:`get_edition`'s: an explicit year, else the environment variable
+``FACESR_EDITION``, else 2022 (the edition the kit was written for). A run folder's ``config.json`` carries
+the edition it was trained for (``TrainConfig.edition``).
+
+Numbers of one edition are not comparable with another's: each had its own val and test images.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from facesr.errors import FacesrError
+
+EDITION_ENV = "FACESR_EDITION"
+DEFAULT_YEAR = 2022
+DEGRADATIONS = ("course", "second_order")
+
+
+@dataclass(frozen=True)
+class RealWorld:
+    """The real-world LQ images (no GT) released with an edition's test set, to show in the report.
+
+    Args:
+        count: Number of images.
+        size: Side of the square LQ images in pixels; None where no source states it.
+        folder: Folder name in the released data (``test_real`` in 2023); None where not known.
+        files: File names; None where not known.
+        note: What is and is not verified about them.
+    """
+
+    count: int
+    size: int | None
+    folder: str | None
+    files: tuple[str, ...] | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ReportedResult:
+    """A published result of one edition (val and test PSNR in dB on that edition's images).
+
+    Args:
+        recipe: Network, loss and schedule as reported.
+        params: Generator parameters; None where not reported.
+        val_psnr: Best validation PSNR; None where not reported.
+        test_psnr: Leaderboard (test) PSNR; None where not submitted or not reported.
+    """
+
+    recipe: str
+    params: int | None
+    val_psnr: float | None
+    test_psnr: float | None
+
+
+@dataclass(frozen=True)
+class Edition:
+    """The rules, data and published results of one edition (docs/course.md sections 1, 2 and 9).
+
+    Args:
+        year: The edition.
+        param_limit: Most generator parameters a submission may have (``sum(p.numel() for p in
+            model.parameters())``; a net with exactly this many is accepted).
+        limit_rule: How the handout states the limit.
+        train_images: Training GT images (512x512).
+        val_pairs: Validation LQ/GT pairs.
+        test_images: Test LQ images (128x128), scored on the leaderboard.
+        real_world: The real-world LQ images released with the test set.
+        degradation: ``"course"`` (the MMEditing pipeline of 2022) or ``"second_order"`` (Real-ESRGAN's).
+        degradation_note: What differs from that pipeline's description, if anything.
+        framework: The code base the course gave.
+        baseline_network: The handout's baseline generator.
+        baseline_config: The kit config that reproduces it (``get_config(baseline_config, edition=year)``).
+        baseline_val_psnr: The handout's baseline validation PSNR; None where not published.
+        baseline_note: How the handout states it.
+        meta_info: The BasicSR meta_info file listing the training images; None without one.
+        course_yml_meta_info: The meta_info file the course's training yml names, where it differs.
+        codalab_competition: The CodaLab competition id; None where not known.
+        top_test_psnr: The top test PSNR of the leaderboard; None where not known.
+        best_in_budget: The best reported in-budget recipe (highest test PSNR, else val).
+        reported: Every reported result of the edition, the best included.
+    """
+
+    year: int
+    param_limit: int
+    limit_rule: str
+    train_images: int
+    val_pairs: int
+    test_images: int
+    real_world: RealWorld
+    degradation: str
+    degradation_note: str
+    framework: str
+    baseline_network: str
+    baseline_config: str
+    baseline_val_psnr: float | None
+    baseline_note: str
+    meta_info: str | None
+    course_yml_meta_info: str | None
+    codalab_competition: int | None
+    top_test_psnr: float | None
+    best_in_budget: ReportedResult
+    reported: tuple[ReportedResult, ...]
+
+    def summary(self) -> str:
+        """The edition's facts as text lines (notebook 01 prints them)."""
+        real = self.real_world
+        size = f", {real.size}x{real.size}" if real.size else ", size not verified"
+        where = f" in {real.folder}/" if real.folder else ""
+        names = f" ({real.files[0]}-{real.files[-1]})" if real.files else ""
+        best = self.best_in_budget
+        lines = [
+            f"Edition {self.year} ({self.framework})",
+            f"  data: {self.train_images} training GT (512x512), {self.val_pairs} val pairs, {self.test_images} "
+            f"test LQ (128x128), {real.count} real-world LQ{size}{where}{names}"
+            + (f"; training list {self.meta_info}" if self.meta_info else ""),
+            f"  parameter limit: {self.param_limit:,} ({self.limit_rule})",
+            f"  degradation: {self.degradation}" + (f" ({self.degradation_note})" if self.degradation_note else ""),
+            f"  baseline: {self.baseline_network}, val "
+            + (f"{self.baseline_val_psnr} dB ({self.baseline_note})" if self.baseline_val_psnr else self.baseline_note)
+            + f"; kit config {self.baseline_config!r}",
+            f"  best reported in-budget: {best.recipe}: {_db(best.val_psnr)} val, {_db(best.test_psnr)} test",
+            f"  top of the leaderboard (test): {_db(self.top_test_psnr)}"
+            + (f" (CodaLab competition {self.codalab_competition})" if self.codalab_competition else ""),
+        ]
+        return "\n".join(lines)
+
+
+def _db(value: float | None) -> str:
+    return f"{value} dB" if value is not None else "-"
+
+
+_COURSE_YML_2025 = "meta_info_FFHQ5000sub_GT.txt"
+
+EDITIONS: dict[int, Edition] = {
+    2022: Edition(
+        year=2022,
+        param_limit=1_821_085,
+        limit_rule="120 % of MSRResNet-16's 1,517,571",
+        train_images=4000,
+        val_pairs=400,
+        test_images=400,
+        real_world=RealWorld(count=5, size=None, folder=None, files=None,
+                             note="released with the test set; size and names not stated in the handout"),
+        degradation="course",
+        degradation_note="",
+        framework="MMEditing 0.x",
+        baseline_network="MSRResNet-16 (MMEditing), 300k iterations",
+        baseline_config="srgan",
+        baseline_val_psnr=28.89,
+        baseline_note="handout",
+        meta_info=None,
+        course_yml_meta_info=None,
+        codalab_competition=None,
+        top_test_psnr=None,
+        best_in_budget=ReportedResult(
+            "MSRResNet-20, Charbonnier, 2.75M iterations, rotation and colour jitter", 1_812_995, 29.0122, 28.8475),
+        reported=(
+            ReportedResult("MSRResNet-20, Charbonnier, 2.75M iterations, rotation and colour jitter", 1_812_995,
+                           29.0122, 28.8475),
+            ReportedResult("MSRResNet-16, 1M iterations + low-lr fine-tune", 1_517_571, 28.9604, None),
+            ReportedResult("MSRResNet-16, 400k iterations", 1_517_571, 28.9071, 28.7410),
+            ReportedResult("MSRResNet-16, 300k iterations (the seed report)", 1_517_571, 28.8984, 28.7299),
+            ReportedResult("RRDBNet 64/23/32, 300k iterations (over the limit)", 16_697_987, 29.1578, None),
+        ),
+    ),
+    2023: Edition(
+        year=2023,
+        param_limit=2_276_356,
+        limit_rule="150 % of MSRResNet-16's 1,517,571; the handout says \"fewer than\"",
+        train_images=5000,
+        val_pairs=400,
+        test_images=400,
+        real_world=RealWorld(count=6, size=128, folder="test_real", files=None,
+                             note="six 128x128 faces in test_real/; file names not recorded"),
+        degradation="course",
+        degradation_note="the MMEditing >= 1.0 config has no Quantize step before the last resize",
+        framework="MMEditing (0.x and >= 1.0 configs)",
+        baseline_network="MSRResNet-16 (MMEditing), 300k iterations",
+        baseline_config="srgan",
+        baseline_val_psnr=28.89,
+        baseline_note="handout: \"around 28.89\"",
+        meta_info=None,
+        course_yml_meta_info=None,
+        codalab_competition=11412,
+        top_test_psnr=29.63118,
+        best_in_budget=ReportedResult(
+            "MSRResNet-24, PSNR loss, 500k iterations, cosine 5 x 100k", 2_108_419, 29.7899, 29.49933),
+        reported=(
+            ReportedResult("MSRResNet-24, PSNR loss, 500k iterations, cosine 5 x 100k", 2_108_419, 29.7899, 29.49933),
+            ReportedResult("MSRResNet-24, L1, 150k iterations", 2_108_419, 29.7315, 29.4399),
+            ReportedResult("MSRResNet-16, MSE, 300k iterations", 1_517_571, 29.6773, None),
+        ),
+    ),
+    2024: Edition(
+        year=2024,
+        param_limit=2_276_356,
+        limit_rule="150 % of MSRResNet-16's 1,517,571",
+        train_images=5000,
+        val_pairs=400,
+        test_images=400,
+        real_world=RealWorld(count=6, size=128, folder=None, files=tuple(f"{i:02d}.png" for i in range(1, 7)),
+                             note="six 128x128 faces named 01.png-06.png; their folder name not recorded"),
+        degradation="second_order",
+        degradation_note="",
+        framework="Real-ESRGAN code on BasicSR",
+        baseline_network="BasicSR MSRResNet-16, 300k iterations",
+        baseline_config="srgan",
+        baseline_val_psnr=26.33,
+        baseline_note="handout: \"around 26.33\"; reproduced at 26.3272 val, 26.51798 test",
+        meta_info="meta_info_FFHQ5000sub_GT.txt",
+        course_yml_meta_info=None,
+        codalab_competition=18233,
+        top_test_psnr=26.83132,
+        best_in_budget=ReportedResult("MSRResNet-24, 300k iterations", 2_108_419, 26.5656, 26.65289),
+        reported=(
+            ReportedResult("MSRResNet-24, 300k iterations", 2_108_419, 26.5656, 26.65289),
+            ReportedResult("MSRResNet-20, flips, 90-degree rotations, brightness/contrast jitter", 1_812_995,
+                           26.5617, 26.63871),
+            ReportedResult("SwinIR embed 78, 6x6, MSE, bf16, EMA 0.999, gradient clip 1", 2_251_758, 26.55, 26.62),
+            ReportedResult("MSRResNet-16 without augmentation", 1_517_571, 26.5153, None),
+            ReportedResult("EDSR-16", None, 26.42, None),
+            ReportedResult("BasicSR MSRResNet-16, the baseline reproduced", 1_517_571, 26.3272, 26.51798),
+            ReportedResult("SwinIR embed 78, 6x6, with a GAN loss", 2_251_758, 25.26, 25.33),
+        ),
+    ),
+    2025: Edition(
+        year=2025,
+        param_limit=2_276_356,
+        limit_rule="150 % of MSRResNet-16's 1,517,571",
+        train_images=6000,
+        val_pairs=400,
+        test_images=400,
+        real_world=RealWorld(count=6, size=None, folder=None, files=None,
+                             note="size not verified (students' outputs were 2048x2048, i.e. 512x512 inputs at x4)"),
+        degradation="second_order",
+        degradation_note="same course files as 2024",
+        framework="Real-ESRGAN code on BasicSR",
+        baseline_network="BasicSR MSRResNet-16, 300k iterations",
+        baseline_config="srgan",
+        baseline_val_psnr=None,
+        baseline_note="not published",
+        meta_info="meta_info_FFHQ6000sub_GT.txt",
+        course_yml_meta_info=_COURSE_YML_2025,
+        codalab_competition=None,
+        top_test_psnr=27.32311,
+        best_in_budget=ReportedResult(
+            "SwinIR embed 60, 4x6, pixelshuffledirect, L1, 500k iterations, 256 patches, degradation without USM",
+            929_628, None, 27.03877),
+        reported=(
+            ReportedResult(
+                "SwinIR embed 60, 4x6, pixelshuffledirect, L1, 500k iterations, 256 patches, degradation without USM",
+                929_628, None, 27.03877),
+            ReportedResult("EDSR-16", None, None, 26.72067),
+            ReportedResult("RCAN with 20 blocks", 1_824_595, None, 26.61),
+        ),
+    ),
+}
+
+
+def _known() -> str:
+    return ", ".join(str(y) for y in EDITIONS)
+
+
+def edition_year(value: int | str | Edition | None, source: str = "edition") -> int:
+    """The year of ``value`` (a year, its text, an :class:`Edition`), checked; None is :func:`get_edition`'s.
+
+    Args:
+        value: What the caller was given.
+        source: What error messages call it (``"edition"``, ``"--edition"``, the variable's name).
+    """
+    if isinstance(value, Edition):
+        return value.year
+    if value is None:
+        return get_edition().year
+    try:
+        year = int(str(value).strip()) if not isinstance(value, bool) else None
+    except ValueError:
+        year = None
+    if year not in EDITIONS:
+        raise FacesrError(f"{source}={value!r} is not a known edition; known editions: {_known()}")
+    return year
+
+
+def get_edition(year: int | str | Edition | None = None) -> Edition:
+    """The :class:`Edition` of ``year``; None: ``FACESR_EDITION`` if set, else 2022.
+
+    Args:
+        year: 2022, 2023, 2024 or 2025 (an int, its text or an Edition).
+
+    Raises:
+        FacesrError: one line naming the known editions, for an unknown year or ``FACESR_EDITION`` value.
+    """
+    if year is None:
+        env = os.environ.get(EDITION_ENV, "").strip()
+        return EDITIONS[edition_year(env, EDITION_ENV) if env else DEFAULT_YEAR]
+    return EDITIONS[edition_year(year)]
+
+
+def editions_table() -> str:
+    """The editions as a Markdown table (the README's): faces, limit, degradation, framework, scores."""
+    lines = [
+        "| edition | training faces | parameter limit | degradation | framework | baseline val | "
+        "best reported in-budget test | top of the leaderboard (test) |",
+        "|---|---:|---:|---|---|---:|---:|---:|",
+    ]
+    for ed in EDITIONS.values():
+        degradation = {"course": "course (MMEditing)", "second_order": "second order (Real-ESRGAN)"}[ed.degradation]
+        baseline = f"{ed.baseline_val_psnr}" if ed.baseline_val_psnr is not None else "not published"
+        best = ed.best_in_budget.test_psnr
+        lines.append(
+            f"| {ed.year} | {ed.train_images} | {ed.param_limit:,} | {degradation} | {ed.framework} | {baseline} | "
+            f"{best if best is not None else '-'} | {ed.top_test_psnr if ed.top_test_psnr is not None else '-'} |"
+        )
+    return "\n".join(lines)
+
+
+def results_table(edition: int | Edition | None = None) -> str:
+    """The reported results of one edition as a Markdown table (val and test PSNR, dB)."""
+    ed = get_edition(edition)
+    lines = [f"| {ed.year}: recipe | parameters | val PSNR | test PSNR |", "|---|---:|---:|---:|"]
+    for r in ed.reported:
+        params = f"{r.params:,}" if r.params is not None else "-"
+        lines.append(f"| {r.recipe} | {params} | {_db(r.val_psnr).removesuffix(' dB')} "
+                     f"| {_db(r.test_psnr).removesuffix(' dB')} |")
+    return "\n".join(lines)
