@@ -230,7 +230,7 @@ def export_basicsr(
     except (RuntimeError, TypeError, ValueError) as err:
         raise FacesrError(f"cannot export {what}: the generator does not build ({err})") from None
     check_fit(params, target, what, "export")
-    return _atomic_write(path, lambda f: torch.save({"params": params}, f))
+    return atomic_write(path, lambda f: torch.save({"params": params}, f))
 
 
 def _open_source(source: str | os.PathLike | Mapping, trust: bool, name: str | None) -> tuple[Mapping, str]:

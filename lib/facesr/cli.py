@@ -16,7 +16,8 @@ from facesr.errors import FacesrError
 
 def _cmd_params(args: argparse.Namespace) -> int:
     from facesr.editions import edition_year, get_edition
-    from facesr.models import check_param_budget, parameter_table
+    from facesr.models import check_param_budget
+    from facesr.report.budget import parameter_table
 
     edition = edition_year(args.edition, "--edition") if args.edition is not None else None
     if args.run_or_ckpt is None:
@@ -37,7 +38,7 @@ def _cmd_params(args: argparse.Namespace) -> int:
 def _cmd_check_data(args: argparse.Namespace) -> int:
     from facesr.data.check import check_dataset
 
-    report = check_dataset(args.root)
+    report = check_dataset(args.root, edition=args.edition)
     print(report)
     return 1 if report.errors else 0
 
@@ -45,7 +46,7 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
 def _cmd_sample_data(args: argparse.Namespace) -> int:
     from facesr.data.sample import make_sample_data
 
-    root = make_sample_data(args.out, overwrite=args.overwrite)
+    root = make_sample_data(args.out, overwrite=args.overwrite, edition=args.edition)
     print(f"sample data written to {root}")
     return 0
 
@@ -57,7 +58,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set)
     if args.iters is not None:
         overrides["iters"] = args.iters
-    cfg = get_config(args.config, quick=args.quick or None, **overrides)  # None: FACESR_QUICK=1 counts too
+    edition = args.edition if args.edition is not None else _resumed_edition(args)
+    cfg = get_config(args.config, quick=args.quick or None, edition=edition, **overrides)  # quick None: FACESR_QUICK
     train(
         cfg,
         data_root=args.data,
@@ -70,30 +72,56 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generator(args: argparse.Namespace) -> tuple[object, object]:
+    """(generator file, edition) of RUN_OR_CKPT: --edition, else the run's own, else the default."""
+    from facesr.checkpoints import checkpoint_file, read_generator
+    from facesr.editions import choose_edition
+
+    gen = read_generator(checkpoint_file(args.run_or_ckpt), trust=args.trust_checkpoint)
+    return gen, choose_edition(args.edition, gen.edition)
+
+
+def _resumed_edition(args: argparse.Namespace) -> int | None:
+    """The edition of the run folder ``train`` would resume (its config.json), so a resumed run keeps its
+    edition without --edition; None for a fresh run."""
+    from pathlib import Path
+
+    from facesr.config import get_config
+    from facesr.editions import run_edition
+
+    runs = Path(args.runs or get_config(args.config, quick=args.quick or None).runs_dir).expanduser()
+    return run_edition(runs / (args.name or args.config))
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from facesr.infer import load_generator, predict
+    from facesr.infer import predict
     from facesr.submission import check_zip_target, package_submission
 
-    net = load_generator(args.run_or_ckpt, trust=args.trust_checkpoint)
+    gen, edition = _generator(args)
     if args.zip:  # refuse an over-budget generator or an existing zip before spending time on predictions
         from facesr.models import check_param_budget
 
-        check_param_budget(net)
+        check_param_budget(gen.net, edition)
         check_zip_target(args.zip, overwrite=args.overwrite)
-    paths = predict(net, args.lq_dir, args.out_dir, tta=args.tta)
+    paths = predict(gen.net, args.lq_dir, args.out_dir, tta=args.tta)
     print(f"wrote {len(paths)} images to {args.out_dir}")
     if args.zip:
-        zip_path = package_submission(args.out_dir, args.zip, net, args.lq_dir, overwrite=args.overwrite)
+        zip_path = package_submission(args.out_dir, args.zip, gen.net, args.lq_dir, overwrite=args.overwrite,
+                                      edition=edition)
         print(f"submission zip: {zip_path}")
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from facesr.infer import evaluate, evaluation_summary, load_generator
+    from facesr.infer import evaluate, evaluation_summary
+    from facesr.models import count_parameters
 
-    net = load_generator(args.run_or_ckpt, trust=args.trust_checkpoint)
-    table = evaluate(net, args.data, tta=args.tta)
+    gen, edition = _generator(args)
+    table = evaluate(gen.net, args.data, tta=args.tta)
     print(evaluation_summary(table))
+    n = count_parameters(gen.net)
+    fits = "within" if n <= edition.param_limit else "OVER"
+    print(f"  parameters        {n:,}, {fits} the {edition.year} limit of {edition.param_limit:,}")
     table.to_csv(args.csv, index=False)
     print(f"table written to {args.csv}")
     return 0
@@ -129,7 +157,8 @@ def _cmd_handin(args: argparse.Namespace) -> int:
     from facesr.report import make_handin
 
     out = make_handin(args.run, args.out, matric=args.matric, codalab=args.codalab, data_root=args.data,
-                      figures_dir=args.figures, overwrite=args.overwrite, trust_checkpoint=args.trust_checkpoint)
+                      figures_dir=args.figures, overwrite=args.overwrite, trust_checkpoint=args.trust_checkpoint,
+                      edition=args.edition)
     print(f"hand-in bundle: {out} (its Readme.txt lists every file)")
     return 0
 
@@ -147,6 +176,16 @@ _TTA_OPTIONS = {
     "nargs": "?", "const": "x8", "default": None, "choices": ("x8", "hflip"),
     "help": "self-ensemble: x8 (8 flips and rotations; the default of a bare --tta) or hflip (the input and its "
             "horizontal mirror: faces are aligned, so rotations show the net faces it never saw)",
+}
+
+
+# The course edition (facesr.editions): its limit, data, degradation and configs. A run folder's own edition
+# (its config.json) wins over the default; an explicit --edition wins over both.
+_EDITION_ARGS = ("--edition",)
+_EDITION_OPTIONS = {
+    "default": None, "metavar": "YEAR", "choices": ("2022", "2023", "2024", "2025"),
+    "help": "the course edition: 2022, 2023, 2024 or 2025 (default: a run folder's own, else FACESR_EDITION, "
+            "else 2022)",
 }
 
 
@@ -173,16 +212,17 @@ def build_parser() -> argparse.ArgumentParser:
             "run or checkpoint against it (exit 2 if over)")
     p.add_argument("run_or_ckpt", nargs="?", default=None, metavar="RUN_OR_CKPT",
                    help="a run folder or weights file to check (default: print the edition's table)")
-    p.add_argument("--edition", default=None, metavar="YEAR",
-                   help="2022, 2023, 2024 or 2025 (default: the run's edition, else FACESR_EDITION, else 2022)")
+    p.add_argument(*_EDITION_ARGS, **_EDITION_OPTIONS)
     p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
 
     p = add("check-data", _cmd_check_data, "check a data root in the course layout; exit 1 on errors")
     p.add_argument("root", help="data root holding train/GT, val/LQ, val/GT, test/LQ")
+    p.add_argument(*_EDITION_ARGS, **_EDITION_OPTIONS)
 
     p = add("sample-data", _cmd_sample_data, "write the bundled sample data set (not FFHQ) to OUT")
     p.add_argument("out", help="folder to create (course layout)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing sample set in OUT")
+    p.add_argument(*_EDITION_ARGS, **_EDITION_OPTIONS)
 
     p = add("train", _cmd_train, "train (or resume) a run from a named config")
     p.add_argument("config", help=f"a named config: {', '.join(CONFIGS)}")
@@ -193,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="shrink to CPU size on the sample data")
     p.add_argument("--init", default=None, metavar="RUN_OR_CKPT", help="initialise the generator from a run or file")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    p.add_argument(*_EDITION_ARGS, **_EDITION_OPTIONS)
     p.add_argument(
         "--allow-config-change", action="store_true", help="resume even if the config differs from the saved one"
     )
@@ -205,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(*_TTA_ARGS, **_TTA_OPTIONS)
     p.add_argument("--zip", default=None, metavar="FILE", help="also package the leaderboard zip")
     p.add_argument("--overwrite", action="store_true", help="replace an existing zip")
+    p.add_argument(*_EDITION_ARGS, **_EDITION_OPTIONS)
     p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
 
     p = add("evaluate", _cmd_evaluate, "PSNR/SSIM on the val set beside the bicubic baseline")
@@ -212,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="data/FFHQ", help="data root (default: data/FFHQ)")
     p.add_argument(*_TTA_ARGS, **_TTA_OPTIONS)
     p.add_argument("--csv", default="evaluation.csv", help="where to write the table (default: evaluation.csv)")
+    p.add_argument(*_EDITION_ARGS, **_EDITION_OPTIONS)
     p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
 
     p = add("export", _cmd_export, "write a generator's EMA weights: .safetensors with the kit's architecture "
@@ -238,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="data root with test/LQ, to make missing test predictions (default: the run's config)")
     p.add_argument("--figures", default=None, metavar="DIR", help="the report's figures (default: the kit's figures/)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing FILE.zip")
+    p.add_argument(*_EDITION_ARGS, **_EDITION_OPTIONS)
     p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
 
     p = add("demo", _cmd_demo, "the main job: notebooks 01-07 in quick mode on the sample data")

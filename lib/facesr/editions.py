@@ -16,8 +16,10 @@ Numbers of one edition are not comparable with another's: each had its own val a
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from facesr.errors import FacesrError
 
@@ -111,6 +113,12 @@ class Edition:
     best_in_budget: ReportedResult
     reported: tuple[ReportedResult, ...]
 
+    @property
+    def degradation_label(self) -> str:
+        """``"course (MMEditing)"`` or ``"second order (Real-ESRGAN)"``, with the note when there is one."""
+        label = {"course": "course (MMEditing)", "second_order": "second order (Real-ESRGAN)"}[self.degradation]
+        return f"{label}; {self.degradation_note}" if self.degradation_note else label
+
     def summary(self) -> str:
         """The edition's facts as text lines (notebook 01 prints them)."""
         real = self.real_world
@@ -124,7 +132,7 @@ class Edition:
             f"test LQ (128x128), {real.count} real-world LQ{size}{where}{names}"
             + (f"; training list {self.meta_info}" if self.meta_info else ""),
             f"  parameter limit: {self.param_limit:,} ({self.limit_rule})",
-            f"  degradation: {self.degradation}" + (f" ({self.degradation_note})" if self.degradation_note else ""),
+            f"  degradation: {self.degradation_label}",
             f"  baseline: {self.baseline_network}, val "
             + (f"{self.baseline_val_psnr} dB ({self.baseline_note})" if self.baseline_val_psnr else self.baseline_note)
             + f"; kit config {self.baseline_config!r}",
@@ -306,6 +314,26 @@ def get_edition(year: int | str | Edition | None = None) -> Edition:
     return EDITIONS[edition_year(year)]
 
 
+def run_edition(run_dir: str | os.PathLike) -> int | None:
+    """The edition a run folder's config.json records; None without one (a fresh run, a run of an older kit)."""
+    try:
+        edition = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8")).get("edition")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return edition if isinstance(edition, int) and edition in EDITIONS else None
+
+
+def choose_edition(asked: int | str | Edition | None = None, recorded: int | str | None = None) -> Edition:
+    """The edition that applies: the one asked for (``--edition``, an argument), else the one a run folder or a
+    file records (its config.json, its export metadata), else :func:`get_edition`'s default.
+
+    Args:
+        asked: What the caller asked for, or None.
+        recorded: What the run or file says, or None (a checkpoint of an older kit records none).
+    """
+    return get_edition(asked if asked is not None else recorded)
+
+
 def editions_table() -> str:
     """The editions as a Markdown table (the README's): faces, limit, degradation, framework, scores."""
     lines = [
@@ -314,7 +342,7 @@ def editions_table() -> str:
         "|---|---:|---:|---|---|---:|---:|---:|",
     ]
     for ed in EDITIONS.values():
-        degradation = {"course": "course (MMEditing)", "second_order": "second order (Real-ESRGAN)"}[ed.degradation]
+        degradation = ed.degradation_label.split(";")[0]
         baseline = f"{ed.baseline_val_psnr}" if ed.baseline_val_psnr is not None else "not published"
         best = ed.best_in_budget.test_psnr
         lines.append(

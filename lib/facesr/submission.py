@@ -73,20 +73,22 @@ def package_submission(
     net: nn.Module,
     lq_dir: str | os.PathLike,
     overwrite: bool = False,
+    edition: int | None = None,
 ) -> Path:
     """Check the SR folder and the generator against the rules and write the leaderboard zip.
 
     Args:
         sr_dir: folder of SR PNGs (from :func:`facesr.infer.predict`).
         zip_path: the zip to write (``results/NNNNN.png`` inside); written atomically.
-        net: the generator that made them; more than 1,821,085 trainable parameters is refused.
+        net: the generator that made them; over the edition's parameter limit is refused.
         lq_dir: the test LQ folder the SR images must match one to one (by name, ``.png``).
         overwrite: replace an existing ``zip_path``.
+        edition: whose limit applies (:func:`facesr.editions.get_edition`; None: ``FACESR_EDITION``, else 2022).
 
     Returns:
         ``zip_path``.
     """
-    check_param_budget(net)  # FacesrError stating the count and the limit
+    check_param_budget(net, edition)  # FacesrError stating the count, the edition and its limit
     zip_path = check_zip_target(zip_path, overwrite)
     lq_names = TestDataset(lq_dir).names  # FacesrError naming the folder when it is missing or empty
     sr_dir = Path(sr_dir)

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from facesr.errors import FacesrError
-from facesr.models.zoo import off_meta_device, require_spandrel
+from facesr.models.spandrel_support import off_meta_device, require_spandrel
 
 require_spandrel()  # one clear line instead of ModuleNotFoundError
 from spandrel.architectures.RCAN import RCAN as _SpandrelRCAN  # noqa: E402

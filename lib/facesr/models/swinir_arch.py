@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from facesr.errors import FacesrError
-from facesr.models.zoo import off_meta_device, require_spandrel
+from facesr.models.spandrel_support import off_meta_device, require_spandrel
 
 require_spandrel()  # one clear line instead of ModuleNotFoundError
 from spandrel.architectures.SwinIR import SwinIR as _SpandrelSwinIR  # noqa: E402

@@ -1,33 +1,27 @@
-"""Networks from spandrel (chaiNNer's and ComfyUI's model zoo): the kit's builders and spandrel's detection.
-
-spandrel keeps the official implementations with the official state-dict names; the kit builds on them
-instead of writing SwinIR or RCAN again. The kit's subclasses live one per file (``swinir_arch.py``,
-``rcan_arch.py``) and fix what spandrel gets wrong for training; this module imports them, and spandrel,
-only when a spandrel network is built or a state dict is asked about, so ``import facesr.models`` works
-without spandrel and lists the spandrel generators anyway.
+"""Foreign state dicts through spandrel (chaiNNer's and ComfyUI's model zoo): which kit generator rebuilds
+one, or any spandrel-supported SR network as a plain module.
 
 Two questions about a state dict (its plain keys, as :func:`facesr.checkpoints.extract_state_dict`
 returns them; ``params`` / ``params_ema`` / prefixes are unwrapped there):
 
 - :func:`spandrel_architecture`: which kit generator and kwargs rebuild it (SwinIR, RCAN, RRDBNet), or None;
 - :func:`spandrel_model`: any spandrel-supported RGB super-resolution model, as a plain ``nn.Module``.
+
+spandrel is imported only when a state dict is asked about (:mod:`facesr.models.spandrel_support`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-from collections.abc import Iterator, Mapping
-from types import ModuleType
+from collections.abc import Mapping
 from typing import Any
 
-import torch
 import torch.nn as nn
 
 from facesr.errors import FacesrError
-
-SPANDREL_PIP = "pip install 'spandrel>=0.4'"
-SPANDREL_MIN_VERSION = (0, 4)
+from facesr.models.registry import build_generator
+from facesr.models.spandrel_support import require_spandrel, spandrel_arch_id
+from facesr.models.state_dicts import generator_architecture
 
 # spandrel architecture id -> the kit generator built on it, and the official arguments always spelled out
 # in the kwargs (the rest only where they differ from the official defaults).
@@ -38,72 +32,6 @@ _KIT_ARCHS: dict[str, tuple[str, tuple[str, ...]]] = {
                       "norm", "kernel_size")),
 }
 _DIV2K_MEAN_R = 0.4488  # RCAN's MeanShift: sub_mean.bias = -rgb_range * DIV2K mean
-
-
-def require_spandrel() -> ModuleType:
-    """The spandrel module; one-line FacesrError naming the pip command when it is missing or too old."""
-    try:
-        import spandrel
-    except ImportError:  # also when sys.modules["spandrel"] is None
-        raise FacesrError(
-            f"SwinIR, RCAN and other spandrel networks need the spandrel package, which is not installed: "
-            f"{SPANDREL_PIP} (on Colab, facesr.colab.setup_runtime installs it)"
-        ) from None
-    version = getattr(spandrel, "__version__", "0")
-    parts = tuple(int(p) if p.isdigit() else 0 for p in version.split(".")[:2])
-    if parts < SPANDREL_MIN_VERSION:
-        raise FacesrError(f"spandrel {version} is too old for the kit: {SPANDREL_PIP}")
-    return spandrel
-
-
-@contextlib.contextmanager
-def off_meta_device() -> Iterator[bool]:
-    """Run a spandrel ``__init__`` on the CPU when the default device is meta; yields whether it was.
-
-    spandrel's constructors call ``.item()`` (SwinIR's drop-path rates) and assign ``.data`` (RCAN's mean
-    shift), which fail on meta tensors; the kit counts parameters on the meta device, so the caller builds on
-    the CPU and moves the finished module to meta.
-    """
-    meta = torch.empty(()).device.type == "meta"
-    with torch.device("cpu") if meta else contextlib.nullcontext():
-        yield meta
-
-
-def build_swinir(**kwargs: Any) -> nn.Module:
-    """The kit's SwinIR (:class:`facesr.models.swinir_arch.SwinIR`) with official constructor arguments."""
-    require_spandrel()
-    from facesr.models.swinir_arch import SwinIR
-
-    return SwinIR(**kwargs)
-
-
-def build_rcan(**kwargs: Any) -> nn.Module:
-    """The kit's RCAN (:class:`facesr.models.rcan_arch.RCAN`) with official constructor arguments."""
-    require_spandrel()
-    from facesr.models.rcan_arch import RCAN
-
-    return RCAN(**kwargs)
-
-
-# The generators of the registry that come from spandrel (lazy: spandrel is imported when one is built).
-SPANDREL_GENERATORS = {"swinir": build_swinir, "rcan": build_rcan}
-
-
-def spandrel_arch_id(sd: Mapping) -> str | None:
-    """spandrel's architecture id for ``sd`` (detection by key names only, nothing is built), or None.
-
-    None also when spandrel is not installed: used where a description is nice to have, never required.
-    """
-    try:
-        spandrel = require_spandrel()
-    except FacesrError:
-        return None
-    plain = dict(sd)
-    for support in spandrel.MAIN_REGISTRY.architectures("detection"):
-        with contextlib.suppress(Exception):  # a detector may trip over unusual values; that is "not it"
-            if support.detect(plain):
-                return str(support.architecture.id)
-    return None
 
 
 def _load_descriptor(sd: Mapping) -> Any | None:
@@ -149,8 +77,6 @@ def spandrel_architecture(sd: Mapping) -> tuple[str, dict] | None:
     require_spandrel()
     arch = spandrel_arch_id(sd)
     if arch == "ESRGAN":
-        from facesr.models import generator_architecture  # the kit reads RRDBNet dicts itself
-
         found = generator_architecture(sd)
         return found if found and found[0] == "rrdbnet" else None
     if arch not in _KIT_ARCHS:
@@ -176,8 +102,6 @@ def spandrel_model(sd: Mapping) -> nn.Module:
     sd = require_spandrel().canonicalize_state_dict(dict(sd))
     found = spandrel_architecture(sd)
     if found is not None:
-        from facesr.models import build_generator
-
         net = build_generator(found[0], **found[1])
         net.load_state_dict(dict(sd), strict=True)
         return net.eval()

@@ -103,6 +103,7 @@ def leaderboard_zip(
     data_root: str | os.PathLike | None = None,
     config: dict | None = None,
     checkpoint: str | os.PathLike | None = None,
+    edition: int | None = None,
 ) -> Path:
     """The run's leaderboard zip ``<run>/submission.zip``: the existing one if it is current, else made again.
 
@@ -118,6 +119,7 @@ def leaderboard_zip(
         data_root: data root with ``test/LQ``; None uses the run's config.json ``data_root``.
         config: the run's config.json contents (read when None).
         checkpoint: the checkpoint ``net`` was loaded from (None: the run's best.pt, else latest.pt).
+        edition: whose parameter limit applies (None: the run's own, from its config.json, else the default).
 
     Raises:
         FacesrError: over budget; or no current zip, no current predictions and no ``test/LQ`` to make them
@@ -125,6 +127,7 @@ def leaderboard_zip(
     """
     from facesr.checkpoints import run_checkpoint
     from facesr.data.images import list_images
+    from facesr.editions import choose_edition
     from facesr.infer import predict
     from facesr.models import check_param_budget
     from facesr.submission import package_submission
@@ -132,7 +135,8 @@ def leaderboard_zip(
     run_dir = Path(run_dir)
     zip_path, pred_dir = run_dir / LEADERBOARD_ZIP, run_dir / TEST_PREDICTIONS
     ckpt = Path(checkpoint) if checkpoint is not None else run_checkpoint(run_dir)
-    lq_dir = _test_lq_dir(data_root, config if config is not None else _read_config(run_dir))
+    config = config if config is not None else _read_config(run_dir)
+    lq_dir = _test_lq_dir(data_root, config)
     if zip_path.is_file():
         if not zipfile.is_zipfile(zip_path):
             raise FacesrError(f"{zip_path} is not a zip file; move it away so that the hand-in makes a new one")
@@ -140,7 +144,8 @@ def leaderboard_zip(
             return zip_path
         why = f"older than {ckpt.name}" if _older(zip_path, ckpt) else f"not one PNG per image of {lq_dir}"
         print(f"{zip_path} is {why}: making it again from the run's test predictions")
-    check_param_budget(net)
+    edition = choose_edition(edition, config.get("edition")).year
+    check_param_budget(net, edition)
     predictions = list_images(pred_dir) if pred_dir.is_dir() else []
     stale = not predictions or any(_older(path, ckpt) for path in predictions)
     if stale and lq_dir is None:
@@ -153,7 +158,7 @@ def leaderboard_zip(
     if stale:
         paths = predict(net, lq_dir, pred_dir)
         print(f"{len(paths)} test predictions written to {pred_dir}")
-    return package_submission(pred_dir, zip_path, net, lq_dir, overwrite=True)
+    return package_submission(pred_dir, zip_path, net, lq_dir, overwrite=True, edition=edition)
 
 
 def _figure_files(figures_dir: Path) -> list[BundleFile]:
@@ -215,6 +220,7 @@ def make_handin(
     figures_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
     trust_checkpoint: bool = False,
+    edition: int | None = None,
 ) -> Path:
     """Write the course hand-in bundle of a run as one zip (see the module docstring for its contents).
 
@@ -227,12 +233,14 @@ def make_handin(
         figures_dir: the report's figures and tables (None: the kit's ``figures/``).
         overwrite: replace an existing ``out``.
         trust_checkpoint: unpickle the checkpoint in full (runs code from it; only for trusted files).
+        edition: the course edition whose limit and hand-in apply (None: the run's own, else the default).
 
     Returns:
         ``out``.
     """
     from facesr.checkpoints import run_checkpoint
     from facesr.colab import kit_root
+    from facesr.editions import choose_edition
     from facesr.infer import load_generator
     from facesr.models import check_param_budget
 
@@ -243,14 +251,15 @@ def make_handin(
         raise FacesrError(f"{run_dir} is not a run folder with best.pt or latest.pt; pass the submitted run's folder")
     config = _read_config(run_dir)
     net = load_generator(checkpoint, trust=trust_checkpoint)
+    edition = choose_edition(edition, config.get("edition")).year
     try:
-        params = check_param_budget(net)
+        params = check_param_budget(net, edition)
     except FacesrError as err:
         raise FacesrError(f"run {run_dir.name} cannot be handed in: {err}") from None
     figures = _figure_files(Path(figures_dir).expanduser() if figures_dir else kit_root() / "figures")
-    files = _run_files(run_dir, checkpoint, leaderboard_zip(run_dir, net, data_root, config, checkpoint)) + figures
-    files += _code_files()
+    board = leaderboard_zip(run_dir, net, data_root, config, checkpoint, edition=edition)
+    files = _run_files(run_dir, checkpoint, board) + figures + _code_files()
     readme = handin_readme(run_dir, config, net, params, files, matric=matric, codalab=codalab,
-                           figures_dir=Path(figures[0].source).parent)  # fmt: skip
+                           figures_dir=Path(figures[0].source).parent, edition=edition)  # fmt: skip
     _write_zip(out, files, readme)
     return out

@@ -186,6 +186,7 @@ def handin_readme(
     matric: str | None = None,
     codalab: str | None = None,
     figures_dir: Path | None = None,
+    edition: int | None = None,
 ) -> str:
     """The text of Readme.txt for the bundle of ``run_dir``.
 
@@ -198,22 +199,27 @@ def handin_readme(
         matric: the matriculation number (None: a marked blank).
         codalab: the CodaLab user name (None: a marked blank).
         figures_dir: the report's figures folder (for the PSNR table row of the run).
+        edition: the course edition handed in for (None: the run's own, else the default).
     """
     import facesr
-    from facesr.models import PARAM_LIMIT
+    from facesr.editions import choose_edition
+
+    ed = choose_edition(edition, config.get("edition"))
 
     name, data = run_dir.name, str(config.get("data_root") or "data/FFHQ")
     runs = Path(str(config.get("runs_dir") or "checkpoints")) / name
     made = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        f"Hand-in of run {name!r}, made by facesr-kit {facesr.__version__} on {made}",
+        f"Hand-in of run {name!r} for the {ed.year} edition of the course, made by facesr-kit "
+        f"{facesr.__version__} on {made}",
         "",
         f"Matriculation number: {matric or BLANK.format(what='your matriculation number')}",
         f"CodaLab user name:    {codalab or BLANK.format(what='your CodaLab user name')}",
         "",
         "Model",
         f"  generator            {config.get('generator')} {config.get('generator_args')}",
-        f"  parameters           {params:,} (course limit {PARAM_LIMIT:,}, every parameter counted)",
+        f"  edition              {ed.year}: {ed.degradation_label} degradation, {ed.framework}",
+        f"  parameters           {params:,} ({ed.year} limit {ed.param_limit:,}, every parameter counted)",
         *_psnr_lines(run_dir, figures_dir),
         _machine_line(run_dir),
         "",

@@ -25,15 +25,16 @@ def budget_line(cfg: object) -> str:
     """
     import torch
 
-    from facesr.models import PARAM_LIMIT, build_generator, count_parameters
+    from facesr.models import build_generator, count_parameters, param_limit
 
     with torch.device("meta"):
         n = count_parameters(build_generator(cfg.generator, **cfg.generator_args))
-    share = f"{100 * n / PARAM_LIMIT:.1f} % of the limit"
-    if n <= PARAM_LIMIT:
-        return f"{cfg.generator}: {n:,} parameters, within the {PARAM_LIMIT:,} limit ({share})"
+    limit = param_limit(cfg.edition)
+    share = f"{100 * n / limit:.1f} % of the limit"
+    if n <= limit:
+        return f"{cfg.generator}: {n:,} parameters, within the {cfg.edition} limit of {limit:,} ({share})"
     return (
-        f"{cfg.generator}: {n:,} parameters, OVER the {PARAM_LIMIT:,} limit ({share}): "
+        f"{cfg.generator}: {n:,} parameters, OVER the {cfg.edition} limit of {limit:,} ({share}): "
         "fine for the report's comparison, not for a leaderboard submission"
     )
 
@@ -238,7 +239,11 @@ def predict_real_world(
 
 
 def make_submission(
-    net: object, data_root: str | os.PathLike, run_dir: str | os.PathLike, tta: bool | str | None = None
+    net: object,
+    data_root: str | os.PathLike,
+    run_dir: str | os.PathLike,
+    tta: bool | str | None = None,
+    edition: int | None = None,
 ) -> Path:
     """The run's leaderboard zip: ``test/LQ`` predicted into ``<run>/test_predictions``, zipped to ``submission.zip``.
 
@@ -251,36 +256,18 @@ def make_submission(
         data_root: the data root with ``test/LQ``.
         run_dir: the run folder the predictions and the zip go to.
         tta: self-ensemble: None, "hflip" or "x8" (e.g. :func:`facesr.report.tables.best_tta`).
+        edition: whose parameter limit applies (None: the run's own, from its config.json, else the default).
     """
+    from facesr.editions import choose_edition, run_edition
     from facesr.infer import predict
     from facesr.models import check_param_budget
     from facesr.submission import package_submission
 
-    check_param_budget(net)  # FacesrError with the count and the limit, before minutes of predicting
     lq_dir, run_dir = Path(data_root) / "test" / "LQ", Path(run_dir)
+    edition = choose_edition(edition, run_edition(run_dir)).year
+    check_param_budget(net, edition)  # FacesrError with the count and the limit, before minutes of predicting
     pred_dir = run_dir / TEST_PREDICTIONS
     paths = predict(net, lq_dir, pred_dir, tta=tta)
-    zip_path = package_submission(pred_dir, run_dir / LEADERBOARD_ZIP, net, lq_dir, overwrite=True)
+    zip_path = package_submission(pred_dir, run_dir / LEADERBOARD_ZIP, net, lq_dir, overwrite=True, edition=edition)
     print(f"{run_dir.name} (self-ensemble: {tta}): {len(paths)} test predictions in {pred_dir}; zip {zip_path}")
     return zip_path
-
-
-def over_budget_generator(runs: Mapping[str, object], trust: bool = False) -> tuple[str, object]:
-    """(description, generator) over the parameter limit: a trained run if one is, else the report's RRDBNet.
-
-    ``runs`` maps run names to generators already loaded (e.g. notebook 06's ``NETS``: nothing is
-    loaded again) or to run folders / checkpoints (loaded here, in full with ``trust``, which runs code from
-    them: only for trusted files). Used to show the submission check refusing it; a quick-mode RRDBNet
-    (2 blocks) fits the limit, so the full-size RRDBNet 64/23/32 (random weights, only its size matters)
-    stands in then.
-    """
-    from torch import nn
-
-    from facesr.infer import load_generator
-    from facesr.models import PARAM_LIMIT, RRDBNet, count_parameters
-
-    for name, run in runs.items():
-        net_g = run if isinstance(run, nn.Module) else load_generator(run, trust=trust)
-        if count_parameters(net_g) > PARAM_LIMIT:
-            return f"run {name}", net_g
-    return "RRDBNet 64/23/32 (random weights: only its size matters here)", RRDBNet()

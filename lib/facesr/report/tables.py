@@ -92,13 +92,16 @@ def val_subset(data_root: str | os.PathLike, n: int, folder: str | os.PathLike) 
 
 
 def _run_row(
-    name: str, run_dir: Path, data_root: str | os.PathLike, tta: bool, x8_root: Path | None, trust: bool
+    name: str, run_dir: Path, data_root: str | os.PathLike, tta: bool, x8_root: Path | None, trust: bool,
+    edition: int | None,
 ) -> tuple[dict, dict]:
     """(table row of one run, its bicubic scores): one pass over the val set, x8 over ``x8_root``'s if given."""
+    from facesr.editions import choose_edition, run_edition
     from facesr.infer import evaluate_variants, load_generator
-    from facesr.models import PARAM_LIMIT, count_parameters
+    from facesr.models import count_parameters
 
     net_g = load_generator(run_dir, trust=trust)
+    limit = choose_edition(edition, run_edition(run_dir)).param_limit
     # one pass gives every table: the plain output is the ensembles' identity pass
     ttas = (None, *(e for e in ENSEMBLES if e != "x8" or x8_root is None)) if tta else (None,)
     tables = evaluate_variants(net_g, data_root, ttas=ttas)
@@ -108,7 +111,7 @@ def _run_row(
     plain = per_image.loc["mean"]
     n = count_parameters(net_g)
     row: dict[str, object] = {
-        "model": model_label(name), "run": name, "params": n, "within_limit": n <= PARAM_LIMIT,
+        "model": model_label(name), "run": name, "params": n, "within_limit": n <= limit,
         "best_iter": run_best_validation(run_dir)["iter"],
         "images": len(per_image) - 1,  # said in the table: a limit scores a subset
         "psnr": float(plain["psnr"]), "ssim": float(plain["ssim"]),
@@ -129,6 +132,7 @@ def psnr_table(
     verbose: bool = True,
     x8_limit: int | None = None,
     trust: bool = False,
+    edition: int | None = None,
 ) -> pd.DataFrame:
     """The best-PSNR table: val PSNR/SSIM of each run's best checkpoint, plain and self-ensembled.
 
@@ -148,6 +152,7 @@ def psnr_table(
         x8_limit: score x8 on the first ``x8_limit`` val pairs only (None or 0: all); plain and hflip still
             score every image. Quick mode: x8 of a 512x512 output takes seconds per image on a CPU.
         trust: unpickle each run's checkpoint in full, which runs code from it (only for trusted files).
+        edition: whose parameter limit ``within_limit`` applies (None: each run's own, else the default).
     """
     import tempfile
 
@@ -158,7 +163,7 @@ def psnr_table(
             subset = val_subset(data_root, limit, tmp)
             if verbose:
                 print(f"scoring the first {limit} val images only (limit={limit})")
-            return psnr_table(runs, subset, tta=tta, verbose=verbose, x8_limit=x8_limit, trust=trust)
+            return psnr_table(runs, subset, tta=tta, verbose=verbose, x8_limit=x8_limit, trust=trust, edition=edition)
     n_val = len(list_images(Path(data_root) / "val" / "LQ"))
     rows: list[dict[str, object]] = []
     bicubic: dict[str, float] | None = None  # from the first run's pass, else computed below
@@ -169,7 +174,7 @@ def psnr_table(
         for name, run_dir in runs.items():
             if verbose:
                 print(f"evaluating {name} ({run_dir}) ...", flush=True)
-            row, bicubic = _run_row(name, Path(run_dir), data_root, tta, x8_root, trust)
+            row, bicubic = _run_row(name, Path(run_dir), data_root, tta, x8_root, trust, edition)
             rows.append(row)
     if bicubic is None:  # no run at all: the baseline alone still gives the table its first row
         bicubic = bicubic_scores(data_root)
@@ -199,52 +204,6 @@ def bicubic_scores(data_root: str | os.PathLike) -> dict[str, float]:
     if not p_values:
         raise FacesrError(f"no val images in {root / 'val' / 'LQ'}; check the data root")
     return {"psnr": math.fsum(p_values) / len(p_values), "ssim": math.fsum(s_values) / len(s_values)}
-
-
-def parameter_budget_table() -> pd.DataFrame:
-    """The report's parameter table, counted from the networks (built on the meta device: no memory).
-
-    Rows: SRGAN = MSRResNet-16, ESRGAN = RRDBNet 64/23/32, ESRGAN with discriminator = RRDBNet +
-    ModifiedVGG + VGG19 features[:35] (the perceptual network), the in-budget MSRResNet-20 recipe, and the
-    swinir and rcan configs of notebook 07 (left out, with a note, when spandrel is not installed).
-    Every parameter counts, frozen ones too, as the handout counts them (:func:`facesr.models.count_parameters`).
-    """
-    import torch
-
-    from facesr.config import get_config
-    from facesr.models import (
-        PARAM_LIMIT,
-        ModifiedVGG,
-        MSRResNet,
-        RRDBNet,
-        build_generator,
-        count_parameters,
-        perceptual_vgg_params,
-    )
-
-    with torch.device("meta"):
-        srgan, m20 = count_parameters(MSRResNet(num_blocks=16)), count_parameters(MSRResNet(num_blocks=20))
-        rrdb, disc = count_parameters(RRDBNet()), count_parameters(ModifiedVGG(3, 64))
-    vgg = perceptual_vgg_params()  # frozen in training, but still counted
-    rows = [
-        ("SRGAN", "MSRResNet-16", srgan),
-        ("ESRGAN", "RRDBNet 64/23/32", rrdb),
-        ("ESRGAN (discriminator)", "RRDBNet + ModifiedVGG + VGG19 features[:35]", rrdb + disc + vgg),
-        ("In-budget recipe", "MSRResNet-20", m20),
-    ]
-    for name, networks in (("swinir", "SwinIR embed 84, 4x6 blocks, window 8"), ("rcan", "RCAN 64, 3 groups x 6")):
-        cfg = get_config(name, quick=False)
-        try:
-            with torch.device("meta"):
-                n = count_parameters(build_generator(cfg.generator, **cfg.generator_args))
-            rows.append((model_label(name), networks, n))
-        except FacesrError as err:  # spandrel missing: the report's own networks still get their rows
-            print(f"parameter table without {name}: {err}")
-    df = pd.DataFrame(rows, columns=["model", "networks", "params"])
-    df["limit"] = PARAM_LIMIT
-    # Only a generator is held to the limit; the GAN row counts everything trained or run in training.
-    df["within_limit"] = [p <= PARAM_LIMIT for p in df["params"]]
-    return df
 
 
 def _psnr_columns(table: pd.DataFrame) -> list[str]:

@@ -207,7 +207,7 @@ def _datasets(run: _Run, root: Path) -> tuple[Any, Any]:
 def _open_run_folder(run: _Run, val_set: Any, n_train: int) -> None:
     """Rank 0: bicubic baseline, config.json, the logs, and the one-line summary of the run."""
     from facesr.metrics import bicubic_upscale, psnr, tensor_to_uint8
-    from facesr.models import PARAM_LIMIT, count_parameters
+    from facesr.models import count_parameters, param_limit
 
     cfg, run_dir = run.cfg, run.run_dir
     run.bicubic = float(np.mean([psnr(bicubic_upscale(tensor_to_uint8(v["lq"])), tensor_to_uint8(v["gt"]))
@@ -218,7 +218,8 @@ def _open_run_folder(run: _Run, val_set: Any, n_train: int) -> None:
     loss_names = GAN_LOSS_NAMES if run.nets.net_d is not None else PIXEL_LOSS_NAMES
     run.logs = RunLogs(run_dir, loss_names, run.start, cfg.tensorboard)
     n_params = count_parameters(run.nets.net_g)
-    over = f", over the {PARAM_LIMIT:,} limit: not submittable" if n_params > PARAM_LIMIT else ""
+    limit = param_limit(cfg.edition)
+    over = f", over the {cfg.edition} limit of {limit:,}: not submittable" if n_params > limit else ""
     ranks = f", {run.ranks.world_size} ranks x batch {cfg.batch_size // run.ranks.world_size}" if run.ranks.enabled else ""
     print(f"{cfg.name}: {cfg.generator} {cfg.generator_args} ({n_params:,} parameters{over}), {n_train} training "
           f"images, {len(val_set)} val pairs (bicubic {run.bicubic:.4f} dB), iterations {run.start} -> {cfg.iters}"
