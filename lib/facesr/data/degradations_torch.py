@@ -221,17 +221,24 @@ def jpeg_batch(images: Sequence[torch.Tensor], qualities: Sequence[int], codec: 
     img8 = [(img * 255).round().clamp(0, 255).to(torch.uint8) for img in images]  # torch.round: half to even
     if codec == "torch":
         return [out.to(torch.float32) / 255 for out in jpeg_libjpeg_list(img8, list(qualities))]
-    dev = images[0].device
     hwc = [t.permute(1, 2, 0) for t in img8]
-    if dev.type == "cpu":
+    if images[0].device.type == "cpu":
         outs = [torch.from_numpy(jpeg_roundtrip_uint8(t.contiguous().numpy(), int(q))) for t, q in zip(hwc, qualities, strict=True)]
-        return [out.permute(2, 0, 1).to(torch.float32) / 255 for out in outs]
+    else:
+        outs = _opencv_one_trip(hwc, qualities)
+    return [out.permute(2, 0, 1).to(torch.float32) / 255 for out in outs]
+
+
+def _opencv_one_trip(hwc: Sequence[torch.Tensor], qualities: Sequence[int]) -> list[torch.Tensor]:
+    """OpenCV's JPEG of (h, w, 3) uint8 images on any device: one copy of all of them to the host, the codecs
+    in parallel threads (cv2 releases the GIL), one copy back -> (h, w, 3) uint8 on the images' device."""
+    dev = hwc[0].device
     sizes = [t.numel() for t in hwc]
     host = torch.cat([t.reshape(-1) for t in hwc]).cpu().numpy()  # the one copy down
     parts = [part.reshape(t.shape) for part, t in zip(np.split(host, np.cumsum(sizes)[:-1]), hwc, strict=True)]
     done = list(_jpeg_pool().map(jpeg_roundtrip_uint8, parts, [int(q) for q in qualities]))
-    back = torch.from_numpy(np.concatenate([d.reshape(-1) for d in done])).to(dev, non_blocking=True)  # the one copy up
-    return [part.view(t.shape).permute(2, 0, 1).to(torch.float32) / 255 for part, t in zip(back.split(sizes), hwc, strict=True)]
+    back = torch.from_numpy(np.concatenate([d.reshape(-1) for d in done])).to(dev, non_blocking=True)  # one copy up
+    return [part.view(t.shape) for part, t in zip(back.split(sizes), hwc, strict=True)]
 
 
 def default_jpeg_codec(device: torch.device) -> str:
