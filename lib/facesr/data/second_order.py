@@ -31,12 +31,13 @@ from facesr.data.jpeg_torch import jpeg_torch, jpeg_torch_list
 from facesr.errors import FacesrError
 
 __all__ = [
-    "KERNEL_KINDS", "PARAM_KEYS", "RESIZE_KINDS", "RESIZE_MODES", "SecondOrderSettings", "apply_second_order",
-    "degrade_second_order", "describe_params", "filter2d", "jpeg_torch", "sample_second_order_params",
-    "usm_sharpen",
+    "KERNEL_KINDS", "KERNEL_SHAPE", "PARAM_KEYS", "RESIZE_KINDS", "RESIZE_MODES", "SecondOrderSettings",
+    "apply_second_order", "degrade_second_order", "describe_params", "filter2d", "jpeg_torch", "kernel_from_shape",
+    "pulse_kernel", "sample_second_order_params", "usm_sharpen",
 ]  # fmt: skip
 
 KERNEL_KINDS = (*BLUR_KINDS, "sinc")
+KERNEL_SHAPE = ("sigma_x", "sigma_y", "angle", "beta", "omega")
 RESIZE_KINDS = ("up", "down", "keep")
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 
@@ -119,11 +120,12 @@ class SecondOrderSettings:
 # ------------------------------------------------------------------------------------------ the draw (CPU)
 
 #: The keys of one sample's params and their dtypes. The three kernels are (kernel_pad, kernel_pad), 21x21
-#: for the course; everything else is 0-d. default_collate puts a batch dimension first.
+#: for the course; ``kernel1_shape`` and ``kernel2_shape`` are (5,) (:data:`KERNEL_SHAPE`, what made the
+#: kernel); everything else is 0-d. default_collate puts a batch dimension first.
 PARAM_KEYS: dict[str, torch.dtype] = {
-    "kernel1": torch.float32, "kernel1_kind": torch.int64, "kernel1_size": torch.int64,
-    "kernel2": torch.float32, "kernel2_kind": torch.int64, "kernel2_size": torch.int64,
-    "sinc_kernel": torch.float32, "final_sinc": torch.bool, "sinc_size": torch.int64,
+    "kernel1": torch.float32, "kernel1_kind": torch.int64, "kernel1_size": torch.int64, "kernel1_shape": torch.float64,
+    "kernel2": torch.float32, "kernel2_kind": torch.int64, "kernel2_size": torch.int64, "kernel2_shape": torch.float64,
+    "sinc_kernel": torch.float32, "final_sinc": torch.bool, "sinc_size": torch.int64, "sinc_omega": torch.float64,
     "resize1_kind": torch.int64, "resize1_scale": torch.float64, "resize1_mode": torch.int64,
     "noise1_gaussian": torch.bool, "noise1_sigma": torch.float64, "noise1_scale": torch.float64,
     "noise1_gray": torch.bool, "jpeg1_quality": torch.float32, "blur2": torch.bool,
@@ -134,26 +136,51 @@ PARAM_KEYS: dict[str, torch.dtype] = {
 }  # fmt: skip
 
 
-def _draw_kernel(rng: np.random.Generator, s: SecondOrderSettings, stage: int) -> tuple[np.ndarray, int, int]:
-    """One blur kernel as the course's dataset draws it -> (kernel zero-padded to kernel_pad, kind code, size)."""
+def kernel_from_shape(kind: str, size: int, shape: Sequence[float], pad_to: int = 21) -> np.ndarray:
+    """A blur or sinc kernel from its :data:`KERNEL_SHAPE` values, zero-padded to ``pad_to`` (float32).
+
+    Args:
+        kind: one of :data:`KERNEL_KINDS`.
+        size: kernel side (odd, at most ``pad_to``).
+        shape: (sigma_x, sigma_y, angle, beta, omega); the kind uses what it needs (beta: generalized and
+            plateau kinds; omega: sinc).
+        pad_to: side after zero padding.
+    """
+    if kind not in KERNEL_KINDS or size > pad_to:
+        raise FacesrError(f"kernel_from_shape: kind {kind!r} (use one of {KERNEL_KINDS}), size {size} <= {pad_to}")
+    sigma_x, sigma_y, angle, beta, omega = (float(v) for v in shape)
+    if kind == "sinc":
+        return sinc_kernel(size, omega, pad_to=pad_to)
+    needs_beta = kind.startswith(("generalized", "plateau"))
+    return np.pad(blur_kernel(kind, size, sigma_x, sigma_y, angle, beta if needs_beta else None), (pad_to - size) // 2)
+
+
+def _draw_kernel(rng: np.random.Generator, s: SecondOrderSettings, stage: int) -> tuple[np.ndarray, int, int, list[float]]:
+    """One blur kernel as the course's dataset draws it -> (kernel zero-padded to kernel_pad, kind code, size, shape)."""
     suffix = "2" if stage == 2 else ""
     size = int(s.kernel_sizes[rng.integers(len(s.kernel_sizes))])
     if rng.random() < getattr(s, f"sinc_prob{suffix}"):
         omega = rng.uniform(np.pi / 3, np.pi) if size < 13 else rng.uniform(np.pi / 5, np.pi)
-        kernel, kind = sinc_kernel(size, omega), "sinc"
+        kind, shape = "sinc", [0.0, 0.0, 0.0, 0.0, omega]
     else:
         probs = np.asarray(getattr(s, f"kernel_probs{suffix}"), dtype=np.float64)
         kind = s.kernel_kinds[int(rng.choice(len(probs), p=probs / probs.sum()))]
         sigma_range = getattr(s, f"blur_sigma{suffix}")
         sigma_x = rng.uniform(*sigma_range)
         sigma_y, angle = (rng.uniform(*sigma_range), rng.uniform(-np.pi, np.pi)) if "aniso" in kind else (sigma_x, 0.0)
-        beta = None
+        beta = 0.0
         if kind.startswith(("generalized", "plateau")):
             low, high = getattr(s, f"{'betag' if kind.startswith('generalized') else 'betap'}_range{suffix}")
             beta = rng.uniform(low, 1) if rng.random() < 0.5 else rng.uniform(1, high)
-        kernel = blur_kernel(kind, size, sigma_x, sigma_y, angle, beta)
-    pad = (s.kernel_pad - size) // 2
-    return np.pad(kernel, pad), KERNEL_KINDS.index(kind), size
+        shape = [sigma_x, sigma_y, angle, beta, 0.0]
+    return kernel_from_shape(kind, size, shape, s.kernel_pad), KERNEL_KINDS.index(kind), size, shape
+
+
+def pulse_kernel(size: int = 21) -> np.ndarray:
+    """The identity kernel (a centred 1 in zeros), float32: the final "sinc" of samples drawn without one."""
+    pulse = np.zeros((size, size), np.float32)
+    pulse[size // 2, size // 2] = 1
+    return pulse
 
 
 def _draw_resize(rng: np.random.Generator, probs: tuple[float, ...], scale_range: tuple[float, float]) -> tuple[int, float]:
@@ -182,14 +209,15 @@ def sample_second_order_params(
     modes = np.asarray(s.resize_mode_probs) / np.sum(s.resize_mode_probs)
     p: dict[str, object] = {}
     for stage in (1, 2):
-        p[f"kernel{stage}"], p[f"kernel{stage}_kind"], p[f"kernel{stage}_size"] = _draw_kernel(rng, s, stage)
-    pulse = np.zeros((s.kernel_pad, s.kernel_pad), np.float32)
-    pulse[s.kernel_pad // 2, s.kernel_pad // 2] = 1
+        kernel, kind, size, shape = _draw_kernel(rng, s, stage)
+        p[f"kernel{stage}"], p[f"kernel{stage}_kind"], p[f"kernel{stage}_size"] = kernel, kind, size
+        p[f"kernel{stage}_shape"] = np.asarray(shape, dtype=np.float64)
     p["final_sinc"] = bool(rng.random() < s.final_sinc_prob)
-    p["sinc_kernel"], p["sinc_size"] = pulse, 1
+    p["sinc_kernel"], p["sinc_size"], p["sinc_omega"] = pulse_kernel(s.kernel_pad), 1, 0.0
     if p["final_sinc"]:
         size = int(s.kernel_sizes[rng.integers(len(s.kernel_sizes))])
-        p["sinc_kernel"], p["sinc_size"] = sinc_kernel(size, rng.uniform(np.pi / 3, np.pi), pad_to=s.kernel_pad), size
+        p["sinc_omega"] = omega = rng.uniform(np.pi / 3, np.pi)
+        p["sinc_kernel"], p["sinc_size"] = sinc_kernel(size, omega, pad_to=s.kernel_pad), size
     for stage, suffix in ((1, ""), (2, "2")):
         if stage == 2:
             p["blur2"] = bool(rng.random() < s.second_blur_prob)
@@ -407,6 +435,7 @@ def apply_second_order(
     params: Mapping[str, torch.Tensor],
     generators: Sequence[torch.Generator | None] | None = None,
     settings: SecondOrderSettings | None = None,
+    steps: dict[str, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Degrade a (B, 3, H, W) GT batch with given params -> ``(lq, target)`` on the GT's device.
 
@@ -414,7 +443,8 @@ def apply_second_order(
     ``settings.gt_usm`` (the course: the degradation starts from it too), else the GT itself. Only the
     noise is random here: sample ``i`` draws it from ``generators[i]`` alone (None: the device's default
     RNG; the meta device has no generators), so its LQ does not depend on the other samples. The params
-    are read on the host; no device value is read back.
+    are read on the host; no device value is read back. For the course's ranges on a non-CPU device, H
+    and W should be at least 64 (reflect padding needs images wider than half a kernel).
 
     Args:
         gt: float batch in [0, 1] on any device; H and W multiples of ``settings.scale``.
@@ -422,6 +452,7 @@ def apply_second_order(
             dimension first), or one sample's dict for a batch of 1.
         generators: one ``torch.Generator`` (on the GT's device) or None per sample; None for all None.
         settings: None for the course's values.
+        steps: a dict that receives sample 0's image after every step, in order (for figures).
     """
     s = settings or SecondOrderSettings()
     if not torch.is_tensor(gt) or gt.ndim != 4 or gt.shape[1] != 3 or not gt.is_floating_point():
@@ -440,35 +471,60 @@ def apply_second_order(
     if any(g is not None and (g.device.type, g.device.index or 0) != (dev.type, dev.index or 0) for g in gens):
         raise FacesrError(f"apply_second_order: give generators on the GT's device ({dev}) or None")
     out_size = (h // s.scale, w // s.scale)
+    per = [_sample(p, i) for i in range(b)]
+    record = (lambda name, img: steps.__setitem__(name, img.detach().clone())) if steps is not None else (lambda *_: None)
     with torch.no_grad():
+        record("GT", gt[0])
         target = usm_sharpen(gt, s.usm_weight, s.usm_radius, s.usm_threshold) if s.gt_usm else gt.to(torch.float32)
+        if s.gt_usm:
+            record("sharpened GT (USM)", target[0])
         x = filter2d(target, p["kernel1"])
-        per = [_sample(p, i) for i in range(b)]
-        xs = [_add_noise(_resize(x[i : i + 1], int(q["resize1_mode"]), scale=float(q["resize1_scale"])), q, 1, g)
-              for i, (q, g) in enumerate(zip(per, gens, strict=True))]  # fmt: skip
-        xs = jpeg_torch_list([t[0].clamp(0, 1) for t in xs], p["jpeg1_quality"])
+        record("1 blur", x[0])
+        xs = []
+        for i, (q, g) in enumerate(zip(per, gens, strict=True)):
+            t = _resize(x[i : i + 1], int(q["resize1_mode"]), scale=float(q["resize1_scale"]))
+            if i == 0:
+                record("1 resize", t[0])
+            xs.append(_add_noise(t, q, 1, g)[0])
+        record("1 noise", xs[0])
+        xs = jpeg_torch_list([t.clamp(0, 1) for t in xs], p["jpeg1_quality"])
+        record("1 JPEG", xs[0])
         for i, q in enumerate(per):
             t = xs[i][None]
             if bool(q["blur2"]):
                 t = filter2d(t, q["kernel2"][None])
+                if i == 0:
+                    record("2 blur", t[0])
             size = (int(out_size[0] * float(q["resize2_scale"])), int(out_size[1] * float(q["resize2_scale"])))
-            xs[i] = _add_noise(_resize(t, int(q["resize2_mode"]), size=size), q, 2, gens[i])[0]
+            t = _resize(t, int(q["resize2_mode"]), size=size)
+            if i == 0:
+                record("2 resize", t[0])
+            xs[i] = _add_noise(t, q, 2, gens[i])[0]
+        record("2 noise", xs[0])
         # Final step: [resize to the LQ size + sinc] then JPEG, or JPEG then [resize + sinc], per sample.
         jpeg_first = [i for i, q in enumerate(per) if not bool(q["final_sinc_first"])]
         if jpeg_first:
             done = jpeg_torch_list([xs[i].clamp(0, 1) for i in jpeg_first], p["jpeg2_quality"][jpeg_first])
             for i, t in zip(jpeg_first, done, strict=True):
                 xs[i] = t
+            if jpeg_first[0] == 0:
+                record("final JPEG", xs[0])
         x = torch.cat([_resize(t[None], int(q["final_mode"]), size=out_size) for t, q in zip(xs, per, strict=True)])
+        record("final resize", x[0])
         sinc = [i for i, q in enumerate(per) if bool(q["final_sinc"])]
         if sinc:  # the others have the identity pulse
             idx = _index(sinc, dev)
             x = x.index_copy(0, idx, filter2d(x.index_select(0, idx), p["sinc_kernel"][sinc]))
+            if sinc[0] == 0:
+                record("final sinc", x[0])
         sinc_first = [i for i, q in enumerate(per) if bool(q["final_sinc_first"])]
         if sinc_first:
             idx = _index(sinc_first, dev)
             x = x.index_copy(0, idx, jpeg_torch(x.index_select(0, idx).clamp(0, 1), p["jpeg2_quality"][sinc_first]))
+            if sinc_first[0] == 0:
+                record("final JPEG", x[0])
         lq = _to_8bit(x)
+        record("LQ", lq[0])
     return lq, target
 
 
