@@ -223,7 +223,8 @@ def jpeg_batch(images: Sequence[torch.Tensor], qualities: Sequence[int], codec: 
         return [out.to(torch.float32) / 255 for out in jpeg_libjpeg_list(img8, list(qualities))]
     hwc = [t.permute(1, 2, 0) for t in img8]
     if images[0].device.type == "cpu":
-        outs = [torch.from_numpy(jpeg_roundtrip_uint8(t.contiguous().numpy(), int(q))) for t, q in zip(hwc, qualities, strict=True)]
+        outs = [torch.from_numpy(jpeg_roundtrip_uint8(t.contiguous().numpy(), int(q)))
+                for t, q in zip(hwc, qualities, strict=True)]  # fmt: skip
     else:
         outs = _opencv_one_trip(hwc, qualities)
     return [out.permute(2, 0, 1).to(torch.float32) / 255 for out in outs]
@@ -266,7 +267,9 @@ def params_from_tensor(table: torch.Tensor) -> list[DegradationParams]:
     """The :class:`DegradationParams` of a (9,) or (B, 9) tensor from :func:`params_to_tensor` (read on the host)."""
     if not torch.is_tensor(table) or table.shape[-1] != len(PARAM_COLUMNS) or table.ndim not in (1, 2):
         got = tuple(table.shape) if torch.is_tensor(table) else type(table).__name__
-        raise FacesrError(f"degradation params: expected a (B, {len(PARAM_COLUMNS)}) tensor from params_to_tensor, got {got}")
+        raise FacesrError(
+            f"degradation params: expected a (B, {len(PARAM_COLUMNS)}) tensor from params_to_tensor, got {got}"
+        )
     rows = table.reshape(-1, len(PARAM_COLUMNS)).to("cpu", torch.float64).tolist()
     return [DegradationParams("aniso" if r[0] else "iso", r[1], r[2], r[3], r[4], INTERPOLATION_NAMES[int(r[5])], r[6],
                               int(r[7]), INTERPOLATION_NAMES[int(r[8])]) for r in rows]  # fmt: skip
@@ -335,7 +338,9 @@ def apply_degradation_batch(
     plist = params_from_tensor(params) if torch.is_tensor(params) else list(params)
     gens = list(generators) if generators is not None else [None] * b
     if len(plist) != b or len(gens) != b:
-        raise FacesrError(f"apply_degradation_batch: {len(plist)} parameter sets and {len(gens)} generators for a batch of {b}")
+        raise FacesrError(
+            f"apply_degradation_batch: {len(plist)} parameter sets and {len(gens)} generators for a batch of {b}"
+        )
     codec = jpeg or default_jpeg_codec(gt.device)
     with torch.no_grad():
         x = blur_torch(gt.to(torch.float32), blur_kernels_torch(plist, s.kernel_size, gt.device))

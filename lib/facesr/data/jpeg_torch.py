@@ -310,7 +310,8 @@ def jpeg_torch_list(images: Sequence[torch.Tensor], quality: torch.Tensor | floa
     blocks, shapes, steps = [], [], []
     for i, img in enumerate(images):
         if img.ndim != 3 or img.shape[0] != 3 or not img.is_floating_point():
-            raise FacesrError(f"jpeg_torch: expected float (3, H, W) images in [0, 1], got {img.dtype} {tuple(img.shape)}")
+            got = f"{img.dtype} {tuple(img.shape)}"
+            raise FacesrError(f"jpeg_torch: expected float (3, H, W) images in [0, 1], got {got}")
         h, w = img.shape[-2:]
         x = F.pad(img.to(torch.float32) * 255, (0, -w % 16, 0, -h % 16))
         ycc = (to_ycc @ x.reshape(3, -1)).view(x.shape) + shift
@@ -352,5 +353,6 @@ def jpeg_torch(img: torch.Tensor, quality: torch.Tensor | float) -> torch.Tensor
             there), or one number for all.
     """
     if img.ndim != 4 or img.shape[1] != 3 or not img.is_floating_point():
-        raise FacesrError(f"jpeg_torch: expected a float (B, 3, H, W) batch in [0, 1], got {img.dtype} {tuple(img.shape)}")
+        got = f"{img.dtype} {tuple(img.shape)}"
+        raise FacesrError(f"jpeg_torch: expected a float (B, 3, H, W) batch in [0, 1], got {got}")
     return torch.stack(jpeg_torch_list(list(img.unbind(0)), quality))

@@ -90,7 +90,9 @@ class SecondOrderSettings:
 
     def __post_init__(self) -> None:
         if any(k < 1 or k % 2 == 0 or k > self.kernel_pad for k in self.kernel_sizes) or self.kernel_pad % 2 == 0:
-            raise FacesrError(f"SecondOrderSettings.kernel_sizes={self.kernel_sizes}: use odd sizes <= kernel_pad (odd)")
+            raise FacesrError(
+                f"SecondOrderSettings.kernel_sizes={self.kernel_sizes}: use odd sizes <= kernel_pad (odd)"
+            )
         unknown = [k for k in self.kernel_kinds if k not in BLUR_KINDS]
         if unknown:
             raise FacesrError(f"SecondOrderSettings.kernel_kinds={self.kernel_kinds}: use names from {BLUR_KINDS}")
@@ -152,11 +154,14 @@ def kernel_from_shape(kind: str, size: int, shape: Sequence[float], pad_to: int 
     if kind == "sinc":
         return sinc_kernel(size, omega, pad_to=pad_to)
     needs_beta = kind.startswith(("generalized", "plateau"))
-    return np.pad(blur_kernel(kind, size, sigma_x, sigma_y, angle, beta if needs_beta else None), (pad_to - size) // 2)
+    kernel = blur_kernel(kind, size, sigma_x, sigma_y, angle, beta if needs_beta else None)
+    return np.pad(kernel, (pad_to - size) // 2)
 
 
-def _draw_kernel(rng: np.random.Generator, s: SecondOrderSettings, stage: int) -> tuple[np.ndarray, int, int, list[float]]:
-    """One blur kernel as the course's dataset draws it -> (kernel zero-padded to kernel_pad, kind code, size, shape)."""
+def _draw_kernel(
+    rng: np.random.Generator, s: SecondOrderSettings, stage: int
+) -> tuple[np.ndarray, int, int, list[float]]:
+    """One blur kernel as the course's dataset draws it -> (kernel padded to kernel_pad, kind code, size, shape)."""
     suffix = "2" if stage == 2 else ""
     size = int(s.kernel_sizes[rng.integers(len(s.kernel_sizes))])
     if rng.random() < getattr(s, f"sinc_prob{suffix}"):
@@ -167,7 +172,9 @@ def _draw_kernel(rng: np.random.Generator, s: SecondOrderSettings, stage: int) -
         kind = s.kernel_kinds[int(rng.choice(len(probs), p=probs / probs.sum()))]
         sigma_range = getattr(s, f"blur_sigma{suffix}")
         sigma_x = rng.uniform(*sigma_range)
-        sigma_y, angle = (rng.uniform(*sigma_range), rng.uniform(-np.pi, np.pi)) if "aniso" in kind else (sigma_x, 0.0)
+        sigma_y, angle = sigma_x, 0.0
+        if "aniso" in kind:
+            sigma_y, angle = rng.uniform(*sigma_range), rng.uniform(-np.pi, np.pi)
         beta = 0.0
         if kind.startswith(("generalized", "plateau")):
             low, high = getattr(s, f"{'betag' if kind.startswith('generalized') else 'betap'}_range{suffix}")
@@ -183,7 +190,9 @@ def pulse_kernel(size: int = 21) -> np.ndarray:
     return pulse
 
 
-def _draw_resize(rng: np.random.Generator, probs: tuple[float, ...], scale_range: tuple[float, float]) -> tuple[int, float]:
+def _draw_resize(
+    rng: np.random.Generator, probs: tuple[float, ...], scale_range: tuple[float, float]
+) -> tuple[int, float]:
     kind = int(rng.choice(3, p=np.asarray(probs) / np.sum(probs)))
     scale = (rng.uniform(1, scale_range[1]), rng.uniform(scale_range[0], 1), 1.0)[kind]
     return kind, float(scale)
@@ -322,7 +331,9 @@ def usm_sharpen(img: torch.Tensor, weight: float = 0.5, radius: int = 50, thresh
     """
     radius = radius + 1 if radius % 2 == 0 else radius
     if img.ndim != 4 or min(img.shape[-2:]) <= radius // 2:
-        raise FacesrError(f"usm_sharpen: expected a (B, C, H, W) batch larger than {radius // 2} px, got {tuple(img.shape)}")
+        raise FacesrError(
+            f"usm_sharpen: expected a (B, C, H, W) batch larger than {radius // 2} px, got {tuple(img.shape)}"
+        )
     taps = _usm_taps(radius)
     img = img.to(torch.float32)
     residual = img - _separable(img, taps)
@@ -372,7 +383,9 @@ def filter2d(img: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     return _filter_opencv(img, kernels) if img.device.type == "cpu" else _filter_conv(img, kernels)
 
 
-def _resize(x: torch.Tensor, mode: int, size: tuple[int, int] | None = None, scale: float | None = None) -> torch.Tensor:
+def _resize(
+    x: torch.Tensor, mode: int, size: tuple[int, int] | None = None, scale: float | None = None
+) -> torch.Tensor:
     """``F.interpolate`` as the course calls it (align_corners False, no antialias); a same-size resize
     with a scale of 1 is the identity and is skipped."""
     name = RESIZE_MODES[mode]
@@ -395,7 +408,9 @@ def _poisson(x8: torch.Tensor, generator: torch.Generator | None) -> torch.Tenso
     return torch.poisson(x8 * vals, generator=generator) / vals - x8
 
 
-def _add_noise(x: torch.Tensor, p: Mapping[str, torch.Tensor], stage: int, generator: torch.Generator | None) -> torch.Tensor:
+def _add_noise(
+    x: torch.Tensor, p: Mapping[str, torch.Tensor], stage: int, generator: torch.Generator | None
+) -> torch.Tensor:
     """Stage ``stage``'s noise for one image (1, 3, h, w): Gaussian or Poisson, gray or colour; clipped to [0, 1]."""
     gray = bool(p[f"noise{stage}_gray"])
     dev = x.device
@@ -472,7 +487,11 @@ def apply_second_order(
         raise FacesrError(f"apply_second_order: give generators on the GT's device ({dev}) or None")
     out_size = (h // s.scale, w // s.scale)
     per = [_sample(p, i) for i in range(b)]
-    record = (lambda name, img: steps.__setitem__(name, img.detach().clone())) if steps is not None else (lambda *_: None)
+
+    def record(name: str, img: torch.Tensor) -> None:
+        if steps is not None:
+            steps[name] = img.detach().clone()
+
     with torch.no_grad():
         record("GT", gt[0])
         target = usm_sharpen(gt, s.usm_weight, s.usm_radius, s.usm_threshold) if s.gt_usm else gt.to(torch.float32)

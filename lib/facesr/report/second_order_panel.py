@@ -88,28 +88,35 @@ class SecondOrderKnobs:
                 raise FacesrError(f"SecondOrderKnobs: kernel{stage}={kind!r} of size {size}; use one of "
                                   f"{KERNEL_KINDS} and an odd size up to 21")  # fmt: skip
             if getattr(self, f"noise{stage}") not in NOISE_KINDS:
-                raise FacesrError(f"SecondOrderKnobs.noise{stage}={getattr(self, f'noise{stage}')!r}: use {NOISE_KINDS}")
+                noise = getattr(self, f"noise{stage}")
+                raise FacesrError(f"SecondOrderKnobs.noise{stage}={noise!r}: use one of {NOISE_KINDS}")
         for name in ("mode1", "mode2", "final_mode"):
             if getattr(self, name) not in RESIZE_MODES:
                 raise FacesrError(f"SecondOrderKnobs.{name}={getattr(self, name)!r}: use one of {RESIZE_MODES}")
 
 
+def _shape(k: SecondOrderKnobs, n: int) -> list[float]:
+    """Stage ``n``'s kernel shape as the draw records it: zeros where the kind needs nothing, sigma y = sigma x
+    and no angle for the iso kinds."""
+    kind = getattr(k, f"kernel{n}")
+    if kind == "sinc":
+        return [0.0, 0.0, 0.0, 0.0, float(getattr(k, f"omega{n}"))]
+    sigma, aniso = float(getattr(k, f"sigma{n}")), "aniso" in kind
+    sigma_y = float(getattr(k, f"sigma{n}_y")) if aniso else sigma
+    angle = float(getattr(k, f"angle{n}")) if aniso else 0.0
+    beta = float(getattr(k, f"beta{n}")) if kind.startswith(("generalized", "plateau")) else 0.0
+    return [sigma, sigma_y, angle, beta, 0.0]
+
+
 def knobs_to_params(knobs: SecondOrderKnobs) -> dict[str, torch.Tensor]:
-    """One sample's params (the format of :func:`facesr.data.second_order.sample_second_order_params`) for ``knobs``."""
+    """One sample's params for ``knobs``, in the format of
+    :func:`facesr.data.second_order.sample_second_order_params` (the same kernels, bit for bit)."""
     k = knobs
     p: dict[str, Any] = {}
     for n in (1, 2):
-        kind, size = getattr(k, f"kernel{n}"), getattr(k, f"kernel{n}_size")
-        sigma = float(getattr(k, f"sigma{n}"))
-        # the shape as the draw records it: zeros where the kind needs nothing, sigma y = sigma x for iso kinds
-        if kind == "sinc":
-            shape = [0.0, 0.0, 0.0, 0.0, float(getattr(k, f"omega{n}"))]
-        else:
-            aniso = "aniso" in kind
-            shape = [sigma, float(getattr(k, f"sigma{n}_y")) if aniso else sigma, float(getattr(k, f"angle{n}")) if aniso else 0.0,
-                     float(getattr(k, f"beta{n}")) if kind.startswith(("generalized", "plateau")) else 0.0, 0.0]  # fmt: skip
-        p[f"kernel{n}"], p[f"kernel{n}_kind"], p[f"kernel{n}_size"] = kernel_from_shape(kind, size, shape), KERNEL_KINDS.index(kind), size
-        p[f"kernel{n}_shape"] = np.asarray(shape, dtype=np.float64)
+        kind, size, shape = getattr(k, f"kernel{n}"), getattr(k, f"kernel{n}_size"), _shape(k, n)
+        p[f"kernel{n}"], p[f"kernel{n}_kind"] = kernel_from_shape(kind, size, shape), KERNEL_KINDS.index(kind)
+        p[f"kernel{n}_size"], p[f"kernel{n}_shape"] = size, np.asarray(shape, dtype=np.float64)
         scale = float(getattr(k, f"scale{n}"))
         p[f"resize{n}_kind"], p[f"resize{n}_scale"] = (0 if scale > 1 else 1 if scale < 1 else 2), scale
         p[f"resize{n}_mode"] = RESIZE_MODES.index(getattr(k, f"mode{n}"))
@@ -119,43 +126,43 @@ def knobs_to_params(knobs: SecondOrderKnobs) -> dict[str, torch.Tensor]:
         p[f"noise{n}_scale"] = 0.0 if gaussian else float(getattr(k, f"noise{n}_scale"))
         p[f"noise{n}_gray"] = bool(getattr(k, f"gray{n}"))
     p["blur2"], p["final_sinc"], p["final_sinc_first"] = bool(k.blur2), bool(k.sinc), bool(k.sinc_first)
+    p["sinc_kernel"], p["sinc_size"], p["sinc_omega"] = pulse_kernel(), 1, 0.0
     if k.sinc:
-        p["sinc_kernel"], p["sinc_size"], p["sinc_omega"] = kernel_from_shape("sinc", k.sinc_size, [0, 0, 0, 0, k.omega]), k.sinc_size, k.omega
-    else:
-        p["sinc_kernel"], p["sinc_size"], p["sinc_omega"] = pulse_kernel(), 1, 0.0
+        p["sinc_kernel"] = kernel_from_shape("sinc", k.sinc_size, [0, 0, 0, 0, k.omega])
+        p["sinc_size"], p["sinc_omega"] = k.sinc_size, k.omega
     p["final_mode"] = RESIZE_MODES.index(k.final_mode)
     p["jpeg1_quality"], p["jpeg2_quality"] = k.jpeg1, k.jpeg2
-    return {key: torch.from_numpy(np.asarray(p[key])) if isinstance(p[key], np.ndarray) else torch.tensor(p[key], dtype=dtype)
+    return {key: torch.from_numpy(p[key]) if isinstance(p[key], np.ndarray) else torch.tensor(p[key], dtype=dtype)
             for key, dtype in PARAM_KEYS.items()}  # fmt: skip
 
 
 def params_to_knobs(params: dict[str, torch.Tensor], base: SecondOrderKnobs | None = None) -> SecondOrderKnobs:
     """The knobs of one sample's params; what the params leave open (the Gaussian sigma of a Poisson sample,
     the beta of a Gaussian kernel, the sinc of a sample without one...) comes from ``base``."""
-    b = base or SecondOrderKnobs()
-    values: dict[str, Any] = {"usm": b.usm}
+    values: dict[str, Any] = {}
     for n in (1, 2):
         kind = KERNEL_KINDS[int(params[f"kernel{n}_kind"])]
         sigma_x, sigma_y, angle, beta, omega = (float(v) for v in params[f"kernel{n}_shape"])
-        values.update({f"kernel{n}": kind, f"kernel{n}_size": int(params[f"kernel{n}_size"])})
+        values[f"kernel{n}"], values[f"kernel{n}_size"] = kind, int(params[f"kernel{n}_size"])
         if kind == "sinc":
             values[f"omega{n}"] = omega
         else:
             values.update({f"sigma{n}": sigma_x, f"sigma{n}_y": sigma_y, f"angle{n}": angle})
             if kind.startswith(("generalized", "plateau")):
                 values[f"beta{n}"] = beta
-        values.update({f"scale{n}": float(params[f"resize{n}_scale"]), f"mode{n}": RESIZE_MODES[int(params[f"resize{n}_mode"])],
-                       f"gray{n}": bool(params[f"noise{n}_gray"])})  # fmt: skip
+        values[f"scale{n}"] = float(params[f"resize{n}_scale"])
+        values[f"mode{n}"] = RESIZE_MODES[int(params[f"resize{n}_mode"])]
+        values[f"gray{n}"] = bool(params[f"noise{n}_gray"])
         if bool(params[f"noise{n}_gaussian"]):
             values.update({f"noise{n}": "gaussian", f"noise{n}_sigma": float(params[f"noise{n}_sigma"])})
         else:
             values.update({f"noise{n}": "poisson", f"noise{n}_scale": float(params[f"noise{n}_scale"])})
-    values.update(blur2=bool(params["blur2"]), sinc=bool(params["final_sinc"]), sinc_first=bool(params["final_sinc_first"]),
-                  final_mode=RESIZE_MODES[int(params["final_mode"])], jpeg1=float(params["jpeg1_quality"]),
+    values.update(blur2=bool(params["blur2"]), sinc=bool(params["final_sinc"]))
+    values.update(sinc_first=bool(params["final_sinc_first"]), final_mode=RESIZE_MODES[int(params["final_mode"])], jpeg1=float(params["jpeg1_quality"]),
                   jpeg2=float(params["jpeg2_quality"]))  # fmt: skip
     if values["sinc"]:
         values.update(sinc_size=int(params["sinc_size"]), omega=float(params["sinc_omega"]))
-    return dataclasses.replace(b, **values)
+    return dataclasses.replace(base or SecondOrderKnobs(), **values)
 
 
 def render_second_order(
@@ -266,7 +273,8 @@ class SecondOrderPanel:
         try:
             self.knobs = knobs
             for name, control in self.controls.items():
-                control.value = (knobs.kernel2 if knobs.blur2 else "none") if name == "kernel2" else getattr(knobs, name)
+                value = getattr(knobs, name)
+                control.value = "none" if name == "kernel2" and not knobs.blur2 else value
         finally:
             self._hold = False
         self.update()
@@ -292,12 +300,14 @@ class SecondOrderPanel:
         c = self.controls
         c["sigma1"].disabled = knobs.kernel1 == "sinc"
         c["sigma2"].disabled = not knobs.blur2 or knobs.kernel2 == "sinc"
-        c["noise1_sigma"].disabled, c["noise1_scale"].disabled = knobs.noise1 != "gaussian", knobs.noise1 == "gaussian"
-        c["noise2_sigma"].disabled, c["noise2_scale"].disabled = knobs.noise2 != "gaussian", knobs.noise2 == "gaussian"
+        for n in (1, 2):
+            gaussian = getattr(knobs, f"noise{n}") == "gaussian"
+            c[f"noise{n}_sigma"].disabled, c[f"noise{n}_scale"].disabled = not gaussian, gaussian
         c["omega"].disabled = not knobs.sinc
         steps, _, self.last_psnr = render_second_order(self.gt, knobs, self.seed, self.settings)
         params = knobs_to_params(knobs)
-        kernels = {"kernel 1": params["kernel1"].numpy(), "kernel 2": params["kernel2"].numpy() if knobs.blur2 else None,
+        kernels = {"kernel 1": params["kernel1"].numpy(),
+                   "kernel 2": params["kernel2"].numpy() if knobs.blur2 else None,
                    "final sinc": params["sinc_kernel"].numpy() if knobs.sinc else None}  # fmt: skip
         fig = plot_second_order_steps(steps, kernels, gt=to_uint8(to_float(self.gt)), psnr=self.last_psnr)
         with self.output:
