@@ -246,7 +246,11 @@ def _opencv_one_trip(hwc: Sequence[torch.Tensor], qualities: Sequence[int]) -> l
 
 def default_jpeg_codec(device: torch.device) -> str:
     """The codec ``degrade_batch`` uses on ``device`` when none is given: the torch codec on CUDA (see
-    ``TORCH_JPEG_ON_CUDA``), OpenCV elsewhere (fastest on the CPU)."""
+    ``TORCH_JPEG_ON_CUDA``), OpenCV elsewhere (fastest on the CPU).
+
+    Args:
+        device: where the batch is.
+    """
     return "torch" if device.type == "cuda" and TORCH_JPEG_ON_CUDA else "opencv"
 
 
@@ -256,6 +260,9 @@ def params_to_tensor(params: DegradationParams | Sequence[DegradationParams]) ->
     Kernel kind 0 = iso, 1 = aniso; interpolations are indices into ``INTERPOLATION_NAMES``. Every value
     survives the round trip through :func:`params_from_tensor` exactly, and ``default_collate`` stacks the
     rows of single samples into a batch.
+
+    Args:
+        params: one sample's parameters (from ``sample_params``) or a list of them.
     """
     rows = [params] if isinstance(params, DegradationParams) else list(params)
     table = [[float(p.kernel_kind == "aniso"), p.sigma_x, p.sigma_y, p.angle, p.scale,
@@ -266,7 +273,11 @@ def params_to_tensor(params: DegradationParams | Sequence[DegradationParams]) ->
 
 
 def params_from_tensor(table: torch.Tensor) -> list[DegradationParams]:
-    """The :class:`DegradationParams` of a (9,) or (B, 9) tensor from :func:`params_to_tensor` (read on the host)."""
+    """The :class:`DegradationParams` of a (9,) or (B, 9) tensor from :func:`params_to_tensor` (read on the host).
+
+    Args:
+        table: the rows, on the CPU (a device tensor would be read back).
+    """
     if not torch.is_tensor(table) or table.shape[-1] != len(PARAM_COLUMNS) or table.ndim not in (1, 2):
         got = tuple(table.shape) if torch.is_tensor(table) else type(table).__name__
         raise FacesrError(
@@ -368,9 +379,10 @@ def degrade_batch(
 ) -> torch.Tensor | tuple[torch.Tensor, list[DegradationParams]]:
     """Course degradation of a (B, 3, H, W) float batch in [0, 1] -> (B, 3, H/4, W/4) on the same device.
 
-    Draws each sample's parameters from the generator(s) (:func:`sample_params_torch`; on a GPU generator that
-    reads them back once per call), then :func:`apply_degradation_batch`. The trainer's GPU path draws the
-    parameters in its DataLoader workers instead and calls :func:`apply_degradation_batch` itself.
+    Draws each sample's parameters from the generator(s) (:func:`sample_params_torch`, which reads the draws of
+    a GPU generator back to the host), then :func:`apply_degradation_batch`. Same samples as before the split
+    for the same generators. The trainer's GPU path draws the parameters in its DataLoader workers instead and
+    calls :func:`apply_degradation_batch` itself.
 
     Args:
         gt: GT batch, float, values in [0, 1], on any device (512x512 for the course).

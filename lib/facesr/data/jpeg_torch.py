@@ -53,6 +53,9 @@ def libjpeg_tables(quality: int) -> tuple[np.ndarray, np.ndarray]:
 
     Quality q in 1-100 (clamped) gives the percentage ``5000 // q`` below 50 and ``200 - 2 q`` from 50 on;
     each entry is ``(base * percentage + 50) // 100`` clipped to [1, 255]. int64 (8, 8), natural order.
+
+    Args:
+        quality: the JPEG quality as OpenCV's ``IMWRITE_JPEG_QUALITY`` takes it.
     """
     q = min(max(int(quality), 1), 100)
     scale = 5000 // q if q < 50 else 200 - 2 * q

@@ -184,7 +184,11 @@ def _draw_kernel(
 
 
 def pulse_kernel(size: int = 21) -> np.ndarray:
-    """The identity kernel (a centred 1 in zeros), float32: the final "sinc" of samples drawn without one."""
+    """The identity kernel (a centred 1 in zeros), float32: the final "sinc" of samples drawn without one.
+
+    Args:
+        size: kernel side (odd).
+    """
     pulse = np.zeros((size, size), np.float32)
     pulse[size // 2, size // 2] = 1
     return pulse
@@ -194,6 +198,7 @@ def _draw_resize(
     rng: np.random.Generator, probs: tuple[float, ...], scale_range: tuple[float, float]
 ) -> tuple[int, float]:
     kind = int(rng.choice(3, p=np.asarray(probs) / np.sum(probs)))
+    # both scales are drawn whatever the kind: every draw takes the same number of numbers from rng
     scale = (rng.uniform(1, scale_range[1]), rng.uniform(scale_range[0], 1), 1.0)[kind]
     return kind, float(scale)
 
@@ -251,7 +256,12 @@ def sample_second_order_params(
 
 
 def describe_params(params: Mapping[str, torch.Tensor], index: int = 0) -> str:
-    """One line that names sample ``index``'s choices (for figure titles and logs)."""
+    """One line that names sample ``index``'s choices (for figure titles and logs).
+
+    Args:
+        params: one sample's params or a collated batch of them.
+        index: the sample of the batch.
+    """
     p = _sample(_batched(params), index)
 
     def noise(stage: int) -> str:

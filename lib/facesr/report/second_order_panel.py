@@ -110,7 +110,11 @@ def _shape(k: SecondOrderKnobs, n: int) -> list[float]:
 
 def knobs_to_params(knobs: SecondOrderKnobs) -> dict[str, torch.Tensor]:
     """One sample's params for ``knobs``, in the format of
-    :func:`facesr.data.second_order.sample_second_order_params` (the same kernels, bit for bit)."""
+    :func:`facesr.data.second_order.sample_second_order_params` (the same kernels, bit for bit).
+
+    Args:
+        knobs: every choice of the degradation.
+    """
     k = knobs
     p: dict[str, Any] = {}
     for n in (1, 2):
@@ -138,7 +142,12 @@ def knobs_to_params(knobs: SecondOrderKnobs) -> dict[str, torch.Tensor]:
 
 def params_to_knobs(params: dict[str, torch.Tensor], base: SecondOrderKnobs | None = None) -> SecondOrderKnobs:
     """The knobs of one sample's params; what the params leave open (the Gaussian sigma of a Poisson sample,
-    the beta of a Gaussian kernel, the sinc of a sample without one...) comes from ``base``."""
+    the beta of a Gaussian kernel, the sinc of a sample without one...) comes from ``base``.
+
+    Args:
+        params: one sample's params (from :func:`facesr.data.second_order.sample_second_order_params`).
+        base: the knobs to keep where the params say nothing; None for the defaults.
+    """
     values: dict[str, Any] = {}
     for n in (1, 2):
         kind = KERNEL_KINDS[int(params[f"kernel{n}_kind"])]
