@@ -338,7 +338,7 @@ def test_degrade_batch_with_one_generator_per_sample(gt):
 
 @pytest.mark.slow
 def test_small_distribution_check():
-    """Mean bicubic PSNR of 40 random degradations per image near REFERENCE.md's course means."""
+    """Mean bicubic PSNR of 40 random degradations per image near the course means (docs/course.md section 3)."""
     from skimage import data
 
     torch.set_num_threads(1)

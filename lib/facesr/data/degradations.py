@@ -1,4 +1,7 @@
-"""The course's training degradation (REFERENCE.md section 2): single ops and the composed pipeline.
+"""The course's training degradation (docs/course.md section 3): single ops and the composed pipeline.
+
+Also the blur kernels of the 2024/2025 second-order degradation (docs/course.md section 4): generalized and
+plateau kinds of :func:`blur_kernel` and :func:`sinc_kernel`; its pipeline is ``facesr.data.second_order``.
 
 Images are float32 HxWx3 RGB in [0, 1]; randomness comes only from the ``numpy.random.Generator`` the
 caller passes in. ``degrade`` is the fast version (separable or FFT blur, float32, OpenCV saturating
@@ -21,7 +24,7 @@ INTERPOLATIONS = {"bilinear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA, "bicubic
 
 @dataclass
 class DegradationSettings:
-    """Every range of the degradation; the defaults are the course's (REFERENCE.md section 2).
+    """Every range of the degradation; the defaults are the course's (docs/course.md section 3).
 
     Ranges are ``(low, high)`` for a uniform draw. ``noise_sigma_range`` is in 0-255 units. Pass other
     values (e.g. harsher GLEAN-style ranges) to change the distribution without editing code.
@@ -322,7 +325,7 @@ def _check_gt(gt: np.ndarray, settings: DegradationSettings) -> tuple[int, int, 
 def apply_degradation(
     gt: np.ndarray, params: DegradationParams, rng: np.random.Generator, settings: DegradationSettings | None = None
 ) -> np.ndarray:
-    """Steps 1-7 of REFERENCE.md section 2 with fixed ``params``; ``rng`` only draws the noise."""
+    """Steps 1-7 of docs/course.md section 3 with fixed ``params``; ``rng`` only draws the noise."""
     settings = settings or DegradationSettings()
     h, w, factor = _check_gt(gt, settings)
     img = np.ascontiguousarray(gt, dtype=np.float32)
@@ -384,7 +387,7 @@ def bicubic_psnr_samples(
     rng: np.random.Generator,
     settings: DegradationSettings | None = None,
 ) -> np.ndarray:
-    """PSNR (dB) of bicubic x4 upscaling of ``n`` random ``degrade`` LQs of ``gt`` (the REFERENCE.md
+    """PSNR (dB) of bicubic x4 upscaling of ``n`` random ``degrade`` LQs of ``gt`` (the docs/course.md section 3
     distribution check).
 
     ``gt`` is uint8 or float [0, 1] HxWx3; each LQ is rounded to uint8, upscaled with OpenCV INTER_CUBIC and
