@@ -174,6 +174,18 @@ def params_to_knobs(params: dict[str, torch.Tensor], base: SecondOrderKnobs | No
     return dataclasses.replace(base or SecondOrderKnobs(), **values)
 
 
+def strip_kernels(knobs: SecondOrderKnobs) -> dict[str, np.ndarray | None]:
+    """The kernels the picture strip draws first in each row (None for a stage without one).
+
+    Args:
+        knobs: every choice of the degradation.
+    """
+    params = knobs_to_params(knobs)
+    return {"kernel 1": params["kernel1"].numpy(),
+            "kernel 2": params["kernel2"].numpy() if knobs.blur2 else None,
+            "final sinc": params["sinc_kernel"].numpy() if knobs.sinc else None}  # fmt: skip
+
+
 def render_second_order(
     gt: np.ndarray, knobs: SecondOrderKnobs, seed: int = 0, settings: SecondOrderSettings | None = None
 ) -> tuple[dict[str, np.ndarray], np.ndarray, float]:
@@ -314,11 +326,7 @@ class SecondOrderPanel:
             c[f"noise{n}_sigma"].disabled, c[f"noise{n}_scale"].disabled = not gaussian, gaussian
         c["omega"].disabled = not knobs.sinc
         steps, _, self.last_psnr = render_second_order(self.gt, knobs, self.seed, self.settings)
-        params = knobs_to_params(knobs)
-        kernels = {"kernel 1": params["kernel1"].numpy(),
-                   "kernel 2": params["kernel2"].numpy() if knobs.blur2 else None,
-                   "final sinc": params["sinc_kernel"].numpy() if knobs.sinc else None}  # fmt: skip
-        fig = plot_second_order_steps(steps, kernels, gt=to_uint8(to_float(self.gt)), psnr=self.last_psnr)
+        fig = plot_second_order_steps(steps, strip_kernels(knobs), gt=to_uint8(to_float(self.gt)), psnr=self.last_psnr)
         with self.output:
             clear_output(wait=True)
             display(fig)
