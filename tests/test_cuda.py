@@ -1,4 +1,5 @@
-"""GPU checks (marker ``cuda``; skipped without a GPU): GPU degradation, AMP steps, channels_last, OOM, 2-GPU torchrun.
+"""GPU checks (marker ``cuda``; skipped without a GPU): GPU degradations and JPEG codecs, AMP steps, channels_last,
+OOM, 2-GPU torchrun.
 
 Run them on a GPU machine with ``python -m pytest -m cuda``.
 """
@@ -61,6 +62,92 @@ def test_degrade_batch_on_cuda_has_the_cpu_distribution() -> None:
         means[device] = np.mean([lq_bicubic_psnr(x.permute(1, 2, 0).numpy(), im) for x in lq])
     assert abs(means["cpu"] - means["cuda"]) < 0.8, means  # REFERENCE.md: std about 1.7 dB per sample
     assert abs(means["cuda"] - 21.78) < 0.8, means
+
+
+def _face(size: int) -> np.ndarray:
+    import cv2
+    from skimage import data
+
+    return cv2.resize(data.astronaut(), (size, size), interpolation=cv2.INTER_AREA)
+
+
+def test_torch_jpeg_codecs_on_cuda_match_opencv_and_the_cpu() -> None:
+    from facesr.data.degradations import jpeg_roundtrip_uint8
+    from facesr.data.jpeg_torch import jpeg_libjpeg_list, jpeg_torch
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((64, 64), (37, 53), (5, 3), (130, 96))]
+    qualities = [50, 75, 95, 12]
+    outs = jpeg_libjpeg_list([torch.from_numpy(im).permute(2, 0, 1).cuda() for im in images], qualities)
+    for out, im, q in zip(outs, images, qualities, strict=True):  # integer arithmetic: bit-exact on the GPU too
+        np.testing.assert_array_equal(out.permute(1, 2, 0).cpu().numpy(), jpeg_roundtrip_uint8(im, q))
+    x = torch.from_numpy(_face(96)).permute(2, 0, 1).float().div(255)[None].repeat(2, 1, 1, 1)
+    q = torch.tensor([55.5, 90.0])
+    diff = (jpeg_torch(x.cuda(), q.cuda()).cpu() - jpeg_torch(x, q)).abs()
+    assert diff.mean() < 1e-4 and diff.max() < 0.1  # float DCT: a rare rounding flip between devices
+
+
+def test_course_degradation_on_cuda_reads_nothing_back() -> None:
+    """degrade_batch defaults to the torch JPEG on CUDA (TORCH_JPEG_ON_CUDA), which gives the LQ of the OpenCV
+    one-trip path bit for bit; apply_degradation_batch with it makes no synchronising call."""
+    from facesr.data.degradations import sample_params
+    from facesr.data.degradations_torch import (
+        TORCH_JPEG_ON_CUDA,
+        apply_degradation_batch,
+        degrade_batch,
+        params_to_tensor,
+    )
+
+    x = torch.from_numpy(_face(512)).permute(2, 0, 1).float().div(255)[None].repeat(4, 1, 1, 1).cuda()
+
+    def gens() -> list[torch.Generator]:
+        return [torch.Generator(device="cuda").manual_seed(s) for s in range(4)]
+
+    assert TORCH_JPEG_ON_CUDA
+    assert torch.equal(degrade_batch(x, gens()), degrade_batch(x, gens(), jpeg="opencv"))
+    table = params_to_tensor([sample_params(np.random.default_rng(s)) for s in range(4)])
+    apply_degradation_batch(x, table, gens(), jpeg="torch")  # warm-up: resize matrices and FFT plans cached
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        lq = apply_degradation_batch(x, table, gens(), jpeg="torch")
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert lq.shape == (4, 3, 128, 128) and torch.isfinite(lq).all()
+
+
+def test_second_order_on_cuda_matches_the_cpu_and_reads_nothing_back() -> None:
+    from torch.utils.data import default_collate
+
+    from facesr.data.degradations import lq_bicubic_psnr
+    from facesr.data.second_order import SecondOrderSettings, apply_second_order, sample_second_order_params
+
+    im = _face(512)
+    x = torch.from_numpy(im).permute(2, 0, 1).float().div(255)[None].repeat(8, 1, 1, 1)
+    params = default_collate([sample_second_order_params(np.random.default_rng(s)) for s in range(8)])
+    # Without noise the params alone decide the LQ: CUDA and CPU agree up to float error (rare 8-bit flips).
+    quiet = SecondOrderSettings(gaussian_noise_prob=1.0, noise_range=(0.0, 0.0), gaussian_noise_prob2=1.0,
+                                noise_range2=(0.0, 0.0))  # fmt: skip
+    silent = dict(params, noise1_gaussian=torch.ones(8, dtype=torch.bool), noise2_gaussian=torch.ones(8, dtype=torch.bool),
+                  noise1_sigma=torch.zeros(8, dtype=torch.float64), noise2_sigma=torch.zeros(8, dtype=torch.float64))
+    lq_cpu, target_cpu = apply_second_order(x, silent, settings=quiet)
+    lq_gpu, target_gpu = apply_second_order(x.cuda(), silent, settings=quiet)
+    diff = (lq_gpu.cpu() - lq_cpu).abs()
+    assert diff.mean() < 1e-3 and (diff > 0).float().mean() < 0.01, (diff.mean(), (diff > 0).float().mean())
+    torch.testing.assert_close(target_gpu.cpu(), target_cpu, atol=1e-4, rtol=0)
+    # With noise (from CUDA generators): the same distribution; and no synchronising call once warm.
+    gens = [torch.Generator(device="cuda").manual_seed(s) for s in range(8)]
+    apply_second_order(x.cuda(), params, gens)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        lq, _ = apply_second_order(x.cuda(), params, gens)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    cpu = apply_second_order(x, params, [torch.Generator().manual_seed(s) for s in range(8)])[0]
+    psnr_gpu = np.mean([lq_bicubic_psnr(t.permute(1, 2, 0).cpu().numpy(), im) for t in lq])
+    psnr_cpu = np.mean([lq_bicubic_psnr(t.permute(1, 2, 0).numpy(), im) for t in cpu])
+    assert abs(psnr_gpu - psnr_cpu) < 0.8, (psnr_gpu, psnr_cpu)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])

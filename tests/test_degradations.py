@@ -9,7 +9,8 @@ import torch
 from scipy.stats import multivariate_normal
 
 from facesr.data import degradations as D
-from facesr.data.degradations_torch import _jpeg, degrade_batch, resize_matrix, resize_torch, torchvision_jpeg
+from facesr.data import degradations_torch as DT
+from facesr.data.degradations_torch import degrade_batch, resize_matrix, resize_torch
 from facesr.errors import FacesrError
 
 
@@ -53,6 +54,81 @@ def test_blur_kernel_axis_convention_and_errors():
     np.testing.assert_allclose(D.blur_kernel("aniso", 21, 4.0, 1.0, np.pi / 2), k.T, atol=1e-7)
     with pytest.raises(FacesrError, match="kind"):
         D.blur_kernel("gauss", 21, 1.0)
+
+
+def _quadratic_form(size: int, sx: float, sy: float, angle: float) -> np.ndarray:
+    """q = p^T S^-1 p on the grid, from scipy's Gaussian pdf: pdf = exp(-q / 2) / (2 pi sqrt(det S))."""
+    c, s = np.cos(angle), np.sin(angle)
+    cov = np.array([[c, -s], [s, c]]) @ np.diag([sx**2, sy**2]) @ np.array([[c, s], [-s, c]])
+    r = (size - 1) / 2
+    rows, cols = np.mgrid[-r : r + 1, -r : r + 1]
+    pdf = multivariate_normal(mean=[0, 0], cov=cov).pdf(np.stack([cols, rows], axis=-1))
+    return -2 * np.log(pdf * 2 * np.pi * np.sqrt(np.linalg.det(cov)))
+
+
+@pytest.mark.parametrize(("sx", "sy", "angle"), [(1.5, 1.5, 0.0), (2.5, 0.8, 0.7), (0.6, 2.9, -2.2)])
+def test_generalized_and_plateau_kernels_match_their_formulas(sx, sy, angle):
+    q = _quadratic_form(21, sx, sy, angle)
+    for beta in (0.5, 1.0, 1.7, 4.0):
+        expected = np.exp(-0.5 * q**beta)
+        np.testing.assert_allclose(D.blur_kernel("generalized_aniso", 21, sx, sy, angle, beta), expected / expected.sum(),
+                                   rtol=2e-4, atol=1e-8)  # fmt: skip
+    for beta in (1.0, 1.5, 2.0):
+        expected = 1 / (q**beta + 1)
+        np.testing.assert_allclose(D.blur_kernel("plateau_aniso", 21, sx, sy, angle, beta), expected / expected.sum(),
+                                   rtol=2e-4, atol=1e-8)  # fmt: skip
+    # beta 1: the generalized Gaussian is the Gaussian
+    np.testing.assert_allclose(D.blur_kernel("generalized_aniso", 21, sx, sy, angle, 1.0),
+                               D.blur_kernel("aniso", 21, sx, sy, angle), atol=1e-7)  # fmt: skip
+    np.testing.assert_allclose(D.blur_kernel("generalized_iso", 21, sx, 9.0, 1.0, beta=1.0), D.blur_kernel("iso", 21, sx),
+                               atol=1e-7)  # fmt: skip
+
+
+def test_plateau_shape_and_kernel_kind_errors():
+    k = D.blur_kernel("plateau_iso", 21, 2.0, beta=2.0).astype(np.float64)
+    centre = k[10, 10]
+    # on the x axis q = (x / sigma)^2: the kernel is centre / ((x/2)^(2 beta) + 1); flat top, heavy tail
+    for x in range(11):
+        assert k[10, 10 + x] == pytest.approx(centre / ((x / 2) ** 4 + 1), rel=1e-5)
+    assert k[10, 11] > 0.9 * centre and k[10, 12] == pytest.approx(centre / 2, rel=1e-5)
+    np.testing.assert_allclose(k, k.T, atol=1e-9)  # iso: sigma_y and angle are ignored
+    np.testing.assert_array_equal(D.blur_kernel("plateau_iso", 21, 2.0, 0.5, 1.0, beta=2.0), k.astype(np.float32))
+    assert D.blur_kernel("plateau_iso", 21, 2.0, beta=1.0)[10, 0] > D.blur_kernel("iso", 21, 2.0)[10, 0]
+    for kind in ("generalized_iso", "plateau_aniso"):
+        with pytest.raises(FacesrError, match="beta"):
+            D.blur_kernel(kind, 21, 1.0)
+    assert set(D.BLUR_KINDS) == {"iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso"}
+
+
+def _bessel_j1(x: np.ndarray) -> np.ndarray:
+    """J1 from its integral form (1 / pi) int_0^pi cos(t - x sin t) dt, by the trapezoidal rule."""
+    t = np.linspace(0, np.pi, 4001)
+    return np.trapezoid(np.cos(t[:, None] - np.ravel(x)[None] * np.sin(t[:, None])), t, axis=0).reshape(np.shape(x)) / np.pi
+
+
+@pytest.mark.parametrize(("size", "omega"), [(7, np.pi / 3), (13, 2.0), (21, np.pi / 5), (21, np.pi)])
+def test_sinc_kernel_is_the_circular_low_pass_filter(size, omega):
+    k = D.sinc_kernel(size, omega)
+    assert k.dtype == np.float32 and k.shape == (size, size) and k.sum() == pytest.approx(1, abs=1e-5)
+    r = (size - 1) / 2
+    rows, cols = np.mgrid[-r : r + 1, -r : r + 1]
+    radius = np.hypot(rows, cols)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = omega * _bessel_j1(omega * radius) / (2 * np.pi * radius)
+    expected[size // 2, size // 2] = omega**2 / (4 * np.pi)
+    np.testing.assert_allclose(k, expected / expected.sum(), rtol=1e-4, atol=1e-7)
+    padded = D.sinc_kernel(size, omega, pad_to=21)
+    pad = (21 - size) // 2
+    assert padded.shape == (21, 21) and np.abs(padded).sum() == pytest.approx(np.abs(k).sum(), rel=1e-6)
+    np.testing.assert_array_equal(padded[pad : pad + size, pad : pad + size], k)
+    # a low-pass filter: the lower the cutoff, the wider the main lobe
+    assert D.sinc_kernel(size, omega / 2)[size // 2, size // 2] < k[size // 2, size // 2]
+
+
+def test_sinc_kernel_errors():
+    for bad in ({"size": 8, "omega_c": 1.0}, {"size": 7, "omega_c": 4.0}, {"size": 7, "omega_c": 1.0, "pad_to": 20}):
+        with pytest.raises(FacesrError, match="sinc_kernel"):
+            D.sinc_kernel(**bad)
 
 
 @pytest.mark.parametrize(
@@ -181,14 +257,55 @@ def test_torch_resize_matrices_match_opencv(interpolation):
     np.testing.assert_allclose(resize_matrix(512, 300, "area").sum(axis=1), 1.0, atol=1e-6)
 
 
-def test_torch_jpeg_matches_opencv_course_convention():
-    img = cv2.GaussianBlur(np.random.default_rng(4).random((72, 96, 3), dtype=np.float32), (0, 0), 2)
-    x = torch.from_numpy(img).permute(2, 0, 1)
-    out = _jpeg(x, 70).permute(1, 2, 0).numpy()
-    np.testing.assert_array_equal(out, D.jpeg_compress(img, 70))
-    # torchvision's codec (the GPU path) with reversed channels reproduces OpenCV's RGB-as-BGR result
-    img8 = (x * 255).round().to(torch.uint8)
-    np.testing.assert_array_equal(torchvision_jpeg(img8, 70).permute(1, 2, 0).numpy() / np.float32(255), out)
+def test_jpeg_batch_codecs_match_opencv_course_convention():
+    rng = np.random.default_rng(4)
+    imgs = [cv2.GaussianBlur(rng.random((h, w, 3), dtype=np.float32), (0, 0), 2) for h, w in ((72, 96), (33, 17))]
+    tensors = [torch.from_numpy(img).permute(2, 0, 1) for img in imgs]
+    for codec in DT.JPEG_CODECS:
+        outs = DT.jpeg_batch(tensors, [70, 55], codec)
+        for out, img, q in zip(outs, imgs, (70, 55), strict=True):
+            np.testing.assert_array_equal(out.permute(1, 2, 0).numpy(), D.jpeg_compress(img, q), err_msg=codec)
+    # the path of a GPU batch: one copy down, the codecs in threads, one copy back
+    img8 = [(t * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0) for t in tensors]
+    for out, t, q in zip(DT._opencv_one_trip(img8, [70, 55]), img8, (70, 55), strict=True):
+        np.testing.assert_array_equal(out.numpy(), D.jpeg_roundtrip_uint8(t.contiguous().numpy(), q))
+    assert DT.default_jpeg_codec(torch.device("cpu")) == "opencv"
+    assert DT.default_jpeg_codec(torch.device("cuda")) == ("torch" if DT.TORCH_JPEG_ON_CUDA else "opencv")
+    with pytest.raises(FacesrError, match="codec"):
+        DT.jpeg_batch(tensors, [70, 55], "nvjpeg")
+
+
+def test_params_tensor_round_trip_and_apply_with_given_params(gt):
+    params = [D.sample_params(np.random.default_rng(seed)) for seed in range(6)]
+    table = DT.params_to_tensor(params)
+    assert table.shape == (6, len(DT.PARAM_COLUMNS)) and table.dtype == torch.float64
+    assert DT.params_from_tensor(table) == params and DT.params_from_tensor(table[2]) == [params[2]]
+    assert torch.equal(DT.params_to_tensor(params[1]), table[1])
+    # collating one row per sample gives the batch table
+    assert torch.equal(torch.utils.data.default_collate([DT.params_to_tensor(p) for p in params]), table)
+    batch = torch.from_numpy(gt[::4, ::4]).permute(2, 0, 1)[None].repeat(3, 1, 1, 1)
+    gens = [torch.Generator().manual_seed(s) for s in (1, 2, 3)]
+    lq, drawn = degrade_batch(batch, gens, return_params=True)
+    # degrade_batch = draw from each generator, then apply: replaying the draws leaves each generator where its
+    # noise starts, so applying the tensor form reproduces the LQ (here with the torch codec: bit-exact too)
+    for g, s in zip(gens, (1, 2, 3), strict=True):
+        DT.sample_params_torch(1, g.manual_seed(s))
+    assert torch.equal(lq, DT.apply_degradation_batch(batch, DT.params_to_tensor(drawn), gens, jpeg="torch"))
+    with pytest.raises(FacesrError, match="params_to_tensor"):
+        DT.params_from_tensor(table[:, :5])
+    with pytest.raises(FacesrError, match="parameter sets"):
+        DT.apply_degradation_batch(batch, table, None)
+
+
+def test_apply_degradation_batch_on_the_meta_device_reads_nothing_back():
+    """With the torch JPEG the course degradation runs on a device without reading any value back."""
+    gt = torch.rand(4, 3, 64, 64, device="meta")
+    table = DT.params_to_tensor([D.sample_params(np.random.default_rng(seed)) for seed in range(4)])
+    lq = DT.apply_degradation_batch(gt, table, jpeg="torch")
+    assert lq.device.type == "meta" and lq.shape == (4, 3, 16, 16)
+    assert DT._device_matrix(64, 16, "area", torch.device("meta")) is DT._device_matrix(64, 16, "area", torch.device("meta"))
+    with pytest.raises(NotImplementedError):
+        DT.apply_degradation_batch(gt, table, jpeg="opencv")  # OpenCV needs the pixels on the host
 
 
 def test_degrade_batch_shape_device_determinism(gt):
@@ -221,7 +338,7 @@ def test_degrade_batch_with_one_generator_per_sample(gt):
 
 @pytest.mark.slow
 def test_small_distribution_check():
-    """Mean bicubic PSNR of 40 random degradations per image near REFERENCE.md's course means."""
+    """Mean bicubic PSNR of 40 random degradations per image near the course means (docs/course.md section 3)."""
     from skimage import data
 
     torch.set_num_threads(1)

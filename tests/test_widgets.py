@@ -19,6 +19,16 @@ from facesr.data.degradations import (
     sample_params,
 )
 from facesr.data.images import list_images, read_image
+from facesr.data.second_order import apply_second_order, sample_second_order_params
+from facesr.errors import FacesrError
+from facesr.report.second_order_panel import (
+    SecondOrderKnobs,
+    build_second_order_panel,
+    knobs_to_params,
+    params_to_knobs,
+    render_second_order,
+    strip_kernels,
+)
 from facesr.report.widgets import build_degradation_panel, degradation_steps, render_degradation
 
 # The ipywidgets classes that exist, with the same constructor arguments, in 7.7 (Colab) and 8.x.
@@ -95,10 +105,11 @@ def test_params_kernel_lives_in_degradations_and_panel_follows_a_new_gt(gt: np.n
     assert panel.gt is other and panel.last_psnr == render_degradation(other, panel.params, seed=3)[2]
 
 
-def test_widgets_use_the_common_ipywidgets_subset() -> None:
-    import facesr.report.widgets
+@pytest.mark.parametrize("module", ["widgets", "second_order_panel"])
+def test_widgets_use_the_common_ipywidgets_subset(module: str) -> None:
+    import importlib
 
-    source = Path(facesr.report.widgets.__file__).read_text()
+    source = Path(importlib.import_module(f"facesr.report.{module}").__file__).read_text()
     used = set(re.findall(r"widgets\.([A-Z]\w*)", source))
     assert used and used <= COMMON_WIDGETS, used - COMMON_WIDGETS
     assert 'names="value"' in source and ".on_click(" in source
@@ -138,4 +149,83 @@ def test_figures_carry_titles_and_labels(gt: np.ndarray, sample_root: Path) -> N
 
     fig = show_images([gt, gt, gt], ["a", "b", "c"], ncols=2, suptitle="s")
     assert [ax.get_title() for ax in fig.axes if ax.images] == ["a", "b", "c"]
+    plt.close("all")
+
+
+# ------------------------------------------------------------------------------ the 2024/2025 (second-order) panel
+
+
+def test_second_order_knobs_and_params_round_trip() -> None:
+    for seed in range(40):
+        params = sample_second_order_params(np.random.default_rng(seed))
+        again = knobs_to_params(params_to_knobs(params))
+        assert all(np.array_equal(params[k].numpy(), again[k].numpy()) for k in params), seed
+    base = SecondOrderKnobs(noise1_sigma=12.0, omega=1.5)
+    knobs = params_to_knobs(knobs_to_params(dataclasses.replace(base, noise1="poisson", sinc=False)), base=base)
+    assert knobs.noise1_sigma == 12.0 and knobs.omega == 1.5  # what the params leave open comes from the base
+    for bad in ({"kernel1": "box"}, {"kernel2_size": 8}, {"noise2": "salt"}, {"mode1": "nearest"}):
+        with pytest.raises(FacesrError):
+            SecondOrderKnobs(**bad)
+
+
+def test_render_second_order_steps_end_in_the_library_lq(gt: np.ndarray) -> None:
+    import torch
+
+    knobs = SecondOrderKnobs()
+    steps, lq, psnr = render_second_order(gt, knobs, seed=2)
+    names = list(steps)
+    assert names[0] == "GT" and names[-1] == "LQ" and lq.shape == (32, 32, 3)
+    assert [n for n in names if n[0] in "12"] == ["1 blur", "1 resize", "1 noise", "1 JPEG", "2 blur", "2 resize", "2 noise"]
+    assert names[names.index("2 noise") + 1 :] == ["final resize", "final sinc", "final JPEG", "LQ"]
+    assert steps["1 resize"].shape[0] == int(128 * knobs.scale1) and steps["2 resize"].shape[0] == int(32 * knobs.scale2)
+    x = torch.from_numpy(gt).permute(2, 0, 1).float().div(255)[None]
+    library = apply_second_order(x, knobs_to_params(knobs), [torch.Generator().manual_seed(2)])[0][0]
+    np.testing.assert_array_equal(lq, library.permute(1, 2, 0).numpy())
+    assert render_second_order(gt, knobs, seed=2)[2] == psnr
+    # the PSNR responds to the knobs the way it should
+    assert render_second_order(gt, dataclasses.replace(knobs, noise1_sigma=20.0, noise2_sigma=15.0), seed=2)[2] < psnr
+    mild = dataclasses.replace(knobs, sigma1=0.2, sigma2=0.2, noise1_sigma=1.0, noise2_sigma=1.0, jpeg1=95.0, jpeg2=95.0,
+                               sinc=False, scale1=1.0, scale2=1.0, usm=False)  # fmt: skip
+    assert render_second_order(gt, mild, seed=2)[2] > psnr
+    order = render_second_order(gt, dataclasses.replace(knobs, sinc_first=False, usm=False, blur2=False), seed=2)[0]
+    assert list(order)[-4:] == ["final JPEG", "final resize", "final sinc", "LQ"] and "sharpened GT (USM)" not in order
+    assert "2 blur" not in order
+
+
+def test_second_order_panel_redraws_and_draws_like_training(gt: np.ndarray) -> None:
+    panel = build_second_order_panel(gt, seed=3)
+    assert panel.redraws == 1 and panel.last_psnr == render_second_order(gt, panel.knobs, seed=3)[2]
+    assert panel.controls["noise1_scale"].disabled and not panel.controls["noise1_sigma"].disabled
+    before = panel.last_psnr
+    panel.controls["noise1_sigma"].value = 20.0
+    assert panel.redraws == 2 and panel.last_psnr < before and panel.knobs.noise1_sigma == 20.0
+    panel.controls["noise1"].value = "poisson"
+    assert panel.controls["noise1_sigma"].disabled and not panel.controls["noise1_scale"].disabled
+    panel.controls["kernel2"].value = "none"
+    assert not panel.knobs.blur2 and panel.controls["sigma2"].disabled
+    panel.controls["sinc"].value = False
+    assert panel.controls["omega"].disabled and panel.redraws == 5
+    drawn = panel.randomize()  # every control changes, the figure is drawn once
+    assert panel.redraws == 6 and panel.knobs == drawn
+    params = sample_second_order_params(np.random.default_rng(3))  # the panel's first draw, as training draws
+    assert all(np.array_equal(params[k].numpy(), knobs_to_params(drawn)[k].numpy()) for k in params)
+    assert panel.last_psnr == render_second_order(gt, drawn, seed=3)[2]
+    panel.button.click()
+    assert panel.redraws == 7 and panel.knobs != drawn
+
+
+def test_second_order_strip_figure(gt: np.ndarray) -> None:
+    import matplotlib.pyplot as plt
+
+    from facesr.report.explore import plot_second_order_steps
+
+    knobs = dataclasses.replace(SecondOrderKnobs(), blur2=False)
+    steps, _, psnr = render_second_order(gt, knobs)
+    kernels = strip_kernels(knobs)
+    assert kernels["kernel 2"] is None and kernels["final sinc"].shape == (21, 21)
+    fig = plot_second_order_steps(steps, kernels, gt=gt, psnr=psnr, title="one draw")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert f"bicubic x4: {psnr:.2f} dB" in " ".join(titles) and "no kernel 2" in titles
+    assert sum(ax.images != [] for ax in fig.axes) >= len(steps) + 2  # every step, the bicubic, the kernels
+    assert "LQ\n32x32 px" in titles
     plt.close("all")

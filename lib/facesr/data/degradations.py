@@ -1,4 +1,7 @@
-"""The course's training degradation (REFERENCE.md section 2): single ops and the composed pipeline.
+"""The course's training degradation (docs/course.md section 3): single ops and the composed pipeline.
+
+Also the blur kernels of the 2024/2025 second-order degradation (docs/course.md section 4): generalized and
+plateau kinds of :func:`blur_kernel` and :func:`sinc_kernel`; its pipeline is ``facesr.data.second_order``.
 
 Images are float32 HxWx3 RGB in [0, 1]; randomness comes only from the ``numpy.random.Generator`` the
 caller passes in. ``degrade`` is the fast version (separable or FFT blur, float32, OpenCV saturating
@@ -21,7 +24,7 @@ INTERPOLATIONS = {"bilinear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA, "bicubic
 
 @dataclass
 class DegradationSettings:
-    """Every range of the degradation; the defaults are the course's (REFERENCE.md section 2).
+    """Every range of the degradation; the defaults are the course's (docs/course.md section 3).
 
     Ranges are ``(low, high)`` for a uniform draw. ``noise_sigma_range`` is in 0-255 units. Pass other
     values (e.g. harsher GLEAN-style ranges) to change the distribution without editing code.
@@ -84,15 +87,37 @@ class DegradationParams:
         )
 
 
-def blur_kernel(kind: str, size: int, sigma_x: float, sigma_y: float | None = None, angle: float = 0.0) -> np.ndarray:
-    """Normalised Gaussian kernel, float32 (size, size); x = column offset, y = row offset.
+BLUR_KINDS = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
 
-    ``exp(-0.5 p^T S^-1 p)``, ``p = (x, y)``, ``S = R diag(sx^2, sy^2) R^T``, R the rotation by ``angle``.
-    ``iso`` uses sigma_x only and no rotation.
+
+def blur_kernel(
+    kind: str,
+    size: int,
+    sigma_x: float,
+    sigma_y: float | None = None,
+    angle: float = 0.0,
+    beta: float | None = None,
+) -> np.ndarray:
+    """Normalised blur kernel, float32 (size, size); x = column offset, y = row offset.
+
+    With ``p = (x, y)``, ``S = R diag(sx^2, sy^2) R^T`` (R the rotation by ``angle``) and
+    ``q = p^T S^-1 p`` (docs/course.md sections 3 and 4): Gaussian (``iso``, ``aniso``) ``exp(-q / 2)``;
+    generalized Gaussian ``exp(-q^beta / 2)``; plateau ``1 / (q^beta + 1)``; each divided by its sum.
+    The ``*_iso`` kinds use sigma_x for both axes and no rotation.
+
+    Args:
+        kind: one of ``BLUR_KINDS``.
+        size: kernel side (odd).
+        sigma_x: sigma along x before the rotation (px).
+        sigma_y: sigma along y before the rotation (px); None means sigma_x. Ignored by the iso kinds.
+        angle: rotation in radians. Ignored by the iso kinds.
+        beta: shape exponent of the generalized and plateau kinds (required there, ignored by the Gaussians).
     """
-    if kind not in ("iso", "aniso"):
-        raise FacesrError(f"blur_kernel kind={kind!r}: use 'iso' or 'aniso'")
-    if kind == "iso":
+    if kind not in BLUR_KINDS:
+        raise FacesrError(f"blur_kernel kind={kind!r}: use one of {', '.join(BLUR_KINDS)}")
+    if kind.startswith(("generalized", "plateau")) and (beta is None or not beta > 0):
+        raise FacesrError(f"blur_kernel kind={kind!r} needs beta > 0, got beta={beta!r}")
+    if kind in ("iso", "generalized_iso", "plateau_iso"):
         sigma_y, angle = sigma_x, 0.0
     elif sigma_y is None:
         sigma_y = sigma_x
@@ -102,8 +127,46 @@ def blur_kernel(kind: str, size: int, sigma_x: float, sigma_y: float | None = No
     inv = np.linalg.inv(cov)
     ax = np.arange(size, dtype=np.float64) - (size - 1) / 2
     x, y = np.meshgrid(ax, ax)  # x varies along columns, y along rows
-    kernel = np.exp(-0.5 * (inv[0, 0] * x * x + (inv[0, 1] + inv[1, 0]) * x * y + inv[1, 1] * y * y))
+    q = inv[0, 0] * x * x + (inv[0, 1] + inv[1, 0]) * x * y + inv[1, 1] * y * y
+    if kind.startswith("generalized"):
+        kernel = np.exp(-0.5 * np.power(q, beta))
+    elif kind.startswith("plateau"):
+        kernel = 1.0 / (np.power(q, beta) + 1.0)
+    else:
+        kernel = np.exp(-0.5 * q)
     return (kernel / kernel.sum()).astype(np.float32)
+
+
+def sinc_kernel(size: int, omega_c: float, pad_to: int = 0) -> np.ndarray:
+    """Circular low-pass (2-D sinc) kernel, float32, normalised to sum 1 (docs/course.md section 4).
+
+    ``K(x, y) = omega_c J1(omega_c r) / (2 pi r)`` with ``r = sqrt(x^2 + y^2)`` on the centred grid of
+    :func:`blur_kernel` and ``K(0, 0) = omega_c^2 / (4 pi)`` (the limit at r = 0).
+
+    Args:
+        size: kernel side (odd).
+        omega_c: cutoff frequency in radians per pixel, in (0, pi].
+        pad_to: when larger than ``size``, zero-pad the normalised kernel to ``pad_to`` x ``pad_to``
+            (odd, like ``size``).
+    """
+    from scipy.special import j1  # scipy comes with scikit-image
+
+    if size < 1 or size % 2 == 0:
+        raise FacesrError(f"sinc_kernel size={size}: use an odd size >= 1")
+    if pad_to > size and pad_to % 2 == 0:
+        raise FacesrError(f"sinc_kernel pad_to={pad_to}: use an odd size (or 0 for no padding)")
+    if not 0 < omega_c <= np.pi:
+        raise FacesrError(f"sinc_kernel omega_c={omega_c}: use a cutoff in (0, pi]")
+    ax = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    r = np.hypot(*np.meshgrid(ax, ax))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kernel = omega_c * j1(omega_c * r) / (2 * np.pi * r)
+    kernel[size // 2, size // 2] = omega_c**2 / (4 * np.pi)
+    kernel /= kernel.sum()
+    if pad_to > size:
+        pad = (pad_to - size) // 2
+        kernel = np.pad(kernel, pad)
+    return kernel.astype(np.float32)
 
 
 def _trim_zeros(kernel: np.ndarray) -> np.ndarray:
@@ -262,7 +325,7 @@ def _check_gt(gt: np.ndarray, settings: DegradationSettings) -> tuple[int, int, 
 def apply_degradation(
     gt: np.ndarray, params: DegradationParams, rng: np.random.Generator, settings: DegradationSettings | None = None
 ) -> np.ndarray:
-    """Steps 1-7 of REFERENCE.md section 2 with fixed ``params``; ``rng`` only draws the noise."""
+    """Steps 1-7 of docs/course.md section 3 with fixed ``params``; ``rng`` only draws the noise."""
     settings = settings or DegradationSettings()
     h, w, factor = _check_gt(gt, settings)
     img = np.ascontiguousarray(gt, dtype=np.float32)
@@ -324,7 +387,7 @@ def bicubic_psnr_samples(
     rng: np.random.Generator,
     settings: DegradationSettings | None = None,
 ) -> np.ndarray:
-    """PSNR (dB) of bicubic x4 upscaling of ``n`` random ``degrade`` LQs of ``gt`` (the REFERENCE.md
+    """PSNR (dB) of bicubic x4 upscaling of ``n`` random ``degrade`` LQs of ``gt`` (the docs/course.md section 3
     distribution check).
 
     ``gt`` is uint8 or float [0, 1] HxWx3; each LQ is rounded to uint8, upscaled with OpenCV INTER_CUBIC and

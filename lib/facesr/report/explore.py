@@ -158,6 +158,63 @@ def plot_degradation_steps(steps: Mapping[str, np.ndarray], kernel: np.ndarray, 
     return fig
 
 
+def plot_second_order_steps(
+    steps: Mapping[str, np.ndarray],
+    kernels: Mapping[str, np.ndarray | None],
+    gt: np.ndarray | None = None,
+    psnr: float | None = None,
+    title: str = "",
+) -> object:
+    """The second-order degradation as a picture strip: stage 1, stage 2 and the final step, one row each.
+
+    Each row starts with its kernel (blank when the stage has none), then the image after every step of
+    that stage with its size; the last row ends with the LQ and, when ``gt`` and ``psnr`` are given, its
+    bicubic x4 with the PSNR against the GT.
+
+    Args:
+        steps: ``{step name: image}`` in order, as :func:`facesr.report.second_order_panel.render_second_order`
+            returns them (names starting "1 ", "2 ", "final " or "LQ"; the GT ones go in the first row).
+        kernels: ``{"kernel 1": ..., "kernel 2": ..., "final sinc": ...}``, None for a stage without one.
+        gt: the uint8 GT the PSNR compares with (for the bicubic panel).
+        psnr: the LQ's bicubic x4 PSNR (dB).
+        title: the figure title.
+    """
+    plt = pyplot()
+    rows: list[list[tuple[str, np.ndarray]]] = [[], [], []]
+    for name, img in steps.items():
+        row = 1 if name.startswith("2 ") else 2 if name.startswith(("final", "LQ")) else 0
+        rows[row].append((name, img))
+    if gt is not None and psnr is not None and "LQ" in steps:
+        from facesr.metrics import bicubic_upscale
+
+        lq8 = _as_uint8(steps["LQ"])
+        rows[2].append((f"bicubic x4: {psnr:.2f} dB", bicubic_upscale(lq8, gt.shape[0] // lq8.shape[0])))
+    ncols = 1 + max(len(r) for r in rows)
+    fig, axes = plt.subplots(3, ncols, figsize=(2.6 * ncols, 3.0 * 3), squeeze=False)
+    labels = ("kernel 1", "kernel 2", "final sinc")
+    for r, (row, label) in enumerate(zip(rows, labels, strict=True)):
+        kernel = kernels.get(label)
+        if kernel is not None:
+            _show_kernel(fig, axes[r, 0], kernel, f"{label} ({kernel.shape[0]}x{kernel.shape[1]})")
+        else:
+            axes[r, 0].set_axis_off()
+            axes[r, 0].set_title(f"no {label}", fontsize=9)
+        for c in range(1, ncols):
+            ax = axes[r, c]
+            ax.set_axis_off()
+            if c - 1 < len(row):
+                name, img = row[c - 1]
+                ax.imshow(_as_uint8(img), interpolation="nearest")
+                ax.set_title(f"{name}\n{img.shape[1]}x{img.shape[0]} px", fontsize=9,
+                             color=model_color("lq") if name == "LQ" else "black")  # fmt: skip
+    for r, label in enumerate(("stage 1", "stage 2", "final step")):
+        axes[r, 0].annotate(label, xy=(-0.45, 0.5), xycoords="axes fraction", rotation=90, va="center", fontsize=11)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def plot_degradation_result(
     kernel: np.ndarray, lq: np.ndarray, sr: np.ndarray, gt: np.ndarray, psnr: float, params: object
 ) -> object:

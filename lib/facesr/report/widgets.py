@@ -41,7 +41,7 @@ def degradation_steps(
         seed: seed of the noise generator.
         settings: None for the course settings.
 
-    Uses the library's single ops in the order of REFERENCE.md section 2; the last entry ("LQ") equals
+    Uses the library's single ops in the order of docs/course.md section 3; the last entry ("LQ") equals
     ``apply_degradation(gt, params, np.random.default_rng(seed), settings)`` up to float rounding.
     """
     s = settings or DegradationSettings()
