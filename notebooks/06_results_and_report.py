@@ -124,7 +124,7 @@ PSNR_TABLE
 # to the generator: everything a GAN training step runs. SwinIR and RCAN are notebook 07's full-size configs.
 
 # %%
-from facesr.report.tables import parameter_budget_table
+from facesr.report.budget import parameter_budget_table
 PARAM_TABLE = parameter_budget_table()
 print("saved", *save_table(PARAM_TABLE, SETTINGS.figures_dir, "param_table"))
 PARAM_TABLE
@@ -194,21 +194,6 @@ else:  # the generator loaded above, or the SUBMIT_RUN given
     SUBMIT_TTA = best_tta(PSNR_TABLE, SUBMIT) if TTA and SUBMIT in RUNS and not SETTINGS.quick else None
     ZIP = make_submission(NET_G, SETTINGS.data_root, SETTINGS.runs_dir / SUBMIT, tta=SUBMIT_TTA)  # its own zip
     predict_real_world(NET_G, SETTINGS.data_root, SETTINGS.runs_dir / SUBMIT, tta=SUBMIT_TTA)
-
-# %% [markdown]
-# An over-budget generator is refused before anything is written: here the largest run over the limit
-# (or the report's full RRDBNet when every run fits, as in quick mode).
-
-# %%
-from facesr.errors import FacesrError
-from facesr.report.steps import over_budget_generator
-from facesr.submission import package_submission
-what, big_net = over_budget_generator(NETS, trust=TRUST_CHECKPOINT)  # NETS: none is loaded again
-try:
-    package_submission(SETTINGS.runs_dir / "over_budget_predictions", SETTINGS.runs_dir / "over_budget.zip",
-                       big_net, SETTINGS.data_root / "test" / "LQ")  # the budget check comes first
-except FacesrError as err:
-    print(f"{what} refused: {err}")
 
 # %% [markdown]
 # ## 9. The hand-in bundle

@@ -115,8 +115,10 @@ def test_find_data_root(sample_root: Path, tmp_path: Path) -> None:
 
 def test_check_dataset_ok_on_sample_data(sample_root: Path, capsys: pytest.CaptureFixture) -> None:
     before = _snapshot(sample_root)
-    report = check_dataset(sample_root)
-    assert report.ok and not report.errors and not report.warnings
+    report = check_dataset(sample_root, edition=2022)
+    subset = ("image counts differ from the 2022 edition's (train/GT 24 of 4000, val/LQ 8 of 400, val/GT 8 of 400, "
+              "test/LQ 8 of 400): a subset, fine for trying things out")
+    assert report.ok and not report.errors and report.warnings == [subset]
     assert report.counts == {"train/GT": 24, "val/LQ": 8, "val/GT": 8, "test/LQ": 8, "test_real": 5}
     assert report.sizes["train/GT"] == {(512, 512): 24} and report.sizes["test/LQ"] == {(128, 128): 8}
     assert report.sizes["test_real"] == {(53, 37): 1, (45, 61): 1, (83, 97): 1, (71, 45): 1, (101, 129): 1}
@@ -159,7 +161,7 @@ def test_check_dataset_reports_every_problem_at_once(
     assert "1 gray image(s) will be converted to 8-bit RGB: 00003.png" in warns
     assert "1 16-bit image(s) will be converted to 8-bit RGB: 00004.png" in warns
     assert report.counts["train/GT"] == 24 and report.counts["test/LQ"] == 0
-    assert str(report).splitlines()[-1].startswith("verdict: FAILED: 7 error(s), 3 warning(s)")
+    assert str(report).splitlines()[-1].startswith("verdict: FAILED: 7 error(s), 4 warning(s)")
     before = _snapshot(data_copy)
     assert main(["check-data", str(data_copy)]) == 1
     assert "FAILED" in capsys.readouterr().out
@@ -174,11 +176,11 @@ def test_test_real_is_optional_reported_and_checked(data_copy: Path, tmp_path: P
     shutil.rmtree(data_copy / "test_real")
     assert real_world_dir(data_copy) is None
     report = check_dataset(data_copy)  # absent: never a problem, one line says so
-    assert report.ok and not report.warnings and "test_real" not in report.counts
+    assert report.ok and "test_real" not in str(report.warnings) and "test_real" not in report.counts
     assert "test_real" in str(report) and "not present" in str(report)
     (data_copy / "test_real").mkdir()
     report = check_dataset(data_copy)
-    assert report.ok and report.counts["test_real"] == 0 and "test_real is empty" in report.warnings[0]
+    assert report.ok and report.counts["test_real"] == 0 and "test_real is empty" in "\n".join(report.warnings)
     write_png(data_copy / "test_real" / "a.png", np.zeros((53, 37, 3), np.uint8))  # any size is fine
     write_png(data_copy / "test_real" / "b.png", np.zeros((301, 220, 3), np.uint8))
     (data_copy / "test_real" / "c.png").write_bytes(b"not a png")
@@ -188,6 +190,32 @@ def test_test_real_is_optional_reported_and_checked(data_copy: Path, tmp_path: P
     (data_copy / "test_real" / "c.png").unlink()
     real = TestDataset(data_copy / "test_real")  # what predict reads: images of any size
     assert real.names == ["a.png", "b.png"] and real[1]["lq"].shape == (3, 301, 220)
+
+
+def test_check_data_of_an_edition_2024_layout(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The 2024 data: six real-world faces 01.png-06.png, the BasicSR meta_info list; differences are warnings."""
+    from facesr.data.sample import make_sample_data
+
+    root = make_sample_data(tmp_path / "data", edition=2024)
+    assert sorted(p.name for p in (root / "test_real").iterdir()) == [f"0{i}.png" for i in range(1, 7)]
+    listed = [f"{i:05d}.png (512,512,3)" for i in range(24)]
+    (root / "meta_info_FFHQ5000sub_GT.txt").write_text("\n".join(listed) + "\n")
+    report = check_dataset(root, edition=2024)
+    assert report.ok and report.counts["test_real"] == 6 and report.sizes["test_real"] == {(128, 128): 6}
+    assert len(report.warnings) == 1 and "2024 edition's (train/GT 24 of 5000" in report.warnings[0]
+    (root / "meta_info_FFHQ5000sub_GT.txt").write_text("\n".join([*listed, "04999.png (512,512,3)"]) + "\n")
+    (root / "test_real" / "06.png").rename(root / "test_real" / "07.png")
+    assert main(["check-data", str(root), "--edition", "2024"]) == 1
+    out = capsys.readouterr().out
+    assert "meta_info_FFHQ5000sub_GT.txt lists 25 GT files, 1 of them missing from train/GT: 04999.png" in out
+    assert "test_real: the 2024 edition names them 01.png-06.png" in out
+    report = check_dataset(root, edition=2022)  # the 2022 edition has no list and five real-world images
+    assert report.ok and "test_real: 6 images, the 2022 edition released 5" in report.warnings
+    (root / "meta_info_FFHQ5000sub_GT.txt").unlink()
+    (root / "meta_info_FFHQ6000sub_GT.txt").write_text("\n".join(listed) + "\n")
+    report = check_dataset(root, edition=2025)
+    assert report.ok and any("2025 course yml still points at meta_info_FFHQ5000sub_GT.txt" in w
+                             for w in report.warnings)
 
 
 def test_check_dataset_missing_root(tmp_path: Path) -> None:

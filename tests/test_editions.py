@@ -52,7 +52,8 @@ def test_registry_values_match_the_course_facts(year: int) -> None:
 def test_edition_details() -> None:
     # limits: 120 % and 150 % of MSRResNet-16, rounded down
     assert EDITIONS[2022].param_limit == int(1.2 * 1_517_571) and EDITIONS[2023].param_limit == int(1.5 * 1_517_571)
-    assert EDITIONS[2023].real_world.folder == "test_real"
+    assert EDITIONS[2023].real_world.folder == EDITIONS[2024].real_world.folder == "test_real"
+    assert EDITIONS[2023].real_world.files == tuple(f"00{i}.png" for i in range(1, 7))
     assert EDITIONS[2024].real_world.files == ("01.png", "02.png", "03.png", "04.png", "05.png", "06.png")
     assert EDITIONS[2022].real_world.files is None and EDITIONS[2025].real_world.size is None
     assert "not verified" in EDITIONS[2025].real_world.note
@@ -102,7 +103,7 @@ def test_tables_and_summary() -> None:
     assert "| MSRResNet-24, L1, 150k iterations | 2,108,419 | 29.7315 | 29.4399 |" in results
     assert "| MSRResNet-16, MSE, 300k iterations | 1,517,571 | 29.6773 | - |" in results
     text = get_edition(2024).summary()
-    for words in ("Edition 2024", "5000 training GT", "01.png-06.png", "2,276,356", "second_order", "26.33 dB",
+    for words in ("Edition 2024", "5000 training GT", "test_real/ (01.png-06.png)", "2,276,356", "second order", "26.33 dB",
                   "26.65289 dB test", "26.83132 dB", "18233", "meta_info_FFHQ5000sub_GT.txt"):
         assert words in text, words
     assert "size not verified" in get_edition(2025).summary() and "test_real/" in get_edition(2023).summary()

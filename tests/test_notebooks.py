@@ -37,7 +37,7 @@ EXPECTED_FIGURES = [
 TRUSTING = ["03_train_srgan", "04_train_esrgan", "05_gan_finetune", "06_results_and_report", "07_train_in_budget"]
 # Calls that load a checkpoint, and the keyword that passes TRUST_CHECKPOINT on to each.
 LOADING_CALLS = {"train": "trust", "load_generator": "trust", "psnr_table": "trust", "comparison_images": "trust",
-                 "show_val_outputs": "trust", "show_real_world": "trust", "over_budget_generator": "trust",
+                 "show_val_outputs": "trust", "show_real_world": "trust",
                  "make_handin": "trust_checkpoint"}  # fmt: skip
 
 

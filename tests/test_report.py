@@ -24,7 +24,8 @@ from facesr.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
 from facesr.data.images import read_image, write_png  # noqa: E402
 from facesr.errors import FacesrError  # noqa: E402
 from facesr.infer import evaluate, load_generator, predict  # noqa: E402
-from facesr.models import PARAM_LIMIT, MSRResNet, RRDBNet, count_parameters  # noqa: E402
+from facesr.models import MSRResNet  # noqa: E402
+from facesr.report.budget import parameter_budget_table  # noqa: E402
 from facesr.report.figures import (  # noqa: E402
     DEFAULT_CROPS,
     comparison_images,
@@ -36,13 +37,12 @@ from facesr.report.figures import (  # noqa: E402
     real_world_images,
 )
 from facesr.report.runs import find_runs, missing_run_note  # noqa: E402
-from facesr.report.steps import over_budget_generator, parse_box, predict_real_world, show_real_world  # noqa: E402
+from facesr.report.steps import parse_box, predict_real_world, show_real_world  # noqa: E402
 from facesr.report.style import MODEL_COLORS, MODEL_LABELS, MODEL_ORDER, model_color, save_figure  # noqa: E402
 from facesr.report.tables import (  # noqa: E402
     best_tta,
     bicubic_scores,
     markdown_table,
-    parameter_budget_table,
     psnr_table,
     save_table,
     submission_run,
@@ -140,24 +140,21 @@ def test_find_runs_skips_missing_with_a_note(tmp_path: Path, capsys):
     assert list(find_runs(tmp_path, ["swinir"], verbose=False)) == []  # finishes only when asked
 
 
-def test_parameter_table_matches_the_report():
-    df = parameter_budget_table().set_index("model")
+@pytest.mark.parametrize("year", [2022, 2024])
+def test_parameter_table_matches_the_report(year: int):
+    df = parameter_budget_table(year).set_index("model")
     assert df.loc["SRGAN", "params"] == 1_517_571
     assert df.loc["ESRGAN", "params"] == 16_697_987
     assert df.loc["ESRGAN (discriminator)", "params"] == 51_221_772
-    assert df.loc["In-budget recipe", "params"] == 1_812_995
-    assert df.loc["SwinIR", "params"] == 1_766_292 and df.loc["RCAN", "params"] == 1_786_531
-    assert df["within_limit"].tolist() == [True, False, False, True, True, True]
-
-
-def test_over_budget_generator_uses_loaded_generators(tmp_path: Path):
-    small = _tiny_run(tmp_path / "runs" / "srgan")
-    with torch.device("meta"):
-        big = RRDBNet()  # only its size matters
-    what, net = over_budget_generator({"srgan": small, "esrgan": big})  # a run folder or a generator
-    assert what == "run esrgan" and net is big
-    what, net = over_budget_generator({"srgan": small})
-    assert what.startswith("RRDBNet 64/23/32") and count_parameters(net) > PARAM_LIMIT
+    assert (df["limit"] == (1_821_085 if year == 2022 else 2_276_356)).all()
+    if year == 2022:
+        assert df.loc["MSRResNet-20", "params"] == 1_812_995
+        assert df.loc["SwinIR", "params"] == 1_766_292 and df.loc["RCAN", "params"] == 1_786_531
+    else:
+        assert df.loc["MSRResNet-26", "params"] == 2_256_131
+        assert df.loc["SwinIR", "params"] == 2_251_758 and df.loc["RCAN", "params"] == 2_270_075
+    # only generators are held to the limit: the GAN row's total is not judged
+    assert df["within_limit"].tolist() == [True, False, None, True, True, True]
 
 
 def test_submission_run_picks_the_best_in_budget():
@@ -223,8 +220,10 @@ def test_notebook_helpers(tmp_path: Path):
     from facesr.config import get_config
     from facesr.report.steps import budget_line, overrides, resolve_init
 
-    line = budget_line(get_config("srgan", quick=False))
-    assert line == "msrresnet: 1,517,571 parameters, within the 1,821,085 limit (83.3 % of the limit)"
+    line = budget_line(get_config("srgan", quick=False, edition=2022))
+    assert line == "msrresnet: 1,517,571 parameters, within the 2022 limit of 1,821,085 (83.3 % of the limit)"
+    line = budget_line(get_config("msrresnet26", quick=False, edition=2024))
+    assert line == "msrresnet_basicsr: 2,256,131 parameters, within the 2024 limit of 2,276,356 (99.1 % of the limit)"
     assert "trainable" not in line and "1,786,531 parameters, within" in budget_line(get_config("rcan", quick=False))
     assert "OVER" in budget_line(get_config("esrgan", quick=False))
     assert overrides(iters=0, batch_size=4, vgg_weights="") == {"batch_size": 4}
@@ -285,7 +284,6 @@ def test_report_loaders_pass_trust_on(sample_root: Path, tmp_path: Path):
         "comparison_images": lambda trust: comparison_images({"srgan": run_dir}, sample_root, trust=trust),
         "plot_val_outputs": lambda trust: plot_val_outputs(run_dir, sample_root, n=1, trust=trust),
         "real_world_images": lambda trust: real_world_images({"srgan": run_dir}, sample_root, trust=trust),
-        "over_budget_generator": lambda trust: over_budget_generator({"srgan": run_dir}, trust=trust),
     }
     for name, call in calls.items():
         with pytest.raises(FacesrError, match="trust=True"):

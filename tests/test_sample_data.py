@@ -18,6 +18,7 @@ from facesr.data.sample import (
     default_sample_root,
     ensure_sample_data,
     make_sample_data,
+    real_world_names,
 )
 from facesr.errors import FacesrError
 
@@ -48,8 +49,12 @@ def test_layout_sizes_and_readme(sample_root: Path) -> None:
 
 
 def test_counts_match_the_layout() -> None:
-    assert list(COUNTS) == ["train/GT", "val", "test", "test_real"]
-    assert [COUNTS[k] for k in COUNTS] == [*(EXPECTED[sub][0] for sub in ("train/GT", "val/GT", "test/LQ")), 5]
+    assert list(COUNTS) == ["train/GT", "val", "test"]
+    assert [COUNTS[k] for k in COUNTS] == [EXPECTED[sub][0] for sub in ("train/GT", "val/GT", "test/LQ")]
+    assert real_world_names(2022) == [f"{i:05d}.png" for i in range(5)]
+    assert real_world_names(2023) == [f"00{i}.png" for i in range(1, 7)]
+    assert real_world_names(2024) == [f"0{i}.png" for i in range(1, 7)]
+    assert len(real_world_names(2025)) == 6
 
 
 def test_real_world_lq_are_odd_sized_degraded_faces(sample_root: Path) -> None:

@@ -183,7 +183,7 @@ _TTA_OPTIONS = {
 # (its config.json) wins over the default; an explicit --edition wins over both.
 _EDITION_ARGS = ("--edition",)
 _EDITION_OPTIONS = {
-    "default": None, "metavar": "YEAR", "choices": ("2022", "2023", "2024", "2025"),
+    "default": None, "metavar": "YEAR",
     "help": "the course edition: 2022, 2023, 2024 or 2025 (default: a run folder's own, else FACESR_EDITION, "
             "else 2022)",
 }

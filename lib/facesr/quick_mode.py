@@ -97,7 +97,7 @@ def quick_changes(cfg: Any, smoke: bool = False) -> dict[str, Any]:
     if smoke:
         changes.update(SMOKE_GAN if cfg.is_gan else SMOKE)
         changes["warmup_iters"] = 1
-    return dict(changes, data_root=str(default_sample_root()), quick=True)
+    return dict(changes, data_root=str(default_sample_root(cfg.edition)), quick=True)
 
 
 def shrink(cfg: Any, smoke: bool = False) -> Any:

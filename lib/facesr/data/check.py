@@ -64,6 +64,7 @@ class DatasetReport:
     """What :func:`check_dataset` found; ``str(report)`` is the printable report."""
 
     root: Path
+    edition: int = 2022
     counts: dict[str, int] = field(default_factory=dict)
     sizes: dict[str, dict[tuple[int, int], int]] = field(default_factory=dict)  # (height, width) -> count
     errors: list[str] = field(default_factory=list)
@@ -74,7 +75,7 @@ class DatasetReport:
         return not self.errors
 
     def __str__(self) -> str:
-        lines = [f"data check of {self.root}"]
+        lines = [f"data check of {self.root} against the {self.edition} edition"]
         for sub in LAYOUT:
             sizes = self.sizes.get(sub, {})
             shown = ", ".join(
@@ -105,14 +106,23 @@ class DatasetReport:
         return "\n".join(lines)
 
 
-def check_dataset(root: str | os.PathLike, full_decode: bool = False) -> DatasetReport:
+def check_dataset(root: str | os.PathLike, full_decode: bool = False, edition: int | str | None = None) -> DatasetReport:
     """Check a data root in the course layout and report every problem at once (never raises on bad data).
 
     PNG files are checked chunk by chunk (every CRC, so truncated or damaged files are found) without
     decoding them, which keeps 4800 files to seconds; ``full_decode=True`` decodes every file instead,
-    as other formats always are.
+    as other formats always are. What differs from the edition's data (image counts, the real-world folder,
+    a BasicSR ``meta_info`` list) is a warning, never an error: a subset is fine for trying things out.
+
+    Args:
+        root: The data root.
+        full_decode: Decode every file instead of checking PNG chunks.
+        edition: The course edition whose data to compare with (None: ``FACESR_EDITION``, else 2022).
     """
-    report = DatasetReport(Path(root).expanduser())
+    from facesr.editions import get_edition
+
+    ed = get_edition(edition)
+    report = DatasetReport(Path(root).expanduser(), edition=ed.year)
     if not report.root.is_dir():
         report.errors.append(f"data root {report.root} does not exist; {HOW_TO_GET_DATA}")
         return report
@@ -173,7 +183,54 @@ def check_dataset(root: str | os.PathLike, full_decode: bool = False) -> Dataset
                 )
     if "val/LQ" in files and "val/GT" in files:
         _check_pairs(report, files["val/LQ"], files["val/GT"], probed)
+    _compare_with_edition(report, files, ed)
     return report
+
+
+def _compare_with_edition(report: DatasetReport, files: dict[str, list[Path]], ed: Any) -> None:
+    """Warnings for what differs from the edition's data: counts, real-world images, the meta_info list."""
+    expected = {"train/GT": ed.train_images, "val/LQ": ed.val_pairs, "val/GT": ed.val_pairs, "test/LQ": ed.test_images}
+    differ = {sub: (len(files[sub]), n) for sub, n in expected.items() if files.get(sub) and len(files[sub]) != n}
+    if differ:
+        subset = all(found < n for found, n in differ.values())
+        report.warnings.append(f"image counts differ from the {ed.year} edition's ("
+                               + ", ".join(f"{sub} {found} of {n}" for sub, (found, n) in differ.items()) + ")"
+                               + (": a subset, fine for trying things out" if subset else ""))
+    real, found = ed.real_world, files.get(REAL_WORLD)
+    if found:
+        if len(found) != real.count:
+            report.warnings.append(f"{REAL_WORLD}: {len(found)} images, the {ed.year} edition released {real.count}")
+        if real.files and sorted(p.name for p in found) != sorted(real.files):
+            report.warnings.append(f"{REAL_WORLD}: the {ed.year} edition names them {real.files[0]}-{real.files[-1]}; "
+                                   f"found {name_list(found)}")
+        sizes = report.sizes.get(REAL_WORLD, {})
+        if real.size and any(hw != (real.size, real.size) for hw in sizes):
+            report.warnings.append(f"{REAL_WORLD}: the {ed.year} edition's images are {real.size}x{real.size}")
+    _check_meta_info(report, files.get("train/GT", []), ed)
+
+
+def _check_meta_info(report: DatasetReport, train: list[Path], ed: Any) -> None:
+    """Read the edition's BasicSR meta_info list when the data root has it (root, train/ or train/GT/).
+
+    Each line names one GT file (its first word, as BasicSR reads it); a listed file that train/GT lacks is
+    an error, since the course's own code would stop on it.
+    """
+    if not ed.meta_info:
+        return
+    names = [ed.meta_info] + ([ed.course_yml_meta_info] if ed.course_yml_meta_info else [])
+    found = [folder / name for name in names for folder in (report.root, report.root / "train", report.root / "train/GT")
+             if (folder / name).is_file()]
+    if ed.course_yml_meta_info:
+        report.warnings.append(f"the {ed.year} course yml still points at {ed.course_yml_meta_info}, not "
+                               f"{ed.meta_info}; the kit trains on every image in train/GT")
+    have = {p.name for p in train}
+    for path in found:
+        listed = [line.split()[0] for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+                  if line.strip()]
+        missing = [Path(name).name for name in listed if Path(name).name not in have]
+        if missing:
+            report.errors.append(f"{path.name} lists {len(listed)} GT files, {len(missing)} of them missing from "
+                                 f"train/GT: {name_list(missing)}; copy them there or use the list of your data")
 
 
 def unpaired(lq: Sequence[Path], gt: Sequence[Path]) -> tuple[list[Path], list[Path]]:

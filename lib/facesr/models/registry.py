@@ -15,10 +15,12 @@ from facesr.errors import FacesrError
 from facesr.models.msrresnet_arch import MSRResNet
 from facesr.models.msrresnet_basicsr_arch import MSRResNetBasicSR
 from facesr.models.rrdbnet_arch import RRDBNet
+from facesr.models.spandrel_support import require_spandrel
 
 
 def build_swinir(**kwargs: Any) -> nn.Module:
     """The kit's SwinIR (:class:`facesr.models.swinir_arch.SwinIR`) with official constructor arguments."""
+    require_spandrel()  # one clear line when it is missing or too old, also once the module is imported
     from facesr.models.swinir_arch import SwinIR
 
     return SwinIR(**kwargs)
@@ -26,6 +28,7 @@ def build_swinir(**kwargs: Any) -> nn.Module:
 
 def build_rcan(**kwargs: Any) -> nn.Module:
     """The kit's RCAN (:class:`facesr.models.rcan_arch.RCAN`) with official constructor arguments."""
+    require_spandrel()
     from facesr.models.rcan_arch import RCAN
 
     return RCAN(**kwargs)

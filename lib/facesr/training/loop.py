@@ -75,13 +75,13 @@ class _Run:
     last_psnr: float = float("nan")
 
 
-def _resolve_data_root(path: str | os.PathLike) -> Path:
+def _resolve_data_root(path: str | os.PathLike, edition: int) -> Path:
     from facesr.data.check import find_data_root
     from facesr.data.sample import default_sample_root, ensure_sample_data
 
     path = Path(path).expanduser()
-    if path.resolve() == default_sample_root().resolve():
-        return ensure_sample_data(path)  # quick mode's data: built on first use
+    if path.resolve() == default_sample_root(edition).resolve():
+        return ensure_sample_data(path, edition)  # quick mode's data: built on first use
     return find_data_root(path)
 
 
@@ -128,7 +128,7 @@ def _train(
 ) -> Path:
     try:  # checks that fail the same way on every rank, before any process group or file
         distributed.per_rank_batch(cfg.batch_size, ranks.world_size)
-        root = _resolve_data_root(cfg.data_root)
+        root = _resolve_data_root(cfg.data_root, cfg.edition)
         run_dir = Path(cfg.runs_dir).expanduser() / cfg.name
         ckpt = load_resume(run_dir, cfg, allow_config_change, trust=trust)
         init_path = resolve_init(cfg.init, run_dir.parent, cfg.name) if cfg.init and ckpt is None else None

@@ -53,12 +53,12 @@ def resolve_init(init: str, runs_dir: Path, cfg_name: str) -> Path:
 
 def config_differences(saved: dict, cfg: TrainConfig) -> list[str]:
     """``field: saved -> now`` for each compared field that differs."""
-    now = cfg.to_dict()
+    now, default = cfg.to_dict(), TrainConfig().to_dict()
     out = []
     for key, value in now.items():
         if key in NOT_COMPARED:
             continue
-        old = saved.get(key, "<missing>")
+        old = saved.get(key, default[key])  # a field an older kit did not write had its default value
         if _norm(old) != _norm(value):
             out.append(f"{key}: {old!r} -> {value!r}")
     return out
