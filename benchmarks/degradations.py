@@ -36,13 +36,8 @@ import torch.nn.functional as F
 from facesr.data.degradations import bicubic_psnr_samples, degrade, degrade_reference, lq_bicubic_psnr
 from facesr.data.degradations_torch import TORCH_JPEG_ON_CUDA, degrade_batch
 from facesr.data.jpeg_torch import CHROMA_TABLE, LUMA_TABLE
-from facesr.data.second_order import (
-    RESIZE_MODES,
-    SecondOrderSettings,
-    apply_second_order,
-    degrade_second_order,
-    sample_second_order_params,
-)
+from facesr.data.second_order import SecondOrderSettings, apply_second_order, degrade_second_order
+from facesr.data.second_order_draws import RESIZE_MODES, sample_second_order_params
 
 REFERENCE_MEANS = {"astronaut": 21.78, "coffee": 24.46, "chelsea": 28.46}  # docs/course.md section 3
 TOLERANCE_DB = 0.25

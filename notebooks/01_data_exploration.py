@@ -18,8 +18,10 @@
 # What the course data looks like before any training: the folder check, a look at the faces, the
 # colour statistics of GT and LQ, and the number every model has to beat, bicubic x4 on the validation set.
 #
-# The data: mini FFHQ in `data/FFHQ/` with 4000 training GT faces (`train/GT`, 512x512), 400 validation
-# pairs (`val/LQ` 128x128 and `val/GT`) and 400 test LQ (`test/LQ`). On Colab the set-up cell unpacks
+# The data: mini FFHQ in `data/FFHQ/` with training GT faces (`train/GT`, 512x512), validation pairs (`val/LQ`
+# 128x128 and `val/GT`), test LQ (`test/LQ`) and a few real-world LQ faces (`test_real/`); how many depends on
+# your edition of the course (`EDITION`: 2022, 2023, 2024 or 2025), and so do the parameter limit, the
+# degradation and the scores to beat, printed in section 0. On Colab the set-up cell unpacks
 # `MyDrive/facesr/FFHQ.zip` from your Drive to local disk once; with `QUICK` (or `FACESR_QUICK=1`) the
 # notebook runs on the small bundled sample set instead (not FFHQ: a few faces and photos, for trying things out).
 
@@ -41,24 +43,41 @@ FIGURES_DIR = "figures"  #@param {type:"string"}
 QUICK = False  #@param {type:"boolean"}
 NUM_SHOW = 8  #@param {type:"integer"}
 HIST_IMAGES = 100  #@param {type:"integer"}
+EDITION = 2022  #@param [2022, 2023, 2024, 2025]
 
 # %%
 from facesr.colab import resolve_settings
-SETTINGS = resolve_settings(data_root=DATA_ROOT, figures_dir=FIGURES_DIR, quick=QUICK)
+SETTINGS = resolve_settings(data_root=DATA_ROOT, figures_dir=FIGURES_DIR, quick=QUICK, edition=EDITION)
 print(SETTINGS)
+
+# %% [markdown]
+# ## 0. Your edition of the course
+#
+# The same project ran in 2022, 2023, 2024 and 2025 with other data, limits and degradations
+# (docs/course.md section 2). Everything in the kit follows `EDITION`: the limit every budget check uses, the
+# degradation training uses, the configs and the hand-in. Below: its facts, then the published results to beat
+# (scores of one edition do not compare with another's: other val and test images).
+
+# %%
+from IPython.display import Markdown, display
+from facesr.editions import get_edition, results_table
+print(get_edition(SETTINGS.edition).summary())
+display(Markdown(results_table(SETTINGS.edition)))
 
 # %% [markdown]
 # ## 1. Check the data set
 #
 # `check_dataset` decodes every file and reports missing folders, unreadable or odd-sized images and
-# LQ/GT name mismatches, all at once. Fix every error before training; warnings are for information.
+# LQ/GT name mismatches, all at once, and what differs from your edition's data (counts, real-world images,
+# the BasicSR `meta_info` list of 2024/2025) as warnings. Fix every error before training; warnings are for
+# information (a subset of the data is fine for trying things out).
 # The optional `test_real/` folder (the real-world LQ images released with the test set: any size, no GT)
 # is listed when the data root has it; notebook 06 shows every model's output of them.
 
 # %%
 from facesr.data.check import check_dataset
 from facesr.report.explore import dataset_summary
-REPORT = check_dataset(SETTINGS.data_root)
+REPORT = check_dataset(SETTINGS.data_root, edition=SETTINGS.edition)
 print(REPORT)
 dataset_summary(REPORT)
 
@@ -114,7 +133,8 @@ print("saved", save_figure(fig, SETTINGS.figures_dir, "01_channel_histograms"))
 #
 # Upscaling each validation LQ with OpenCV bicubic interpolation and scoring it like the leaderboard
 # (PSNR on RGB, 0-255, whole image; SSIM beside it). Any trained model must beat this; the course
-# baseline (MSRResNet, notebook 03) reaches 28.89 dB on the real validation set.
+# baseline (MSRResNet, notebook 03) reaches the edition's baseline score printed in section 0 on the real
+# validation set.
 
 # %%
 from facesr.report.tables import bicubic_scores

@@ -16,7 +16,9 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/facesr-kit/facesr-kit/blob/main/notebooks/02_degradation_demo.ipynb)
 #
 # The course trains on pairs made on the fly: every 512x512 GT face goes through a random degradation to
-# become its 128x128 LQ input. In this order, every step always applied:
+# become its 128x128 LQ input. Which degradation depends on your edition (`EDITION` below):
+#
+# **2022 and 2023: the course degradation** (MMEditing), every step always applied, in this order:
 # 1. blur with a 41x41 Gaussian kernel, isotropic or anisotropic (sigma x, y in [0.2, 5] px, any angle);
 # 2. downscale by a factor in [1/16, 1] (bilinear, area or bicubic);
 # 3. Gaussian noise, sigma in [0, 25] / 255;
@@ -24,6 +26,12 @@
 # 5. resize back to 512x512 (bilinear, area or bicubic);
 # 6. round to 8 bits;
 # 7. area resize to 128x128.
+#
+# **2024 and 2025: Real-ESRGAN's second-order degradation** (BasicSR): the GT is sharpened (unsharp mask),
+# then two stages of blur (Gaussian, generalized, plateau or sinc kernels of 7-21 px), a random resize
+# (up, down or keep), Gaussian or Poisson noise (colour or gray) and JPEG, then a final step that resizes to
+# 128x128 with a sinc filter and compresses once more, in either order. The training target is the sharpened
+# GT; validation and test compare with the plain one.
 #
 # Below: one face through every step, an interactive panel to try any setting, and how hard the task is
 # for bicubic upscaling over many random degradations.
@@ -47,62 +55,59 @@ QUICK = False  #@param {type:"boolean"}
 FACE_INDEX = 0  #@param {type:"integer"}
 SEED = 0  #@param {type:"integer"}
 NUM_SAMPLES = 500  #@param {type:"integer"}
+EDITION = 2022  #@param [2022, 2023, 2024, 2025]
 
 # %%
 from facesr.colab import resolve_settings
-SETTINGS = resolve_settings(data_root=DATA_ROOT, figures_dir=FIGURES_DIR, quick=QUICK)
+SETTINGS = resolve_settings(data_root=DATA_ROOT, figures_dir=FIGURES_DIR, quick=QUICK, edition=EDITION)
 print(SETTINGS)
 
 # %% [markdown]
 # ## 1. One face through every step
 #
-# The parameters are drawn exactly as in training (`facesr.data.degradations.sample_params`); change `SEED` for
-# another draw. The kernel is drawn with its weights; the images keep their real size in pixels.
+# The parameters are drawn exactly as in training; change `SEED` for another draw. Each kernel is drawn with
+# its weights; the images keep their real size in pixels.
 
 # %%
-import numpy as np
 from facesr.data.images import list_images, read_image
-from facesr.data.degradations import params_kernel, sample_params
-from facesr.report.explore import plot_degradation_steps
+from facesr.report.degradation_views import degradation_figure
 from facesr.report.style import save_figure
-from facesr.report.widgets import degradation_steps
 FACE = list_images(SETTINGS.data_root / "val" / "GT")[FACE_INDEX]
 GT = read_image(FACE)
-PARAMS = sample_params(np.random.default_rng(SEED))
-print(f"{FACE.name}: {PARAMS}")
-fig = plot_degradation_steps(degradation_steps(GT, PARAMS, seed=SEED), params_kernel(PARAMS), PARAMS)
+fig, DRAW = degradation_figure(GT, SETTINGS.edition, seed=SEED)
+print(f"{FACE.name}: {DRAW}")
 print("saved", save_figure(fig, SETTINGS.figures_dir, "02_degradation_steps"))
 
 # %% [markdown]
 # ## 2. Try it yourself
 #
-# Move a slider or pick another option: the panel redraws the kernel, the LQ and its bicubic x4
+# Move a slider or pick another option: the panel redraws the kernels, the LQ and its bicubic x4
 # upscaling with the PSNR to the GT. "random sample" draws a new set of parameters like training does.
 # (The noise pattern stays fixed, so a change in PSNR comes from the setting you moved.)
 
 # %%
-from facesr.report.widgets import build_degradation_panel
-PANEL = build_degradation_panel(GT, seed=SEED)
+from facesr.report.degradation_views import degradation_panel
+PANEL = degradation_panel(GT, SETTINGS.edition, seed=SEED)
 PANEL
 
 # %% [markdown]
 # ## 3. How hard is it? Bicubic PSNR over random degradations
 #
-# The same face degraded many times with random parameters, each LQ upscaled with bicubic x4 and scored.
-# The spread shows how much the difficulty varies between training pairs. The dashed line is the bicubic
-# PSNR of this face's real validation LQ: if the validation set was made with the same pipeline, it should
-# fall inside the histogram.
+# The same face degraded many times with random parameters, each LQ upscaled with bicubic x4 and scored
+# against the GT. The spread shows how much the difficulty varies between training pairs. The dashed line is
+# the bicubic PSNR of this face's real validation LQ: if the validation set was made with the same pipeline,
+# it should fall inside the histogram.
 
 # %%
-from facesr.data.degradations import bicubic_psnr_samples
 from facesr.metrics import bicubic_upscale, psnr
+from facesr.report.degradation_views import bicubic_psnr_distribution
 from facesr.report.explore import plot_psnr_histogram
 n = min(NUM_SAMPLES, 20) if SETTINGS.quick else NUM_SAMPLES
-VALUES = bicubic_psnr_samples(GT, n, np.random.default_rng(SEED))
+VALUES = bicubic_psnr_distribution(GT, n, SETTINGS.edition, seed=SEED)
 VAL_LQ_PSNR = psnr(bicubic_upscale(read_image(SETTINGS.data_root / "val" / "LQ" / FACE.name)), GT)
 fig = plot_psnr_histogram(VALUES, {f"real val LQ of {FACE.name}": VAL_LQ_PSNR},
-                          title=f"bicubic x4 over {n} random degradations of {FACE.name}")
+                          title=f"bicubic x4 over {n} random degradations of {FACE.name} ({SETTINGS.edition})")
 print("saved", save_figure(fig, SETTINGS.figures_dir, "02_bicubic_psnr_histogram"))
 
 # %% [markdown]
-# Next: notebook 03 trains the course baseline (MSRResNet with L1) on pairs made by this pipeline.
+# Next: notebook 03 trains the edition's baseline (MSRResNet with L1) on pairs made by this pipeline.

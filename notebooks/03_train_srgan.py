@@ -15,10 +15,12 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/facesr-kit/facesr-kit/blob/main/notebooks/03_train_srgan.ipynb)
 #
-# The course baseline as the original report ran it, called "SRGAN" there: MSRResNet with 16 residual
-# blocks (1,517,571 parameters, within the 1,821,085 limit), L1 loss, full 128x128 -> 512x512 images,
-# batch 8, Adam 2e-4 with cosine restarts, 300k iterations. The handout's baseline reaches 28.89 dB
-# on the validation set.
+# The course baseline of your edition, called "SRGAN" in the original report: MSRResNet with 16 residual
+# blocks (1,517,571 parameters), L1 loss, full 128x128 -> 512x512 images, batch 8, Adam 2e-4 with cosine
+# restarts, 300k iterations. In 2022 and 2023 it is MMEditing's MSRResNet on the course degradation; in 2024 and
+# 2025 BasicSR's (a LeakyReLU after each pixel shuffle) on Real-ESRGAN's second-order degradation, with EMA
+# weights, as the course's code trained it. The config table prints every setting, the budget line the count
+# against your edition's limit, and notebook 01 the baseline score the handout gives.
 #
 # Training checkpoints to `RUNS_DIR/srgan` (on Colab a folder in your Drive) and **resumes by itself**:
 # when the runtime is recycled, run the notebook again from the top and the training cell continues
@@ -41,32 +43,46 @@ DATA_ROOT = "data/FFHQ"  #@param {type:"string"}
 RUNS_DIR = "checkpoints"  #@param {type:"string"}
 FIGURES_DIR = "figures"  #@param {type:"string"}
 QUICK = False  #@param {type:"boolean"}
+EDITION = 2022  #@param [2022, 2023, 2024, 2025]
 ITERS = 0  #@param {type:"integer"}
 BATCH_SIZE = 0  #@param {type:"integer"}
 RUN_NAME = "srgan"  #@param {type:"string"}
 NUM_VAL_SHOW = 3  #@param {type:"integer"}
 TRUST_CHECKPOINT = False  #@param {type:"boolean"}
-# 0 keeps the config's value: 300,000 iterations (60 in quick mode), batch 8. A smaller BATCH_SIZE
-# helps when the GPU runs out of memory.
+# 0 keeps the config's value (the table below prints it, quick mode's too). A smaller BATCH_SIZE helps when the
+# GPU runs out of memory.
 # TRUST_CHECKPOINT = True unpickles checkpoints in full, which runs code from the files: only for files from
 # a trusted source that the safe (weights-only) load refuses.
 
 # %%
 from facesr.colab import resolve_settings
-SETTINGS = resolve_settings(data_root=DATA_ROOT, runs_dir=RUNS_DIR, figures_dir=FIGURES_DIR, quick=QUICK)
+SETTINGS = resolve_settings(data_root=DATA_ROOT, runs_dir=RUNS_DIR, figures_dir=FIGURES_DIR, quick=QUICK,
+                            edition=EDITION)
 print(SETTINGS)
 
 # %% [markdown]
 # ## 1. The config and the parameter budget
 #
-# Every setting of the run, then the generator's parameters against the course limit.
-# Quick mode shrinks the run to CPU size (a few dozen iterations on 128x128 GT crops).
+# Every setting of the run, then the generator's parameters against your edition's limit. Quick mode shrinks
+# the run to CPU size; the table's last lines say how (from `facesr.quick_mode`).
 
 # %%
 from facesr.config import get_config
 from facesr.report.steps import overrides, show_config
-CFG = get_config("srgan", quick=SETTINGS.quick, **overrides(iters=ITERS, batch_size=BATCH_SIZE))
+CFG = get_config("srgan", quick=SETTINGS.quick, edition=SETTINGS.edition,
+                 **overrides(iters=ITERS, batch_size=BATCH_SIZE))
 show_config(CFG)
+
+# %% [markdown]
+# ## How long will it take?
+#
+# The run's first iterations timed on this runtime's device (its own data loader, degradation and step;
+# nothing is saved), and what that speed means for the whole run: hours, and Colab sessions (a recycled
+# runtime loses nothing: each new session resumes from `latest.pt`).
+
+# %%
+from facesr.training.speed import plan_run
+print(plan_run(CFG, SETTINGS.data_root, SETTINGS.runs_dir / RUN_NAME))
 
 # %% [markdown]
 # ## 2. Train (re-running this cell resumes)

@@ -17,9 +17,10 @@
 #
 # The report's "ESRGAN": the RRDBNet generator of ESRGAN (64 channels, 23 residual-in-residual dense
 # blocks, growth 32) trained with the baseline's recipe (L1, full images, batch 8, Adam 2e-4, cosine
-# restarts, 300k iterations), no discriminator yet. It has 16,697,987 parameters, about 9x the course
-# limit of 1,821,085: it cannot be submitted, it shows what capacity buys (29.16 dB against 28.90 dB for
-# MSRResNet-16 in the original report) and it is the starting point of the GAN fine-tune in notebook 05.
+# restarts, 300k iterations; 2024/2025: BasicSR's settings and the second-order degradation), no
+# discriminator yet. It has 16,697,987 parameters, 7-9x the limit of every edition: it cannot be submitted,
+# it shows what capacity buys (29.16 dB against 28.90 dB for MSRResNet-16 in the 2022 report) and it is the
+# starting point of the GAN fine-tune in notebook 05.
 #
 # Training checkpoints to `RUNS_DIR/esrgan` (on Colab a folder in your Drive) and **resumes by itself**:
 # when the runtime is recycled, run the notebook again from the top and the training cell continues
@@ -43,32 +44,46 @@ DATA_ROOT = "data/FFHQ"  #@param {type:"string"}
 RUNS_DIR = "checkpoints"  #@param {type:"string"}
 FIGURES_DIR = "figures"  #@param {type:"string"}
 QUICK = False  #@param {type:"boolean"}
+EDITION = 2022  #@param [2022, 2023, 2024, 2025]
 ITERS = 0  #@param {type:"integer"}
 BATCH_SIZE = 0  #@param {type:"integer"}
 RUN_NAME = "esrgan"  #@param {type:"string"}
 NUM_VAL_SHOW = 3  #@param {type:"integer"}
 TRUST_CHECKPOINT = False  #@param {type:"boolean"}
-# 0 keeps the config's value: 300,000 iterations (60 in quick mode), batch 8. A smaller BATCH_SIZE
-# helps when the GPU runs out of memory.
+# 0 keeps the config's value (the table below prints it, quick mode's too). A smaller BATCH_SIZE helps when the
+# GPU runs out of memory.
 # TRUST_CHECKPOINT = True unpickles checkpoints in full, which runs code from the files: only for files from
 # a trusted source that the safe (weights-only) load refuses.
 
 # %%
 from facesr.colab import resolve_settings
-SETTINGS = resolve_settings(data_root=DATA_ROOT, runs_dir=RUNS_DIR, figures_dir=FIGURES_DIR, quick=QUICK)
+SETTINGS = resolve_settings(data_root=DATA_ROOT, runs_dir=RUNS_DIR, figures_dir=FIGURES_DIR, quick=QUICK,
+                            edition=EDITION)
 print(SETTINGS)
 
 # %% [markdown]
 # ## 1. The config and the parameter budget
 #
-# Every setting of the run, then the generator's parameters against the course limit.
-# Quick mode shrinks the run to CPU size (a few dozen iterations on 128x128 GT crops).
+# Every setting of the run, then the generator's parameters against your edition's limit. Quick mode shrinks
+# the run to CPU size; the table's last lines say how (from `facesr.quick_mode`).
 
 # %%
 from facesr.config import get_config
 from facesr.report.steps import overrides, show_config
-CFG = get_config("esrgan", quick=SETTINGS.quick, **overrides(iters=ITERS, batch_size=BATCH_SIZE))
+CFG = get_config("esrgan", quick=SETTINGS.quick, edition=SETTINGS.edition,
+                 **overrides(iters=ITERS, batch_size=BATCH_SIZE))
 show_config(CFG)
+
+# %% [markdown]
+# ## How long will it take?
+#
+# The run's first iterations timed on this runtime's device (its own data loader, degradation and step;
+# nothing is saved), and what that speed means for the whole run: hours, and Colab sessions (a recycled
+# runtime loses nothing: each new session resumes from `latest.pt`).
+
+# %%
+from facesr.training.speed import plan_run
+print(plan_run(CFG, SETTINGS.data_root, SETTINGS.runs_dir / RUN_NAME))
 
 # %% [markdown]
 # ## 2. Train (re-running this cell resumes)
@@ -101,9 +116,9 @@ fig = show_curves(RUN_DIR, SETTINGS.figures_dir, name="04_esrgan_curves")
 # **In quick mode this picture is not a broken model.** RRDBNet has no image skip connection (MSRResNet adds
 # the bilinearly upsampled input to its output; RRDBNet must produce every pixel itself), and MMEditing's
 # init scales every conv by 0.1, so it starts from a near-black output. It learns luminance before colour:
-# after about 1,500 CPU iterations it draws a sepia face at about 18 dB, and it needs thousands of iterations
-# to reach bicubic, which a GPU does in minutes. A quick-mode run on a CPU stops at that stage at best, so
-# expect a dark or sepia face here, below bicubic; the full run ends far above it (29.16 dB in the report).
+# a quick-mode run (its length is the config table's, `facesr.quick_mode` says what it reaches on the sample
+# data) draws a dark or sepia face well below bicubic, and it needs thousands of iterations to pass bicubic,
+# which a GPU does in minutes. The full run ends far above it (29.16 dB in the 2022 report).
 
 # %%
 from facesr.report.steps import show_val_outputs

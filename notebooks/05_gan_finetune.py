@@ -18,8 +18,9 @@
 # The report's "ESRGAN (discriminator)": MMEditing's ESRGAN recipe on top of notebook 04's RRDBNet.
 # The generator loss is L1 (weight 0.01) + VGG19 conv5_4 perceptual loss (weight 1) + relativistic
 # average GAN loss (weight 0.005) from a ModifiedVGG discriminator on 128x128 GT crops; Adam 1e-4 for
-# both networks, learning rate halved at 50k, 100k, 200k and 300k of 400k iterations. Together the three
-# networks hold 51,221,772 parameters. Expect sharper faces but a *lower* PSNR than notebook 04:
+# both networks, learning rate halved at 50k, 100k, 200k and 300k of 400k iterations (2024/2025: BasicSR's
+# Adam betas and EMA weights, on the second-order degradation). Together the three networks hold 51,221,772
+# parameters. Expect sharper faces but a *lower* PSNR than notebook 04:
 # the GAN trades pixel accuracy for texture.
 #
 # **It starts from notebook 04's run** (`RUNS_DIR/esrgan`). To start from another generator, set
@@ -47,6 +48,7 @@ DATA_ROOT = "data/FFHQ"  #@param {type:"string"}
 RUNS_DIR = "checkpoints"  #@param {type:"string"}
 FIGURES_DIR = "figures"  #@param {type:"string"}
 QUICK = False  #@param {type:"boolean"}
+EDITION = 2022  #@param [2022, 2023, 2024, 2025]
 INIT_FROM = ""  #@param {type:"string"}
 VGG_WEIGHTS = ""  #@param {type:"string"}
 ITERS = 0  #@param {type:"integer"}
@@ -55,13 +57,14 @@ RUN_NAME = "esrgan_gan"  #@param {type:"string"}
 NUM_VAL_SHOW = 3  #@param {type:"integer"}
 TRUST_CHECKPOINT = False  #@param {type:"boolean"}
 # INIT_FROM = "" starts from RUNS_DIR/esrgan (notebook 04). VGG_WEIGHTS = "" keeps the config's
-# ("imagenet"; "random" in quick mode). ITERS/BATCH_SIZE = 0 keep the config's 400,000 and 8.
+# ("imagenet"; "random" in quick mode). ITERS/BATCH_SIZE = 0 keep the config's (the table below prints them).
 # TRUST_CHECKPOINT = True unpickles checkpoints in full (INIT_FROM's too), which runs code from the files:
 # only for files from a trusted source that the safe (weights-only) load refuses.
 
 # %%
 from facesr.colab import resolve_settings
-SETTINGS = resolve_settings(data_root=DATA_ROOT, runs_dir=RUNS_DIR, figures_dir=FIGURES_DIR, quick=QUICK)
+SETTINGS = resolve_settings(data_root=DATA_ROOT, runs_dir=RUNS_DIR, figures_dir=FIGURES_DIR, quick=QUICK,
+                            edition=EDITION)
 print(SETTINGS)
 
 # %% [markdown]
@@ -78,14 +81,26 @@ INIT = resolve_init(INIT_FROM, SETTINGS.runs_dir, default="esrgan", run_name=RUN
 # ## 2. The config and the parameter budget
 #
 # The count below is the generator's; the discriminator (14,499,401) and the frozen VGG19 features
-# (20,024,384) only exist during training. Quick mode uses 2 RRDB blocks, batch 2 and random VGG weights.
+# (20,024,384) only exist during training and are not held to the limit. Quick mode's changes are the table's
+# last lines (from `facesr.quick_mode`).
 
 # %%
 from facesr.config import get_config
 from facesr.report.steps import overrides, show_config
-CFG = get_config("esrgan_gan", quick=SETTINGS.quick,
+CFG = get_config("esrgan_gan", quick=SETTINGS.quick, edition=SETTINGS.edition,
                  **overrides(iters=ITERS, batch_size=BATCH_SIZE, vgg_weights=VGG_WEIGHTS))
 show_config(CFG)
+
+# %% [markdown]
+# ## How long will it take?
+#
+# The run's first iterations timed on this runtime's device (its own data loader, degradation and step;
+# nothing is saved), and what that speed means for the whole run: hours, and Colab sessions (a recycled
+# runtime loses nothing: each new session resumes from `latest.pt`).
+
+# %%
+from facesr.training.speed import plan_run
+print(plan_run(CFG, SETTINGS.data_root, SETTINGS.runs_dir / RUN_NAME))
 
 # %% [markdown]
 # ## 3. Train (re-running this cell resumes)

@@ -16,8 +16,8 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/facesr-kit/facesr-kit/blob/main/notebooks/06_results_and_report.ipynb)
 #
 # Regenerates every figure and table of the report from the run folders of notebooks 03-05 and of the
-# in-budget runs of notebook 07 (`msrresnet20`, `swinir`, `rcan` and their `_l2` MSE finishes, those you
-# trained): training-loss curves, validation PSNR of all models on one axis, the best-PSNR table (plain,
+# in-budget runs of notebook 07 (your edition's, e.g. `msrresnet20` or `msrresnet26`, `swinir`, `rcan`, and
+# their `_l2` MSE finishes, those you trained): training-loss curves, validation PSNR of all models on one axis, the best-PSNR table (plain,
 # hflip and x8 self-ensemble), the parameter table, the training
 # machine of each run, a qualitative grid with eye and mouth crops, every model on the real-world LQ
 # images, then the test predictions, the leaderboard zip and the course hand-in bundle.
@@ -41,7 +41,8 @@ DATA_ROOT = "data/FFHQ"  #@param {type:"string"}
 RUNS_DIR = "checkpoints"  #@param {type:"string"}
 FIGURES_DIR = "figures"  #@param {type:"string"}
 QUICK = False  #@param {type:"boolean"}
-MODELS = "srgan,esrgan,esrgan_gan,msrresnet20,swinir,rcan"  #@param {type:"string"}
+EDITION = 2022  #@param [2022, 2023, 2024, 2025]
+MODELS = ""  #@param {type:"string"}
 TTA = True  #@param {type:"boolean"}
 VAL_LIMIT = 0  #@param {type:"integer"}
 X8_LIMIT = 0  #@param {type:"integer"}
@@ -52,8 +53,8 @@ SUBMIT_RUN = ""  #@param {type:"string"}
 MATRIC = ""  #@param {type:"string"}
 CODALAB_NAME = ""  #@param {type:"string"}
 TRUST_CHECKPOINT = False  #@param {type:"boolean"}
-# MODELS: run folders in RUNS_DIR to compare; each one's MSE finish <name>_l2 (notebook 07) joins it when it
-# exists. VAL_LIMIT = 0 scores every val image. X8_LIMIT = 0 scores x8 on every val image too (quick mode: 1).
+# MODELS: run folders in RUNS_DIR to compare ("" = the edition's: srgan, esrgan, esrgan_gan and its in-budget
+# configs); each one's MSE finish <name>_l2 (notebook 07) joins it when it exists. VAL_LIMIT = 0 scores every val image. X8_LIMIT = 0 scores x8 on every val image too (quick mode: 1).
 # FACES: val images (index or file name) of the qualitative grid. The boxes are top,bottom,left,right
 # fractions of the face. SUBMIT_RUN = "" packages the in-budget run with the best val PSNR.
 # MATRIC, CODALAB_NAME: your matriculation number and CodaLab user name for the hand-in's Readme.txt
@@ -62,12 +63,15 @@ TRUST_CHECKPOINT = False  #@param {type:"boolean"}
 
 # %%
 from facesr.colab import resolve_settings
-SETTINGS = resolve_settings(data_root=DATA_ROOT, runs_dir=RUNS_DIR, figures_dir=FIGURES_DIR, quick=QUICK)
+SETTINGS = resolve_settings(data_root=DATA_ROOT, runs_dir=RUNS_DIR, figures_dir=FIGURES_DIR, quick=QUICK,
+                            edition=EDITION)
 print(SETTINGS)
 
 # %%
 from facesr.report.runs import find_runs, read_logs
-MODEL_NAMES = [m.strip() for m in MODELS.split(",") if m.strip()]
+from facesr.config import in_budget_names
+MODEL_NAMES = [m.strip() for m in MODELS.split(",") if m.strip()] or ["srgan", "esrgan", "esrgan_gan",
+                                                                      *in_budget_names(SETTINGS.edition)]
 RUNS = find_runs(SETTINGS.runs_dir, MODEL_NAMES, finishes=True)  # prints a note for each missing run
 LOGS = read_logs(RUNS)
 print("runs found:", ", ".join(f"{name} ({path})" for name, path in RUNS.items()) or "none")
@@ -102,7 +106,7 @@ print(f"saved {save_figure(fig, SETTINGS.figures_dir, '06_psnr_curves')}")
 # Each run's best checkpoint scored on the validation set like the leaderboard (RGB PSNR, 0-255, whole
 # image, 4 decimals: submissions differ in the third; SSIM beside it), plain and self-ensembled: `_hflip`
 # averages the outputs of the input and its mirror image (2x the time; faces are aligned, so this is the
-# face-safe ensemble), `_x8` the 8 flips and rotations (8x). `within_limit` is the course's 1,821,085 rule.
+# face-safe ensemble), `_x8` the 8 flips and rotations (8x). `within_limit` is your edition's parameter limit.
 # `images` says how many val images plain and hflip scored (all of them, unless `VAL_LIMIT`), `images_x8`
 # how many x8 scored: in quick mode only the first (`X8_LIMIT`), because x8 of a 512x512 output takes
 # seconds per image on a CPU. An x8 mean over fewer images does not compare with the others, so it is not
@@ -112,7 +116,7 @@ print(f"saved {save_figure(fig, SETTINGS.figures_dir, '06_psnr_curves')}")
 from facesr.report.tables import psnr_table, save_table
 x8_limit = X8_LIMIT or (1 if SETTINGS.quick else 0)
 PSNR_TABLE = psnr_table(RUNS, SETTINGS.data_root, tta=TTA, limit=VAL_LIMIT or None, x8_limit=x8_limit or None,
-                        trust=TRUST_CHECKPOINT)
+                        trust=TRUST_CHECKPOINT, edition=SETTINGS.edition)
 print("saved", *save_table(PSNR_TABLE, SETTINGS.figures_dir, "psnr_table"))
 PSNR_TABLE
 
@@ -121,11 +125,12 @@ PSNR_TABLE
 #
 # Counted from the networks themselves, every parameter as the handout counts them (frozen ones too).
 # "ESRGAN (discriminator)" adds the ModifiedVGG discriminator and the VGG19 features of the perceptual loss
-# to the generator: everything a GAN training step runs. SwinIR and RCAN are notebook 07's full-size configs.
+# to the generator: everything a GAN training step runs; only generators are held to the limit, so its
+# `within_limit` stays empty. The in-budget rows are notebook 07's full-size configs of your edition.
 
 # %%
 from facesr.report.budget import parameter_budget_table
-PARAM_TABLE = parameter_budget_table()
+PARAM_TABLE = parameter_budget_table(SETTINGS.edition)
 print("saved", *save_table(PARAM_TABLE, SETTINGS.figures_dir, "param_table"))
 PARAM_TABLE
 
@@ -192,7 +197,8 @@ else:  # the generator loaded above, or the SUBMIT_RUN given
                                                                trust=TRUST_CHECKPOINT)
     # the best ensemble of the table; none in quick mode, where the test predictions run on a CPU
     SUBMIT_TTA = best_tta(PSNR_TABLE, SUBMIT) if TTA and SUBMIT in RUNS and not SETTINGS.quick else None
-    ZIP = make_submission(NET_G, SETTINGS.data_root, SETTINGS.runs_dir / SUBMIT, tta=SUBMIT_TTA)  # its own zip
+    ZIP = make_submission(NET_G, SETTINGS.data_root, SETTINGS.runs_dir / SUBMIT, tta=SUBMIT_TTA,
+                          edition=SETTINGS.edition)  # its own zip
     predict_real_world(NET_G, SETTINGS.data_root, SETTINGS.runs_dir / SUBMIT, tta=SUBMIT_TTA)
 
 # %% [markdown]
@@ -203,12 +209,14 @@ else:  # the generator loaded above, or the SUBMIT_RUN given
 # tables above, the kit's code and a `Readme.txt` (files, libraries with their versions, the commands
 # that reproduce the run, parameter count, val PSNR). The same as
 # `python -m facesr handin RUN --out FILE.zip --matric ID --codalab NAME`. Add the CodaLab screenshot.
+# Running this cell again never replaces a bundle you may have edited: it writes `<run>_handin_2.zip`, `_3`, ...
 
 # %%
 from facesr.report import make_handin
+from facesr.report.handin import unused_bundle_name
 if SUBMIT is not None:
-    HANDIN = make_handin(SETTINGS.runs_dir / SUBMIT, SETTINGS.runs_dir / f"{SUBMIT}_handin.zip",
+    HANDIN = make_handin(SETTINGS.runs_dir / SUBMIT, unused_bundle_name(SETTINGS.runs_dir / f"{SUBMIT}_handin.zip"),
                          matric=MATRIC or None, codalab=CODALAB_NAME or None, data_root=SETTINGS.data_root,
-                         figures_dir=SETTINGS.figures_dir, overwrite=True,  # this cell's own bundle
-                         trust_checkpoint=TRUST_CHECKPOINT)
+                         figures_dir=SETTINGS.figures_dir, trust_checkpoint=TRUST_CHECKPOINT,
+                         edition=SETTINGS.edition)
     print(f"hand-in bundle: {HANDIN}")

@@ -11,15 +11,17 @@
 # ---
 
 # %% [markdown]
-# # 07 Train within the budget: MSRResNet-20, SwinIR or RCAN
+# # 07 Train within the budget: MSRResNet, SwinIR or RCAN
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/facesr-kit/facesr-kit/blob/main/notebooks/07_train_in_budget.ipynb)
 #
-# The leaderboard takes generators of at most 1,821,085 parameters (every parameter counts, frozen ones
-# too, as the handout counts them). Three configs fill that budget: `msrresnet20` (MSRResNet with 20
-# blocks, 1,812,995), `swinir` (SwinIR, embed 84, 4x6 blocks, window 8: 1,766,292) and `rcan` (RCAN, 64
-# features, 3 groups of 6 blocks: 1,786,531); SwinIR and RCAN are the authors' networks from the
-# `spandrel` package, with their official state-dict names. All three train with one fixed-budget recipe,
+# The leaderboard takes generators up to a parameter limit (every parameter counts, frozen ones too, as the
+# handout counts them): 1,821,085 in 2022, 2,276,356 in 2023-2025. Three configs fill each edition's budget:
+# for 2022 `msrresnet20` (MSRResNet with 20 blocks, 1,812,995), `swinir` (SwinIR, embed 84, 4x6 blocks,
+# window 8: 1,766,292) and `rcan` (RCAN, 64 features, 3 groups of 6 blocks: 1,786,531); for 2023-2025
+# `msrresnet26` (2,256,131), `swinir` (embed 78, 6x6 blocks: 2,251,758) and `rcan` (4 groups of 6 blocks:
+# 2,270,075), and `python -m facesr params --edition YEAR` lists them. SwinIR and RCAN are the authors'
+# networks from the `spandrel` package, with their official state-dict names. All train with one fixed-budget recipe,
 # so that they compare at equal iterations:
 #
 # - **One cosine period after a warm-up.** The learning rate rises linearly over the first 5k iterations
@@ -67,7 +69,8 @@ DATA_ROOT = "data/FFHQ"  #@param {type:"string"}
 RUNS_DIR = "checkpoints"  #@param {type:"string"}
 FIGURES_DIR = "figures"  #@param {type:"string"}
 QUICK = False  #@param {type:"boolean"}
-CONFIG = "swinir"  #@param ["msrresnet20", "swinir", "rcan"]
+EDITION = 2022  #@param [2022, 2023, 2024, 2025]
+CONFIG = "swinir"  #@param ["msrresnet20", "msrresnet26", "swinir", "rcan"]
 RUN_NAME = ""  #@param {type:"string"}
 FINISH = True  #@param {type:"boolean"}
 ITERS = 0  #@param {type:"integer"}
@@ -77,28 +80,42 @@ BASELINE_RUN = "srgan"  #@param {type:"string"}
 X8_LIMIT = 0  #@param {type:"integer"}
 TRUST_CHECKPOINT = False  #@param {type:"boolean"}
 # RUN_NAME = "" names the run after CONFIG; FINISH trains the MSE finish <CONFIG>_l2 into <RUN_NAME>_l2.
-# ITERS/FINISH_ITERS/BATCH_SIZE = 0 keep the configs' 300,000 / 30,000 iterations and batch 8.
+# CONFIG: msrresnet26 exists for 2023-2025 only (over 2022's limit); swinir and rcan are sized to your edition's
+# limit. ITERS/FINISH_ITERS/BATCH_SIZE = 0 keep the configs' (the tables below print them).
 # BASELINE_RUN: notebook 03's run, drawn beside this one. X8_LIMIT = 0 scores x8 on every val image
 # (quick mode: 1). TRUST_CHECKPOINT = True unpickles checkpoints in full, which runs code from the files:
 # only for files from a trusted source that the safe (weights-only) load refuses.
 
 # %%
 from facesr.colab import resolve_settings
-SETTINGS = resolve_settings(data_root=DATA_ROOT, runs_dir=RUNS_DIR, figures_dir=FIGURES_DIR, quick=QUICK)
+SETTINGS = resolve_settings(data_root=DATA_ROOT, runs_dir=RUNS_DIR, figures_dir=FIGURES_DIR, quick=QUICK,
+                            edition=EDITION)
 print(SETTINGS)
 
 # %% [markdown]
 # ## 1. The config and the parameter budget
 #
-# Every setting of the run and its `why`, then the generator's parameters against the course limit
+# Every setting of the run and its `why`, then the generator's parameters against your edition's limit
 # (counted on the network itself). Quick mode shrinks the run to CPU size; the note under the table says how.
 
 # %%
 from facesr.config import get_config
 from facesr.report.steps import overrides, show_config
 NAME = RUN_NAME or CONFIG
-CFG = get_config(CONFIG, quick=SETTINGS.quick, **overrides(iters=ITERS, batch_size=BATCH_SIZE))
+CFG = get_config(CONFIG, quick=SETTINGS.quick, edition=SETTINGS.edition,
+                 **overrides(iters=ITERS, batch_size=BATCH_SIZE))
 show_config(CFG)
+
+# %% [markdown]
+# ## How long will it take?
+#
+# The run's first iterations timed on this runtime's device (its own data loader, degradation and step;
+# nothing is saved), and what that speed means for the whole run: hours, and Colab sessions (a recycled
+# runtime loses nothing: each new session resumes from `latest.pt`).
+
+# %%
+from facesr.training.speed import plan_run
+print(plan_run(CFG, SETTINGS.data_root, SETTINGS.runs_dir / NAME))
 
 # %% [markdown]
 # ## 2. Train (re-running this cell resumes)
@@ -122,7 +139,7 @@ RUN_DIR = train(CFG, data_root=SETTINGS.data_root, runs_dir=SETTINGS.runs_dir, n
 # %%
 STAGES = {RUN_DIR.name: RUN_DIR}  # the runs of this notebook, in training order
 if FINISH:
-    CFG_L2 = get_config(f"{CONFIG}_l2", quick=SETTINGS.quick,
+    CFG_L2 = get_config(f"{CONFIG}_l2", quick=SETTINGS.quick, edition=SETTINGS.edition,
                         **overrides(iters=FINISH_ITERS, batch_size=BATCH_SIZE))
     show_config(CFG_L2)
     STAGES[f"{NAME}_l2"] = train(CFG_L2, data_root=SETTINGS.data_root, runs_dir=SETTINGS.runs_dir,
@@ -154,7 +171,8 @@ fig = show_stage_curves(STAGES, SETTINGS.runs_dir / BASELINE_RUN, SETTINGS.figur
 # %%
 from facesr.report.tables import psnr_table, save_table
 x8_limit = X8_LIMIT or (1 if SETTINGS.quick else 0)
-PSNR_TABLE = psnr_table(STAGES, SETTINGS.data_root, x8_limit=x8_limit or None, trust=TRUST_CHECKPOINT)
+PSNR_TABLE = psnr_table(STAGES, SETTINGS.data_root, x8_limit=x8_limit or None, trust=TRUST_CHECKPOINT,
+                        edition=SETTINGS.edition)
 print("saved", *save_table(PSNR_TABLE, SETTINGS.figures_dir, "07_in_budget_psnr"))
 PSNR_TABLE
 
@@ -172,8 +190,8 @@ from facesr.report.tables import best_tta, submission_run
 BEST = submission_run(PSNR_TABLE)  # every config of this notebook fits the limit
 BEST_TTA = best_tta(PSNR_TABLE, BEST)
 NET_G = load_generator(STAGES[BEST], trust=TRUST_CHECKPOINT)
-ZIP = make_submission(NET_G, SETTINGS.data_root, STAGES[BEST], tta=BEST_TTA)
+ZIP = make_submission(NET_G, SETTINGS.data_root, STAGES[BEST], tta=BEST_TTA, edition=SETTINGS.edition)
 
 # %% [markdown]
-# Next: notebook 06 puts these runs beside notebooks 03-05 (its `MODELS` lists `msrresnet20`, `swinir` and
-# `rcan`; the `_l2` finishes join them) and makes the hand-in bundle of the best in-budget run.
+# Next: notebook 06 puts these runs beside notebooks 03-05 (its default `MODELS` are your edition's report and
+# in-budget configs; the `_l2` finishes join them) and makes the hand-in bundle of the best in-budget run.

@@ -60,7 +60,7 @@ def test_degrade_batch_on_cuda_has_the_cpu_distribution() -> None:
         lq = torch.cat(lqs).cpu()
         assert lq.shape == (48, 3, 128, 128) and torch.isfinite(lq).all()
         means[device] = np.mean([lq_bicubic_psnr(x.permute(1, 2, 0).numpy(), im) for x in lq])
-    assert abs(means["cpu"] - means["cuda"]) < 0.8, means  # REFERENCE.md: std about 1.7 dB per sample
+    assert abs(means["cpu"] - means["cuda"]) < 0.8, means  # docs/course.md section 3: std about 1.7 dB per sample
     assert abs(means["cuda"] - 21.78) < 0.8, means
 
 
@@ -120,7 +120,8 @@ def test_second_order_on_cuda_matches_the_cpu_and_reads_nothing_back() -> None:
     from torch.utils.data import default_collate
 
     from facesr.data.degradations import lq_bicubic_psnr
-    from facesr.data.second_order import SecondOrderSettings, apply_second_order, sample_second_order_params
+    from facesr.data.second_order import SecondOrderSettings, apply_second_order
+    from facesr.data.second_order_draws import sample_second_order_params
 
     im = _face(512)
     x = torch.from_numpy(im).permute(2, 0, 1).float().div(255)[None].repeat(8, 1, 1, 1)

@@ -244,8 +244,9 @@ def test_train_dataset_shapes_and_determinism(sample_root: Path) -> None:
     _assert_item(item, 128, 512)
     assert item["name"] == "00003.png"
     _assert_item(TrainDataset(sample_root, gt_patch=128)[5], 32, 128)  # a data root works too
-    _assert_item(TrainDataset(sample_root, degrade=False)[5], None, 512)
-    _assert_item(TrainDataset(sample_root, degrade=False, gt_patch=96)[5], None, 96)
+    draws = TrainDataset(sample_root, degrade=False, gt_patch=96)[5]  # the GPU path's: full GT and its draws
+    _assert_item(draws, None, 512)
+    assert draws["params"].shape == (9,) and draws["crop"].tolist() == [c - c % 4 for c in draws["crop"].tolist()]
     # int index -> rng((seed, index)); the same key gives the same item in a new instance.
     again = TrainDataset(sample_root / "train" / "GT")[(3, (0, 3))]
     assert torch.equal(item["lq"], again["lq"]) and torch.equal(item["gt"], again["gt"])
@@ -296,8 +297,9 @@ def test_train_dataset_flip_and_crop_are_paired(sample_root: Path, monkeypatch: 
         assert len(hits) == 1
         t, le = hits[0]
         assert np.array_equal(lq, lq_full[t // 4 : t // 4 + 16, le // 4 : le // 4 + 16])
-        # Crop and flip do not depend on whether the LQ is made here.
-        assert torch.equal(gt_only[(2, seed)]["gt"], item["gt"])
+        # Crop and flip do not depend on whether the LQ is made here: the GPU path's draws say the same.
+        draws = gt_only[(2, seed)]
+        assert draws["crop"].tolist() == [t, le] and bool(draws["flip"]) == is_flipped
     assert flipped_seen == {True, False}
 
 

@@ -267,7 +267,7 @@ def test_jpeg_batch_codecs_match_opencv_course_convention():
             np.testing.assert_array_equal(out.permute(1, 2, 0).numpy(), D.jpeg_compress(img, q), err_msg=codec)
     # the path of a GPU batch: one copy down, the codecs in threads, one copy back
     img8 = [(t * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0) for t in tensors]
-    for out, t, q in zip(DT._opencv_one_trip(img8, [70, 55]), img8, (70, 55), strict=True):
+    for out, t, q in zip(DT.opencv_one_trip(img8, [70, 55]), img8, (70, 55), strict=True):
         np.testing.assert_array_equal(out.numpy(), D.jpeg_roundtrip_uint8(t.contiguous().numpy(), q))
     assert DT.default_jpeg_codec(torch.device("cpu")) == "opencv"
     assert DT.default_jpeg_codec(torch.device("cuda")) == ("torch" if DT.TORCH_JPEG_ON_CUDA else "opencv")
@@ -303,7 +303,7 @@ def test_apply_degradation_batch_on_the_meta_device_reads_nothing_back():
     table = DT.params_to_tensor([D.sample_params(np.random.default_rng(seed)) for seed in range(4)])
     lq = DT.apply_degradation_batch(gt, table, jpeg="torch")
     assert lq.device.type == "meta" and lq.shape == (4, 3, 16, 16)
-    assert DT._device_matrix(64, 16, "area", torch.device("meta")) is DT._device_matrix(64, 16, "area", torch.device("meta"))
+    assert DT.device_matrix(64, 16, "area", torch.device("meta")) is DT.device_matrix(64, 16, "area", torch.device("meta"))
     with pytest.raises(NotImplementedError):
         DT.apply_degradation_batch(gt, table, jpeg="opencv")  # OpenCV needs the pixels on the host
 

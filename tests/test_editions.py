@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import zipfile
+
 import pytest
 
 from facesr.editions import EDITIONS, Edition, edition_year, editions_table, get_edition, results_table
@@ -107,3 +110,32 @@ def test_tables_and_summary() -> None:
                   "26.65289 dB test", "26.83132 dB", "18233", "meta_info_FFHQ5000sub_GT.txt"):
         assert words in text, words
     assert "size not verified" in get_edition(2025).summary() and "test_real/" in get_edition(2023).summary()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("year", list(FACTS))
+def test_train_evaluate_and_predict_zip_per_edition(year: int, tmp_path, capsys: pytest.CaptureFixture) -> None:
+    """A quick train, evaluate and leaderboard zip of the edition's baseline on its own sample set, through the CLI."""
+    from facesr.cli import main
+    from facesr.data.sample import smoke_sample_data
+
+    data, runs = smoke_sample_data(tmp_path / "data", edition=year), tmp_path / "runs"
+    assert main(["train", "srgan", "--quick", "--edition", str(year), "--iters", "2", "--data", str(data),
+                 "--runs", str(runs), "--set", "val_every=2", "--set", "log_every=1"]) == 0
+    run = runs / "srgan"
+    config = json.loads((run / "config.json").read_text())
+    assert config["edition"] == year and config["generator"] == ("msrresnet" if year < 2024 else "msrresnet_basicsr")
+    assert main(["evaluate", str(run), "--data", str(data), "--csv", str(tmp_path / "eval.csv")]) == 0
+    out = capsys.readouterr().out
+    assert f"within the {year} limit of {EDITIONS[year].param_limit:,}" in out
+    assert main(["predict", str(run), str(data / "test" / "LQ"), str(tmp_path / "sr"), "--zip",
+                 str(tmp_path / "sub.zip")]) == 0
+    assert zipfile.ZipFile(tmp_path / "sub.zip").namelist() == ["results/00000.png", "results/00001.png"]
+    # the run resumes in its own edition without --edition; another edition is refused with the difference
+    assert main(["train", "srgan", "--quick", "--iters", "3", "--data", str(data), "--runs", str(runs),
+                 "--set", "val_every=2", "--set", "log_every=1"]) == 0
+    other = 2024 if year != 2024 else 2022
+    capsys.readouterr()
+    assert main(["train", "srgan", "--quick", "--edition", str(other), "--iters", "4", "--data", str(data),
+                 "--runs", str(runs)]) == 2
+    assert f"edition: {year} -> {other}" in capsys.readouterr().err

@@ -188,6 +188,42 @@ def test_handin_refuses_an_over_budget_run(mini_root: Path, figures: Path, tmp_p
     assert not (tmp_path / "handin.zip").exists() and not (big / "test_predictions").exists()
 
 
+def test_the_same_net_is_refused_for_2022_and_handed_in_for_2024(mini_root: Path, figures: Path, tmp_path: Path,
+                                                                   capsys) -> None:
+    """MSRResNet-24 (2,108,419 parameters): over 2022's 1,821,085, within 2023-2025's 2,276,356; the run's own
+    edition (config.json) wins over the default, an explicit edition over both."""
+    from facesr.submission import package_submission
+
+    args = {"mid_channels": 64, "num_blocks": 24}
+    run = _make_run(tmp_path / "runs" / "m24", net=MSRResNet(**args), generator_args=args, edition=2024)
+    with pytest.raises(FacesrError, match="over the course limit of 1,821,085 of the 2022 edition"):
+        make_handin(run, tmp_path / "h.zip", data_root=mini_root, figures_dir=figures, edition=2022)
+    assert not (tmp_path / "h.zip").exists()
+    out = make_handin(run, tmp_path / "h.zip", data_root=mini_root, figures_dir=figures)  # the run's own: 2024
+    readme = zipfile.ZipFile(out).read("Readme.txt").decode()
+    assert "for the 2024 edition of the course" in readme and "(2024 limit 2,276,356," in readme
+    assert "second order (Real-ESRGAN) degradation" in readme
+    preds = run / "test_predictions"
+    with pytest.raises(FacesrError, match="2,108,419 parameters, over the course limit of 1,821,085"):
+        package_submission(preds, tmp_path / "s.zip", MSRResNet(**args), mini_root / "test" / "LQ", edition=2022)
+    for year in (2023, 2024, 2025):
+        assert package_submission(preds, tmp_path / f"s{year}.zip", MSRResNet(**args), mini_root / "test" / "LQ",
+                                  edition=year).is_file()
+    assert main(["params", str(run)]) == 0 and "within the 2024 limit" in capsys.readouterr().out
+    assert main(["params", str(run), "--edition", "2022"]) == 2 and "2022 edition" in capsys.readouterr().err
+
+
+def test_unused_bundle_name_never_points_at_an_existing_bundle(tmp_path: Path) -> None:
+    from facesr.report.handin import unused_bundle_name
+
+    out = tmp_path / "srgan_handin.zip"
+    assert unused_bundle_name(out) == out
+    out.write_bytes(b"edited by the student")
+    (tmp_path / "srgan_handin_2.zip").write_bytes(b"an earlier rerun")
+    assert unused_bundle_name(out) == tmp_path / "srgan_handin_3.zip"
+    assert out.read_bytes() == b"edited by the student"
+
+
 def test_handin_refuses_missing_predictions_it_cannot_make(run: Path, figures: Path, tmp_path: Path) -> None:
     no_test = tmp_path / "no_test"
     (no_test / "val" / "LQ").mkdir(parents=True)

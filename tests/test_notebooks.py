@@ -99,19 +99,26 @@ def test_checkpoint_loading_notebooks_pass_trust_checkpoint_on(stem: str):
 
 
 def test_notebook_07_offers_the_in_budget_configs_and_their_finishes():
-    from facesr.config import CONFIGS
+    from facesr.config import config_names, in_budget_names
 
     settings = _settings_cell(NOTEBOOKS / "07_train_in_budget.py")
     line = next(line for line in settings.splitlines() if line.startswith("CONFIG = "))
     choices = re.fullmatch(r'CONFIG = "(\w+)"  #@param \[(.*)\]', line)
     assert choices, line
     options = [o.strip().strip('"') for o in choices.group(2).split(",")]
-    assert options == ["msrresnet20", "swinir", "rcan"] and choices.group(1) == "swinir"
-    assert all(name in CONFIGS and f"{name}_l2" in CONFIGS for name in options)
+    assert options == ["msrresnet20", "msrresnet26", "swinir", "rcan"] and choices.group(1) == "swinir"
+    for year in (2022, 2023, 2024, 2025):  # every edition's in-budget configs are offered, with their finishes
+        assert set(in_budget_names(year)) <= set(options)
+        assert all(f"{name}_l2" in config_names(year) for name in in_budget_names(year))
     assert 'FINISH = True  #@param {type:"boolean"}' in settings
-    # notebook 06 compares these runs (their _l2 finishes join them when they exist)
-    assert 'MODELS = "srgan,esrgan,esrgan_gan,msrresnet20,swinir,rcan"' in _settings_cell(
-        NOTEBOOKS / "06_results_and_report.py")  # fmt: skip
+    # notebook 06 compares the edition's runs by default (their _l2 finishes join them when they exist)
+    assert 'MODELS = ""  #@param {type:"string"}' in _settings_cell(NOTEBOOKS / "06_results_and_report.py")
+
+
+def test_every_notebook_has_the_edition_setting():
+    for source in SOURCES:
+        assert "EDITION = 2022  #@param [2022, 2023, 2024, 2025]" in _settings_cell(source), source.name
+        assert "edition=EDITION" in source.read_text(), source.name
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +240,7 @@ def test_kernel_channels_look_at_their_socket_again_after_each_short_poll(monkey
     from facesr import demo
 
     monkeypatch.setattr(demo, "SOCKET_POLL_S", 0.05)
-    client_class = demo._polling_kernel_client()
+    client_class = demo.polling_kernel_client()
     channel_class = client_class.shell_channel_class.default_value
     assert client_class.iopub_channel_class.default_value is channel_class
 
@@ -271,7 +278,7 @@ def test_kernel_channels_look_at_their_socket_again_after_each_short_poll(monkey
 def test_demo_kernels_talk_over_unix_sockets_in_their_private_folder(tmp_path: Path):
     from facesr import demo
 
-    km = demo._kernel_manager(tmp_path)
+    km = demo.kernel_manager(tmp_path)
     assert km.transport == "ipc"
     assert Path(km.connection_file).parent == tmp_path and Path(km.ip).parent == tmp_path
-    assert demo._kernel_manager(tmp_path).connection_file != km.connection_file  # one set of sockets per kernel
+    assert demo.kernel_manager(tmp_path).connection_file != km.connection_file  # one set of sockets per kernel

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from torch.utils.data import default_collate
 
 from facesr.data import second_order as S
-from facesr.data.degradations import jpeg_roundtrip_uint8, lq_bicubic_psnr
+from facesr.data import second_order_draws as D
+from facesr.data.degradations import blur_kernel, jpeg_roundtrip_uint8, lq_bicubic_psnr, sinc_kernel
 from facesr.data.jpeg_torch import (
     CHROMA_TABLE,
     LUMA_TABLE,
@@ -60,11 +61,11 @@ def test_usm_leaves_a_flat_image_and_matches_the_direct_2d_computation():
     img = _batch(_image("astronaut", 96))
     diff = (S.usm_sharpen(img) - _direct_usm(img)).abs()  # a mask pixel may flip at the threshold
     assert diff.max() < 2e-3 and diff.mean() < 2e-5, (diff.max(), diff.mean())
-    taps = S._usm_taps(51)
+    taps = S.usm_taps(51)
     assert abs(taps.sum() - 1) < 1e-6 and taps.size == 51
     np.testing.assert_allclose(taps, cv2.getGaussianKernel(51, 8.0).ravel(), rtol=1e-6)  # sigma 8 from the size
-    conv = S._separable_conv(img, taps)  # the path of every other device
-    np.testing.assert_allclose(conv.numpy(), S._separable_opencv(img, taps).numpy(), atol=1e-6)
+    conv = S.separable_conv(img, taps)  # the path of every other device
+    np.testing.assert_allclose(conv.numpy(), S.separable_opencv(img, taps).numpy(), atol=1e-6)
     sharp = S.usm_sharpen(img)
     assert sharp.min() >= 0 and sharp.max() <= 1 and (sharp - img).abs().mean() > 1e-3
     with pytest.raises(FacesrError, match="larger than 25"):
@@ -79,8 +80,8 @@ def test_filter2d_opencv_and_convolution_paths_equal_a_direct_correlation():
     img = torch.from_numpy(rng.random((3, 3, 40, 52), dtype=np.float32))
     asym = rng.random((21, 21), dtype=np.float32)
     kernels = torch.stack([
-        torch.from_numpy(np.pad(S.blur_kernel("aniso", 9, 2.0, 0.7, 0.4), 6)),
-        torch.from_numpy(S.sinc_kernel(13, 1.2, pad_to=21)),
+        torch.from_numpy(np.pad(blur_kernel("aniso", 9, 2.0, 0.7, 0.4), 6)),
+        torch.from_numpy(sinc_kernel(13, 1.2, pad_to=21)),
         torch.from_numpy(asym / asym.sum()),  # not symmetric: correlation, not convolution
     ])  # fmt: skip
     direct = torch.stack([
@@ -88,7 +89,7 @@ def test_filter2d_opencv_and_convolution_paths_equal_a_direct_correlation():
         for i in range(3)
     ])  # fmt: skip
     np.testing.assert_allclose(S.filter2d(img, kernels).numpy(), direct.numpy(), atol=2e-5)
-    np.testing.assert_allclose(S._filter_conv(img, kernels).numpy(), direct.numpy(), atol=2e-5)
+    np.testing.assert_allclose(S.filter_conv(img, kernels).numpy(), direct.numpy(), atol=2e-5)
     with pytest.raises(FacesrError, match="kernels"):
         S.filter2d(img, kernels[:2])
 
@@ -176,19 +177,19 @@ def test_libjpeg_codec_is_bit_exact_with_opencv():
 
 def test_params_have_fixed_shapes_and_collate():
     s = S.SecondOrderSettings()
-    draws = [S.sample_second_order_params(np.random.default_rng(i)) for i in range(3)]
+    draws = [D.sample_second_order_params(np.random.default_rng(i)) for i in range(3)]
     for d in draws:
-        assert set(d) == set(S.PARAM_KEYS)
-        for key, dtype in S.PARAM_KEYS.items():
+        assert set(d) == set(D.PARAM_KEYS)
+        for key, dtype in D.PARAM_KEYS.items():
             assert d[key].dtype == dtype and d[key].device.type == "cpu", key
             expected = {"kernel1": (21, 21), "kernel2": (21, 21), "sinc_kernel": (21, 21), "kernel1_shape": (5,),
                         "kernel2_shape": (5,)}.get(key, ())  # fmt: skip
             assert d[key].shape == expected, key
     batch = default_collate(draws)
     assert batch["kernel1"].shape == (3, 21, 21) and batch["jpeg1_quality"].shape == (3,)
-    assert "JPEG" in S.describe_params(batch, 2) and S.describe_params(draws[0]) == S.describe_params(batch, 0)
-    same = S.sample_second_order_params(np.random.default_rng(0))
-    assert all(torch.equal(same[k], draws[0][k]) for k in S.PARAM_KEYS)
+    assert "JPEG" in D.describe_params(batch, 2) and D.describe_params(draws[0]) == D.describe_params(batch, 0)
+    same = D.sample_second_order_params(np.random.default_rng(0))
+    assert all(torch.equal(same[k], draws[0][k]) for k in D.PARAM_KEYS)
     assert s.kernel_pad == 21 and s.jpeg_range2 == (70.0, 95.0)
     for bad in ({"kernel_probs": (0.5, 0.5)}, {"resize_range": (0.2, 0.9)}, {"noise_range": (5.0, 1.0)},
                 {"kernel_sizes": (8,)}, {"jpeg_range": (0.0, 95.0)}):  # fmt: skip
@@ -198,16 +199,16 @@ def test_params_have_fixed_shapes_and_collate():
 
 def test_draw_frequencies_and_ranges_follow_the_course():
     n = 1500
-    draws = default_collate([S.sample_second_order_params(np.random.default_rng(i)) for i in range(n)])
+    draws = default_collate([D.sample_second_order_params(np.random.default_rng(i)) for i in range(n)])
 
     def freq(mask: torch.Tensor) -> float:
         return float(mask.double().mean())
 
     tol = 3.5 * np.sqrt(0.25 / n)
-    assert abs(freq(draws["kernel1_kind"] == S.KERNEL_KINDS.index("sinc")) - 0.1) < tol
-    blur = draws["kernel1_kind"] != S.KERNEL_KINDS.index("sinc")
+    assert abs(freq(draws["kernel1_kind"] == D.KERNEL_KINDS.index("sinc")) - 0.1) < tol
+    blur = draws["kernel1_kind"] != D.KERNEL_KINDS.index("sinc")
     for code, prob in enumerate((0.45, 0.25, 0.12, 0.03, 0.12, 0.03)):
-        assert abs(freq(draws["kernel1_kind"][blur] == code) - prob) < tol * 1.1, S.KERNEL_KINDS[code]
+        assert abs(freq(draws["kernel1_kind"][blur] == code) - prob) < tol * 1.1, D.KERNEL_KINDS[code]
     assert abs(freq(draws["final_sinc"]) - 0.8) < tol and abs(freq(draws["blur2"]) - 0.8) < tol
     assert abs(freq(draws["final_sinc_first"]) - 0.5) < tol
     for stage, probs, (low, high) in ((1, (0.2, 0.7, 0.1), (0.2, 1.5)), (2, (0.3, 0.4, 0.3), (0.3, 1.2))):
@@ -236,11 +237,11 @@ def test_draw_frequencies_and_ranges_follow_the_course():
     # every kernel is what its recorded kind, size and shape make
     for i in range(0, n, 50):
         for stage in (1, 2):
-            kind = S.KERNEL_KINDS[int(draws[f"kernel{stage}_kind"][i])]
-            rebuilt = S.kernel_from_shape(kind, int(draws[f"kernel{stage}_size"][i]), draws[f"kernel{stage}_shape"][i])
+            kind = D.KERNEL_KINDS[int(draws[f"kernel{stage}_kind"][i])]
+            rebuilt = D.kernel_from_shape(kind, int(draws[f"kernel{stage}_size"][i]), draws[f"kernel{stage}_shape"][i])
             np.testing.assert_array_equal(rebuilt, draws[f"kernel{stage}"][i].numpy())
         if draws["final_sinc"][i]:
-            rebuilt = S.kernel_from_shape("sinc", int(draws["sinc_size"][i]), [0, 0, 0, 0, float(draws["sinc_omega"][i])])
+            rebuilt = D.kernel_from_shape("sinc", int(draws["sinc_size"][i]), [0, 0, 0, 0, float(draws["sinc_omega"][i])])
             np.testing.assert_array_equal(rebuilt, draws["sinc_kernel"][i].numpy())
 
 
@@ -272,7 +273,7 @@ def test_degrade_second_order_shapes_determinism_and_per_sample_independence(gt)
 
 
 def test_apply_takes_collated_params_and_draws_only_noise(gt):
-    draws = [S.sample_second_order_params(np.random.default_rng(10 + i)) for i in range(3)]
+    draws = [D.sample_second_order_params(np.random.default_rng(10 + i)) for i in range(3)]
     batch = default_collate(draws)
     lq, _ = S.apply_second_order(gt, batch, _gens(0, 1, 2))
     single = S.apply_second_order(gt[2:], draws[2], _gens(2))[0]  # one sample's dict: a batch of 1
@@ -293,7 +294,7 @@ def test_apply_takes_collated_params_and_draws_only_noise(gt):
 def test_apply_on_the_meta_device_reads_nothing_back():
     """Every op has a meta kernel and no value is read back: .item(), .cpu(), .tolist(), bool(), unique
     and nonzero all raise on meta tensors."""
-    params = default_collate([S.sample_second_order_params(np.random.default_rng(i)) for i in range(8)])
+    params = default_collate([D.sample_second_order_params(np.random.default_rng(i)) for i in range(8)])
     for key in ("noise1_gaussian", "noise1_gray", "noise2_gaussian", "noise2_gray", "final_sinc", "final_sinc_first", "blur2"):
         assert params[key].any() and not params[key].all(), key  # these 8 samples take every branch
     assert set(params["resize1_kind"].tolist()) == {0, 1, 2}
@@ -307,7 +308,7 @@ def test_apply_on_the_meta_device_reads_nothing_back():
 def test_poisson_noise_counts_levels_on_the_device():
     x8 = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0]).repeat(100)[None, None, None] / 255  # 5 levels -> v = 8
     gen = torch.Generator().manual_seed(0)
-    noise = S._poisson(x8, gen)
+    noise = S.poisson_noise(x8, gen)
     expected = torch.poisson(x8 * 8, generator=torch.Generator().manual_seed(0)) / 8 - x8
     assert torch.equal(noise, expected)
 

@@ -19,7 +19,8 @@ from facesr.data.degradations import (
     sample_params,
 )
 from facesr.data.images import list_images, read_image
-from facesr.data.second_order import apply_second_order, sample_second_order_params
+from facesr.data.second_order import apply_second_order
+from facesr.data.second_order_draws import sample_second_order_params
 from facesr.errors import FacesrError
 from facesr.report.second_order_panel import (
     SecondOrderKnobs,

@@ -233,12 +233,14 @@ class Settings:
     quick: bool
     device: str
     smoke: bool = False  # quick mode at the tests' sizes (FACESR_SMOKE=1): every cell runs, numbers mean nothing
+    edition: int = 2022  # the course edition (facesr.editions): limit, data, degradation, configs
 
     def __str__(self) -> str:
         mode = "QUICK (small sizes, sample data unless FACESR_DATA is set)" if self.quick else "full"
         mode += ", SMOKE (the tests' sizes)" if self.smoke else ""
         return "\n".join(
             [
+                f"edition:  {self.edition}",
                 f"mode:     {mode}",
                 f"device:   {self.device}",
                 f"data:     {self.data_root}" + ("" if self.data_root.is_dir() else "  (MISSING)"),
@@ -255,18 +257,23 @@ def resolve_settings(
     quick: bool = False,
     kit: str | os.PathLike | None = None,
     env: Mapping[str, str] | None = None,
+    edition: int | str | None = None,
 ) -> Settings:
     """The notebook's settings after the environment overrides; relative paths are relative to the kit.
 
-    ``FACESR_QUICK`` (1/0) overrides ``quick``; quick mode uses the bundled sample data
+    ``FACESR_EDITION`` overrides ``edition`` (the notebook's ``EDITION``; None: 2022). ``FACESR_QUICK`` (1/0)
+    overrides ``quick``; quick mode uses the edition's bundled sample data
     (:func:`facesr.data.sample.ensure_sample_data`) unless ``FACESR_DATA`` is set. ``FACESR_DATA``,
     ``FACESR_RUNS`` and ``FACESR_FIGURES`` override the data root, the runs folder and the figures folder.
     ``FACESR_SMOKE=1`` (with quick mode) sets ``smoke``: the tests' sizes (:mod:`facesr.quick_mode`).
     """
     import torch
 
+    from facesr.editions import EDITION_ENV, get_edition
+
     env = os.environ if env is None else env
     kit = Path(kit).resolve() if kit is not None else kit_root()
+    year = get_edition(env[EDITION_ENV] if env.get(EDITION_ENV, "").strip() else edition or 2022).year
     if env.get("FACESR_QUICK", "").strip():
         quick = _env_flag(env["FACESR_QUICK"])
     if env.get("FACESR_DATA"):
@@ -274,7 +281,7 @@ def resolve_settings(
     elif quick:
         from facesr.data.sample import ensure_sample_data
 
-        data_root = ensure_sample_data()
+        data_root = ensure_sample_data(edition=year)
     settings = Settings(
         kit=kit,
         data_root=kit / Path(data_root).expanduser(),  # an absolute path stays as it is
@@ -283,6 +290,7 @@ def resolve_settings(
         quick=bool(quick),
         device="cuda" if torch.cuda.is_available() else "cpu",
         smoke=bool(quick) and _env_flag(env.get("FACESR_SMOKE", "")),
+        edition=year,
     )
     if not settings.data_root.is_dir():
         print(

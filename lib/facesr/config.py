@@ -499,7 +499,8 @@ def get_config(
             ``FACESR_QUICK=1`` from the environment.
         smoke: In quick mode, shrink further to the tests' size; None reads ``FACESR_SMOKE=1``.
         edition: 2022, 2023, 2024 or 2025; None reads ``FACESR_EDITION`` from the environment, else 2022.
-        **overrides: Field values. ``generator_args`` is merged into the config's; every other field,
+        **overrides: Field values. ``generator_args`` is merged into the config's (replaced when ``generator``
+            names another network); every other field,
             ``perceptual_layers`` included, is replaced.
 
     Raises:
@@ -526,7 +527,8 @@ def get_config(
     base = copy.deepcopy(cfg)  # what the schedule below is stretched from
     for key, value in overrides.items():
         value = coerce_field(TrainConfig, key, value)
-        if isinstance(value, dict) and key == "generator_args":
+        # merged into the config's own, unless the generator changes too: another net's arguments do not mix
+        if isinstance(value, dict) and key == "generator_args" and overrides.get("generator", base.generator) == base.generator:
             value = {**getattr(cfg, key), **value}
         setattr(cfg, key, value)
     # The schedule follows iters unless it was given explicitly.

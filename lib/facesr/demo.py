@@ -58,7 +58,7 @@ def kit_notebooks(folder: str | os.PathLike | None = None) -> list[Path]:
 SOCKET_POLL_S = 1.0  # the longest a message can sit unseen in a kernel socket (see _PollingChannel)
 
 
-def _polling_kernel_client() -> type:
+def polling_kernel_client() -> type:
     """An AsyncKernelClient whose channels look at their socket at least every SOCKET_POLL_S seconds.
 
     With ipykernel 7 and pyzmq 27, the asyncio wake-up for a message on the shell socket is now and
@@ -92,7 +92,7 @@ def _polling_kernel_client() -> type:
     return _PollingKernelClient
 
 
-def _kernel_manager(spec_dir: Path) -> object:
+def kernel_manager(spec_dir: Path) -> object:
     """A kernel manager whose ``python3`` kernel is this interpreter (not whatever ``python3`` is on PATH)."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
@@ -112,7 +112,7 @@ def _kernel_manager(spec_dir: Path) -> object:
         # machine can connect, and ipykernel (7.4+) no longer warns about unencrypted TCP on every start.
         stem = spec_dir / f"kernel-{uuid.uuid4().hex[:8]}"
         km.transport, km.connection_file, km.ip = "ipc", f"{stem}.json", f"{stem}-ipc"
-    km.client_factory = _polling_kernel_client()
+    km.client_factory = polling_kernel_client()
     return km
 
 
@@ -173,7 +173,7 @@ def execute_notebook(path: Path, out_path: Path, env: dict[str, str], cwd: Path,
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     nb = nbformat.read(path, as_version=4)
-    km = _kernel_manager(spec_dir)
+    km = kernel_manager(spec_dir)
     client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, km=km, resources={"metadata": {"path": str(cwd)}})
     out_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

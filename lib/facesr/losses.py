@@ -1,7 +1,7 @@
 """Training losses with MMEditing 0.x semantics: pixel losses, VGG perceptual loss, relativistic GAN loss.
 
 All losses use mean reduction and return a scalar tensor already multiplied by their weight, so the
-trainer only sums them (REFERENCE.md section 4).
+trainer only sums them (docs/course.md section 6).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Image-quality metrics with MMEditing 0.x conventions (REFERENCE.md section 6), plus the bicubic baseline.
+"""Image-quality metrics with MMEditing 0.x conventions (docs/course.md section 8), plus the bicubic baseline.
 
 ``psnr`` and ``ssim`` score uint8 HxWx3 RGB arrays: network outputs go through ``tensor_to_uint8``
 (clamp to [0, 1], x255, round, uint8) first, exactly as MMEditing scores its outputs.

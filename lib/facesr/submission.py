@@ -1,6 +1,6 @@
 """The leaderboard zip and a local scorer with the leaderboard's semantics.
 
-Zip layout (REFERENCE.md section 1): one top-level folder, :data:`ZIP_FOLDER` (``results/``), holding
+Zip layout (docs/course.md sections 8 and 11): one top-level folder, :data:`ZIP_FOLDER` (``results/``), holding
 ``00000.png ... 00399.png``, the 512x512 RGB SR outputs named like the test LQ files.
 
 Scoring: RGB PSNR on 0-255 over the whole image (no border crop, no Y channel), per image, averaged

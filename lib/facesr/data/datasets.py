@@ -16,7 +16,15 @@ import torch
 from torch.utils.data import Dataset
 
 from facesr.data.check import GT_SIZE, SCALE, name_list, not_x4, unpaired
-from facesr.data.images import HOW_TO_GET_DATA, IMAGE_EXTENSIONS, list_images, read_image, scan_headers
+from facesr.data.images import (
+    HOW_TO_GET_DATA,
+    IMAGE_EXTENSIONS,
+    chw_tensor,
+    list_images,
+    read_image,
+    scan_headers,
+)
+from facesr.data.pairs import PairRecipe, worker_item
 from facesr.errors import FacesrError
 
 
@@ -24,10 +32,6 @@ def size_text(nbytes: int) -> str:
     """4000 GT of 512x512x3 -> "3.1 GB"; small sets in MB so they do not read "0.0 GB"."""
     return f"{nbytes / 1e9:.1f} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:.1f} MB"
 
-
-def _to_tensor(img: np.ndarray) -> torch.Tensor:
-    """float32 HxWx3 -> (3, H, W) tensor."""
-    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
 
 
 def _in(path: str | os.PathLike, sub: str) -> Path:
@@ -44,23 +48,26 @@ def _nonempty(folder: Path) -> list[Path]:
 
 
 class TrainDataset(Dataset):
-    """GT images, degraded to LQ on the fly (course pipeline), with optional paired crop and flip.
+    """Training GT with the training pair made on the fly (:mod:`facesr.data.pairs`): crop, flip, degradation.
 
     Args:
         gt_dir: the ``train/GT`` folder (a data root works too).
         gt_patch: GT crop size (multiple of 4; the LQ patch is gt_patch/4), or None for the full image.
         flip: horizontal flip of LQ and GT together with p=0.5.
-        degrade: make the LQ here with ``facesr.data.degradations.degrade``; False returns GT only
-            (the trainer then degrades on the GPU).
-        settings: ``DegradationSettings`` or None for the course defaults.
+        degrade: make the pair here; False hands the full GT and the sample's draws (crop, flip, parameters,
+            noise seed) over for :func:`facesr.data.pairs.pairs_on_device` (the trainer's CUDA path).
+        settings: ``DegradationSettings`` of the course degradation, or None for the course's ranges.
         cache: decode every GT once into RAM (uint8), up front in the main process, so that forked
             DataLoader workers share it.
         seed: base seed; item ``i`` uses ``np.random.default_rng((seed, i))`` unless a
             ``(index, sample_seed)`` tuple is given. All randomness of an item comes from that generator,
-            so batches do not depend on worker count or process.
+            so batches do not depend on worker count, process or device.
+        degradation: ``"course"`` (2022/2023) or ``"second_order"`` (2024/2025).
+        second_order: ``SecondOrderSettings`` (None: the course's; its ``gt_usm`` sharpens the GT).
+        usm_target: second order: train against the sharpened GT (the course's), else the plain GT.
 
-    Items are ``{"gt", "lq" (when degrading), "name", "seed"}``; ``seed`` is the sample seed as an int64 tensor
-    (the trainer's GPU degradation seeds its generator from it).
+    Items are ``{"gt", "lq", "name", "seed"}``, or with ``degrade=False`` ``{"gt" (full), "params", "crop",
+    "flip", "noise_seed", "name", "seed"}``; ``seed`` is the sample seed as an int64 tensor.
     """
 
     def __init__(
@@ -72,22 +79,22 @@ class TrainDataset(Dataset):
         settings: Any = None,
         cache: bool = False,
         seed: int = 0,
+        degradation: str = "course",
+        second_order: Any = None,
+        usm_target: bool = True,
     ) -> None:
         self.gt_dir = _in(gt_dir, "train/GT")
         self.files = _nonempty(self.gt_dir)
-        if gt_patch is not None:
-            if not isinstance(gt_patch, (int, np.integer)) or gt_patch < SCALE or gt_patch % SCALE:
-                raise FacesrError(f"gt_patch={gt_patch!r} must be a positive multiple of {SCALE} (or None)")
-            gt_patch = int(gt_patch)
-        self.gt_patch, self.flip, self.degrade = gt_patch, flip, degrade
-        self.settings, self.seed = settings, seed
+        if gt_patch is not None and not isinstance(gt_patch, (int, np.integer)):
+            raise FacesrError(f"gt_patch={gt_patch!r} must be a positive multiple of {SCALE} (or None)")
+        self.recipe = PairRecipe(degradation=degradation, gt_patch=None if gt_patch is None else int(gt_patch),
+                                 flip=flip, on_device=not degrade, course=settings, second_order=second_order,
+                                 usm_target=usm_target)
+        self.seed = seed
         headers = scan_headers(self.files, f"training GT in {self.gt_dir}")
-        need = (GT_SIZE, GT_SIZE) if degrade else None
         for p, (h, w, _) in zip(self.files, headers, strict=True):
-            if need and (h, w) != need:
+            if (h, w) != (GT_SIZE, GT_SIZE):
                 raise FacesrError(f"{p} is {w}x{h}; training GT must be {GT_SIZE}x{GT_SIZE} (see check-data)")
-            if gt_patch and min(h, w) < gt_patch:
-                raise FacesrError(f"{p} is {w}x{h}, smaller than gt_patch={gt_patch}")
         self._cache: list[np.ndarray] | None = None
         if cache:
             from tqdm.auto import tqdm
@@ -105,34 +112,9 @@ class TrainDataset(Dataset):
             raise IndexError(f"index {index} out of range for {len(self)} training images")
         index %= len(self)
         sample_seed = key[1] if isinstance(key, tuple) else (self.seed, index)
-        rng = np.random.default_rng(sample_seed)
         gt = self._cache[index] if self._cache is not None else read_image(self.files[index])
-        h, w = gt.shape[:2]
-        # Crop and flip are drawn before the degradation, so they are the same with degrade on or off.
-        top = left = 0
-        if self.gt_patch:
-            top = SCALE * int(rng.integers(0, (h - self.gt_patch) // SCALE + 1))
-            left = SCALE * int(rng.integers(0, (w - self.gt_patch) // SCALE + 1))
-        flip = bool(rng.random() < 0.5) and self.flip  # always drawn: flip=False changes nothing else
-        gt_f = gt.astype(np.float32) / 255.0
-        lq = None
-        if self.degrade:
-            from facesr.data.degradations import degrade
-
-            lq = degrade(gt_f, rng, settings=self.settings)  # full 512 GT -> 128 LQ, then the paired crop
-        if self.gt_patch:
-            p = self.gt_patch
-            gt_f = gt_f[top : top + p, left : left + p]
-            if lq is not None:
-                lq = lq[top // SCALE : (top + p) // SCALE, left // SCALE : (left + p) // SCALE]
-        if flip:
-            gt_f = gt_f[:, ::-1]
-            lq = None if lq is None else lq[:, ::-1]
-        item: dict[str, Any] = {"gt": _to_tensor(gt_f), "name": self.files[index].name,
-                                "seed": torch.tensor(sample_seed, dtype=torch.int64)}
-        if lq is not None:
-            item["lq"] = _to_tensor(np.asarray(lq, dtype=np.float32))
-        return item
+        item = worker_item(gt.astype(np.float32) / 255.0, sample_seed, self.recipe)
+        return {**item, "name": self.files[index].name, "seed": torch.tensor(sample_seed, dtype=torch.int64)}
 
 
 class ValDataset(Dataset):
@@ -165,8 +147,8 @@ class ValDataset(Dataset):
         name = self.names[index]
         lq, gt = read_image(self.lq_dir / name), read_image(self.gt_dir / name)
         return {
-            "lq": _to_tensor(lq.astype(np.float32) / 255.0),
-            "gt": _to_tensor(gt.astype(np.float32) / 255.0),
+            "lq": chw_tensor(lq.astype(np.float32) / 255.0),
+            "gt": chw_tensor(gt.astype(np.float32) / 255.0),
             "name": name,
         }
 
@@ -187,4 +169,4 @@ class TestDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         lq = read_image(self.files[index])
-        return {"lq": _to_tensor(lq.astype(np.float32) / 255.0), "name": self.names[index]}
+        return {"lq": chw_tensor(lq.astype(np.float32) / 255.0), "name": self.names[index]}

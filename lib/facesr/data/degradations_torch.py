@@ -121,7 +121,7 @@ def _taps(in_size: int, out_size: int, interpolation: str) -> tuple[np.ndarray, 
 
 
 @lru_cache(maxsize=4096)
-def _device_matrix(in_size: int, out_size: int, interpolation: str, device: torch.device) -> torch.Tensor:
+def device_matrix(in_size: int, out_size: int, interpolation: str, device: torch.device) -> torch.Tensor:
     """``resize_matrix`` as float32 on ``device``, uploaded once per (sizes, mode, device)."""
     mat = resize_matrix(in_size, out_size, interpolation).astype(np.float32)
     return torch.from_numpy(mat).to(device, non_blocking=True)
@@ -139,7 +139,7 @@ def _resize_axis(x: torch.Tensor, dim: int, out_size: int, interpolation: str) -
     """OpenCV's 1-D resize of ``x`` along ``dim``: a dense matmul for area down (many taps per output),
     a sum of a few gathered, weighted copies otherwise."""
     if interpolation == "area" and out_size < x.shape[dim]:
-        mat = _device_matrix(x.shape[dim], out_size, "area", x.device)
+        mat = device_matrix(x.shape[dim], out_size, "area", x.device)
         return (mat @ x) if dim == -2 else (x @ mat.T)
     taps = _device_taps(x.shape[dim], out_size, interpolation, x.device)
     shape = [1] * x.ndim
@@ -228,11 +228,11 @@ def jpeg_batch(images: Sequence[torch.Tensor], qualities: Sequence[int], codec: 
         outs = [torch.from_numpy(jpeg_roundtrip_uint8(t.contiguous().numpy(), int(q)))
                 for t, q in zip(hwc, qualities, strict=True)]  # fmt: skip
     else:
-        outs = _opencv_one_trip(hwc, qualities)
+        outs = opencv_one_trip(hwc, qualities)
     return [out.permute(2, 0, 1).to(torch.float32) / 255 for out in outs]
 
 
-def _opencv_one_trip(hwc: Sequence[torch.Tensor], qualities: Sequence[int]) -> list[torch.Tensor]:
+def opencv_one_trip(hwc: Sequence[torch.Tensor], qualities: Sequence[int]) -> list[torch.Tensor]:
     """OpenCV's JPEG of (h, w, 3) uint8 images on any device: one copy of all of them to the host, the codecs
     in parallel threads (cv2 releases the GIL), one copy back -> (h, w, 3) uint8 on the images' device."""
     dev = hwc[0].device
@@ -245,13 +245,16 @@ def _opencv_one_trip(hwc: Sequence[torch.Tensor], qualities: Sequence[int]) -> l
 
 
 def default_jpeg_codec(device: torch.device) -> str:
-    """The codec ``degrade_batch`` uses on ``device`` when none is given: the torch codec on CUDA (see
-    ``TORCH_JPEG_ON_CUDA``), OpenCV elsewhere (fastest on the CPU).
+    """The codec ``degrade_batch`` uses on ``device`` when none is given: OpenCV on the CPU (fastest there), the
+    torch codec on CUDA (see ``TORCH_JPEG_ON_CUDA``) and on any other device (e.g. meta, where OpenCV's
+    would have to read the batch back).
 
     Args:
         device: where the batch is.
     """
-    return "torch" if device.type == "cuda" and TORCH_JPEG_ON_CUDA else "opencv"
+    if device.type == "cpu" or (device.type == "cuda" and not TORCH_JPEG_ON_CUDA):
+        return "opencv"
+    return "torch"
 
 
 def params_to_tensor(params: DegradationParams | Sequence[DegradationParams]) -> torch.Tensor:

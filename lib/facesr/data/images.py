@@ -15,6 +15,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from facesr.atomic import atomic_write_bytes
 from facesr.errors import FacesrError
@@ -77,6 +78,11 @@ def _decode(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image as uint8 HxWx3 RGB (gray, RGBA and 16-bit files converted; corrupt -> FacesrError)."""
     return _decode(Path(path))[0]
+
+
+def chw_tensor(img: np.ndarray) -> torch.Tensor:
+    """An HxWx3 float image -> a contiguous (3, H, W) tensor (what the data sets and the pairs hand over)."""
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
 
 
 def write_png(path: str | os.PathLike, img: np.ndarray) -> Path:

@@ -3,9 +3,9 @@
 docs/course.md section 4 gives every step and value. The randomness and the computation are split so that
 the trainer can draw where it is cheap and compute where it is fast:
 
-- :func:`sample_second_order_params` draws ONE sample's choices on the CPU from a ``numpy.random.Generator``
-  (the kernels as the course's dataset made them, every resize, noise, JPEG and order choice) and returns
-  a dict of fixed-shape CPU tensors (:data:`PARAM_KEYS`) that ``torch.utils.data.default_collate`` stacks.
+- :func:`facesr.data.second_order_draws.sample_second_order_params` draws ONE sample's choices on the CPU
+  from a ``numpy.random.Generator`` (the kernels as the course's dataset made them, every resize, noise, JPEG
+  and order choice) and returns a dict of fixed-shape CPU tensors that ``default_collate`` stacks.
 - :func:`apply_second_order` applies a batch of such params to a (B, 3, H, W) GT on any device. Only the
   noise is drawn there, from one ``torch.Generator`` per sample (None: the device's default RNG). It reads
   the params on the host and never reads a device value back (no ``.item()``, ``.cpu()``, ``unique``...).
@@ -19,276 +19,31 @@ handled one by one; steps on a shared size run batched, and JPEG batches every 8
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
 from functools import lru_cache
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from facesr.data.degradations import BLUR_KINDS, blur, blur_kernel, sinc_kernel
+from facesr.data.degradations import blur
 from facesr.data.jpeg_torch import jpeg_torch, jpeg_torch_list
+from facesr.data.second_order_draws import (
+    PARAM_KEYS,
+    RESIZE_MODES,
+    SecondOrderSettings,
+    batched_params,
+    params_of,
+    sample_second_order_params,
+)
 from facesr.errors import FacesrError
 
-__all__ = [
-    "KERNEL_KINDS", "KERNEL_SHAPE", "PARAM_KEYS", "RESIZE_KINDS", "RESIZE_MODES", "SecondOrderSettings",
-    "apply_second_order", "degrade_second_order", "describe_params", "filter2d", "jpeg_torch", "kernel_from_shape",
-    "pulse_kernel", "sample_second_order_params", "usm_sharpen",
-]  # fmt: skip
-
-KERNEL_KINDS = (*BLUR_KINDS, "sinc")
-KERNEL_SHAPE = ("sigma_x", "sigma_y", "angle", "beta", "omega")
-RESIZE_KINDS = ("up", "down", "keep")
-RESIZE_MODES = ("area", "bilinear", "bicubic")
-
-
-@dataclass
-class SecondOrderSettings:
-    """Every value of the course's second-order degradation; the defaults are the course's (docs/course.md section 4).
-
-    The ``*2`` fields are the second stage's. Ranges are ``(low, high)`` for a uniform draw; noise sigmas
-    are in 0-255 units. ``resize_probs`` are the probabilities of up / down / keep; ``resize_range`` is
-    (lowest down scale, highest up scale). ``scale`` is the SR factor: stage 2 resizes to ``H / scale * s``.
-    """
-
-    kernel_sizes: tuple[int, ...] = (7, 9, 11, 13, 15, 17, 19, 21)
-    kernel_pad: int = 21
-    kernel_kinds: tuple[str, ...] = BLUR_KINDS
-    kernel_probs: tuple[float, ...] = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
-    sinc_prob: float = 0.1
-    blur_sigma: tuple[float, float] = (0.2, 3.0)
-    betag_range: tuple[float, float] = (0.5, 4.0)
-    betap_range: tuple[float, float] = (1.0, 2.0)
-    kernel_probs2: tuple[float, ...] = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
-    sinc_prob2: float = 0.1
-    blur_sigma2: tuple[float, float] = (0.2, 1.5)
-    betag_range2: tuple[float, float] = (0.5, 4.0)
-    betap_range2: tuple[float, float] = (1.0, 2.0)
-    final_sinc_prob: float = 0.8
-    gt_usm: bool = True
-    usm_weight: float = 0.5
-    usm_radius: int = 50
-    usm_threshold: float = 10.0
-    resize_probs: tuple[float, float, float] = (0.2, 0.7, 0.1)
-    resize_range: tuple[float, float] = (0.2, 1.5)
-    gaussian_noise_prob: float = 0.5
-    noise_range: tuple[float, float] = (1.0, 20.0)
-    poisson_scale_range: tuple[float, float] = (0.05, 2.0)
-    gray_noise_prob: float = 0.4
-    jpeg_range: tuple[float, float] = (50.0, 95.0)
-    second_blur_prob: float = 0.8
-    resize_probs2: tuple[float, float, float] = (0.3, 0.4, 0.3)
-    resize_range2: tuple[float, float] = (0.3, 1.2)
-    gaussian_noise_prob2: float = 0.5
-    noise_range2: tuple[float, float] = (1.0, 15.0)
-    poisson_scale_range2: tuple[float, float] = (0.05, 1.5)
-    gray_noise_prob2: float = 0.4
-    jpeg_range2: tuple[float, float] = (70.0, 95.0)
-    resize_mode_probs: tuple[float, float, float] = field(default=(1 / 3, 1 / 3, 1 / 3))
-    final_sinc_first_prob: float = 0.5
-    scale: int = 4
-
-    def __post_init__(self) -> None:
-        if any(k < 1 or k % 2 == 0 or k > self.kernel_pad for k in self.kernel_sizes) or self.kernel_pad % 2 == 0:
-            raise FacesrError(
-                f"SecondOrderSettings.kernel_sizes={self.kernel_sizes}: use odd sizes <= kernel_pad (odd)"
-            )
-        unknown = [k for k in self.kernel_kinds if k not in BLUR_KINDS]
-        if unknown:
-            raise FacesrError(f"SecondOrderSettings.kernel_kinds={self.kernel_kinds}: use names from {BLUR_KINDS}")
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name.endswith("_probs") or f.name.endswith("_probs2"):
-                n = len(self.kernel_kinds) if f.name.startswith("kernel") else 3
-                if len(value) != n or min(value) < 0 or abs(sum(value) - 1) > 1e-6:
-                    raise FacesrError(f"SecondOrderSettings.{f.name}={value}: give {n} probabilities summing to 1")
-            elif f.name.endswith("_prob") or f.name.endswith("_prob2"):
-                if not 0 <= value <= 1:
-                    raise FacesrError(f"SecondOrderSettings.{f.name}={value}: use a probability in [0, 1]")
-            elif isinstance(value, tuple) and len(value) == 2 and value[0] > value[1]:
-                raise FacesrError(f"SecondOrderSettings.{f.name}={value}: low must not exceed high")
-        for name in ("resize_range", "resize_range2"):
-            low, high = getattr(self, name)
-            if not 0 < low <= 1 <= high:
-                raise FacesrError(f"SecondOrderSettings.{name}={(low, high)}: use 0 < down scale <= 1 <= up scale")
-        for name in ("jpeg_range", "jpeg_range2"):
-            low, high = getattr(self, name)
-            if not 1 <= low <= high <= 100:
-                raise FacesrError(f"SecondOrderSettings.{name}={(low, high)}: use qualities in [1, 100]")
-        if self.scale < 1:
-            raise FacesrError(f"SecondOrderSettings.scale={self.scale}: use a positive integer")
-
-
-# ------------------------------------------------------------------------------------------ the draw (CPU)
-
-#: The keys of one sample's params and their dtypes. The three kernels are (kernel_pad, kernel_pad), 21x21
-#: for the course; ``kernel1_shape`` and ``kernel2_shape`` are (5,) (:data:`KERNEL_SHAPE`, what made the
-#: kernel); everything else is 0-d. default_collate puts a batch dimension first.
-PARAM_KEYS: dict[str, torch.dtype] = {
-    "kernel1": torch.float32, "kernel1_kind": torch.int64, "kernel1_size": torch.int64, "kernel1_shape": torch.float64,
-    "kernel2": torch.float32, "kernel2_kind": torch.int64, "kernel2_size": torch.int64, "kernel2_shape": torch.float64,
-    "sinc_kernel": torch.float32, "final_sinc": torch.bool, "sinc_size": torch.int64, "sinc_omega": torch.float64,
-    "resize1_kind": torch.int64, "resize1_scale": torch.float64, "resize1_mode": torch.int64,
-    "noise1_gaussian": torch.bool, "noise1_sigma": torch.float64, "noise1_scale": torch.float64,
-    "noise1_gray": torch.bool, "jpeg1_quality": torch.float32, "blur2": torch.bool,
-    "resize2_kind": torch.int64, "resize2_scale": torch.float64, "resize2_mode": torch.int64,
-    "noise2_gaussian": torch.bool, "noise2_sigma": torch.float64, "noise2_scale": torch.float64,
-    "noise2_gray": torch.bool, "final_sinc_first": torch.bool, "final_mode": torch.int64,
-    "jpeg2_quality": torch.float32,
-}  # fmt: skip
-
-
-def kernel_from_shape(kind: str, size: int, shape: Sequence[float], pad_to: int = 21) -> np.ndarray:
-    """A blur or sinc kernel from its :data:`KERNEL_SHAPE` values, zero-padded to ``pad_to`` (float32).
-
-    Args:
-        kind: one of :data:`KERNEL_KINDS`.
-        size: kernel side (odd, at most ``pad_to``).
-        shape: (sigma_x, sigma_y, angle, beta, omega); the kind uses what it needs (beta: generalized and
-            plateau kinds; omega: sinc).
-        pad_to: side after zero padding.
-    """
-    if kind not in KERNEL_KINDS or size > pad_to:
-        raise FacesrError(f"kernel_from_shape: kind {kind!r} (use one of {KERNEL_KINDS}), size {size} <= {pad_to}")
-    sigma_x, sigma_y, angle, beta, omega = (float(v) for v in shape)
-    if kind == "sinc":
-        return sinc_kernel(size, omega, pad_to=pad_to)
-    needs_beta = kind.startswith(("generalized", "plateau"))
-    kernel = blur_kernel(kind, size, sigma_x, sigma_y, angle, beta if needs_beta else None)
-    return np.pad(kernel, (pad_to - size) // 2)
-
-
-def _draw_kernel(
-    rng: np.random.Generator, s: SecondOrderSettings, stage: int
-) -> tuple[np.ndarray, int, int, list[float]]:
-    """One blur kernel as the course's dataset draws it -> (kernel padded to kernel_pad, kind code, size, shape)."""
-    suffix = "2" if stage == 2 else ""
-    size = int(s.kernel_sizes[rng.integers(len(s.kernel_sizes))])
-    if rng.random() < getattr(s, f"sinc_prob{suffix}"):
-        omega = rng.uniform(np.pi / 3, np.pi) if size < 13 else rng.uniform(np.pi / 5, np.pi)
-        kind, shape = "sinc", [0.0, 0.0, 0.0, 0.0, omega]
-    else:
-        probs = np.asarray(getattr(s, f"kernel_probs{suffix}"), dtype=np.float64)
-        kind = s.kernel_kinds[int(rng.choice(len(probs), p=probs / probs.sum()))]
-        sigma_range = getattr(s, f"blur_sigma{suffix}")
-        sigma_x = rng.uniform(*sigma_range)
-        sigma_y, angle = sigma_x, 0.0
-        if "aniso" in kind:
-            sigma_y, angle = rng.uniform(*sigma_range), rng.uniform(-np.pi, np.pi)
-        beta = 0.0
-        if kind.startswith(("generalized", "plateau")):
-            low, high = getattr(s, f"{'betag' if kind.startswith('generalized') else 'betap'}_range{suffix}")
-            beta = rng.uniform(low, 1) if rng.random() < 0.5 else rng.uniform(1, high)
-        shape = [sigma_x, sigma_y, angle, beta, 0.0]
-    return kernel_from_shape(kind, size, shape, s.kernel_pad), KERNEL_KINDS.index(kind), size, shape
-
-
-def pulse_kernel(size: int = 21) -> np.ndarray:
-    """The identity kernel (a centred 1 in zeros), float32: the final "sinc" of samples drawn without one.
-
-    Args:
-        size: kernel side (odd).
-    """
-    pulse = np.zeros((size, size), np.float32)
-    pulse[size // 2, size // 2] = 1
-    return pulse
-
-
-def _draw_resize(
-    rng: np.random.Generator, probs: tuple[float, ...], scale_range: tuple[float, float]
-) -> tuple[int, float]:
-    kind = int(rng.choice(3, p=np.asarray(probs) / np.sum(probs)))
-    # both scales are drawn whatever the kind: every draw takes the same number of numbers from rng
-    scale = (rng.uniform(1, scale_range[1]), rng.uniform(scale_range[0], 1), 1.0)[kind]
-    return kind, float(scale)
-
-
-def sample_second_order_params(
-    rng: np.random.Generator, settings: SecondOrderSettings | None = None
-) -> dict[str, torch.Tensor]:
-    """Draw one sample's second-order degradation on the CPU from ``rng``.
-
-    The kernels come from the course's formulas (:func:`facesr.data.degradations.blur_kernel`,
-    :func:`~facesr.data.degradations.sinc_kernel`), zero-padded to ``kernel_pad``; the final sinc is a
-    pulse (identity) when not drawn. Every other choice is a 0-d tensor; see :data:`PARAM_KEYS` for the keys,
-    shapes and dtypes. Codes: kernel kinds index :data:`KERNEL_KINDS`, resize kinds :data:`RESIZE_KINDS`,
-    modes :data:`RESIZE_MODES`. Noise sigmas are in 0-255 units (0 when the noise is Poisson), Poisson
-    scales 0 when the noise is Gaussian.
-
-    Args:
-        rng: the sample's generator (in the trainer's worker: the one that drew the sample's crop and flip).
-        settings: None for the course's values.
-    """
-    s = settings or SecondOrderSettings()
-    modes = np.asarray(s.resize_mode_probs) / np.sum(s.resize_mode_probs)
-    p: dict[str, object] = {}
-    for stage in (1, 2):
-        kernel, kind, size, shape = _draw_kernel(rng, s, stage)
-        p[f"kernel{stage}"], p[f"kernel{stage}_kind"], p[f"kernel{stage}_size"] = kernel, kind, size
-        p[f"kernel{stage}_shape"] = np.asarray(shape, dtype=np.float64)
-    p["final_sinc"] = bool(rng.random() < s.final_sinc_prob)
-    p["sinc_kernel"], p["sinc_size"], p["sinc_omega"] = pulse_kernel(s.kernel_pad), 1, 0.0
-    if p["final_sinc"]:
-        size = int(s.kernel_sizes[rng.integers(len(s.kernel_sizes))])
-        p["sinc_omega"] = omega = rng.uniform(np.pi / 3, np.pi)
-        p["sinc_kernel"], p["sinc_size"] = sinc_kernel(size, omega, pad_to=s.kernel_pad), size
-    for stage, suffix in ((1, ""), (2, "2")):
-        if stage == 2:
-            p["blur2"] = bool(rng.random() < s.second_blur_prob)
-        kind, scale = _draw_resize(rng, getattr(s, f"resize_probs{suffix}"), getattr(s, f"resize_range{suffix}"))
-        p[f"resize{stage}_kind"], p[f"resize{stage}_scale"] = kind, scale
-        p[f"resize{stage}_mode"] = int(rng.choice(3, p=modes))
-        gaussian = bool(rng.random() < getattr(s, f"gaussian_noise_prob{suffix}"))
-        p[f"noise{stage}_gaussian"] = gaussian
-        p[f"noise{stage}_sigma"] = rng.uniform(*getattr(s, f"noise_range{suffix}")) if gaussian else 0.0
-        p[f"noise{stage}_scale"] = 0.0 if gaussian else rng.uniform(*getattr(s, f"poisson_scale_range{suffix}"))
-        p[f"noise{stage}_gray"] = bool(rng.random() < getattr(s, f"gray_noise_prob{suffix}"))
-        if stage == 1:
-            p["jpeg1_quality"] = rng.uniform(*s.jpeg_range)
-    p["final_sinc_first"] = bool(rng.random() < s.final_sinc_first_prob)
-    p["final_mode"] = int(rng.choice(3, p=modes))
-    p["jpeg2_quality"] = rng.uniform(*s.jpeg_range2)
-    out = {}
-    for key, dtype in PARAM_KEYS.items():
-        value = p[key]
-        out[key] = torch.from_numpy(value) if isinstance(value, np.ndarray) else torch.tensor(value, dtype=dtype)
-    return out
-
-
-def describe_params(params: Mapping[str, torch.Tensor], index: int = 0) -> str:
-    """One line that names sample ``index``'s choices (for figure titles and logs).
-
-    Args:
-        params: one sample's params or a collated batch of them.
-        index: the sample of the batch.
-    """
-    p = _sample(_batched(params), index)
-
-    def noise(stage: int) -> str:
-        gray = " gray" if bool(p[f"noise{stage}_gray"]) else ""
-        if bool(p[f"noise{stage}_gaussian"]):
-            return f"Gaussian{gray} {float(p[f'noise{stage}_sigma']):.1f}/255"
-        return f"Poisson{gray} x{float(p[f'noise{stage}_scale']):.2f}"
-
-    def resize(stage: int) -> str:
-        return f"{RESIZE_KINDS[int(p[f'resize{stage}_kind'])]} x{float(p[f'resize{stage}_scale']):.2f} " \
-               f"{RESIZE_MODES[int(p[f'resize{stage}_mode'])]}"  # fmt: skip
-
-    k1, k2 = (f"{KERNEL_KINDS[int(p[f'kernel{i}_kind'])]} {int(p[f'kernel{i}_size'])}px" for i in (1, 2))
-    sinc = f"sinc {int(p['sinc_size'])}px" if bool(p["final_sinc"]) else "no sinc"
-    order = "resize+sinc, JPEG" if bool(p["final_sinc_first"]) else "JPEG, resize+sinc"
-    return (
-        f"1: {k1}, {resize(1)}, {noise(1)}, JPEG {float(p['jpeg1_quality']):.0f} | "
-        f"2: {k2 if bool(p['blur2']) else 'no blur'}, {resize(2)}, {noise(2)} | "
-        f"final: {order} ({sinc}, {RESIZE_MODES[int(p['final_mode'])]}), JPEG {float(p['jpeg2_quality']):.0f}"
-    )
-
+__all__ = ["SecondOrderSettings", "apply_second_order", "degrade_second_order", "filter2d", "jpeg_torch", "usm_sharpen"]
 
 # ------------------------------------------------------------------------------------------ the single ops
 
 
 @lru_cache(maxsize=8)
-def _usm_taps(radius: int) -> np.ndarray:
+def usm_taps(radius: int) -> np.ndarray:
     """OpenCV's ``getGaussianKernel(radius, 0)`` (sigma from the size: 8.0 for 51), float32."""
     import cv2
 
@@ -301,7 +56,7 @@ def _device_taps(taps: bytes, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.frombuffer(taps, dtype=np.float32).copy()).to(device, non_blocking=True)
 
 
-def _separable_opencv(img: torch.Tensor, taps: np.ndarray) -> torch.Tensor:
+def separable_opencv(img: torch.Tensor, taps: np.ndarray) -> torch.Tensor:
     """:func:`_separable` on the CPU: ``cv2.sepFilter2D`` plane by plane."""
     import cv2
 
@@ -310,7 +65,7 @@ def _separable_opencv(img: torch.Tensor, taps: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.stack(out)).reshape(img.shape)
 
 
-def _separable_conv(img: torch.Tensor, taps: np.ndarray) -> torch.Tensor:
+def separable_conv(img: torch.Tensor, taps: np.ndarray) -> torch.Tensor:
     """:func:`_separable` on any device: reflect padding and two 1-D convolutions."""
     k = taps.size
     weight = _device_taps(taps.tobytes(), img.device)
@@ -322,7 +77,7 @@ def _separable_conv(img: torch.Tensor, taps: np.ndarray) -> torch.Tensor:
 
 def _separable(img: torch.Tensor, taps: np.ndarray) -> torch.Tensor:
     """Correlation of (B, C, H, W) with ``outer(taps, taps)``, reflect-101 border, as two 1-D passes."""
-    return _separable_opencv(img, taps) if img.device.type == "cpu" else _separable_conv(img, taps)
+    return separable_opencv(img, taps) if img.device.type == "cpu" else separable_conv(img, taps)
 
 
 def usm_sharpen(img: torch.Tensor, weight: float = 0.5, radius: int = 50, threshold: float = 10) -> torch.Tensor:
@@ -344,7 +99,7 @@ def usm_sharpen(img: torch.Tensor, weight: float = 0.5, radius: int = 50, thresh
         raise FacesrError(
             f"usm_sharpen: expected a (B, C, H, W) batch larger than {radius // 2} px, got {tuple(img.shape)}"
         )
-    taps = _usm_taps(radius)
+    taps = usm_taps(radius)
     img = img.to(torch.float32)
     residual = img - _separable(img, taps)
     soft = _separable((residual.abs() * 255 > threshold).to(torch.float32), taps)
@@ -352,7 +107,7 @@ def usm_sharpen(img: torch.Tensor, weight: float = 0.5, radius: int = 50, thresh
     return soft * sharp + (1 - soft) * img
 
 
-def _filter_opencv(img: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+def filter_opencv(img: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     """:func:`filter2d` on the CPU: each sample through :func:`facesr.data.degradations.blur` (OpenCV; zero
     rows of the padded kernel trimmed, separable kernels as two 1-D passes, large ones by FFT)."""
     b, c, h, w = img.shape
@@ -363,7 +118,7 @@ def _filter_opencv(img: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     return torch.stack(out)
 
 
-def _filter_conv(img: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+def filter_conv(img: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     """:func:`filter2d` on any device: reflect padding and one grouped convolution for the whole batch.
 
     The kernels' zero border (the padding of small kernels) is cut on the host first: same result, less work.
@@ -390,7 +145,7 @@ def filter2d(img: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     if kernels.ndim != 3 or kernels.shape[0] != img.shape[0] or kernels.shape[-1] % 2 == 0:
         raise FacesrError(f"filter2d: expected (B, k, k) kernels with k odd for a batch of {img.shape[0]}, "
                           f"got {tuple(kernels.shape)}")  # fmt: skip
-    return _filter_opencv(img, kernels) if img.device.type == "cpu" else _filter_conv(img, kernels)
+    return filter_opencv(img, kernels) if img.device.type == "cpu" else filter_conv(img, kernels)
 
 
 def _resize(
@@ -410,7 +165,7 @@ def _to_8bit(x: torch.Tensor) -> torch.Tensor:
     return torch.clamp((x * 255).round(), 0, 255) / 255
 
 
-def _poisson(x8: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+def poisson_noise(x8: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Poisson noise of one rounded image (1, C, h, w): ``Poisson(x8 v) / v - x8`` with ``v`` the number of
     distinct 8-bit values rounded up to a power of 2, counted on the device (a scatter into 256 bins)."""
     bins = torch.zeros(256, device=x8.device).scatter_(0, (x8 * 255).round().long().flatten(), 1.0)
@@ -430,29 +185,16 @@ def _add_noise(
     else:
         # gray: torchvision's rgb_to_grayscale weights, rounded the same way; one field for all channels
         img = _to_8bit(0.2989 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:] if gray else x)
-        noise = _poisson(img, generator) * float(p[f"noise{stage}_scale"])
+        noise = poisson_noise(img, generator) * float(p[f"noise{stage}_scale"])
     return (x + noise).clamp(0, 1)
 
 
 # ------------------------------------------------------------------------------------------ the pipeline
 
 
-def _sample(params: Mapping[str, torch.Tensor], i: int) -> dict[str, torch.Tensor]:
-    return {key: params[key][i] for key in PARAM_KEYS}
-
-
 def _index(rows: list[int], device: torch.device) -> torch.Tensor:
     """Row indices known on the host as a tensor on ``device`` (an upload that waits on nothing)."""
     return torch.tensor(rows, dtype=torch.long).to(device, non_blocking=True)
-
-
-def _batched(params: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A batch of params (as collated) or one sample's dict -> a batch, on the host."""
-    missing = [key for key in PARAM_KEYS if key not in params]
-    if missing:
-        raise FacesrError(f"second-order params lack {', '.join(missing)}; make them with sample_second_order_params")
-    one = params["kernel1"].ndim == 2
-    return {key: (params[key][None] if one else params[key]).cpu() for key in PARAM_KEYS}
 
 
 def apply_second_order(
@@ -486,7 +228,7 @@ def apply_second_order(
     b, _, h, w = gt.shape
     if h % s.scale or w % s.scale:
         raise FacesrError(f"apply_second_order: GT size {(h, w)} is not a multiple of the x{s.scale} scale")
-    p = _batched(params)
+    p = batched_params(params)
     if p["kernel1"].shape[0] != b:
         raise FacesrError(f"apply_second_order: params for {p['kernel1'].shape[0]} samples, GT batch of {b}")
     gens = list(generators) if generators is not None else [None] * b
@@ -496,7 +238,7 @@ def apply_second_order(
     if any(g is not None and (g.device.type, g.device.index or 0) != (dev.type, dev.index or 0) for g in gens):
         raise FacesrError(f"apply_second_order: give generators on the GT's device ({dev}) or None")
     out_size = (h // s.scale, w // s.scale)
-    per = [_sample(p, i) for i in range(b)]
+    per = [params_of(p, i) for i in range(b)]
 
     def record(name: str, img: torch.Tensor) -> None:
         if steps is not None:

@@ -1,4 +1,4 @@
-"""The course hand-in bundle (REFERENCE.md section 10): one zip holding every file the handout asks for.
+"""The course hand-in bundle (docs/course.md section 11): one zip holding every file the handout asks for.
 
 ``python -m facesr handin RUN --out FILE.zip`` calls :func:`make_handin`, which writes::
 
@@ -38,6 +38,21 @@ REQUIRED_RUN_FILES = ("config.json", "log.csv", "val.csv")  # run_info.json: run
 FIGURE_EXTENSIONS = (".png", ".csv", ".md")
 CODE_FILES = ("README.md", "requirements.txt", "pyproject.toml", "colab_setup.sh", "jupytext.toml")
 CODE_FOLDERS = {"lib/facesr": ("*.py",), "notebooks": ("*.py", "*.ipynb")}
+
+
+def unused_bundle_name(out: str | os.PathLike) -> Path:
+    """``out`` if no file has that name yet, else the first free ``<stem>_2.zip``, ``<stem>_3.zip``, ...
+
+    Notebook 06 writes its bundle there, so running it again never replaces a bundle the student may have
+    edited (e.g. with the CodaLab screenshot added).
+    """
+    out = Path(out).expanduser()
+    n = 2
+    while out.exists():
+        stem = out.stem[: -len(f"_{n - 1}")] if n > 2 else out.stem
+        out = out.with_name(f"{stem}_{n}{out.suffix}")
+        n += 1
+    return out
 
 
 def _check_target(out: str | os.PathLike, overwrite: bool) -> Path:

@@ -17,12 +17,11 @@ import numpy as np
 import torch
 
 from facesr.data.degradations import lq_bicubic_psnr, to_float, to_uint8
-from facesr.data.second_order import (
+from facesr.data.second_order import SecondOrderSettings, apply_second_order
+from facesr.data.second_order_draws import (
     KERNEL_KINDS,
     PARAM_KEYS,
     RESIZE_MODES,
-    SecondOrderSettings,
-    apply_second_order,
     kernel_from_shape,
     pulse_kernel,
     sample_second_order_params,

@@ -11,7 +11,8 @@ from pathlib import Path
 
 # The models of the report, in the order every table and legend lists them.
 MODEL_ORDER: tuple[str, ...] = (
-    "srgan", "msrresnet20", "msrresnet20_l2", "swinir", "swinir_l2", "rcan", "rcan_l2", "esrgan", "esrgan_gan",
+    "srgan", "msrresnet20", "msrresnet20_l2", "msrresnet26", "msrresnet26_l2", "swinir", "swinir_l2", "rcan",
+    "rcan_l2", "esrgan", "esrgan_gan",
 )  # fmt: skip
 
 # One colour per model, the same in every figure (tab10 colours, distinguishable when printed; an MSE

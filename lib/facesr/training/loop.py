@@ -51,7 +51,7 @@ from facesr.training.run_folder import (
     update_session,
 )
 from facesr.training.schedule import IterationBatchSampler, IterationLR, ema_update
-from facesr.training.step import Nets, build_nets, prepare_batch, train_step, validate
+from facesr.training.step import Nets, build_nets, prepare_batch, train_dataset, train_step, validate
 
 
 @dataclass
@@ -186,17 +186,10 @@ def _prepare(
 
 def _datasets(run: _Run, root: Path) -> tuple[Any, Any]:
     """(DataLoader of this rank's part of each global batch, val set)."""
-    from facesr.data.datasets import TrainDataset, ValDataset
+    from facesr.data.datasets import ValDataset
 
     cfg = run.cfg
-    train_set = TrainDataset(
-        root / "train" / "GT",
-        gt_patch=None if run.nets.gpu_degrade else cfg.gt_patch,  # the GPU path crops after degrading
-        flip=True,
-        degrade=not run.nets.gpu_degrade,
-        cache=cfg.cache,
-        seed=cfg.seed,
-    )
+    train_set = train_dataset(cfg, root / "train" / "GT", on_device=run.nets.gpu_degrade)
     sampler = IterationBatchSampler(len(train_set), cfg.batch_size, cfg.seed, run.start, cfg.iters,
                                     rank=run.ranks.rank, world_size=run.ranks.world_size)
     loader = make_loader(train_set, cfg.num_workers, timeout=cfg.worker_timeout, batch_sampler=sampler,

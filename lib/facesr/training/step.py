@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from facesr.training.distributed import Ranks, wrap
-from facesr.training.schedule import generator_seed, make_ema
+from facesr.training.schedule import make_ema
 
 
 @dataclass
@@ -95,36 +95,44 @@ def build_nets(cfg: Any, device: torch.device, ranks: Ranks | None = None) -> Ne
     return nets
 
 
-def _degrade_on_device(gt: torch.Tensor, seeds: torch.Tensor, cfg: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Degrade each full GT with its own generator, then take one random paired crop per sample (LQ grid)."""
-    from facesr.data.degradations_torch import degrade_batch
+def pair_recipe(cfg: Any, on_device: bool) -> Any:
+    """How a run makes its training pairs (:class:`facesr.data.pairs.PairRecipe`): its edition's degradation,
+    crop, ``gt_usm`` / ``usm_target``, and whether the device degrades (the CUDA path) or the workers do."""
+    from facesr.data.pairs import PairRecipe
+    from facesr.data.second_order import SecondOrderSettings
+    from facesr.editions import get_edition
 
-    gens = [torch.Generator(device=device).manual_seed(generator_seed(s)) for s in seeds.tolist()]
-    lq = degrade_batch(gt, generator=gens)
-    if not cfg.gt_patch:
-        return lq, gt
-    p, scale = cfg.gt_patch, gt.shape[-1] // lq.shape[-1]
-    lqs, gts = [], []
-    for i, gen in enumerate(gens):
-        top, left = (torch.randint(0, (s - p) // scale + 1, (1,), generator=gen, device=device).item() * scale
-                     for s in gt.shape[-2:])
-        gts.append(gt[i, :, top : top + p, left : left + p])
-        lqs.append(lq[i, :, top // scale : (top + p) // scale, left // scale : (left + p) // scale])
-    return torch.stack(lqs), torch.stack(gts)
+    degradation = get_edition(cfg.edition).degradation
+    second_order = SecondOrderSettings(gt_usm=cfg.gt_usm) if degradation == "second_order" else None
+    return PairRecipe(degradation=degradation, gt_patch=cfg.gt_patch, flip=True, on_device=on_device,
+                      second_order=second_order, usm_target=cfg.usm_target)
+
+
+def train_dataset(cfg: Any, gt_dir: Any, on_device: bool) -> Any:
+    """The run's :class:`facesr.data.datasets.TrainDataset`: pairs made in the workers, or draws for the device."""
+    from facesr.data.datasets import TrainDataset
+
+    recipe = pair_recipe(cfg, on_device)
+    return TrainDataset(gt_dir, gt_patch=recipe.gt_patch, flip=recipe.flip, degrade=not on_device, cache=cfg.cache,
+                        seed=cfg.seed, degradation=recipe.degradation, second_order=recipe.second_order,
+                        usm_target=recipe.usm_target)
 
 
 def prepare_batch(batch: dict, cfg: Any, nets: Nets, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(lq, gt) on ``device``; on the GPU path degrade the full GT there, then crop the pair.
+    """(lq, gt) on ``device``: the workers' pairs, or (the GPU path) the pairs made there from the workers' draws.
 
-    Each sample of the GPU path is degraded and cropped with a generator seeded by its ``seed`` entry
-    ((seed, iteration, index in the global batch), from :class:`facesr.training.schedule.IterationBatchSampler`),
-    so the batch a rank trains on does not depend on how many ranks share the global batch.
+    Every sample is drawn from a generator seeded by its ``seed`` entry ((seed, iteration, index in the global
+    batch), from :class:`facesr.training.schedule.IterationBatchSampler`), so the batch a rank trains on does not
+    depend on how many ranks share the global batch. The GPU path reads nothing back from the device
+    (:func:`facesr.data.pairs.pairs_on_device`).
     """
-    gt = batch["gt"].to(device, non_blocking=True)
-    if not nets.gpu_degrade:
-        lq = batch["lq"].to(device, non_blocking=True)
+    from facesr.data.pairs import pairs_on_device
+
+    if nets.gpu_degrade:
+        lq, gt = pairs_on_device(batch, pair_recipe(cfg, on_device=True), device)
     else:
-        lq, gt = _degrade_on_device(gt, batch["seed"], cfg, device)
+        gt = batch["gt"].to(device, non_blocking=True)
+        lq = batch["lq"].to(device, non_blocking=True)
     if nets.channels_last:
         lq, gt = lq.contiguous(memory_format=torch.channels_last), gt.contiguous(memory_format=torch.channels_last)
     return lq, gt
