@@ -35,6 +35,20 @@ def _cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_editions(args: argparse.Namespace) -> int:
+    from facesr.editions import EDITIONS, editions_table, get_edition, results_table
+
+    if args.edition is None:
+        print(editions_table())
+        years = list(EDITIONS)
+    else:
+        years = [get_edition(args.edition).year]
+        print(get_edition(args.edition).summary())
+    for year in years:
+        print(f"\n{results_table(year)}")
+    return 0
+
+
 def _cmd_check_data(args: argparse.Namespace) -> int:
     from facesr.data.check import check_dataset
 
@@ -214,6 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a run folder or weights file to check (default: print the edition's table)")
     p.add_argument(*_EDITION_ARGS, **_EDITION_OPTIONS)
     p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
+
+    p = add("editions", _cmd_editions, "the course's editions (limits, data, degradations, results to beat) as "
+            "the README's Markdown tables, or one edition's facts")
+    p.add_argument("--edition", default=None, metavar="YEAR", help="one edition: its facts and results")
 
     p = add("check-data", _cmd_check_data, "check a data root in the course layout; exit 1 on errors")
     p.add_argument("root", help="data root holding train/GT, val/LQ, val/GT, test/LQ")
