@@ -230,3 +230,20 @@ def test_second_order_strip_figure(gt: np.ndarray) -> None:
     assert sum(ax.images != [] for ax in fig.axes) >= len(steps) + 2  # every step, the bicubic, the kernels
     assert "LQ\n32x32 px" in titles
     plt.close("all")
+
+
+@pytest.mark.parametrize("year", [2022, 2024])
+def test_notebook_02_views_follow_the_edition(year: int) -> None:
+    """The step figure, the panel and the bicubic distribution of the edition's own degradation."""
+    from facesr.report.degradation_views import bicubic_psnr_distribution, degradation_figure, degradation_panel
+    from facesr.report.second_order_panel import SecondOrderPanel
+    from facesr.report.widgets import DegradationPanel
+
+    gt = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
+    fig, description = degradation_figure(gt, year, seed=3)
+    assert fig is not None and ("JPEG" in description)
+    panel = degradation_panel(gt, year, seed=3)
+    assert isinstance(panel, DegradationPanel if year == 2022 else SecondOrderPanel)
+    values = bicubic_psnr_distribution(gt, 3, year, seed=1)
+    assert values.shape == (3,) and np.isfinite(values).all() and len(set(values.round(6))) == 3
+    assert np.array_equal(values, bicubic_psnr_distribution(gt, 3, year, seed=1))  # the seeds decide

@@ -155,3 +155,26 @@ def test_every_named_config_trains_on_its_real_path(sample_root: Path, tmp_path:
         ckpt = torch.load(run / "latest.pt", map_location="cpu", weights_only=True)
         assert ckpt["iter"] == 2 and ckpt["config"]["num_workers"] == named.num_workers, name
         assert (run / "best.pt").is_file() and (run / "val.csv").read_text().count("\n") == 2, name
+
+
+def test_a_drive_like_runs_folder_with_the_ram_cache_and_workers(sample_root: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Colab's real path: checkpoints/ is a link into Drive, which has no hard links; the GT cached in RAM and
+    shared with forked workers; the run resumes there."""
+    import facesr.atomic
+
+    drive = tmp_path / "drive" / "runs"
+    drive.mkdir(parents=True)
+    (tmp_path / "checkpoints").symlink_to(drive)
+
+    def no_hard_links(*_: object) -> None:
+        raise OSError(95, "Operation not supported")  # what Drive's FUSE mount answers
+
+    monkeypatch.setattr(facesr.atomic.os, "link", no_hard_links)
+    run = _workers_run(sample_root, tmp_path / "checkpoints", iters=4, cache=True, val_every=4)
+    files = {p.name for p in (drive / "srgan").iterdir()}
+    assert {"latest.pt", "best.pt", "iter_000004.pt", "config.json", "run_info.json"} <= files
+    assert (drive / "srgan" / "latest.pt").stat().st_nlink == 1  # a full copy, not a link
+    assert run == tmp_path / "checkpoints" / "srgan"
+    resumed = _workers_run(sample_root, tmp_path / "checkpoints", iters=6, cache=True, val_every=4)
+    assert torch.load(resumed / "latest.pt", weights_only=True)["iter"] == 6

@@ -311,10 +311,8 @@ class SecondOrderPanel:
 
     def update(self) -> None:
         """Recompute every step, the LQ and its bicubic PSNR for the current controls and redraw the figure."""
-        import matplotlib.pyplot as plt
-        from IPython.display import clear_output, display
-
         from facesr.report.explore import plot_second_order_steps
+        from facesr.report.widgets import show_in
 
         self.knobs = knobs = self._read_controls()
         c = self.controls
@@ -326,10 +324,7 @@ class SecondOrderPanel:
         c["omega"].disabled = not knobs.sinc
         steps, _, self.last_psnr = render_second_order(self.gt, knobs, self.seed, self.settings)
         fig = plot_second_order_steps(steps, strip_kernels(knobs), gt=to_uint8(to_float(self.gt)), psnr=self.last_psnr)
-        with self.output:
-            clear_output(wait=True)
-            display(fig)
-        plt.close(fig)  # shown once, in the panel; not again under the cell
+        show_in(self.output, fig)
         self.redraws += 1
 
     def _ipython_display_(self) -> None:

@@ -163,9 +163,6 @@ class DegradationPanel:
 
     def update(self) -> None:
         """Recompute the LQ and its bicubic PSNR for the current controls and redraw the figure."""
-        import matplotlib.pyplot as plt
-        from IPython.display import clear_output, display
-
         from facesr.metrics import bicubic_upscale
         from facesr.report.explore import plot_degradation_result
 
@@ -177,16 +174,24 @@ class DegradationPanel:
         lq8, gt8 = to_uint8(lq), to_uint8(self.gt)
         fig = plot_degradation_result(kernel, lq8, bicubic_upscale(lq8, gt8.shape[0] // lq8.shape[0]),
                                       gt8, self.last_psnr, params)  # fmt: skip
-        with self.output:
-            clear_output(wait=True)
-            display(fig)
-        plt.close(fig)  # shown once, in the panel; not again under the cell
+        show_in(self.output, fig)
         self.redraws += 1
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
         display(self.widget)
+
+
+def show_in(output: Any, fig: Any) -> None:
+    """Replace what a panel's ``Output`` shows with ``fig``, shown once there and not again under the cell."""
+    import matplotlib.pyplot as plt
+    from IPython.display import clear_output, display
+
+    with output:
+        clear_output(wait=True)
+        display(fig)
+    plt.close(fig)
 
 
 def build_degradation_panel(
