@@ -145,7 +145,7 @@ class TrainConfig:
     seed: int = 0
     amp: bool = True  # CUDA only: bf16 where supported, else fp16 with a GradScaler (see allow_fp16)
     allow_fp16: bool = True  # False: fp32 on cards without bf16 (SwinIR's attention overflows in fp16)
-    channels_last: bool = True  # CUDA only
+    channels_last: bool = True  # CUDA only, convolutional generators only (not SwinIR: facesr.training.step)
     tensorboard: bool = True  # written only if tensorboard is installed
     # losing nothing to interrupts and bad steps, and speed (facesr.training.loop / step); none changes what is trained
     checkpoint_minutes: float = 10.0  # also write latest.pt this long after the last write; 0 = only checkpoint_every

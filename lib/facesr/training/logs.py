@@ -162,6 +162,7 @@ class LossWindow:
         keys = list(self.sums)
         sums = per_rank if per_rank is not None else self.stacked_sums()[None]
         return {"n": self.n, "keys": keys, "sums": sums.detach().cpu(), "data": self.data,
+                "seconds": time.perf_counter() - self.t0 - self.excluded,
                 "applied": float(torch.as_tensor(self.applied).item()), "skipped": float(torch.as_tensor(self.skipped).item())}
 
     def stacked_sums(self) -> torch.Tensor:
@@ -179,6 +180,7 @@ class LossWindow:
         row = sums[rank] if sums.shape[0] == world_size else sums.mean(dim=0)
         self.sums = {key: row[i].to(device) for i, key in enumerate(state["keys"])}
         self.n, self.data = int(state["n"]), float(state["data"])
+        self.t0 -= float(state.get("seconds", 0.0))  # the window's wall time before the checkpoint
         self.applied = torch.tensor(float(state["applied"]), device=device)
         self.skipped = torch.tensor(float(state["skipped"]), device=device)
 

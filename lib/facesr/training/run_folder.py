@@ -105,16 +105,24 @@ def load_resume(
     return ckpt
 
 
+def as_fused(optimizer_state: dict) -> dict:
+    """An Adam state dict as the kit's fused Adam loads it: ``load_state_dict`` takes the saved param groups'
+    options, and an older kit's (foreach or for-loop Adam) would turn the fused step, and its ``found_inf``
+    skip, off; their step counters also move to the parameters' device, as fused Adam keeps them."""
+    groups = [{**group, "fused": True, "foreach": None} for group in optimizer_state["param_groups"]]
+    return {**optimizer_state, "param_groups": groups}
+
+
 def restore_state(nets: Nets, ckpt: dict, scheduler: dict, scaler: Any, path: Path) -> None:
     from facesr.checkpoints import load_weights
 
     load_weights(nets.net_g, ckpt, prefer_ema=False)
     load_weights(nets.net_g_ema, ckpt, prefer_ema=True)
     try:
-        nets.optimizer_g.load_state_dict(ckpt["optimizer_g"])
+        nets.optimizer_g.load_state_dict(as_fused(ckpt["optimizer_g"]))
         if nets.net_d is not None and "net_d" in ckpt:
             load_weights(nets.net_d, ckpt)
-            nets.optimizer_d.load_state_dict(ckpt["optimizer_d"])
+            nets.optimizer_d.load_state_dict(as_fused(ckpt["optimizer_d"]))
     except (KeyError, ValueError, RuntimeError) as err:
         raise FacesrError(f"{path}: optimizer state does not fit this config ({err}); use another --name") from None
     for key, sched in scheduler.items():
