@@ -87,6 +87,10 @@ def training_numerics(device: torch.device, deterministic: bool) -> Iterator[Non
     deterministic version warns once and runs), ``cudnn.deterministic``, no autotuning, and
     ``CUBLAS_WORKSPACE_CONFIG`` set when it is not; then a resume on the same GPU model, torch and CUDA is
     bit-exact, as the CPU's always is, at some cost in speed.
+
+    Args:
+        device: The training device.
+        deterministic: ``cfg.deterministic``.
     """
     cudnn = torch.backends.cudnn
     saved = (cudnn.benchmark, cudnn.deterministic, torch.are_deterministic_algorithms_enabled(),

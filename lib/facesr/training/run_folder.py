@@ -212,7 +212,13 @@ def rotate_checkpoints(run_dir: Path, keep_last: int) -> None:
 
 
 def check_finite(nets: Nets, it: int, kept: str) -> None:
-    """FacesrError when a weight of the run is not finite: such a state is never saved (a read back)."""
+    """FacesrError when a weight of the run is not finite: such a state is never saved (a read back).
+
+    Args:
+        nets: The run's nets (generator, EMA, discriminator).
+        it: The iteration about to be saved.
+        kept: What is left on disk, e.g. "the last checkpoint (..., iteration 2) is intact".
+    """
     nets_ = [nets.net_g, nets.ema.ready()] + ([nets.net_d] if nets.net_d is not None else [])
     tensors = [t for net in nets_ for t in net.state_dict().values() if t.dtype.is_floating_point]
     if not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
@@ -245,6 +251,11 @@ def save_iteration(
 def get_rng_state(seed: int, iteration: int, device: torch.device | None = None) -> dict:
     """Global RNG states (python, numpy, torch CPU, and the CUDA ``device``'s) and the data-order position.
 
+    Args:
+        seed: The run's seed (kept with the iteration: the data order's position).
+        iteration: The iteration the state belongs to.
+        device: The training device; its CUDA RNG state is kept when it is a GPU.
+
     Only the training device's CUDA state is read (``"cuda": [state]``), so a torchrun rank never creates a
     context on another GPU; a CPU run keeps none. The samples themselves are seeded by (seed, iteration,
     index in the global batch), so these states are the same on every rank that matters: rank 0's are saved
@@ -263,7 +274,7 @@ def get_rng_state(seed: int, iteration: int, device: torch.device | None = None)
 
 
 def set_rng_state(state: dict, device: torch.device | None = None) -> None:
-    """Restore what :func:`get_rng_state` saved; the CUDA state goes to the CUDA ``device`` only.
+    """Restore what :func:`get_rng_state` saved (``state``); the CUDA state goes to the CUDA ``device`` only.
 
     A state of one device (this kit's) is restored on whichever GPU trains now: it is a seed and an offset,
     the same on any card. Older checkpoints hold every visible GPU's: the entry of ``device``'s index is

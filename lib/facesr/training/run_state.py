@@ -107,7 +107,15 @@ def validate_run(run: RunState, it: int) -> bool:
 
 def save_run(run: RunState, it: int, improved: bool = False, periodic: bool = False, latest: bool | None = None) -> None:
     """The checkpoint files of iteration ``it`` (rank 0 writes). Every rank calls it when ``latest.pt`` is
-    written (periodic, time-based, stop): the window's per-rank loss sums are gathered into it."""
+    written (periodic, time-based, stop): the window's per-rank loss sums are gathered into it.
+
+    Args:
+        run: The run.
+        it: The iteration just finished.
+        improved: Its validation improved: write ``best.pt``.
+        periodic: A ``checkpoint_every`` iteration (or the last): ``iter_N.pt`` and ``latest.pt``, rotation.
+        latest: Write ``latest.pt`` (default: ``periodic``); True for the time-based and the stop checkpoints.
+    """
     t_save = time.perf_counter()
     latest = periodic if latest is None else latest
     per_rank = distributed.gather_rows(run.window.stacked_sums()) if latest and run.window.n else None
@@ -127,7 +135,13 @@ def save_run(run: RunState, it: int, improved: bool = False, periodic: bool = Fa
 
 
 def log_and_save(run: RunState, it: int, lr: float) -> None:
-    """The log row, validation and checkpoints that fall on iteration ``it`` (the only reads from the device)."""
+    """The log row, validation and checkpoints that fall on iteration ``it`` (the only reads from the device).
+
+    Args:
+        run: The run.
+        it: The iteration just finished.
+        lr: Its generator lr, for the log row.
+    """
     cfg, ranks = run.cfg, run.ranks
     log = it % cfg.log_every == 0 or it == cfg.iters
     val = it % cfg.val_every == 0 or it == cfg.iters
@@ -158,7 +172,13 @@ def log_and_save(run: RunState, it: int, lr: float) -> None:
 
 
 def stop_run(run: RunState, it: int, signum: int) -> TrainingStopped:
-    """Write ``latest.pt`` for iteration ``it`` (unless it holds it), say so, and return the exception to raise."""
+    """Write ``latest.pt`` for iteration ``it`` (unless it holds it), say so, and return the exception to raise.
+
+    Args:
+        run: The run.
+        it: The last finished iteration.
+        signum: The signal that asked for the stop.
+    """
     if it > run.start and run.last_ckpt != it:
         save_run(run, it, latest=True)
     distributed.barrier(run.ranks)

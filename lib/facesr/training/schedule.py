@@ -102,6 +102,11 @@ class EMA:
 
     The parameter objects are cached (``.to()``, ``.double()`` and ``load_state_dict`` keep them); buffers are
     looked up by owner and name at each update, because ``.to()`` replaces buffer tensors.
+
+    Args:
+        net_ema: The EMA copy (:func:`make_ema`), updated in place.
+        net: The trained net it follows (the plain module, not a DDP or compiled wrapper).
+        decay: ``ema_decay``; the decay of an update is :func:`ema_decay_at` of it.
     """
 
     def __init__(self, net_ema: nn.Module, net: nn.Module, decay: float) -> None:

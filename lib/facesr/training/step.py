@@ -97,7 +97,12 @@ def amp_dtype_for(cfg: Any, device: torch.device) -> torch.dtype | None:
 
 def uses_channels_last(cfg: Any, device: torch.device) -> bool:
     """channels_last for this run: on CUDA, when ``cfg.channels_last`` is on and the generator is convolutional
-    (:data:`CHANNELS_LAST_GENERATORS`); the discriminator, VGG and the batches follow the generator."""
+    (:data:`CHANNELS_LAST_GENERATORS`); the discriminator, VGG, the batches and validation follow the generator.
+
+    Args:
+        cfg: The run's TrainConfig.
+        device: The training device.
+    """
     return device.type == "cuda" and bool(cfg.channels_last) and cfg.generator in CHANNELS_LAST_GENERATORS
 
 
