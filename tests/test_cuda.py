@@ -1,5 +1,5 @@
 """GPU checks (marker ``cuda``; skipped without a GPU): GPU degradations and JPEG codecs, AMP steps, channels_last,
-OOM, 2-GPU torchrun.
+OOM, 2-GPU torchrun; the training iteration without a synchronisation, a skipped fp16 step, a deterministic resume.
 
 Run them on a GPU machine with ``python -m pytest -m cuda``.
 """
@@ -40,7 +40,7 @@ def _config(generator: str, **kw: object):
     base = {"srgan": "msrresnet", "esrgan": "rrdbnet", "swinir": "swinir", "rcan": "rcan"}
     name = next((c for c, g in base.items() if g == generator), "srgan")
     return get_config(name, quick=True, generator=generator, generator_args=SMALL_GENERATORS[generator],
-                      gt_patch=128, batch_size=2, **kw)
+                      **{"gt_patch": 128, "batch_size": 2, **kw})
 
 
 def test_degrade_batch_on_cuda_has_the_cpu_distribution() -> None:
@@ -185,6 +185,82 @@ def test_one_amp_gan_step_is_finite(dtype: torch.dtype) -> None:
     losses = train_step(nets, lq, gt, scaler)
     assert set(losses) == {"l_pix", "l_percep", "l_g_gan", "l_d_real", "l_d_fake"}
     assert all(torch.isfinite(v) for v in losses.values()), losses
+
+
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16, torch.float16], ids=["fp32", "bf16", "fp16"])
+def test_a_training_iteration_on_cuda_reads_nothing_back(dtype: torch.dtype | None) -> None:
+    """The step (fused Adam gated by found_inf), the EMA, the loss window and the skip counts of the loop make
+    no synchronising call once warm (torch.cuda.set_sync_debug_mode raises on one)."""
+    from facesr.training.guard import BadSteps
+    from facesr.training.logs import LossWindow
+    from facesr.training.step import build_nets, train_step
+
+    if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bf16")
+    cfg = _config("msrresnet", ema_decay=0.999, grad_clip=1.0)
+    device = torch.device("cuda")
+    nets = build_nets(cfg, device)
+    nets.amp_dtype = dtype
+    scaler = torch.amp.GradScaler("cuda", init_scale=2.0**8, enabled=dtype == torch.float16)  # no overflow
+    window, bad = LossWindow(cfg.batch_size), BadSteps(nets.check_names(), 20, device, 0)
+    lq, gt = torch.rand(2, 3, 32, 32, device=device), torch.rand(2, 3, 128, 128, device=device)
+
+    def iteration(k: int) -> None:
+        losses = train_step(nets, lq, gt, scaler)
+        nets.ema.update(k, applied=1 - nets.skipped)
+        window.add(losses, 0.0, nets.skipped)
+        bad.add(nets.skipped, nets.nonfinite)
+
+    iteration(0)  # warm: optimizer state, scaler, cuDNN
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for k in (1, 2):
+            iteration(k)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    row = window.row(3, cfg.lr, device)
+    assert row["skipped"] == 0 and np.isfinite(row["l_pix"])
+    bad.check(cfg, "nothing")
+
+
+def test_a_nan_batch_with_fp16_is_skipped_and_backs_the_scale_off() -> None:
+    from facesr.training.step import build_nets, train_step
+
+    nets = build_nets(_config("msrresnet"), torch.device("cuda"))
+    nets.amp_dtype = torch.float16
+    scaler = torch.amp.GradScaler("cuda", init_scale=2.0**10)
+    lq, gt = torch.rand(2, 3, 32, 32, device="cuda"), torch.rand(2, 3, 128, 128, device="cuda")
+    train_step(nets, lq, gt, scaler)
+    weights = {k: v.clone() for k, v in nets.net_g.state_dict().items()}
+    moments = [{k: v.clone() for k, v in s.items()} for s in nets.optimizer_g.state.values()]
+    scale = scaler.get_scale()
+    lq[0, 0, 0, 0] = float("nan")
+    train_step(nets, lq, gt, scaler)
+    assert float(nets.skipped) == 1.0 and scaler.get_scale() == scale / 2
+    assert all(torch.equal(weights[k], v) for k, v in nets.net_g.state_dict().items())
+    assert all(torch.equal(m[k], s[k]) for m, s in zip(moments, nets.optimizer_g.state.values(), strict=True) for k in m)
+
+
+def test_deterministic_resume_on_cuda_is_bit_exact(sample_root: Path, tmp_path: Path) -> None:
+    """With deterministic on, a run resumed from its iteration-2 checkpoint ends where the uninterrupted one does."""
+    import shutil
+
+    from facesr.checkpoints import load_checkpoint
+    from facesr.training import train
+
+    cfg = _config("msrresnet", iters=4, gt_patch=64, checkpoint_every=2, keep_last=3, val_every=100, log_every=1,
+                  deterministic=True, ema_decay=0.999)
+    whole = train(cfg, data_root=sample_root, runs_dir=tmp_path / "whole", device="cuda")
+    resumed = tmp_path / "resumed" / cfg.name
+    resumed.mkdir(parents=True)
+    shutil.copy(whole / "iter_000002.pt", resumed / "latest.pt")
+    train(cfg, data_root=sample_root, runs_dir=tmp_path / "resumed", device="cuda")
+    a, b = load_checkpoint(whole / "latest.pt"), load_checkpoint(resumed / "latest.pt")
+    assert a["iter"] == b["iter"] == 4
+    for key in ("net_g", "net_g_ema"):
+        assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
+    assert len(a["rng"]["cuda"]) == 1  # the training device's CUDA RNG state only
 
 
 @pytest.mark.parametrize("generator", list(SMALL_GENERATORS))

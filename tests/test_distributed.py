@@ -1,7 +1,9 @@
-"""torchrun on the CPU: two gloo ranks train what one process trains, log once, resume after a SIGKILL.
+"""torchrun on the CPU: two gloo ranks train what one process trains, log once, resume after a SIGKILL, stop
+cleanly on SIGINT / SIGTERM.
 
 Every run is a real ``python -m torch.distributed.run --standalone --nproc_per_node=N -m facesr train``
-subprocess (quick mode, a tiny MSRResNet on 64x64 GT crops of the sample data), as a user launches it.
+subprocess (quick mode, a tiny MSRResNet on 64x64 GT crops of the sample data), as a user launches it. Kills
+and signals come at a seeded moment known to lie inside the run: after a seeded iteration's log row.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 
 from facesr.checkpoints import load_checkpoint
 from facesr.training import read_run_logs
+from facesr.training.logs import last_logged_iteration
 
 ITERS = 8
 # Global batch 4: two ranks of 2 samples, or one process of 4. Checkpoint (and log) every 2 iterations. A
@@ -76,8 +79,7 @@ def test_two_ranks_train_what_one_process_trains(two_rank_run: Path, sample_root
     for key in ("net_g", "net_g_ema"):
         diff = _max_difference(one[key], two[key])
         print(f"{key}: max |1 process - 2 ranks| = {diff:.3g}")
-        assert diff < 2e-5, key
-    assert one["net_g"].keys() == two["net_g"].keys()  # the checkpoint holds the unwrapped net (no "module.")
+        assert diff < 2e-5, key  # (_max_difference also checks that the keys match: no DDP "module." prefix)
     log_1, log_2 = read_run_logs(tmp_path / "srgan")[0], read_run_logs(two_rank_run)[0]
     # the logged loss is the global batch's: averaged over the ranks, it matches the single process
     assert (log_1["l_pix"] - log_2["l_pix"]).abs().max() < 1e-4
@@ -112,17 +114,19 @@ def test_sigkill_of_one_rank_then_the_same_command_resumes_bit_exact(
 ) -> None:
     argv = _train_argv(tmp_path, sample_root, 2)
     launcher = subprocess.Popen(argv, **RUN)
-    latest = tmp_path / "srgan" / "latest.pt"
     deadline = time.monotonic() + 240
     workers = _worker_pids(launcher, 2, deadline)
     assert len(workers) == 2, "torchrun did not start two workers"
-    while not latest.exists() and launcher.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(random.uniform(0.0, 0.5))  # a random moment after the first checkpoint, maybe mid-write
-    victim = random.choice(workers)
-    os.kill(victim, signal.SIGKILL)
+    rng = random.Random("sigkill of one rank")
+    k, fraction, victim = rng.choice([2, 4]), rng.uniform(0.0, 0.2), rng.choice([0, 1])
+    while last_logged_iteration(tmp_path / "srgan" / "log.csv") < k and launcher.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(fraction)  # maybe in the middle of writing a checkpoint
+    os.kill(workers[victim], signal.SIGKILL)
     out, _ = launcher.communicate(timeout=120)
     assert launcher.returncode != 0, f"the run ended before a rank could be killed:\n{out[-2000:]}"
+    latest = tmp_path / "srgan" / "latest.pt"
     killed_at = load_checkpoint(latest)["iter"]
     assert 2 <= killed_at < ITERS
 
@@ -160,3 +164,43 @@ def test_a_global_batch_that_does_not_divide_is_refused_with_one_line(sample_roo
         "(--set batch_size=2 or --set batch_size=4) or another --nproc_per_node"
     ], done.stdout[-3000:]
     assert not (tmp_path / "srgan").exists()  # refused before anything was written
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_torchrun_stops_every_rank_and_the_same_command_finishes_bit_exact(
+    signum: int, two_rank_run: Path, sample_root: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C (SIGINT) or a preemption's SIGTERM to the launcher, which forwards it to both ranks: they agree on
+    the iteration at a sync point, rank 0 alone writes latest.pt, every rank exits 128 + signal."""
+    extra = ("--set", "checkpoint_every=100")  # no periodic checkpoint before the end: latest.pt is the stop's
+    argv = _train_argv(tmp_path, sample_root, 2, ITERS, *extra)
+    launcher = subprocess.Popen(argv, **RUN)
+    rng = random.Random(f"torchrun {signum}")
+    k, fraction = rng.choice([2, 4]), rng.uniform(0.0, 0.2)
+    deadline = time.monotonic() + 240
+    while last_logged_iteration(tmp_path / "srgan" / "log.csv") < k and launcher.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(fraction)
+    assert launcher.poll() is None, "the run ended before the signal"
+    launcher.send_signal(signum)
+    out, _ = launcher.communicate(timeout=120)
+    assert launcher.returncode != 0
+    stopped_at = load_checkpoint(tmp_path / "srgan" / "latest.pt")["iter"]
+    assert k <= stopped_at < ITERS, out[-3000:]
+    line = f"stopped at iteration {stopped_at}: latest.pt saved, run the same command or cell again to continue"
+    assert out.count(line) == 1, out[-3000:]  # rank 0 alone says it
+    resumed = _run(argv)  # the same command again
+    assert f"from iteration {stopped_at}" in resumed
+    a, b = load_checkpoint(two_rank_run / "latest.pt"), load_checkpoint(tmp_path / "srgan" / "latest.pt")
+    assert a["iter"] == b["iter"] == ITERS
+    for key in ("net_g", "net_g_ema"):
+        assert _bit_identical(a[key], b[key]), key
+    states_a, states_b = a["optimizer_g"]["state"].values(), b["optimizer_g"]["state"].values()
+    assert all(torch.equal(x["exp_avg"], y["exp_avg"]) for x, y in zip(states_a, states_b, strict=True))
+    log_a, log_b = read_run_logs(two_rank_run)[0], read_run_logs(tmp_path / "srgan")[0]
+    assert list(log_a["iter"]) == list(log_b["iter"]) and list(log_a["l_pix"]) == list(log_b["l_pix"])
+    print(f"{signal.Signals(signum).name} after iteration {k}'s log row: both ranks stopped at {stopped_at}, "
+          f"{b['run_info']['iterations_trained_twice']} iterations trained twice")
+

@@ -1,4 +1,5 @@
-"""The trainer: run folder, checkpoints, resume (bit-exact after SIGKILL), schedules, EMA, GPU checks, CLI errors.
+"""The trainer: run folder, checkpoints, resume (bit-exact after SIGKILL), schedules, EMA, non-finite steps, the
+loop's device reads, GPU checks, CLI errors. (Signals: test_interrupts.py.)
 
 The learning check uses the session fixture ``quick_run`` (srgan in quick mode on the sample data).
 """
@@ -15,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -25,8 +25,15 @@ from facesr.config import get_config
 from facesr.errors import FacesrError
 from facesr.training import read_run_logs, train
 from facesr.training.device import check_cuda_arch, has_kernel_for
+from facesr.training.logs import last_logged_iteration
 from facesr.training.run_folder import get_rng_state, set_rng_state
-from facesr.training.schedule import IterationBatchSampler, ema_decay_at, ema_update, lr_at
+from facesr.training.schedule import (
+    EMA,
+    IterationBatchSampler,
+    ema_decay_at,
+    ema_update,
+    lr_at,
+)
 
 # Learning check. Measured with the quick_run fixture (500 iterations, 1 CPU thread, about 140 CPU seconds):
 # best val PSNR 24.620 dB vs bicubic 24.229 dB, a margin of 0.39 dB (the untrained net, bilinear plus a small
@@ -54,13 +61,14 @@ def test_quick_run_folder(quick_run: Path) -> None:
     assert all(len(n) == len("iter_000000.pt") for n in iter_files)
     ckpt = load_checkpoint(quick_run / "latest.pt")
     for key in ("net_g", "net_g_ema", "optimizer_g", "scheduler_g", "scaler", "iter", "best", "rng", "config",
-                "kit_version"):
+                "kit_version", "log_window", "bad_steps"):
         assert key in ckpt, key
     assert "net_d" not in ckpt
     assert iter_files[-1] == f"iter_{ckpt['iter']:06d}.pt"
     assert set(ckpt["rng"]) >= {"python", "numpy", "torch", "cuda", "data"}
     log, val = read_run_logs(quick_run)
-    assert list(log.columns) == ["iter", "lr", "l_pix", "data_time", "step_time", "samples_per_s"]
+    assert list(log.columns) == ["iter", "lr", "l_pix", "skipped", "data_time", "step_time", "samples_per_s"]
+    assert (log["skipped"] == 0).all() and ckpt["run_info"]["skipped_steps"] == 0
     assert log["iter"].iloc[-1] == ckpt["iter"] and np.isfinite(log["l_pix"]).all()
     assert {"iter", "psnr", "ssim", "best_psnr", "best_iter", "bicubic_psnr"} <= set(val.columns)
     assert val["best_psnr"].iloc[-1] == pytest.approx(val["psnr"].max(), abs=1e-4)
@@ -106,48 +114,55 @@ def test_resume_of_a_finished_run_and_config_change(quick_run: Path, capsys: pyt
 
 
 # ------------------------------------------------------------------------------------- resume after SIGKILL
-def _cli(runs: Path, data: Path, iters: int) -> list[str]:
+def _cli(runs: Path, data: Path, iters: int, *extra: str) -> list[str]:
     return [sys.executable, "-m", "facesr", "train", "srgan", "--quick", "--data", str(data), "--runs", str(runs),
-            "--iters", str(iters), *TINY]
+            "--iters", str(iters), *TINY, *extra]
 
 
 @pytest.mark.slow
-def test_sigkill_and_resume_is_bit_exact(sample_root: Path, tmp_path: Path) -> None:
+def test_sigkill_between_periodic_checkpoints_resumes_from_the_time_based_one(sample_root: Path, tmp_path: Path) -> None:
+    """checkpoint_minutes tiny (latest.pt after about every iteration), checkpoint_every past the end: the run is
+    killed at a seeded moment after a seeded iteration's log row, and resumes from a time-based latest.pt."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "FACESR_QUICK": "0"}
-    iters = 16
+    iters, extra = 16, ("--set", "checkpoint_every=1000", "--set", "checkpoint_minutes=0.0001")
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     kw = {"env": env, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
-    uninterrupted = subprocess.Popen(_cli(clean, sample_root, iters), **kw)
-    victim = subprocess.Popen(_cli(killed, sample_root, iters), **kw)
-    latest = killed / "srgan" / "latest.pt"
+    uninterrupted = subprocess.Popen(_cli(clean, sample_root, iters, *extra), **kw)
+    victim = subprocess.Popen(_cli(killed, sample_root, iters, *extra), **kw)
+    rng = random.Random("sigkill between periodic checkpoints")
+    k, fraction = rng.choice([4, 6, 8]), rng.uniform(0.0, 0.1)
     deadline = time.monotonic() + 240
-    while not latest.exists() and victim.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(random.uniform(0.0, 0.6))  # a random moment after the first checkpoint, maybe mid-write
+    while last_logged_iteration(killed / "srgan" / "log.csv") < k and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(fraction)  # maybe in the middle of writing latest.pt
     victim.send_signal(signal.SIGKILL)
     victim.communicate()
     assert victim.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    killed_at = load_checkpoint(latest)["iter"]
-    assert 2 <= killed_at < iters
+    latest = killed / "srgan" / "latest.pt"
+    killed_at, logged = load_checkpoint(latest)["iter"], last_logged_iteration(killed / "srgan" / "log.csv")
+    assert k - 1 <= killed_at < iters  # a time-based checkpoint: no periodic one comes before the end
 
-    resumed = subprocess.run(_cli(killed, sample_root, iters), timeout=300, **kw)
+    resumed = subprocess.run(_cli(killed, sample_root, iters, *extra), timeout=300, **kw)
     assert resumed.returncode == 0, resumed.stdout[-2000:]
     assert f"from iteration {killed_at}" in resumed.stdout
     out, _ = uninterrupted.communicate(timeout=300)
     assert uninterrupted.returncode == 0, out[-2000:]
 
-    a, b = load_checkpoint(clean / "srgan" / "latest.pt"), load_checkpoint(killed / "srgan" / "latest.pt")
+    a, b = load_checkpoint(clean / "srgan" / "latest.pt"), load_checkpoint(latest)
     assert a["iter"] == b["iter"] == iters
     for key in ("net_g", "net_g_ema"):
         assert a[key].keys() == b[key].keys()
         assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
-    exp_avg = [s["exp_avg"] for s in a["optimizer_g"]["state"].values()]
-    assert all(torch.equal(x, s["exp_avg"]) for x, s in zip(exp_avg, b["optimizer_g"]["state"].values(), strict=True))
-    # the logs of the resumed run hold each iteration once, with the same losses
+    states_a, states_b = a["optimizer_g"]["state"].values(), b["optimizer_g"]["state"].values()
+    assert all(torch.equal(x["exp_avg"], y["exp_avg"]) for x, y in zip(states_a, states_b, strict=True))
+    # the logs of the resumed run hold each iteration once, with the same losses (the window was checkpointed)
     log_a, log_b = read_run_logs(clean / "srgan")[0], read_run_logs(killed / "srgan")[0]
     assert list(log_a["iter"]) == list(log_b["iter"]) == list(range(2, iters + 1, 2))
     assert list(log_a["l_pix"]) == list(log_b["l_pix"])
     assert not list((killed / "srgan").glob(".*.tmp"))
+    assert b["run_info"]["iterations_trained_twice"] == max(0, logged - killed_at)
+    print(f"killed after iteration {k}'s log row: resumed from {killed_at}, the last log row was {logged}, "
+          f"{max(0, logged - killed_at)} iterations (at log granularity) trained twice")
 
 
 def test_batch_order_is_a_function_of_seed_and_iteration() -> None:
@@ -157,7 +172,6 @@ def test_batch_order_is_a_function_of_seed_and_iteration() -> None:
     epoch = [i for batch in full[:6] for i, _ in batch]
     assert sorted(epoch) == list(range(24))  # each image once per epoch (24 // 4 batches)
     assert full[0] != list(IterationBatchSampler(24, 4, seed=4, start_iter=0, total_iters=1))[0]
-    assert len({s for batch in full for _, s in batch}) == 80  # every sample gets its own degradation seed
     with pytest.raises(FacesrError, match="batch_size=30"):
         IterationBatchSampler(24, 30, seed=0, start_iter=0, total_iters=1)
 
@@ -216,6 +230,82 @@ def test_ema_update_follows_in_place_loads_and_conversions() -> None:
             assert torch.equal(value, before[key].mul(0.9).add(src[key], alpha=1 - 0.9)), key
         else:
             assert torch.equal(value, src[key]), key
+
+
+def _per_tensor_ema(net_ema: torch.nn.Module, net: torch.nn.Module, decay: float, updates: int) -> None:
+    """The kit's EMA before the multi-tensor one: a loop over rebuilt state dicts (the reference formula)."""
+    d = ema_decay_at(decay, updates)
+    src = dict(net.state_dict())
+    with torch.no_grad():
+        for key, value in net_ema.state_dict().items():
+            if value.dtype.is_floating_point and d > 0:
+                value.mul_(d).add_(src[key].to(value.dtype), alpha=1.0 - d)
+            else:
+                value.copy_(src[key])
+
+
+def test_multi_tensor_ema_is_bit_identical_to_the_per_tensor_formula() -> None:
+    """On RCAN (frozen parameters) and SwinIR (float and integer buffers); a skipped step changes nothing."""
+    from facesr.models import build_generator
+
+    nets = {"rcan": {"n_resgroups": 1, "n_resblocks": 2, "n_feats": 16, "reduction": 8},
+            "swinir": {"embed_dim": 12, "depths": [2], "num_heads": [2], "window_size": 4, "img_size": 16}}
+    for name, args in nets.items():
+        torch.manual_seed(0)
+        net = build_generator(name, **args)
+        reference, ema = (build_generator(name, **args) for _ in range(2))
+        ema.load_state_dict(reference.state_dict())
+        fast = EMA(ema, net, 0.999)
+        for k in range(12):
+            with torch.no_grad():  # a training step's worth of change
+                for p in net.parameters():
+                    p.add_(torch.randn_like(p), alpha=1e-2)
+            _per_tensor_ema(reference, net, 0.999, k)
+            fast.update(k, applied=torch.ones(()) if k % 2 else None)
+            for key, value in reference.state_dict().items():
+                assert torch.equal(ema.state_dict()[key], value), (name, k, key)
+        before = {key: v.clone() for key, v in ema.state_dict().items()}
+        fast.update(12, applied=torch.zeros(()))  # a skipped step
+        assert all(torch.equal(before[key], v) for key, v in ema.state_dict().items()), name
+
+
+def test_ema_decay_0_does_nothing_until_the_ema_is_read() -> None:
+    net, ema = torch.nn.Linear(3, 3), torch.nn.Linear(3, 3)
+    old = ema.weight.detach().clone()
+    updater = EMA(ema, net, 0.0)
+    for k in range(5):
+        updater.update(k)
+    assert torch.equal(ema.weight, old)  # no copy per iteration
+    assert updater.ready() is ema and torch.equal(ema.weight, net.weight) and torch.equal(ema.bias, net.bias)
+
+
+def test_an_older_log_csv_keeps_its_rows_under_the_new_header(tmp_path: Path) -> None:
+    from facesr.training.logs import PIXEL_LOSS_NAMES, RunLogs, log_columns
+
+    old = "iter,lr,l_pix,data_time,step_time,samples_per_s\n2,0.0002,0.5,0.1,0.2,8\n4,0.0002,0.4,0.1,0.2,8\n6,0.0002,0.3,0.1,0.2,8\n"
+    (tmp_path / "log.csv").write_text(old)
+    RunLogs(tmp_path, PIXEL_LOSS_NAMES, 4, tensorboard=False).close()  # a resume at iteration 4 by this kit
+    log = read_run_logs(tmp_path)[0]
+    assert list(log.columns) == log_columns(PIXEL_LOSS_NAMES)
+    assert list(log["iter"]) == [2, 4] and list(log["l_pix"]) == [0.5, 0.4] and log["skipped"].isna().all()
+
+
+def test_an_older_kits_adam_state_resumes_into_fused_adam() -> None:
+    """Optimizer.load_state_dict takes the saved groups' options: an older kit's for-loop Adam state must not turn
+    the fused step (and its on-device skip) off."""
+    from facesr.training.run_folder import as_fused
+    from facesr.training.step import build_nets, train_step
+
+    nets = build_nets(_tiny_cfg(), torch.device("cpu"))
+    params = nets.optimizer_g.param_groups[0]["params"]
+    older = torch.optim.Adam(params, lr=2e-4)  # what checkpoints of the kit before fused Adam hold
+    for p in params:
+        p.grad = torch.ones_like(p)
+    older.step()
+    nets.optimizer_g.load_state_dict(as_fused(older.state_dict()))
+    assert nets.optimizer_g.param_groups[0]["fused"]
+    train_step(nets, torch.rand(2, 3, 16, 16), torch.rand(2, 3, 64, 64), torch.amp.GradScaler("cuda", enabled=False))
+    assert float(nets.skipped) == 0.0 and all(float(s["step"]) == 2 for s in nets.optimizer_g.state.values())
 
 
 def test_rng_state_survives_a_checkpoint(tmp_path: Path) -> None:
@@ -338,7 +428,6 @@ def test_gan_run_from_an_init_checkpoint(sample_root: Path, tmp_path: Path) -> N
     terms = ["l_pix", "l_percep", "l_g_gan", "l_d_real", "l_d_fake"]
     assert list(log["iter"]) == [1, 2] and np.isfinite(log[terms].to_numpy()).all()
     assert len(val) == 1 and math.isfinite(val["psnr"].iloc[0])
-    assert isinstance(log, pd.DataFrame)
 
 
 def test_gpu_degradation_path_runs_on_any_device() -> None:
@@ -365,3 +454,156 @@ def test_gpu_degradation_path_runs_on_any_device() -> None:
         top, left = (int(v) for v in (gt_full[i, 0] == gt[i, 0, 0, 0]).nonzero()[0])
         assert top % 4 == 0 and left % 4 == 0
         assert torch.equal(gt[i], gt_full[i, :, top : top + 64, left : left + 64])
+
+
+# ------------------------------------------------------------------------------------------ non-finite steps
+def _nan_batches(monkeypatch: pytest.MonkeyPatch, bad: set[int]) -> None:
+    """Put a NaN pixel into the LQ batch of each iteration in ``bad`` (1-based)."""
+    import facesr.training.loop as loop
+
+    real, calls = loop.prepare_batch, []
+
+    def prepare(*args, **kwargs):
+        calls.append(1)
+        lq, gt = real(*args, **kwargs)
+        if len(calls) in bad:
+            lq = lq.clone()
+            lq[0, 0, 0, 0] = float("nan")
+        return lq, gt
+
+    monkeypatch.setattr(loop, "prepare_batch", prepare)
+
+
+def test_a_nan_batch_is_skipped_counted_and_the_run_goes_on(sample_root: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    _nan_batches(monkeypatch, {3})
+    cfg = _tiny_cfg(iters=5, log_every=1, checkpoint_every=1, keep_last=10, ema_decay=0.999)
+    run = train(cfg, data_root=sample_root, runs_dir=tmp_path)
+    before, after, later = (load_checkpoint(run / f"iter_00000{i}.pt") for i in (2, 3, 4))
+    for key in ("net_g", "net_g_ema"):
+        assert all(torch.equal(before[key][k], after[key][k]) for k in before[key]), key
+        assert not all(torch.equal(after[key][k], later[key][k]) for k in after[key]), key  # it trains on
+    for x, y in zip(before["optimizer_g"]["state"].values(), after["optimizer_g"]["state"].values(), strict=True):
+        assert all(torch.equal(x[k], y[k]) for k in ("exp_avg", "exp_avg_sq", "step"))
+    log = read_run_logs(run)[0].set_index("iter")
+    assert list(log["skipped"]) == [0, 0, 1, 0, 0]
+    assert math.isnan(log.loc[3, "l_pix"]) and np.isfinite(log.drop(index=3)["l_pix"]).all()
+    assert log.loc[4, "lr"] == pytest.approx(lr_at(cfg, cfg.lr, 3))  # the iteration counted: lr and data go on
+    assert load_checkpoint(run / "latest.pt")["run_info"]["skipped_steps"] == 1
+
+
+def test_a_nan_gan_step_leaves_both_nets_and_the_discriminator_statistics_alone() -> None:
+    from facesr.training.step import build_nets, train_step
+
+    small = {"mid_channels": 8, "num_blocks": 1, "growth_channels": 4}
+    cfg = get_config("esrgan_gan", quick=True, generator_args=small, perceptual_weight=0.0, batch_size=2)
+    torch.manual_seed(0)
+    nets = build_nets(cfg, torch.device("cpu"))
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    lq, gt = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 128, 128)
+    train_step(nets, lq, gt, scaler)  # Adam's moments exist
+    state = {name: {k: v.clone() for k, v in net.state_dict().items()} for name, net in
+             (("g", nets.net_g), ("d", nets.net_d))}
+    moments = [{k: v.clone() for k, v in s.items()} for opt in (nets.optimizer_g, nets.optimizer_d)
+               for s in opt.state.values()]
+    bad_gt = gt.clone()
+    bad_gt[1, 2, 5, 5] = float("inf")
+    losses = train_step(nets, lq, bad_gt, scaler)
+    assert float(nets.skipped) == 1.0 and not torch.isfinite(losses["l_pix"])
+    flagged = [n for n, f in zip(nets.check_names(), nets.nonfinite.tolist(), strict=True) if f]
+    assert "l_pix" in flagged and "gradient norm of net_g" in flagged
+    for name, net in (("g", nets.net_g), ("d", nets.net_d)):  # BatchNorm running stats of D included
+        assert all(torch.equal(state[name][k], v) for k, v in net.state_dict().items()), name
+    after = [s for opt in (nets.optimizer_g, nets.optimizer_d) for s in opt.state.values()]
+    assert all(torch.equal(m[k], s[k]) for m, s in zip(moments, after, strict=True) for k in m)
+    train_step(nets, lq, gt, scaler)  # a finite step again: applied, D's statistics move
+    running = next(k for k in state["d"] if k.endswith("running_mean"))
+    assert float(nets.skipped) == 0.0 and not torch.equal(state["d"][running], nets.net_d.state_dict()[running])
+
+
+def test_max_bad_steps_stops_with_one_line_and_the_last_checkpoint_untouched(
+    sample_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    _nan_batches(monkeypatch, set(range(3, 20)))
+    argv = ["train", "srgan", "--quick", "--data", str(sample_root), "--runs", str(tmp_path), "--iters", "8", *TINY,
+            "--set", "log_every=3", "--set", "max_bad_steps=2"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # the progress bar is on stderr too, above it
+    assert err.startswith("error: 2 training steps in a row were not finite (max_bad_steps), the last at iteration 4: "
+                          "l_pix, gradient norm of net_g not finite"), err
+    assert "--set grad_clip=1.0" in err and "--set lr=2e-05" in err and "iteration 2) is intact" in err
+    run = tmp_path / "srgan"
+    assert load_checkpoint(run / "latest.pt")["iter"] == 2  # checkpoint_every=2: none at 4, where it stopped
+    assert sorted(p.name for p in run.glob("*.pt")) == ["iter_000002.pt", "latest.pt"]
+    assert last_logged_iteration(run / "log.csv") == 3
+
+
+# ------------------------------------------------------------------------------------ the loop's device reads
+def test_loop_reads_nothing_back_between_log_steps(sample_root: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real train() on the meta device, where every read of a device value back to the host fails: the
+    device data path (degradation, crop, flip from the workers' draws), the steps, the EMA, the skip counts
+    and the stop/checkpoint decisions of iterations 1-5 read nothing; the first read is the log step at
+    iteration 6 (its non-finite check)."""
+    import torch.optim.optimizer as optimizer
+
+    import facesr.training.loop as loop
+
+    supported = optimizer._get_fused_kernels_supported_devices()  # fused Adam has a meta kernel; allow it
+    monkeypatch.setattr(optimizer, "_get_fused_kernels_supported_devices", lambda: [*supported, "meta"])
+    with pytest.raises(RuntimeError, match="meta"):
+        bool(torch.ones((), device="meta"))  # what any read there does
+    real, calls = loop.log_and_save, []
+
+    def log_and_save(run, it, lr):
+        calls.append(it)
+        return real(run, it, lr)
+
+    monkeypatch.setattr(loop, "log_and_save", log_and_save)
+    cfg = _tiny_cfg(iters=6, log_every=6, val_every=6, checkpoint_every=6, ema_decay=0.999)  # none due before 6
+    with pytest.raises(RuntimeError, match="meta"):
+        train(cfg, data_root=sample_root, runs_dir=tmp_path, device="meta")
+    assert calls == [1, 2, 3, 4, 5, 6]  # the iterations before the log step ran whole, the read came at 6
+    assert not (tmp_path / "srgan" / "latest.pt").exists()
+
+
+# ------------------------------------------------------------------------------- deterministic and compile
+def test_deterministic_is_on_during_the_run_and_restored_after(sample_root: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import facesr.training.loop as loop
+
+    real, seen = loop.train_step, []
+
+    def step(*args, **kwargs):
+        seen.append((torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "train_step", step)
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+              torch.backends.cudnn.benchmark)
+    train(_tiny_cfg(iters=2, deterministic=True), data_root=sample_root, runs_dir=tmp_path)
+    assert seen == [(True, True)] * 2
+    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+            torch.backends.cudnn.benchmark) == before
+
+
+def _cannot_compile() -> str:
+    import shutil
+
+    if not torch._dynamo.is_dynamo_supported():
+        return f"torch.compile does not support Python {sys.version_info.major}.{sys.version_info.minor} here"
+    if not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "c++", "clang++")):
+        return "no C++ compiler: torch.compile's CPU backend (inductor) builds C++"
+    return ""
+
+
+@pytest.mark.slow
+def test_a_tiny_config_trains_compiled(sample_root: Path, tmp_path: Path) -> None:
+    reason = _cannot_compile()  # asked here, not at collection: it imports torch._dynamo
+    if reason:
+        pytest.skip(reason)
+    run = train(_tiny_cfg(iters=2, compile=True), data_root=sample_root, runs_dir=tmp_path)  # about a minute on 2 cores
+    ckpt = load_checkpoint(run / "latest.pt")
+    assert ckpt["iter"] == 2 and not any(k.startswith("_orig_mod") for k in ckpt["net_g"])  # the plain module's
+    assert np.isfinite(read_run_logs(run)[0]["l_pix"]).all()
+

@@ -235,7 +235,11 @@ def test_second_order_strip_figure(gt: np.ndarray) -> None:
 @pytest.mark.parametrize("year", [2022, 2024])
 def test_notebook_02_views_follow_the_edition(year: int) -> None:
     """The step figure, the panel and the bicubic distribution of the edition's own degradation."""
-    from facesr.report.degradation_views import bicubic_psnr_distribution, degradation_figure, degradation_panel
+    from facesr.report.degradation_views import (
+        bicubic_psnr_distribution,
+        degradation_figure,
+        degradation_panel,
+    )
     from facesr.report.second_order_panel import SecondOrderPanel
     from facesr.report.widgets import DegradationPanel
 

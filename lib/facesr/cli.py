@@ -1,13 +1,15 @@
 """Command line of the kit: ``python -m facesr COMMAND ...``.
 
 Every command is a thin wrapper over a library function that the notebooks and the tests call too.
-A :class:`facesr.FacesrError` becomes one ``error: ...`` line on stderr and exit code 2.
+A :class:`facesr.FacesrError` becomes one ``error: ...`` line on stderr and exit code 2; a training run
+stopped by Ctrl-C or SIGTERM exits 130 or 143 after its one ``stopped at iteration N`` line.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -322,9 +324,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif not getattr(err, "same_on_every_rank", False):  # rank 0 prints the errors every rank raises
             print(f"error (rank {rank}): {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        # train's clean stop (facesr.training.stopping.TrainingStopped) has printed its line: exit 128 + signal,
+        # 130 for SIGINT, 143 for SIGTERM, without a traceback
+        signum = int(getattr(err, "signum", signal.SIGINT))
+        if not hasattr(err, "signum"):
+            print("interrupted", file=sys.stderr)
+        return 128 + signum
 
 
 if __name__ == "__main__":

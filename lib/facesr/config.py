@@ -145,8 +145,13 @@ class TrainConfig:
     seed: int = 0
     amp: bool = True  # CUDA only: bf16 where supported, else fp16 with a GradScaler (see allow_fp16)
     allow_fp16: bool = True  # False: fp32 on cards without bf16 (SwinIR's attention overflows in fp16)
-    channels_last: bool = True  # CUDA only
+    channels_last: bool = True  # CUDA only, convolutional generators only (not SwinIR: facesr.training.step)
     tensorboard: bool = True  # written only if tensorboard is installed
+    # losing nothing to interrupts and bad steps, and speed (facesr.training.loop / step); none changes what is trained
+    checkpoint_minutes: float = 10.0  # also write latest.pt this long after the last write; 0 = only checkpoint_every
+    max_bad_steps: int = 20  # stop after this many non-finite steps in a row (each is skipped, not applied)
+    deterministic: bool = False  # deterministic GPU algorithms for a bit-exact GPU resume (slower); the CPU is anyway
+    compile: bool = False  # torch.compile the generator for training, mode "default" (see facesr.training.step)
     quick: bool = False
     why: str = ""
 
@@ -567,6 +572,10 @@ def validate_config(cfg: TrainConfig) -> None:
         raise FacesrError(f"scheduler={cfg.scheduler!r} must be 'cosine_restart', 'cosine' or 'multistep'")
     if not 0 <= cfg.warmup_iters < cfg.iters:
         raise FacesrError(f"warmup_iters={cfg.warmup_iters} must be in [0, iters={cfg.iters})")
+    if cfg.checkpoint_minutes < 0:
+        raise FacesrError(f"checkpoint_minutes={cfg.checkpoint_minutes} must be 0 (off) or a number of minutes")
+    if cfg.max_bad_steps < 1:
+        raise FacesrError(f"max_bad_steps={cfg.max_bad_steps} must be at least 1")
     if cfg.grad_clip < 0:
         raise FacesrError(f"grad_clip={cfg.grad_clip} must be 0 (off) or a positive max gradient norm")
     if cfg.scheduler == "cosine_restart" and (not cfg.periods or len(cfg.periods) != len(cfg.restart_weights)):

@@ -6,15 +6,19 @@ Public entry points: :func:`train` (train or resume a run, on one device or unde
 Modules, each named for what it holds:
 
 - :mod:`~facesr.training.loop`: ``train()``, the iteration loop and nothing else.
-- :mod:`~facesr.training.step`: the nets of a run, batch preparation (GPU degradation, crops), one step,
-  validation.
+- :mod:`~facesr.training.run_state`: what the loop carries, and its log, validation, checkpoint and stop iterations.
+- :mod:`~facesr.training.step`: the nets of a run, batch preparation (GPU degradation, crops), one step (skipped
+  on the device when not finite), validation.
+- :mod:`~facesr.training.guard`: non-finite steps counted on the device, the stop after ``max_bad_steps``.
+- :mod:`~facesr.training.stopping`: SIGINT / SIGTERM, time-based checkpoints, and where the ranks agree on them.
 - :mod:`~facesr.training.run_folder`: checkpoint dict, atomic save, resume, restore, rotation, RNG states,
   ``run_info.json``.
 - :mod:`~facesr.training.schedule`: lr (cosine, restarts, warm-up, milestones), EMA, data order and sample seeds.
 - :mod:`~facesr.training.logs`: ``log.csv``, ``val.csv``, TensorBoard.
 - :mod:`~facesr.training.distributed`: torchrun set-up and rank helpers; its docstring states what a config
   means on N ranks (``batch_size`` is the global batch, samples seeded by their index in it, rank 0 writes).
-- :mod:`~facesr.training.device`: CUDA checks (kernels for the card, out of memory) and the CPU fallback.
+- :mod:`~facesr.training.device`: CUDA checks (kernels for the card, out of memory), the CPU fallback, cuDNN
+  autotuning or deterministic algorithms.
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
-"""The device a run trains on: CUDA checks (kernels for the card, OOM, missing kernels) and the CPU fallback."""
+"""The device a run trains on: CUDA checks (kernels for the card, OOM, missing kernels), the CPU fallback, and
+the numerics settings of a run (cuDNN autotuning, or deterministic algorithms)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -49,10 +52,16 @@ def check_cuda_arch(index: int = 0) -> None:
 
 
 def resolve_device(device: str | torch.device | None, verbose: bool = True) -> torch.device:
-    """CUDA when available (after the capability check), else the CPU, with a one-line note."""
+    """CUDA when available (after the capability check), else the CPU, with a one-line note.
+
+    ``meta`` passes through silently: the tests run the training loop there, where every read of a device
+    value back to the host fails.
+    """
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
+    if device.type == "meta":
+        return device
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise FacesrError("device='cuda' was asked for but torch sees no CUDA device; use device='cpu'")
@@ -62,6 +71,46 @@ def resolve_device(device: str | torch.device | None, verbose: bool = True) -> t
     elif verbose:
         print("no CUDA device: training on the CPU (fine for quick mode; full runs need a GPU)")
     return device
+
+
+# cuBLAS's deterministic workspace setting (read when cuBLAS starts: set before the first GPU matrix product).
+CUBLAS_DETERMINISTIC = ":4096:8"
+
+
+@contextlib.contextmanager
+def training_numerics(device: torch.device, deterministic: bool) -> Iterator[None]:
+    """The run's numerics settings for the duration, the previous ones restored after.
+
+    On CUDA cuDNN autotunes its convolution algorithms (``cudnn.benchmark``): the shapes of a run are
+    fixed (its crops in training, the full 128x128 LQ in validation), so each is tuned once. With
+    ``deterministic`` instead: ``torch.use_deterministic_algorithms(True, warn_only=True)`` (an op without a
+    deterministic version warns once and runs), ``cudnn.deterministic``, no autotuning, and
+    ``CUBLAS_WORKSPACE_CONFIG`` set when it is not; then a resume on the same GPU model, torch and CUDA is
+    bit-exact, as the CPU's always is, at some cost in speed.
+
+    Args:
+        device: The training device.
+        deterministic: ``cfg.deterministic``.
+    """
+    cudnn = torch.backends.cudnn
+    saved = (cudnn.benchmark, cudnn.deterministic, torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled())
+    try:
+        if deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_DETERMINISTIC)
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            cudnn.deterministic, cudnn.benchmark = True, False
+        elif device.type == "cuda":
+            cudnn.benchmark = True
+        yield
+    finally:
+        cudnn.benchmark, cudnn.deterministic = saved[0], saved[1]
+        torch.use_deterministic_algorithms(saved[2], warn_only=saved[3])
+
+
+def is_compile_error(err: BaseException) -> bool:
+    """Whether ``err`` comes from ``torch.compile`` (dynamo or inductor) rather than from the step itself."""
+    return type(err).__module__.startswith(("torch._dynamo", "torch._inductor"))
 
 
 def is_oom(err: BaseException) -> bool:
@@ -90,6 +139,12 @@ def step_error(err: BaseException, it: int, cfg: object, kept: str) -> BaseExcep
             f"CUDA ran out of memory at iteration {it} (batch_size={cfg.batch_size}, gt_patch={cfg.gt_patch}); "
             f"use a smaller batch (--set batch_size={smaller}) or crops (--set gt_patch=128); "
             f"notebooks: get_config(..., batch_size={smaller}); {kept}"
+        )
+    if is_compile_error(err):
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return FacesrError(
+            f"torch.compile could not compile the generator at iteration {it} ({type(err).__name__}: {first}); "
+            f"train without it: --set compile=false (notebooks: get_config(..., compile=False)); {kept}"
         )
     if is_no_kernel(err):
         return FacesrError(

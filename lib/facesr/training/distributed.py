@@ -24,6 +24,9 @@ What a config means does not depend on the number of ranks N:
   global batch.
 - A rank that dies ends the job (torchrun's default); the last checkpoint is whole, and starting the same
   command again resumes from it.
+- Stops and time-based checkpoints (:mod:`facesr.training.stopping`) are decided at sync points that rank 0
+  spaces a few seconds apart: the ranks agree there with one small all-reduce on the CPU (:func:`agree_max`,
+  over gloo), so every rank stops, or checkpoints, after the same iteration without a collective per iteration.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from facesr.errors import FacesrError
 
 # Rank 0 validates the whole val set while the others wait: allow for a long validation.
 BARRIER_TIMEOUT = datetime.timedelta(minutes=60)
+# The group of the sync points' all-reduce: gloo, so that it runs on host tensors and never waits for the GPU.
+_CONTROL: dict[str, object] = {}
 
 
 @dataclass(frozen=True)
@@ -104,14 +109,38 @@ def start(ranks: Ranks, device: torch.device | None) -> torch.device:
         device = torch.device("cpu")
     if not dist.is_initialized():
         dist.init_process_group("nccl" if cuda else "gloo", timeout=BARRIER_TIMEOUT)
+    # every rank creates the gloo group of the sync points here, in the same order (a collective call)
+    _CONTROL["group"] = dist.new_group(backend="gloo", timeout=BARRIER_TIMEOUT) if cuda else dist.group.WORLD
     return device
 
 
 def stop(ranks: Ranks) -> None:
     """Leave the process group (after a last barrier, so rank 0's final files are written)."""
+    _CONTROL.clear()
     if ranks.enabled and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def agree_max(values: list[int]) -> list[int]:
+    """Each value's maximum over the ranks, from host integers (one all-reduce over gloo); as given in one process.
+
+    A rank passes 0 where only rank 0's value counts, so the maximum is rank 0's.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.int64)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=_CONTROL.get("group"))
+    return [int(v) for v in t.tolist()]
+
+
+def gather_rows(row: torch.Tensor) -> torch.Tensor | None:
+    """Every rank's 1-d ``row`` stacked in rank order (one all-gather); None in one process."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return None
+    rows = [torch.empty_like(row) for _ in range(dist.get_world_size())]
+    dist.all_gather(rows, row.contiguous())
+    return torch.stack(rows)
 
 
 def barrier(ranks: Ranks) -> None:

@@ -28,8 +28,14 @@ GAN_LOSS_NAMES = ("l_pix", "l_percep", "l_g_gan", "l_d_real", "l_d_fake")
 
 
 def log_columns(loss_names: Sequence[str]) -> list[str]:
-    """Header of log.csv for a run logging ``loss_names``."""
-    return ["iter", "lr", *loss_names, "data_time", "step_time", "samples_per_s"]
+    """Header of log.csv for a run logging ``loss_names``.
+
+    The losses are the means over the window's applied steps; ``skipped`` counts the window's steps that were
+    not applied (not finite); ``data_time`` is the mean seconds an iteration waited for its batch from the
+    data loader, ``step_time`` the rest of its wall time (batch preparation on the device, the step, EMA),
+    validations and checkpoints left out; ``samples_per_s`` counts the global batch.
+    """
+    return ["iter", "lr", *loss_names, "skipped", "data_time", "step_time", "samples_per_s"]
 
 
 class CsvLog:
@@ -58,17 +64,21 @@ def _fmt(v: Any) -> Any:
 
 
 def truncate_log(path: Path, columns: Sequence[str], keep_until: int) -> None:
-    """Drop rows after iteration ``keep_until`` (written before a crash, redone after the resume),
-    torn last lines, and a file with another header (rewritten with the kit's atomic rename)."""
+    """Drop rows after iteration ``keep_until`` (written before a crash, redone after the resume) and torn last
+    lines; a file with another header (an older kit's) is rewritten with ``columns``, its rows kept by column
+    name (a column it lacked stays empty). Rewrites use the kit's atomic rename."""
     if not path.exists():
         return
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
-    if rows and rows[0] == list(columns):
-        body = rows[1:]
-        keep = [r for r in body if len(r) == len(columns) and _iter_of(r) is not None and _iter_of(r) <= keep_until]
-        if len(keep) == len(body) and (not body or path.read_bytes().endswith(b"\n")):
+    header, body = (rows[0], rows[1:]) if rows else ([], [])
+    whole = [r for r in body if len(r) == len(header) and _iter_of(r) is not None and _iter_of(r) <= keep_until]
+    if header == list(columns):
+        if len(whole) == len(body) and (not body or path.read_bytes().endswith(b"\n")):
             return
+        keep = whole
+    elif header[:1] == ["iter"]:
+        keep = [[dict(zip(header, r, strict=True)).get(c, "") for c in columns] for r in whole]
     else:
         keep = []
     text = io.StringIO(newline="")
@@ -76,6 +86,15 @@ def truncate_log(path: Path, columns: Sequence[str], keep_until: int) -> None:
     w.writerow(list(columns))
     w.writerows(keep)
     atomic_write_text(path, text.getvalue())
+
+
+def last_logged_iteration(path: Path) -> int:
+    """The last iteration with a row in ``path`` (a log.csv), 0 when there is none."""
+    if not path.exists():
+        return 0
+    with open(path, newline="", encoding="utf-8") as f:
+        found = [_iter_of(r) for r in csv.reader(f)]
+    return max((i for i in found if i is not None), default=0)
 
 
 def _iter_of(row: list[str]) -> int | None:
@@ -86,10 +105,13 @@ def _iter_of(row: list[str]) -> int | None:
 
 
 class LossWindow:
-    """Loss sums and timings of the iterations since the last log row (kept on every rank).
+    """Loss sums, skipped steps and timings of the iterations since the last log row (kept on every rank).
 
-    ``row()`` averages the losses over the window and, in a distributed run, over the ranks (one
+    Everything a step adds stays on the device; ``row()`` reads it back (one synchronisation per log row)
+    and averages the losses over the window's applied steps and, in a distributed run, over the ranks (one
     all-reduce per log row), so log.csv holds the loss of the global batch whatever the number of ranks.
+    A checkpoint between two log rows keeps the window (:meth:`state_dict`), so that a resumed run logs the
+    same rows as an uninterrupted one.
     """
 
     def __init__(self, batch_size: int) -> None:
@@ -98,24 +120,69 @@ class LossWindow:
 
     def reset(self) -> None:
         self.sums: dict[str, torch.Tensor] = {}
-        self.n, self.data, self.t0 = 0, 0.0, time.perf_counter()
+        self.applied: torch.Tensor | int = 0
+        self.skipped: torch.Tensor | int = 0
+        self.n, self.data, self.excluded, self.t0 = 0, 0.0, 0.0, time.perf_counter()
 
-    def add(self, losses: dict[str, torch.Tensor], data_seconds: float) -> None:
+    def add(self, losses: dict[str, torch.Tensor], data_seconds: float, skipped: torch.Tensor | None = None) -> None:
+        """One iteration: its loss terms, the seconds it waited for its batch, and its 0/1 ``skipped`` flag."""
+        if skipped is not None:  # the losses of a skipped step are left out of the means
+            losses = {key: torch.where(skipped > 0, 0.0, value) for key, value in losses.items()}
+            self.applied = self.applied + (1 - skipped)
+            self.skipped = self.skipped + skipped
+        else:
+            self.applied = self.applied + 1
         for key, value in losses.items():
             self.sums[key] = self.sums[key] + value if key in self.sums else value
         self.n += 1
         self.data += data_seconds
 
+    def exclude(self, seconds: float) -> None:
+        """Leave ``seconds`` of bookkeeping (a validation, a checkpoint) out of the window's wall time."""
+        self.excluded += seconds
+
     def row(self, it: int, lr: float, device: torch.device) -> dict:
         """The log.csv row of this window (``samples_per_s`` counts the global batch); then resets."""
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        n, wall = self.n, time.perf_counter() - self.t0
-        means = mean_over_ranks({key: value / n for key, value in self.sums.items()})
-        row = {"iter": it, "lr": lr, **{key: float(v) for key, v in means.items()}, "data_time": self.data / n,
-               "step_time": (wall - self.data) / n, "samples_per_s": n * self.batch_size / wall}
+        n, wall = self.n, max(time.perf_counter() - self.t0 - self.excluded, 1e-9)
+        keys = list(self.sums)
+        means = mean_over_ranks({key: value / self.applied for key, value in self.sums.items()})
+        values = torch.stack([*(means[k].float().reshape(()) for k in keys), torch.as_tensor(self.skipped).float()
+                              .reshape(()).to(device)]).tolist() if keys else [float(self.skipped)]
+        row = {"iter": it, "lr": lr, **dict(zip(keys, values, strict=False)), "skipped": int(values[-1]),
+               "data_time": self.data / n, "step_time": max(wall - self.data, 0.0) / n,
+               "samples_per_s": n * self.batch_size / wall}
         self.reset()
         return row
+
+    def state_dict(self, per_rank: torch.Tensor | None = None) -> dict:
+        """The window so far, for a checkpoint (a read back). ``per_rank``: every rank's loss sums, one row each
+        (:func:`facesr.training.distributed.gather_rows`), else this process's."""
+        keys = list(self.sums)
+        sums = per_rank if per_rank is not None else self.stacked_sums()[None]
+        return {"n": self.n, "keys": keys, "sums": sums.detach().cpu(), "data": self.data,
+                "seconds": time.perf_counter() - self.t0 - self.excluded,
+                "applied": float(torch.as_tensor(self.applied).item()), "skipped": float(torch.as_tensor(self.skipped).item())}
+
+    def stacked_sums(self) -> torch.Tensor:
+        """This process's loss sums as one 1-d tensor (in the order of ``self.sums``)."""
+        values = [v.float().reshape(()) for v in self.sums.values()]
+        return torch.stack(values) if values else torch.zeros(0)
+
+    def load_state_dict(self, state: dict | None, rank: int, world_size: int, device: torch.device) -> None:
+        """Continue the window a checkpoint kept: this rank's row of its sums, or their mean when the checkpoint
+        was written by another number of ranks (the logged losses then differ in the last digits)."""
+        self.reset()
+        if not state or not state.get("n"):
+            return
+        sums = state["sums"]
+        row = sums[rank] if sums.shape[0] == world_size else sums.mean(dim=0)
+        self.sums = {key: row[i].to(device) for i, key in enumerate(state["keys"])}
+        self.n, self.data = int(state["n"]), float(state["data"])
+        self.t0 -= float(state.get("seconds", 0.0))  # the window's wall time before the checkpoint
+        self.applied = torch.tensor(float(state["applied"]), device=device)
+        self.skipped = torch.tensor(float(state["skipped"]), device=device)
 
 
 class RunLogs:

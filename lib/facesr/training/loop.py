@@ -6,6 +6,17 @@ bit-exact resume needs (:mod:`facesr.training.run_folder`); the data order is a 
 (seed, iteration) (:class:`facesr.training.schedule.IterationBatchSampler`). Under torchrun the same call
 trains on every rank (:mod:`facesr.training.distributed` says what stays the same on N ranks).
 
+What is saved when: ``iter_N.pt`` and ``latest.pt`` every ``checkpoint_every`` iterations and at the end,
+``best.pt`` at each validation that improves, and ``latest.pt`` also ``checkpoint_minutes`` after its
+last write (whatever the iteration) and when the run is stopped by SIGINT / SIGTERM
+(:mod:`facesr.training.stopping`); so a killed runtime loses at most ``checkpoint_minutes`` of training.
+A step that is not finite is skipped and counted (:mod:`facesr.training.guard`); no checkpoint is written
+with weights that are not finite.
+
+The device: between two log steps the loop reads nothing back from it (losses, skip flags and counters
+stay there); reads happen at log steps, validations and checkpoints only, so the GPU never waits for the
+host inside that stretch.
+
 Config changes on resume: every field that changes what is trained must match the checkpoint's, else
 FacesrError lists the differences (``allow_config_change=True`` / ``--allow-config-change`` continues
 with the new values). Not compared: the bookkeeping fields in
@@ -24,55 +35,31 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from facesr.atomic import atomic_write_json
 from facesr.config import TrainConfig
 from facesr.data.workers import iterate, loader_error, make_loader
 from facesr.errors import FacesrError
 from facesr.training import distributed
-from facesr.training.device import resolve_device, step_error
-from facesr.training.logs import GAN_LOSS_NAMES, PIXEL_LOSS_NAMES, LossWindow, RunLogs
+from facesr.training.device import resolve_device, step_error, training_numerics
+from facesr.training.guard import BadSteps
+from facesr.training.logs import LossWindow, last_logged_iteration
 from facesr.training.run_folder import (
     load_resume,
     machine_info,
-    make_checkpoint,
     plain_values,
-    remove_stale_temp_files,
     resolve_init,
     restore_state,
-    save_iteration,
     start_session,
-    update_session,
 )
-from facesr.training.schedule import IterationBatchSampler, IterationLR, ema_update
-from facesr.training.step import Nets, build_nets, prepare_batch, train_dataset, train_step, validate
-
-
-@dataclass
-class _Run:
-    """What the loop carries from one iteration to the next (rank 0 owns logs and the files)."""
-
-    cfg: TrainConfig
-    run_dir: Path
-    ranks: distributed.Ranks
-    device: torch.device
-    nets: Nets
-    schedulers: dict
-    scaler: Any
-    start: int
-    best: dict
-    run_info: dict
-    bicubic: float = float("nan")
-    val_set: Any = None
-    logs: RunLogs | None = None
-    last_ckpt: int | None = None
-    last_psnr: float = float("nan")
+from facesr.training.run_state import RunState, kept, log_and_save, open_run_folder, save_run, stop_run
+from facesr.training.schedule import IterationBatchSampler, IterationLR
+from facesr.training.step import build_nets, prepare_batch, train_dataset, train_step
+from facesr.training.stopping import Cadence, StopSignals, TrainingStopped
 
 
 def _resolve_data_root(path: str | os.PathLike, edition: int) -> Path:
@@ -96,6 +83,10 @@ def train(
     trust: bool = False,
 ) -> Path:
     """Train (or resume) ``cfg`` into ``<runs_dir>/<name>/`` and return that folder.
+
+    Ctrl-C (the notebook's stop button) or SIGTERM stops after the iteration under way: ``latest.pt`` is
+    written for it and :class:`facesr.training.stopping.TrainingStopped` (a ``KeyboardInterrupt``) is
+    raised; calling ``train`` again continues from there. A second Ctrl-C stops at once.
 
     Args:
         cfg: A :class:`facesr.config.TrainConfig` (``get_config(...)``).
@@ -139,11 +130,12 @@ def _train(
         raise
     ok = False
     try:
-        run = _prepare(cfg, ranks, device, run_dir, ckpt, init_path, trust)
-        if run.start >= cfg.iters:
-            print(f"{run_dir} is already at iteration {run.start} >= iters={cfg.iters}: nothing to train")
-        else:
-            _loop(run, root)
+        with training_numerics(device, cfg.deterministic):
+            run = _prepare(cfg, ranks, device, run_dir, ckpt, init_path, trust)
+            if run.start >= cfg.iters:
+                print(f"{run_dir} is already at iteration {run.start} >= iters={cfg.iters}: nothing to train")
+            else:
+                _loop(run, root)
         ok = True
     finally:
         if ok:
@@ -156,7 +148,7 @@ def _train(
 def _prepare(
     cfg: TrainConfig, ranks: distributed.Ranks, device: torch.device, run_dir: Path, ckpt: dict | None,
     init_path: Path | None, trust: bool = False,
-) -> _Run:
+) -> RunState:
     """Seeds, nets, schedulers and scaler, restored from ``ckpt`` or initialised from ``init_path``."""
     from facesr.checkpoints import load_weights
 
@@ -179,12 +171,17 @@ def _prepare(
         nets.net_g_ema.load_state_dict(nets.net_g.state_dict())
         print(f"generator initialised from {init_path}")
     machine = machine_info(device, ranks, nets.amp_dtype)
-    run_info = start_session(plain_values(ckpt.get("run_info")) if ckpt else None, machine, start)
-    return _Run(cfg, run_dir, ranks, device, nets, schedulers, scaler, start, best, run_info,
-                last_ckpt=start if ckpt else None)
+    previous = plain_values(ckpt.get("run_info")) if ckpt else None
+    # iterations an earlier session logged past this checkpoint: trained again now (the cost of that restart)
+    redone = max(0, last_logged_iteration(run_dir / "log.csv") - start)
+    run_info = start_session(previous, machine, start, redone=redone)
+    return RunState(cfg, run_dir, ranks, device, nets, schedulers, scaler, start, best, run_info,
+                last_ckpt=start if ckpt else None,
+                resumed={key: ckpt.get(key) for key in ("log_window", "bad_steps")} if ckpt else {},
+                skipped_total=int((previous or {}).get("skipped_steps", 0)))
 
 
-def _datasets(run: _Run, root: Path) -> tuple[Any, Any]:
+def _datasets(run: RunState, root: Path) -> tuple[Any, Any]:
     """(DataLoader of this rank's part of each global batch, val set)."""
     from facesr.data.datasets import ValDataset
 
@@ -197,110 +194,66 @@ def _datasets(run: _Run, root: Path) -> tuple[Any, Any]:
     return loader, ValDataset(root)
 
 
-def _open_run_folder(run: _Run, val_set: Any, n_train: int) -> None:
-    """Rank 0: bicubic baseline, config.json, the logs, and the one-line summary of the run."""
-    from facesr.metrics import bicubic_upscale, psnr, tensor_to_uint8
-    from facesr.models import count_parameters, param_limit
-
-    cfg, run_dir = run.cfg, run.run_dir
-    run.bicubic = float(np.mean([psnr(bicubic_upscale(tensor_to_uint8(v["lq"])), tensor_to_uint8(v["gt"]))
-                                 for v in val_set]))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temp_files(run_dir)
-    atomic_write_json(run_dir / "config.json", cfg.to_dict())
-    loss_names = GAN_LOSS_NAMES if run.nets.net_d is not None else PIXEL_LOSS_NAMES
-    run.logs = RunLogs(run_dir, loss_names, run.start, cfg.tensorboard)
-    n_params = count_parameters(run.nets.net_g)
-    limit = param_limit(cfg.edition)
-    over = f", over the {cfg.edition} limit of {limit:,}: not submittable" if n_params > limit else ""
-    ranks = f", {run.ranks.world_size} ranks x batch {cfg.batch_size // run.ranks.world_size}" if run.ranks.enabled else ""
-    print(f"{cfg.name}: {cfg.generator} {cfg.generator_args} ({n_params:,} parameters{over}), {n_train} training "
-          f"images, {len(val_set)} val pairs (bicubic {run.bicubic:.4f} dB), iterations {run.start} -> {cfg.iters}"
-          f"{ranks}, run folder {run_dir}")
-
-
-def _kept(run: _Run) -> str:
-    if run.last_ckpt:
-        return f"the last checkpoint ({run.run_dir / 'latest.pt'}, iteration {run.last_ckpt}) is intact"
-    return "no checkpoint had been written yet"
-
-
-def _validate(run: _Run, it: int) -> bool:
-    """Rank 0: score the EMA generator on the val set, log it; True when it is the best so far."""
-    t_val = time.perf_counter()
-    try:
-        run.last_psnr, ssim = validate(run.nets.net_g_ema, run.val_set, run.device)
-    except (RuntimeError, MemoryError) as err:
-        raise step_error(err, it, run.cfg, _kept(run)) from None
-    improved = run.best["value"] is None or run.last_psnr > run.best["value"]
-    if improved:
-        run.best = {"metric": "psnr", "value": run.last_psnr, "iter": it, "ssim": ssim}
-    run.logs.write_val({"iter": it, "psnr": run.last_psnr, "ssim": ssim, "best_psnr": run.best["value"],
-                        "best_iter": run.best["iter"], "bicubic_psnr": run.bicubic,
-                        "val_time": time.perf_counter() - t_val})
-    return improved
-
-
-def _loop(run: _Run, root: Path) -> None:
+def _loop(run: RunState, root: Path) -> None:
     from tqdm.auto import tqdm
 
     cfg, nets, ranks = run.cfg, run.nets, run.ranks
     loader, run.val_set = _datasets(run, root)
     if ranks.is_main:
-        _open_run_folder(run, run.val_set, len(loader.dataset))
-    bar = tqdm(total=cfg.iters, initial=run.start, desc=cfg.name, unit="it", dynamic_ncols=True, mininterval=1.0,
-               disable=not ranks.is_main, file=sys.stderr)
-    window = LossWindow(cfg.batch_size)
-    t_start = t_prev = time.perf_counter()
-    loss_name = run.logs.loss_names[0] if run.logs else "l_pix"
+        open_run_folder(run, run.val_set, len(loader.dataset))
+    run.bar = tqdm(total=cfg.iters, initial=run.start, desc=cfg.name, unit="it", dynamic_ncols=True,
+                   mininterval=1.0, disable=not ranks.is_main, file=sys.stderr)
+    run.window = LossWindow(cfg.batch_size)
+    run.window.load_state_dict(run.resumed.get("log_window"), ranks.rank, ranks.world_size, run.device)
+    run.bad = BadSteps(nets.check_names(), cfg.max_bad_steps, run.device, run.start,
+                       int((run.resumed.get("bad_steps") or {}).get("streak", 0)))
+    run.cadence = Cadence(ranks, cfg.checkpoint_minutes, run.start, cfg.log_every)
+    run.t_start = time.perf_counter()
     batches = iterate(loader, "the training data")
+    it = run.start
     try:
-        for k in range(run.start, cfg.iters):
-            it = k + 1
-            try:
-                batch = next(batches)
-            except FacesrError as err:
-                raise FacesrError(f"{err}; {_kept(run)}") from None
-            lr = nets.optimizer_g.param_groups[0]["lr"]
-            try:
-                lq, gt = prepare_batch(batch, cfg, nets, run.device)
-                data_s = time.perf_counter() - t_prev
-                losses = train_step(nets, lq, gt, run.scaler)
-            except (RuntimeError, MemoryError) as err:
-                raise step_error(err, it, cfg, _kept(run)) from None
-            for sched in run.schedulers.values():
-                sched.step()
-            ema_update(nets.net_g_ema, nets.net_g, cfg.ema_decay, k)
-            window.add(losses, data_s)
-            if it % cfg.log_every == 0 or it == cfg.iters:
-                row = window.row(it, lr, run.device)  # every rank: the losses are averaged over the ranks
-                if run.logs:
-                    run.logs.write_train(row)
-                    bar.set_postfix(loss=f"{row[loss_name]:.4f}", lr=f"{lr:.2e}", psnr=f"{run.last_psnr:.2f}")
-            improved = False
-            if it % cfg.val_every == 0 or it == cfg.iters:
-                if ranks.is_main:
-                    improved = _validate(run, it)
-                    bar.set_postfix(loss=f"{float(losses['l_pix']):.4f}", lr=f"{lr:.2e}", psnr=f"{run.last_psnr:.2f}")
-                distributed.barrier(ranks)
-            periodic = it % cfg.checkpoint_every == 0 or it == cfg.iters
-            if ranks.is_main and (improved or periodic):
-                run.run_info = update_session(run.run_info, it, time.perf_counter() - t_start)
-                state = make_checkpoint(nets, run.schedulers, run.scaler, it, run.best, cfg, run.run_info)
-                save_iteration(run.run_dir, state, it, improved, periodic, cfg.keep_last)
-                run.last_ckpt = it if periodic else run.last_ckpt
-            if periodic:
-                distributed.barrier(ranks)
-            bar.update(1)
-            t_prev = time.perf_counter()
+        with StopSignals() as signals:
+            for k in range(run.start, cfg.iters):
+                it = k + 1
+                t_wait = time.perf_counter()
+                try:
+                    batch = next(batches)
+                except FacesrError as err:
+                    if signals.signum and not ranks.enabled:  # the loader's workers got the Ctrl-C too
+                        raise stop_run(run, it - 1, signals.signum) from None
+                    raise FacesrError(f"{err}; {kept(run)}") from None
+                data_s = time.perf_counter() - t_wait
+                lr = nets.optimizer_g.param_groups[0]["lr"]
+                try:
+                    lq, gt = prepare_batch(batch, cfg, nets, run.device)
+                    losses = train_step(nets, lq, gt, run.scaler)
+                except (RuntimeError, MemoryError) as err:
+                    raise step_error(err, it, cfg, kept(run)) from None
+                for sched in run.schedulers.values():
+                    sched.step()
+                nets.ema.update(k, applied=1 - nets.skipped)
+                run.window.add(losses, data_s, nets.skipped)
+                run.bad.add(nets.skipped, nets.nonfinite)
+                run.bar.update(1)
+                log_and_save(run, it, lr)
+                signum, due = run.cadence.decide(it, signals.signum)
+                if signum and it < cfg.iters:
+                    raise stop_run(run, it, signum)
+                if due and run.last_ckpt != it:
+                    save_run(run, it, latest=True)
     except RuntimeError as err:  # a dead worker is reported by a signal handler, wherever the loop then is
         found = loader_error(err, "the training data", cfg.worker_timeout)
         if found is err:
             raise
-        raise FacesrError(f"{found}; {_kept(run)}") from None
+        raise FacesrError(f"{found}; {kept(run)}") from None
+    except KeyboardInterrupt as err:
+        if not isinstance(err, TrainingStopped):
+            run.bar.close()
+            print(f"interrupted during iteration {it}, nothing saved since: {kept(run)}")
+        raise
     finally:
         batches.close()  # stops the workers now, not whenever the garbage collector gets to them
-        bar.close()
+        run.bar.close()
         if run.logs:
             run.logs.close()
     value = run.best["value"]

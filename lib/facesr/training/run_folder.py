@@ -26,10 +26,12 @@ from facesr.errors import FacesrError
 from facesr.training.distributed import Ranks
 from facesr.training.step import Nets
 
-# Fields that do not change what is trained (or, for iters, may grow: a run can be extended).
+# Fields that do not change what is trained (or, for iters, may grow: a run can be extended). deterministic and
+# compile change the last bits of GPU arithmetic, not the training: they can be switched on a resumed run.
 NOT_COMPARED = frozenset(
     {"iters", "name", "data_root", "runs_dir", "num_workers", "worker_timeout", "cache", "val_every", "checkpoint_every",
-     "log_every", "keep_last", "tensorboard", "init", "quick", "why"}
+     "log_every", "keep_last", "tensorboard", "init", "quick", "why", "checkpoint_minutes", "max_bad_steps",
+     "deterministic", "compile"}
 )
 
 
@@ -103,42 +105,53 @@ def load_resume(
     return ckpt
 
 
+def as_fused(optimizer_state: dict) -> dict:
+    """An Adam state dict as the kit's fused Adam loads it: ``load_state_dict`` takes the saved param groups'
+    options, and an older kit's (foreach or for-loop Adam) would turn the fused step, and its ``found_inf``
+    skip, off; their step counters also move to the parameters' device, as fused Adam keeps them."""
+    groups = [{**group, "fused": True, "foreach": None} for group in optimizer_state["param_groups"]]
+    return {**optimizer_state, "param_groups": groups}
+
+
 def restore_state(nets: Nets, ckpt: dict, scheduler: dict, scaler: Any, path: Path) -> None:
     from facesr.checkpoints import load_weights
 
     load_weights(nets.net_g, ckpt, prefer_ema=False)
     load_weights(nets.net_g_ema, ckpt, prefer_ema=True)
     try:
-        nets.optimizer_g.load_state_dict(ckpt["optimizer_g"])
+        nets.optimizer_g.load_state_dict(as_fused(ckpt["optimizer_g"]))
         if nets.net_d is not None and "net_d" in ckpt:
             load_weights(nets.net_d, ckpt)
-            nets.optimizer_d.load_state_dict(ckpt["optimizer_d"])
+            nets.optimizer_d.load_state_dict(as_fused(ckpt["optimizer_d"]))
     except (KeyError, ValueError, RuntimeError) as err:
         raise FacesrError(f"{path}: optimizer state does not fit this config ({err}); use another --name") from None
     for key, sched in scheduler.items():
         sched.load_state_dict(ckpt.get(key) or {"last_epoch": ckpt["iter"]})
     if ckpt.get("scaler") and scaler.is_enabled():
         scaler.load_state_dict(ckpt["scaler"])
-    set_rng_state(ckpt["rng"])
+    set_rng_state(ckpt["rng"], next(nets.net_g.parameters()).device)
 
 
 def make_checkpoint(
-    nets: Nets, scheduler: dict, scaler: Any, it: int, best: dict, cfg: TrainConfig, run_info: dict | None = None
+    nets: Nets, scheduler: dict, scaler: Any, it: int, best: dict, cfg: TrainConfig, run_info: dict | None = None,
+    extra: dict | None = None,
 ) -> dict:
     """The checkpoint dict of iteration ``it``: the unwrapped nets (they load anywhere), optimizers, schedules,
-    scaler, best metric, RNG states, config, and ``run_info`` (where and how long it trained)."""
+    scaler, best metric, RNG states, config, ``run_info`` (where and how long it trained), and ``extra`` (the
+    loop's ``log_window`` and ``bad_steps``: a checkpoint between two log rows resumes their counts)."""
     ckpt = {
         "net_g": nets.net_g.state_dict(),
-        "net_g_ema": nets.net_g_ema.state_dict(),
+        "net_g_ema": nets.ema.ready().state_dict(),
         "optimizer_g": nets.optimizer_g.state_dict(),
         "scheduler_g": scheduler["scheduler_g"].state_dict(),
         "scaler": scaler.state_dict() if scaler.is_enabled() else None,
         "iter": it,
         "best": dict(best),
-        "rng": get_rng_state(cfg.seed, it),
+        "rng": get_rng_state(cfg.seed, it, next(nets.net_g.parameters()).device),
         "config": cfg.to_dict(),
         "kit_version": facesr.__version__,
         "run_info": dict(run_info or {}),
+        **(extra or {}),
     }
     if nets.net_d is not None:
         ckpt.update(
@@ -198,9 +211,25 @@ def rotate_checkpoints(run_dir: Path, keep_last: int) -> None:
         old.unlink(missing_ok=True)
 
 
-def save_iteration(run_dir: Path, state: dict, it: int, improved: bool, periodic: bool, keep_last: int) -> None:
+def check_finite(nets: Nets, it: int, kept: str) -> None:
+    """FacesrError when a weight of the run is not finite: such a state is never saved (a read back).
+
+    Args:
+        nets: The run's nets (generator, EMA, discriminator).
+        it: The iteration about to be saved.
+        kept: What is left on disk, e.g. "the last checkpoint (..., iteration 2) is intact".
+    """
+    nets_ = [nets.net_g, nets.ema.ready()] + ([nets.net_d] if nets.net_d is not None else [])
+    tensors = [t for net in nets_ for t in net.state_dict().values() if t.dtype.is_floating_point]
+    if not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
+        raise FacesrError(f"the weights at iteration {it} are not all finite, so they were not saved; {kept}")
+
+
+def save_iteration(
+    run_dir: Path, state: dict, it: int, improved: bool, periodic: bool, keep_last: int, latest: bool | None = None
+) -> None:
     """Write the files of iteration ``it``: ``iter_N.pt`` (periodic), ``best.pt`` (improved), ``latest.pt``
-    (periodic), rotation, and ``run_info.json`` beside them.
+    (periodic, or ``latest``: a time-based or stop checkpoint), rotation, and ``run_info.json`` beside them.
 
     best.pt and latest.pt are hard links of iter_N.pt where the file system allows (one serialisation
     instead of three; Drive falls back to a full atomic save). latest.pt comes last: a crash before it
@@ -211,38 +240,58 @@ def save_iteration(run_dir: Path, state: dict, it: int, improved: bool, periodic
     written = save_checkpoint(state, run_dir / f"iter_{it:06d}.pt") if periodic else None
     if improved:
         written = link_or_save(state, written, run_dir / "best.pt")
-    if periodic:
+    if periodic if latest is None else latest:
         link_or_save(state, written, run_dir / "latest.pt")
+    if periodic:
         rotate_checkpoints(run_dir, keep_last)
     atomic_write_json(run_dir / "run_info.json", state.get("run_info") or {})
 
 
 # ------------------------------------------------------------------------------------------------------- RNG
-def get_rng_state(seed: int, iteration: int) -> dict:
-    """Global RNG states (python, numpy, torch CPU/CUDA) and the data-order position, weights_only-safe.
+def get_rng_state(seed: int, iteration: int, device: torch.device | None = None) -> dict:
+    """Global RNG states (python, numpy, torch CPU, and the CUDA ``device``'s) and the data-order position.
 
-    The samples themselves are seeded by (seed, iteration, index in the global batch), so these states are
-    the same on every rank that matters: rank 0's are saved and every rank restores them.
+    Args:
+        seed: The run's seed (kept with the iteration: the data order's position).
+        iteration: The iteration the state belongs to.
+        device: The training device; its CUDA RNG state is kept when it is a GPU.
+
+    Only the training device's CUDA state is read (``"cuda": [state]``), so a torchrun rank never creates a
+    context on another GPU; a CPU run keeps none. The samples themselves are seeded by (seed, iteration,
+    index in the global batch), so these states are the same on every rank that matters: rank 0's are saved
+    and every rank restores them. weights_only-safe.
     """
     np_state = np.random.get_state()
+    cuda = device is not None and device.type == "cuda"
     state = {
         "python": random.getstate(),
         "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "cuda": [torch.cuda.get_rng_state(device)] if cuda else [],
         "data": {"seed": seed, "iter": iteration},
     }
     return state
 
 
-def set_rng_state(state: dict) -> None:
-    """Restore what :func:`get_rng_state` saved (CUDA states only on a machine with as many GPUs)."""
+def set_rng_state(state: dict, device: torch.device | None = None) -> None:
+    """Restore what :func:`get_rng_state` saved (``state``); the CUDA state goes to the CUDA ``device`` only.
+
+    A state of one device (this kit's) is restored on whichever GPU trains now: it is a seed and an offset,
+    the same on any card. Older checkpoints hold every visible GPU's: the entry of ``device``'s index is
+    restored when the count matches this machine's.
+    """
     random.setstate(_tuplify(state["python"]))
     name, keys, *rest = state["numpy"]
     np.random.set_state((name, np.asarray(keys).astype(np.uint32), *rest))
     torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    cuda_states = list(state.get("cuda") or [])
+    if not cuda_states or device is None or device.type != "cuda":
+        return
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if len(cuda_states) == 1:
+        torch.cuda.set_rng_state(cuda_states[0], device)
+    elif len(cuda_states) == torch.cuda.device_count():
+        torch.cuda.set_rng_state(cuda_states[index], device)
 
 
 def _tuplify(obj: Any) -> Any:
@@ -280,29 +329,53 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def start_session(previous: dict | None, machine: dict, start_iter: int) -> dict:
+def start_session(previous: dict | None, machine: dict, start_iter: int, redone: int = 0) -> dict:
     """The run_info of a run that (re)starts at ``start_iter`` on ``machine``: earlier sessions kept.
 
     Each session (one process start, e.g. one Colab runtime) records its machine and iterations, so a
-    run resumed on another GPU says so; the top-level fields describe the latest machine.
+    run resumed on another GPU says so; the top-level fields describe the latest machine. ``redone``: the
+    iterations an earlier session had trained past the checkpoint this one starts from (its last log row),
+    which this session trains again: the work lost to that restart.
     """
     sessions = list((previous or {}).get("sessions", []))
-    sessions.append({"started": _now(), "from_iter": start_iter, "to_iter": start_iter, "seconds": 0.0, **machine})
-    info = {**machine, "sessions": sessions}
+    sessions.append({"started": _now(), "from_iter": start_iter, "to_iter": start_iter, "seconds": 0.0,
+                     "redone": int(redone), **machine})
+    kept = {k: v for k, v in (previous or {}).items() if k in ("skipped_steps", "batch_size")}
+    info = {**kept, **machine, "sessions": sessions}
     return update_session(info, start_iter, 0.0)
 
 
-def update_session(info: dict, it: int, session_seconds: float) -> dict:
-    """``info`` with the current session at iteration ``it`` after ``session_seconds`` of training."""
+def update_session(info: dict, it: int, session_seconds: float, skipped: int | None = None,
+                   batch_size: int | None = None) -> dict:
+    """``info`` with the current session at iteration ``it`` after ``session_seconds`` of training.
+
+    Args:
+        info: The run_info so far.
+        it: The iteration reached.
+        session_seconds: Wall seconds of this session so far.
+        skipped: Non-finite steps skipped since the run began, when known.
+        batch_size: The global batch, for ``samples_per_s``; default the one ``info`` holds.
+    """
     sessions = [dict(s) for s in info["sessions"]]
     sessions[-1].update(to_iter=it, seconds=round(session_seconds, 3))
     seconds = sum(s["seconds"] for s in sessions)
     trained = sum(s["to_iter"] - s["from_iter"] for s in sessions)
-    return {
+    redone = sum(int(s.get("redone", 0)) for s in sessions)
+    rate = trained / seconds if seconds > 0 else None
+    batch = batch_size or info.get("batch_size")
+    out = {
         **{k: v for k, v in info.items() if k != "sessions"},
         "iterations": it,
         "wall_hours": round(seconds / 3600, 6),
-        "iters_per_s": round(trained / seconds, 4) if seconds > 0 else None,
+        "iters_per_s": round(rate, 4) if rate else None,
+        "samples_per_s": round(rate * batch, 3) if rate and batch else None,
+        "batch_size": batch,
+        "restarts": len(sessions) - 1,
+        "iterations_trained_twice": redone,
+        "hours_lost_to_restarts": round(redone / rate / 3600, 6) if rate else None,
         "updated": _now(),
         "sessions": sessions,
     }
+    if skipped is not None:
+        out["skipped_steps"] = int(skipped)
+    return out

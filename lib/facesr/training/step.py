@@ -2,12 +2,25 @@
 
 Kept apart from the loop (:mod:`facesr.training.loop`) so that ``benchmarks/train_step.py`` times exactly
 the step the trainer runs.
+
+A step never reads a value back from the device: whether it is applied is decided there. A step whose
+loss terms or gradient norms are not all finite is skipped (weights, optimizer state, EMA and the
+discriminator's BatchNorm statistics stay as they were) by fused Adam's ``found_inf`` input, the mechanism
+torch's GradScaler uses to skip fp16 overflows; ``Nets.skipped`` and ``Nets.nonfinite`` say what happened
+and the loop counts them on the device too (:mod:`facesr.training.guard`).
+
+``compile``: the generator's training forward and backward go through ``torch.compile`` in its "default"
+mode: inductor fuses the element-wise work around the convolutions (activations, residual adds, pixel
+shuffles) and leaves the convolutions to cuDNN. Not "reduce-overhead": CUDA graphs keep a memory pool of
+their own, and at the course's batch the step is long enough that kernel launches cost little; not
+"max-autotune": it spends many minutes of a Colab session autotuning. The first step compiles (about a
+minute); the EMA net, validation and checkpoints use the plain module.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -15,7 +28,11 @@ import torch
 import torch.nn as nn
 
 from facesr.training.distributed import Ranks, wrap
-from facesr.training.schedule import make_ema
+from facesr.training.schedule import EMA, make_ema
+
+# Convolutional generators, for which channels_last is the layout cuDNN's fastest kernels want. SwinIR is not
+# one: past its first convolution it works on token sequences, so channels_last only adds layout conversions.
+CHANNELS_LAST_GENERATORS = frozenset({"msrresnet", "msrresnet_basicsr", "rrdbnet", "rcan"})
 
 
 @dataclass
@@ -23,7 +40,9 @@ class Nets:
     """Networks, losses and optimizers of one run, plus the numerics chosen for the device.
 
     ``net_g``/``net_d`` are the plain modules (optimizers, EMA and checkpoints use them); ``step_g``/``step_d``
-    are what the step calls: the same modules, or their DistributedDataParallel wrappers under torchrun.
+    are what the step calls: the same modules, their DistributedDataParallel wrappers under torchrun, or the
+    compiled generator (``compile``). ``skipped`` (0-d float, 1 = the last step was not applied) and
+    ``nonfinite`` (one bool per name in :meth:`check_names`) describe the last step, on the device.
     """
 
     net_g: nn.Module
@@ -41,10 +60,28 @@ class Nets:
     gpu_degrade: bool = False
     device_type: str = "cpu"
     grad_clip: float = 0.0
+    ema: EMA | None = None
+    skipped: torch.Tensor | None = None
+    nonfinite: torch.Tensor | None = None
+    guarded_buffers: list[torch.Tensor] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.step_g = self.step_g or self.net_g
-        self.step_d = self.step_d or self.net_d
+        self.step_g = self.net_g if self.step_g is None else self.step_g  # not `or`: a compiled module has no bool
+        self.step_d = self.net_d if self.step_d is None else self.step_d
+        if self.ema is None:
+            self.ema = EMA(self.net_g_ema, self.net_g, 0.0)
+
+    def loss_names(self) -> tuple[str, ...]:
+        """The loss terms a step returns, in order."""
+        names = ["l_pix"] + (["l_percep"] if self.perceptual_loss is not None else [])
+        if self.net_d is not None:
+            names += ["l_g_gan", "l_d_real", "l_d_fake"]
+        return tuple(names)
+
+    def check_names(self) -> tuple[str, ...]:
+        """What a step checks for finiteness: its loss terms, then the gradient norm of each net it trains."""
+        norms = ("gradient norm of net_g",) + (("gradient norm of net_d",) if self.net_d is not None else ())
+        return self.loss_names() + norms
 
 
 def amp_dtype_for(cfg: Any, device: torch.device) -> torch.dtype | None:
@@ -58,31 +95,62 @@ def amp_dtype_for(cfg: Any, device: torch.device) -> torch.dtype | None:
     return torch.float16 if getattr(cfg, "allow_fp16", True) else None
 
 
+def uses_channels_last(cfg: Any, device: torch.device) -> bool:
+    """channels_last for this run: on CUDA, when ``cfg.channels_last`` is on and the generator is convolutional
+    (:data:`CHANNELS_LAST_GENERATORS`); the discriminator, VGG, the batches and validation follow the generator.
+
+    Args:
+        cfg: The run's TrainConfig.
+        device: The training device.
+    """
+    return device.type == "cuda" and bool(cfg.channels_last) and cfg.generator in CHANNELS_LAST_GENERATORS
+
+
+def _adam(params: Any, lr: float, betas: Any) -> torch.optim.Adam:
+    # fused: one kernel per step, and a found_inf input that skips the step on the device (see train_step)
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), fused=True)
+
+
+def _batchnorm_buffers(*nets: nn.Module | None) -> list[torch.Tensor]:
+    """The buffers a training forward changes (BatchNorm statistics), to be restored after a skipped step."""
+    out = []
+    for net in nets:
+        for module in net.modules() if net is not None else ():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                out += [b for b in module.buffers(recurse=False) if b is not None]
+    return out
+
+
 def build_nets(cfg: Any, device: torch.device, ranks: Ranks | None = None) -> Nets:
-    """Generator (+ EMA copy), discriminator and losses for ``cfg`` on ``device`` (wrapped for DDP under torchrun)."""
+    """Generator (+ EMA copy), discriminator and losses for ``cfg`` on ``device`` (wrapped for DDP under torchrun,
+    compiled with ``cfg.compile``)."""
     from facesr.losses import PerceptualLoss, RelativisticGANLoss, build_pixel_loss
     from facesr.models import ModifiedVGG, build_generator
 
     ranks = ranks or Ranks()
-    cuda = device.type == "cuda"
-    memory_format = torch.channels_last if cuda and cfg.channels_last else torch.contiguous_format
+    memory_format = torch.channels_last if uses_channels_last(cfg, device) else torch.contiguous_format
     net_g = build_generator(cfg.generator, **cfg.generator_args).to(device, memory_format=memory_format)
+    net_g_ema = make_ema(net_g)
+    step_g = wrap(net_g, ranks, device)
+    if getattr(cfg, "compile", False):
+        step_g = torch.compile(step_g, mode="default", dynamic=False)
     nets = Nets(
         net_g=net_g,
-        net_g_ema=make_ema(net_g),
-        optimizer_g=torch.optim.Adam([p for p in net_g.parameters() if p.requires_grad], lr=cfg.lr,
-                                     betas=tuple(cfg.betas)),
+        net_g_ema=net_g_ema,
+        optimizer_g=_adam([p for p in net_g.parameters() if p.requires_grad], cfg.lr, cfg.betas),
         pixel_loss=build_pixel_loss(cfg.pixel_loss, loss_weight=cfg.pixel_weight).to(device),
-        step_g=wrap(net_g, ranks, device),
+        step_g=step_g,
         amp_dtype=amp_dtype_for(cfg, device),
         channels_last=memory_format is torch.channels_last,
-        gpu_degrade=cuda and cfg.gpu_degrade,
+        # the meta device stands in for a GPU in the tests: it takes the device data path too
+        gpu_degrade=device.type in ("cuda", "meta") and cfg.gpu_degrade,
         device_type=device.type,
         grad_clip=float(getattr(cfg, "grad_clip", 0.0) or 0.0),
+        ema=EMA(net_g_ema, net_g, cfg.ema_decay),
     )
     if cfg.gan_weight > 0:
         nets.net_d = ModifiedVGG(in_channels=3, mid_channels=64).to(device, memory_format=memory_format)
-        nets.optimizer_d = torch.optim.Adam(nets.net_d.parameters(), lr=cfg.lr_d, betas=tuple(cfg.betas))
+        nets.optimizer_d = _adam(nets.net_d.parameters(), cfg.lr_d, cfg.betas)
         nets.step_d = wrap(nets.net_d, ranks, device, sync_batchnorm=True)
         nets.gan_loss = RelativisticGANLoss(loss_weight=cfg.gan_weight)
     if cfg.perceptual_weight > 0 and cfg.perceptual_layers:
@@ -92,6 +160,7 @@ def build_nets(cfg: Any, device: torch.device, ranks: Ranks | None = None) -> Ne
             perceptual_weight=cfg.perceptual_weight,
             weights=cfg.vgg_weights,
         ).to(device, memory_format=memory_format)
+    nets.guarded_buffers = _batchnorm_buffers(nets.net_g, nets.net_d)  # after SyncBatchNorm took the layers over
     return nets
 
 
@@ -149,11 +218,37 @@ def _set_requires_grad(net: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
-def _optimizer_step(nets: Nets, optimizer: torch.optim.Optimizer, net: nn.Module, scaler: Any) -> None:
+def _poisoned(loss: torch.Tensor) -> torch.Tensor:
+    """``loss`` itself (times exactly 1) when finite, else times NaN, so that its gradients are not finite either.
+
+    Under torchrun a loss that is not finite on one rank then makes the averaged gradients of every rank
+    non-finite, so every rank skips the same step without comparing notes.
+    """
+    return loss * torch.where(torch.isfinite(loss), 1.0, float("nan"))
+
+
+def _grad_norm(nets: Nets, optimizer: torch.optim.Optimizer, net: nn.Module, scaler: Any) -> torch.Tensor:
+    """The total 2-norm of the true (unscaled) gradients of ``net``; clipped to ``grad_clip`` when that is on.
+
+    The same arithmetic as ``torch.nn.utils.clip_grad_norm_``, kept on the device (no read back).
+    """
+    scaler.unscale_(optimizer)  # a no-op without fp16; with it, it also records the overflow for scaler.update
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros((), device=next(net.parameters()).device)
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
     if nets.grad_clip > 0:
-        scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
-        torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.grad is not None], nets.grad_clip)
-    scaler.step(optimizer)
+        torch._foreach_mul_(grads, torch.clamp(nets.grad_clip / (norm + 1e-6), max=1.0))
+    return norm
+
+
+def _apply(optimizer: torch.optim.Optimizer, skipped: torch.Tensor) -> None:
+    """Fused Adam's step, skipped on the device when ``skipped`` is 1 (its step counters stay as they were)."""
+    optimizer.found_inf = skipped
+    try:
+        optimizer.step()
+    finally:
+        del optimizer.found_inf
 
 
 def train_step(nets: Nets, lq: torch.Tensor, gt: torch.Tensor, scaler: Any) -> dict[str, torch.Tensor]:
@@ -161,8 +256,14 @@ def train_step(nets: Nets, lq: torch.Tensor, gt: torch.Tensor, scaler: Any) -> d
 
     GAN order as MMEditing's ESRGAN: G loss = pixel + perceptual + relativistic GAN with D frozen and
     D(gt) detached; then D on real and fake halves (their gradients are summed before the single D step).
-    With ``grad_clip`` > 0 the gradient norm of each net is clipped to it before its optimizer step.
+    D's gradients are computed before either net steps (D's pass does not depend on G's new weights), so
+    that both steps are applied, or skipped, together. With ``grad_clip`` > 0 the gradient norm of each net
+    is clipped to it before its optimizer step.
+
+    A step with a loss term or gradient norm that is not finite is not applied (see the module docstring);
+    ``nets.skipped`` and ``nets.nonfinite`` record it on the device.
     """
+    saved = [b.clone() for b in nets.guarded_buffers]
     nets.step_g.train()
     with _autocast(nets):
         sr = nets.step_g(lq)
@@ -183,8 +284,8 @@ def train_step(nets: Nets, lq: torch.Tensor, gt: torch.Tensor, scaler: Any) -> d
         losses["l_g_gan"] = nets.gan_loss.generator_loss(real_g.float(), fake_g.float())
         l_g = l_g + losses["l_g_gan"]
     nets.optimizer_g.zero_grad(set_to_none=True)
-    scaler.scale(l_g).backward()
-    _optimizer_step(nets, nets.optimizer_g, nets.net_g, scaler)
+    scaler.scale(_poisoned(l_g)).backward()
+    norms = [_grad_norm(nets, nets.optimizer_g, nets.net_g, scaler)]
     if nets.net_d is not None:
         _set_requires_grad(nets.net_d, True)
         with _autocast(nets):
@@ -193,21 +294,37 @@ def train_step(nets: Nets, lq: torch.Tensor, gt: torch.Tensor, scaler: Any) -> d
         losses["l_d_real"] = nets.gan_loss.discriminator_loss_real(real_d, fake_d)
         losses["l_d_fake"] = nets.gan_loss.discriminator_loss_fake(fake_d, real_d)
         nets.optimizer_d.zero_grad(set_to_none=True)
-        scaler.scale(losses["l_d_real"] + losses["l_d_fake"]).backward()
-        _optimizer_step(nets, nets.optimizer_d, nets.net_d, scaler)
-    scaler.update()
+        scaler.scale(_poisoned(losses["l_d_real"] + losses["l_d_fake"])).backward()
+        norms.append(_grad_norm(nets, nets.optimizer_d, nets.net_d, scaler))
+    checks = [*losses.values(), *norms]
+    nets.nonfinite = ~torch.isfinite(torch.stack([v.detach().float().reshape(()) for v in checks]))
+    nets.skipped = nets.nonfinite.any().float()
+    _apply(nets.optimizer_g, nets.skipped)
+    if nets.net_d is not None:
+        _apply(nets.optimizer_d, nets.skipped)
+    scaler.update()  # fp16: a skipped step backs the loss scale off, as a GradScaler overflow does
+    for buf, old in zip(nets.guarded_buffers, saved, strict=True):
+        buf.copy_(torch.where(nets.skipped > 0, old, buf))
     return {key: value.detach() for key, value in losses.items()}
 
 
 @torch.no_grad()
-def validate(net: nn.Module, val_set: Any, device: torch.device) -> tuple[float, float]:
-    """Mean PSNR and SSIM (RGB, no border crop) over the whole val set on uint8-rounded outputs, in fp32."""
+def validate(net: nn.Module, val_set: Any, device: torch.device, channels_last: bool = False) -> tuple[float, float]:
+    """Mean PSNR and SSIM (RGB, no border crop) over the whole val set on uint8-rounded outputs, in fp32.
+
+    Args:
+        net: The network to score (the run's EMA generator).
+        val_set: Items with ``lq`` and ``gt`` tensors (:class:`facesr.data.datasets.ValDataset`).
+        device: Where ``net`` is.
+        channels_last: Feed the LQ images in channels_last, the layout the run trains in (``Nets.channels_last``).
+    """
     from facesr.metrics import psnr, ssim, tensor_to_uint8
 
     net.eval()
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
     p_values, s_values = [], []
     for item in val_set:
-        sr = net(item["lq"].unsqueeze(0).to(device))[0]
+        sr = net(item["lq"].unsqueeze(0).to(device, memory_format=memory_format))[0]
         sr_u8, gt_u8 = tensor_to_uint8(sr), tensor_to_uint8(item["gt"])
         p_values.append(psnr(sr_u8, gt_u8))
         s_values.append(ssim(sr_u8, gt_u8))
