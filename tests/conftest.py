@@ -19,7 +19,7 @@ def sample_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # The quick_run fixture: srgan in quick mode, longer and on 64x64 GT crops so that MSRResNet-16 clearly beats
-# bicubic on the sample data (learning check in tests/test_train.py) in about 2.5 CPU minutes. Per CPU second,
+# bicubic on the sample data (learning check in tests/test_train.py). Per CPU second,
 # 64x64 crops learn faster than quick mode's 128: each sample costs about the same to degrade (the full 512x512
 # GT is degraded, then cropped) but a step is 4x cheaper, so the run gets twice the iterations.
 QUICK_RUN_ITERS = 500
@@ -33,20 +33,13 @@ def quick_run(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     Overrides: QUICK_RUN_ITERS iterations (two validations, two checkpoints) and GT patch QUICK_RUN_GT_PATCH,
     so the learning check has something to check. Treat the folder as read-only.
     """
-    import torch
-
     from facesr.config import get_config
     from facesr.training import train
 
     n = QUICK_RUN_ITERS
     cfg = get_config("srgan", quick=True, iters=n, gt_patch=QUICK_RUN_GT_PATCH, val_every=n // 2,
                      checkpoint_every=n // 2, log_every=n // 25)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small convolutions: one thread wastes less CPU time than two
-    try:
-        return train(cfg, data_root=sample_root, runs_dir=tmp_path_factory.mktemp("runs"))
-    finally:
-        torch.set_num_threads(threads)
+    return train(cfg, data_root=sample_root, runs_dir=tmp_path_factory.mktemp("runs"))
 
 
 @pytest.fixture(scope="session")

@@ -146,7 +146,7 @@ def test_resolve_settings_env_overrides(
 ) -> None:
     import facesr.data.sample
 
-    monkeypatch.setattr(facesr.data.sample, "ensure_sample_data", lambda root=None: sample_root)
+    monkeypatch.setattr(facesr.data.sample, "ensure_sample_data", lambda root=None, edition=None: sample_root)
     monkeypatch.chdir(tmp_path)  # relative paths follow the kit, not the working folder
     kit = tmp_path / "kit"
 

@@ -222,9 +222,9 @@ def test_hflip_tta_is_the_mean_of_the_input_and_its_mirror() -> None:
 
 
 @pytest.mark.slow
-def test_tta_not_worse_on_a_trained_quick_run(quick_run: Path, sample_root: Path) -> None:
+def test_tta_not_worse_on_a_trained_quick_run(quick_run: Path, mini_root: Path) -> None:
     net = load_generator(quick_run)
-    tables = evaluate_variants(net, sample_root, ttas=(None, "hflip", "x8"))  # one pass: 8 forwards per image
+    tables = evaluate_variants(net, mini_root, ttas=(None, "hflip", "x8"))  # one pass: 8 forwards per image
     plain = tables[None]["psnr"]
     for tta in ("hflip", "x8"):
         ens = tables[tta]["psnr"]

@@ -98,11 +98,11 @@ def test_second_order_pairs_depend_on_the_sample_seed_only(root_2024: Path) -> N
             assert torch.equal(one[key], torch.cat([two[0][key], two[1][key]])), key
 
 
-# The 2024 learning check. Measured (python -m pytest tests/test_pairs.py -k lowers -s prints it): after 200
-# iterations at batch 2 the L1 on 16 fixed unseen pairs went from 0.034106 to 0.033997 (-0.32 %); runs of 100
-# iterations or fewer stay within float noise of the start, because the second-order LQ leaves little to
-# learn quickly. The check asks for any decrease.
-LEARN_ITERS_2024 = 200
+# The 2024 learning check. Measured (python -m pytest tests/test_pairs.py -k lowers -s prints it): after 40
+# iterations at batch 2 the L1 on 16 fixed unseen pairs went from 0.034106 to 0.033955 (-0.44 %; 200
+# iterations: 0.033997). At batch 4, 100 iterations stayed within float noise of the start: the second-order
+# LQ leaves little to learn quickly. The check asks for any decrease.
+LEARN_ITERS_2024 = 40
 
 
 @pytest.mark.slow

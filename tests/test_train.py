@@ -35,9 +35,10 @@ from facesr.training.schedule import (
     lr_at,
 )
 
-# Learning check. Measured with the quick_run fixture (500 iterations, 1 CPU thread, about 140 CPU seconds):
-# best val PSNR 24.620 dB vs bicubic 24.229 dB, a margin of 0.39 dB (the untrained net, bilinear plus a small
-# residual, scores 23.88). Another CPU's float rounding changes the trajectory a little; 0.25 dB leaves room.
+# Learning check. Measured with the quick_run fixture (500 iterations, 2 CPU threads, about 2 minutes;
+# `pytest tests/test_train.py -k beats_bicubic -s` prints it): best val PSNR 24.572 dB vs bicubic 24.229 dB, a
+# margin of 0.34 dB (the untrained net, bilinear plus a small residual, scores 23.88). Another CPU's float
+# rounding changes the trajectory a little; 0.25 dB leaves room.
 LEARN_MARGIN_DB = 0.25
 
 # A tiny but real srgan run for the resume tests: 16-channel, 2-block MSRResNet on 64x64 GT crops.
@@ -431,29 +432,39 @@ def test_gan_run_from_an_init_checkpoint(sample_root: Path, tmp_path: Path) -> N
 
 
 def test_gpu_degradation_path_runs_on_any_device() -> None:
-    """The CUDA path of prepare_batch (degrade_batch, then a paired crop on the LQ grid), run here on the CPU."""
-    from facesr.training.step import build_nets, prepare_batch
+    """The CUDA path of prepare_batch (the workers' draws, then degradation, crop and flip on the device), here
+    on the CPU: a pure function of the sample seeds, each sample of its own seed only."""
+    from torch.utils.data import default_collate
+
+    from facesr.data.pairs import worker_item
+    from facesr.training.step import build_nets, pair_recipe, prepare_batch
 
     cfg = _tiny_cfg()
     nets = build_nets(cfg, torch.device("cpu"))
     nets.gpu_degrade = True  # what build_nets sets on CUDA
-    gt_full = torch.rand(2, 3, 512, 512, generator=torch.Generator().manual_seed(0))
-    seeds = torch.tensor([[0, 5, 0], [0, 5, 1]])  # (seed, iteration, index in the global batch)
-    lq, gt = prepare_batch({"gt": gt_full, "seed": seeds}, cfg, nets, torch.device("cpu"))
+    recipe = pair_recipe(cfg, on_device=True)
+    gt_full = np.random.default_rng(0).random((2, 512, 512, 3), dtype=np.float32)
+
+    def pairs(seeds: list[tuple[int, int, int]], first: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = default_collate([worker_item(gt_full[first + i], s, recipe) for i, s in enumerate(seeds)])
+        return prepare_batch(batch, cfg, nets, torch.device("cpu"))
+
+    seeds = [(0, 5, 0), (0, 5, 1)]  # (seed, iteration, index in the global batch)
+    lq, gt = pairs(seeds)
     assert lq.shape == (2, 3, 16, 16) and gt.shape == (2, 3, 64, 64)
-    again_lq, again_gt = prepare_batch({"gt": gt_full, "seed": seeds}, cfg, nets, torch.device("cpu"))
+    again_lq, again_gt = pairs(seeds)
     assert torch.equal(lq, again_lq) and torch.equal(gt, again_gt)  # a pure function of the sample seeds
-    other_lq, _ = prepare_batch({"gt": gt_full, "seed": seeds + torch.tensor([0, 1, 0])}, cfg, nets,
-                                torch.device("cpu"))
-    assert not torch.equal(lq, other_lq)
-    # each sample depends on its own seed only: the second one alone gives the same LQ and crop
-    lq1, gt1 = prepare_batch({"gt": gt_full[1:], "seed": seeds[1:]}, cfg, nets, torch.device("cpu"))
+    assert not torch.equal(lq, pairs([(0, 6, 0), (0, 6, 1)])[0])
+    lq1, gt1 = pairs(seeds[1:], first=1)  # the second sample alone gives the same pair
     assert torch.equal(lq1[0], lq[1]) and torch.equal(gt1[0], gt[1])
-    # every GT crop is a 64x64 window of its full image at a multiple of 4 (random values: the corner is unique)
+    # every GT crop is a 64x64 window of its full image at a multiple of 4, flipped or not (random values:
+    # the window's top-left pixel is unique)
     for i in range(2):
-        top, left = (int(v) for v in (gt_full[i, 0] == gt[i, 0, 0, 0]).nonzero()[0])
-        assert top % 4 == 0 and left % 4 == 0
-        assert torch.equal(gt[i], gt_full[i, :, top : top + 64, left : left + 64])
+        full = torch.from_numpy(gt_full[i]).permute(2, 0, 1)
+        flipped = not (full[0] == gt[i, 0, 0, 0]).any()
+        window = gt[i].flip(-1) if flipped else gt[i]
+        top, left = (int(v) for v in (full[0] == window[0, 0, 0]).nonzero()[0])
+        assert top % 4 == 0 and left % 4 == 0 and torch.equal(window, full[:, top : top + 64, left : left + 64])
 
 
 # ------------------------------------------------------------------------------------------ non-finite steps
