@@ -69,7 +69,7 @@ print(SETTINGS)
 
 # %%
 from facesr.report.runs import find_runs, read_logs
-from facesr.config import in_budget_names
+from facesr.named_configs import in_budget_names
 MODEL_NAMES = [m.strip() for m in MODELS.split(",") if m.strip()] or ["srgan", "esrgan", "esrgan_gan",
                                                                       *in_budget_names(SETTINGS.edition)]
 RUNS = find_runs(SETTINGS.runs_dir, MODEL_NAMES, finishes=True)  # prints a note for each missing run

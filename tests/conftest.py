@@ -10,6 +10,28 @@ import pytest
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+@pytest.fixture(autouse=True)
+def _globals_restored():
+    """No test leaves torch's thread count changed: every later test (and the session fixtures they build)
+    would otherwise run with it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    assert torch.get_num_threads() == threads, f"the test left torch on {torch.get_num_threads()} threads"
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """torch on one thread for the test (small per-sample work), the previous count restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def sample_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh copy of the bundled sample data in the course layout (read-only by convention)."""

@@ -7,9 +7,11 @@ import json
 
 import pytest
 
-from facesr.config import CONFIGS, TrainConfig, config_table, get_config, parse_overrides, validate_config
+from facesr.config import get_config, parse_overrides, validate_config
 from facesr.errors import FacesrError
+from facesr.named_configs import CONFIGS
 from facesr.quick_mode import QUICK_WARMUP_SHARE
+from facesr.train_config import TrainConfig, config_table
 
 
 def test_srgan_is_the_course_baseline() -> None:
@@ -73,8 +75,8 @@ def test_the_kit_classes_default_to_the_config_args() -> None:
     pytest.importorskip("spandrel")
     import torch
 
-    from facesr.config import RCAN_ARGS, SWINIR_ARGS
     from facesr.models import build_generator
+    from facesr.named_configs import RCAN_ARGS, SWINIR_ARGS
 
     with torch.device("meta"):
         for name, args in (("swinir", SWINIR_ARGS), ("rcan", RCAN_ARGS)):
@@ -260,8 +262,8 @@ def no_edition_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_each_edition_s_configs_build_and_fit_its_limit(year: int, no_edition_env: None) -> None:
     import importlib.util
 
-    from facesr.config import REPORT_CONFIGS, config_names, in_budget_names
     from facesr.editions import get_edition
+    from facesr.named_configs import REPORT_CONFIGS, config_names, in_budget_names
 
     limit = get_edition(year).param_limit
     names = config_names(year)
@@ -346,7 +348,7 @@ def test_basicsr_editions_baseline_and_report_experiments(no_edition_env: None) 
 
 
 def config_names_of(year: int) -> list[str]:
-    from facesr.config import config_names
+    from facesr.named_configs import config_names
 
     return config_names(year)
 

@@ -337,11 +337,10 @@ def test_degrade_batch_with_one_generator_per_sample(gt):
 
 
 @pytest.mark.slow
-def test_small_distribution_check():
+def test_small_distribution_check(one_torch_thread: None):
     """Mean bicubic PSNR of 40 random degradations per image near the course means (docs/course.md section 3)."""
     from skimage import data
 
-    torch.set_num_threads(1)
     for name, ref in (("astronaut", 21.78), ("coffee", 24.46), ("chelsea", 28.46)):
         im = cv2.resize(getattr(data, name)(), (512, 512), interpolation=cv2.INTER_AREA)
         numpy_mean = D.bicubic_psnr_samples(im, 40, np.random.default_rng(7)).mean()

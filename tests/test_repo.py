@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import subprocess
 import sys
@@ -49,3 +51,18 @@ def test_ruff_clean():
     result = subprocess.run([str(ruff if ruff.exists() else "ruff"), "check", "."], cwd=REPO,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_readme_tables_are_the_commands_output():
+    """Every block the README marks as a command's output is exactly what that command prints now."""
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"<!-- begin: python -m facesr ([^>]*?) -->\n(.*?)\n<!-- end: python -m facesr \1 -->",
+                        readme, flags=re.S)
+    assert {args for args, _ in blocks} >= {"editions", "params --edition 2022", "params --edition 2024"}
+    from facesr.cli import main
+
+    for args, text in blocks:
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            assert main(args.split()) == 0
+        assert text.removeprefix("```\n").removesuffix("\n```") == printed.getvalue().rstrip("\n"), args

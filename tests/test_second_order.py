@@ -322,8 +322,7 @@ BAND_DB = 1.5
 
 
 @pytest.mark.slow
-def test_lq_distribution_on_the_reference_images():
-    torch.set_num_threads(1)
+def test_lq_distribution_on_the_reference_images(one_torch_thread: None):
     for name, mean in SECOND_ORDER_MEANS.items():
         im = _image(name, 512)
         lq, _ = S.degrade_second_order(_batch(im, 12), _gens(*range(12)))

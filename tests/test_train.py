@@ -101,7 +101,7 @@ def test_quick_run_beats_bicubic(quick_run: Path, sample_root: Path) -> None:
 def test_resume_of_a_finished_run_and_config_change(quick_run: Path, capsys: pytest.CaptureFixture) -> None:
     import dataclasses
 
-    from facesr.config import TrainConfig
+    from facesr.train_config import TrainConfig
 
     saved = TrainConfig.from_dict(load_checkpoint(quick_run / "latest.pt")["config"])
     train(saved, runs_dir=quick_run.parent, name=quick_run.name)

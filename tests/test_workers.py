@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from facesr.config import CONFIGS, get_config
+from facesr.config import get_config
 from facesr.data.datasets import TrainDataset
 from facesr.errors import FacesrError
+from facesr.named_configs import CONFIGS
 from facesr.training import train
 
 # The hang of issue 21 without the kit: the parent uses OpenCV's pool, then forks workers that set OpenCV's

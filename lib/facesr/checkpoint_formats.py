@@ -272,7 +272,7 @@ def basicsr_network(generator: str, generator_args: Mapping) -> str:
     cls, renames = _BASICSR_ARCHS[generator]
     args = dict(generator_args)
     if generator == "swinir":  # BasicSR's SwinIR defaults differ from the kit's: spell every one out
-        from facesr.config import SWINIR_ARGS
+        from facesr.named_configs import SWINIR_ARGS
 
         args = {**SWINIR_ARGS, **args}
     if generator == "rrdbnet":

@@ -215,7 +215,7 @@ _TRUST_OPTIONS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from facesr.config import CONFIGS  # plain dataclasses: no torch import for --help
+    from facesr.named_configs import CONFIGS  # plain dataclasses: no torch import for --help
     parser = argparse.ArgumentParser(prog="python -m facesr", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -29,7 +29,7 @@ from facesr.report.readme import BundleFile, figure_description, handin_readme
 from facesr.report.steps import LEADERBOARD_ZIP, REAL_WORLD_PREDICTIONS, TEST_PREDICTIONS
 
 RUN_FILES = {
-    "config.json": "every training setting of the run (facesr.config.TrainConfig fields)",
+    "config.json": "every training setting of the run (facesr.train_config.TrainConfig fields)",
     "log.csv": "training log: loss terms, learning rate and speed, averaged over each logging window",
     "val.csv": "validation log: val PSNR/SSIM (RGB, 0-255, whole image) at each validation",
     "run_info.json": "the training machine: GPU model and count (or CPU), torch/CUDA, AMP dtype, wall hours",

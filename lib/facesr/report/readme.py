@@ -100,7 +100,8 @@ def train_command(config: dict) -> str:
     Args:
         config: the run's config.json contents.
     """
-    from facesr.config import CONFIGS, get_config
+    from facesr.config import get_config
+    from facesr.named_configs import CONFIGS
 
     quick = bool(config.get("quick"))
     iters = {"iters": config["iters"]} if isinstance(config.get("iters"), int) else {}

@@ -41,7 +41,7 @@ def budget_line(cfg: object) -> str:
 
 def show_config(cfg: object) -> None:
     """Print the config table (with its ``why``) and the parameter budget line (the config cell of 03-07)."""
-    from facesr.config import config_table
+    from facesr.train_config import config_table
 
     print(config_table(cfg))
     print()

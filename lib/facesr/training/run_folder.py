@@ -21,8 +21,8 @@ import torch
 
 import facesr
 from facesr.atomic import atomic_link, atomic_write_json, temp_pattern
-from facesr.config import TrainConfig
 from facesr.errors import FacesrError
+from facesr.train_config import TrainConfig
 from facesr.training.distributed import Ranks
 from facesr.training.step import Nets
 
