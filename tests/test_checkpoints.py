@@ -10,8 +10,6 @@ import pytest
 import torch
 
 from facesr.checkpoints import (
-    export_basicsr,
-    export_generator,
     extract_state_dict,
     load_checkpoint,
     load_weights,
@@ -19,6 +17,7 @@ from facesr.checkpoints import (
     save_checkpoint,
 )
 from facesr.errors import FacesrError
+from facesr.exports import export_basicsr, export_generator
 from facesr.models import ModifiedVGG, MSRResNet, MSRResNetBasicSR, RRDBNet
 
 

@@ -107,6 +107,20 @@ def _worker_pids(launcher: subprocess.Popen, count: int, deadline: float) -> lis
     return pids
 
 
+def _same_as_uninterrupted(reference: Path, resumed: Path) -> dict:
+    """Assert the resumed run folder ended bit-identical to the uninterrupted one (weights, EMA, Adam moments,
+    the log's iterations and losses); return its latest.pt."""
+    a, b = load_checkpoint(reference / "latest.pt"), load_checkpoint(resumed / "latest.pt")
+    assert a["iter"] == b["iter"] == ITERS
+    for key in ("net_g", "net_g_ema"):
+        assert _bit_identical(a[key], b[key]), key
+    states_a, states_b = a["optimizer_g"]["state"].values(), b["optimizer_g"]["state"].values()
+    assert all(torch.equal(x["exp_avg"], y["exp_avg"]) for x, y in zip(states_a, states_b, strict=True))
+    log_a, log_b = read_run_logs(reference)[0], read_run_logs(resumed)[0]
+    assert list(log_a["iter"]) == list(log_b["iter"]) and list(log_a["l_pix"]) == list(log_b["l_pix"])
+    return b
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds torchrun's workers through /proc")
 def test_sigkill_of_one_rank_then_the_same_command_resumes_bit_exact(
@@ -132,15 +146,10 @@ def test_sigkill_of_one_rank_then_the_same_command_resumes_bit_exact(
 
     resumed = _run(argv)  # the same command again
     assert f"from iteration {killed_at}" in resumed
-    a, b = load_checkpoint(two_rank_run / "latest.pt"), load_checkpoint(latest)
-    assert a["iter"] == b["iter"] == ITERS
-    for key in ("net_g", "net_g_ema"):
-        assert _bit_identical(a[key], b[key]), key
-    states_a, states_b = a["optimizer_g"]["state"].values(), b["optimizer_g"]["state"].values()
-    assert all(torch.equal(x["exp_avg"], y["exp_avg"]) for x, y in zip(states_a, states_b, strict=True))
-    log_a, log_b = read_run_logs(two_rank_run)[0], read_run_logs(tmp_path / "srgan")[0]
-    assert list(log_a["iter"]) == list(log_b["iter"]) and list(log_a["l_pix"]) == list(log_b["l_pix"])
+    b = _same_as_uninterrupted(two_rank_run, tmp_path / "srgan")
     assert not list((tmp_path / "srgan").glob(".*.tmp"))
+    print(f"SIGKILL of rank {victim} after iteration {k}'s log row: resumed from {killed_at}, "
+          f"{b['run_info']['iterations_trained_twice']} iterations trained twice")
 
 
 @pytest.mark.slow
@@ -193,14 +202,7 @@ def test_a_signal_to_torchrun_stops_every_rank_and_the_same_command_finishes_bit
     assert out.count(line) == 1, out[-3000:]  # rank 0 alone says it
     resumed = _run(argv)  # the same command again
     assert f"from iteration {stopped_at}" in resumed
-    a, b = load_checkpoint(two_rank_run / "latest.pt"), load_checkpoint(tmp_path / "srgan" / "latest.pt")
-    assert a["iter"] == b["iter"] == ITERS
-    for key in ("net_g", "net_g_ema"):
-        assert _bit_identical(a[key], b[key]), key
-    states_a, states_b = a["optimizer_g"]["state"].values(), b["optimizer_g"]["state"].values()
-    assert all(torch.equal(x["exp_avg"], y["exp_avg"]) for x, y in zip(states_a, states_b, strict=True))
-    log_a, log_b = read_run_logs(two_rank_run)[0], read_run_logs(tmp_path / "srgan")[0]
-    assert list(log_a["iter"]) == list(log_b["iter"]) and list(log_a["l_pix"]) == list(log_b["l_pix"])
+    b = _same_as_uninterrupted(two_rank_run, tmp_path / "srgan")
     print(f"{signal.Signals(signum).name} after iteration {k}'s log row: both ranks stopped at {stopped_at}, "
           f"{b['run_info']['iterations_trained_twice']} iterations trained twice")
 

@@ -31,7 +31,7 @@ from facesr.report import make_handin
 from facesr.report.readme import train_command
 from facesr.report.tables import machine_table, save_table
 from facesr.training.distributed import Ranks
-from facesr.training.run_folder import machine_info, start_session, update_session
+from facesr.training.run_info import machine_info, start_session, update_session
 
 
 def _cpu_run_info(iters: int = 20, seconds: float = 36.0) -> dict:

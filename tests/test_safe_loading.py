@@ -13,8 +13,6 @@ import pytest
 import torch
 
 from facesr.checkpoints import (
-    export_generator,
-    export_safetensors,
     extract_state_dict,
     load_checkpoint,
     load_weights,
@@ -24,6 +22,7 @@ from facesr.checkpoints import (
 from facesr.cli import main
 from facesr.config import get_config
 from facesr.errors import FacesrError
+from facesr.exports import export_generator, export_safetensors
 from facesr.infer import load_generator
 from facesr.models import GENERATORS, MSRResNet, build_generator, count_parameters
 from facesr.training import train

@@ -33,7 +33,7 @@ _ESRGAN_RENAMES = (
     (re.compile(r"^HRconv\."), "conv_hr."),
 )
 
-# Keys of the safetensors metadata written by ``export_safetensors`` (all values are strings).
+# Keys of the safetensors metadata written by ``facesr.exports.export_safetensors`` (all values are strings).
 META_GENERATOR = "facesr_generator"
 META_GENERATOR_ARGS = "facesr_generator_args"
 META_VERSION = "facesr_version"

@@ -145,8 +145,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from facesr.checkpoint_formats import basicsr_network
-    from facesr.checkpoints import export_generator
     from facesr.editions import get_edition
+    from facesr.exports import export_generator
     from facesr.models import count_parameters
 
     gen = export_generator(args.run_or_ckpt, args.out, overwrite=args.overwrite, trust=args.trust_checkpoint,

@@ -13,18 +13,19 @@ threads, so :func:`iterate` calls it right before the workers are forked and res
 they are running: the fork is safe whatever the main process did before (in 40 tries of that sequence each,
 with OpenCV 4.10 and 5.0: 37/40 and 20/40 hangs without the stop, none with it).
 
-The alternatives start clean interpreters instead of forking. ``python benchmarks/data_loading.py`` on the
-sample data (srgan's loader: 2 workers, batch 8, the full 512x512 course degradation, 2 CPU cores):
+The alternatives start clean interpreters instead of forking. ``python benchmarks/data_loading.py --iters 30
+--repeats 3`` on the sample data (srgan's loader: 2 workers, batch 8, the full 512x512 course degradation,
+2 CPU cores, median of 3 runs):
 
 ====================  ==========  ===========
 start method          start-up    data s/it
 ====================  ==========  ===========
-fork, pool stopped    0.31 s      0.148 s
-forkserver            3.78 s      0.149 s
-spawn                 4.55 s      0.148 s
+fork, pool stopped    0.27 s      0.108 s
+forkserver            2.14 s      0.121 s
+spawn                 1.90 s      0.109 s
 ====================  ==========  ===========
 
-The data time per iteration is the same; fork starts seconds sooner, shares the RAM cache (``cache=True``)
+The data time per iteration is about the same; fork starts seconds sooner, shares the RAM cache (``cache=True``)
 with the workers copy-on-write instead of pickling a copy into each, and needs no ``if __name__ ==
 "__main__":`` guard in a student's own training script. So the kit forks (the platform's default start
 method: fork on Linux, where the hang happens), with the pool stopped.

@@ -11,8 +11,8 @@ Modules, each named for what it holds:
   on the device when not finite), validation.
 - :mod:`~facesr.training.guard`: non-finite steps counted on the device, the stop after ``max_bad_steps``.
 - :mod:`~facesr.training.stopping`: SIGINT / SIGTERM, time-based checkpoints, and where the ranks agree on them.
-- :mod:`~facesr.training.run_folder`: checkpoint dict, atomic save, resume, restore, rotation, RNG states,
-  ``run_info.json``.
+- :mod:`~facesr.training.run_folder`: checkpoint dict, atomic save, resume, restore, rotation, RNG states.
+- :mod:`~facesr.training.run_info`: ``run_info.json``: machine, speed and restarts, session by session.
 - :mod:`~facesr.training.schedule`: lr (cosine, restarts, warm-up, milestones), EMA, data order and sample seeds.
 - :mod:`~facesr.training.logs`: ``log.csv``, ``val.csv``, TensorBoard.
 - :mod:`~facesr.training.distributed`: torchrun set-up and rank helpers; its docstring states what a config

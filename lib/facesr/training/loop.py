@@ -50,12 +50,11 @@ from facesr.training.guard import BadSteps
 from facesr.training.logs import LossWindow, last_logged_iteration
 from facesr.training.run_folder import (
     load_resume,
-    machine_info,
     plain_values,
     resolve_init,
     restore_state,
-    start_session,
 )
+from facesr.training.run_info import machine_info, start_session
 from facesr.training.run_state import RunState, kept, log_and_save, open_run_folder, save_run, stop_run
 from facesr.training.schedule import IterationBatchSampler, IterationLR
 from facesr.training.step import build_nets, prepare_batch, train_dataset, train_step

@@ -1,4 +1,4 @@
-"""The run folder: checkpoint dict, atomic save, resume (config comparison, restore), rotation, run_info.json.
+"""The run folder: checkpoint dict, atomic save, resume (config comparison, restore), rotation, RNG states.
 
 A checkpoint holds everything a bit-exact resume needs (weights, EMA, optimizers, lr schedule position,
 grad scaler, RNG states, the training time so far); files are written with
@@ -8,10 +8,7 @@ the previous checkpoint whole. Only rank 0 writes here (see :mod:`facesr.trainin
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
-import platform
 import random
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,6 @@ import facesr
 from facesr.atomic import atomic_link, atomic_write_json, temp_pattern
 from facesr.errors import FacesrError
 from facesr.train_config import TrainConfig
-from facesr.training.distributed import Ranks
 from facesr.training.step import Nets
 
 # Fields that do not change what is trained (or, for iters, may grow: a run can be extended). deterministic and
@@ -296,86 +292,3 @@ def set_rng_state(state: dict, device: torch.device | None = None) -> None:
 
 def _tuplify(obj: Any) -> Any:
     return tuple(_tuplify(o) for o in obj) if isinstance(obj, (list, tuple)) else obj
-
-
-# -------------------------------------------------------------------------------------------- run_info.json
-def _dtype_name(dtype: torch.dtype | None) -> str:
-    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32")
-
-
-def machine_info(device: torch.device, ranks: Ranks, amp_dtype: torch.dtype | None) -> dict:
-    """Where this run trains: GPU model and count (or the CPU), torch/CUDA/cuDNN/Python versions, AMP dtype."""
-    cuda = device.type == "cuda"
-    info = {
-        "device": "cuda" if cuda else "cpu",
-        "gpu_name": torch.cuda.get_device_name(device) if cuda else None,
-        "gpu_count": ranks.world_size if cuda else 0,
-        "world_size": ranks.world_size,
-        "cpu": f"{platform.machine() or 'unknown'}, {os.cpu_count() or '?'} cores",
-        "host": platform.node(),
-        "torch": str(torch.__version__),  # a TorchVersion (str subclass): weights-only loads want plain str
-        "cuda": torch.version.cuda if cuda else None,
-        "cudnn": torch.backends.cudnn.version() if cuda else None,
-        "python": platform.python_version(),
-        "amp_dtype": _dtype_name(amp_dtype),
-    }
-    if cuda:
-        props = torch.cuda.get_device_properties(device)
-        info["gpu_memory_gib"] = round(props.total_memory / 2**30, 1)
-    return info
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def start_session(previous: dict | None, machine: dict, start_iter: int, redone: int = 0) -> dict:
-    """The run_info of a run that (re)starts at ``start_iter`` on ``machine``: earlier sessions kept.
-
-    Each session (one process start, e.g. one Colab runtime) records its machine and iterations, so a
-    run resumed on another GPU says so; the top-level fields describe the latest machine. ``redone``: the
-    iterations an earlier session had trained past the checkpoint this one starts from (its last log row),
-    which this session trains again: the work lost to that restart.
-    """
-    sessions = list((previous or {}).get("sessions", []))
-    sessions.append({"started": _now(), "from_iter": start_iter, "to_iter": start_iter, "seconds": 0.0,
-                     "redone": int(redone), **machine})
-    kept = {k: v for k, v in (previous or {}).items() if k in ("skipped_steps", "batch_size")}
-    info = {**kept, **machine, "sessions": sessions}
-    return update_session(info, start_iter, 0.0)
-
-
-def update_session(info: dict, it: int, session_seconds: float, skipped: int | None = None,
-                   batch_size: int | None = None) -> dict:
-    """``info`` with the current session at iteration ``it`` after ``session_seconds`` of training.
-
-    Args:
-        info: The run_info so far.
-        it: The iteration reached.
-        session_seconds: Wall seconds of this session so far.
-        skipped: Non-finite steps skipped since the run began, when known.
-        batch_size: The global batch, for ``samples_per_s``; default the one ``info`` holds.
-    """
-    sessions = [dict(s) for s in info["sessions"]]
-    sessions[-1].update(to_iter=it, seconds=round(session_seconds, 3))
-    seconds = sum(s["seconds"] for s in sessions)
-    trained = sum(s["to_iter"] - s["from_iter"] for s in sessions)
-    redone = sum(int(s.get("redone", 0)) for s in sessions)
-    rate = trained / seconds if seconds > 0 else None
-    batch = batch_size or info.get("batch_size")
-    out = {
-        **{k: v for k, v in info.items() if k != "sessions"},
-        "iterations": it,
-        "wall_hours": round(seconds / 3600, 6),
-        "iters_per_s": round(rate, 4) if rate else None,
-        "samples_per_s": round(rate * batch, 3) if rate and batch else None,
-        "batch_size": batch,
-        "restarts": len(sessions) - 1,
-        "iterations_trained_twice": redone,
-        "hours_lost_to_restarts": round(redone / rate / 3600, 6) if rate else None,
-        "updated": _now(),
-        "sessions": sessions,
-    }
-    if skipped is not None:
-        out["skipped_steps"] = int(skipped)
-    return out

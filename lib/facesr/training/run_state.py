@@ -25,8 +25,8 @@ from facesr.training.run_folder import (
     make_checkpoint,
     remove_stale_temp_files,
     save_iteration,
-    update_session,
 )
+from facesr.training.run_info import update_session
 from facesr.training.step import Nets, validate
 from facesr.training.stopping import Cadence, TrainingStopped
 
