@@ -27,6 +27,7 @@ from facesr.data.second_order_draws import (
     sample_second_order_params,
 )
 from facesr.errors import FacesrError
+from facesr.report.widgets import ControlPanel
 
 NOISE_KINDS = ("gaussian", "poisson")
 
@@ -209,17 +210,13 @@ def render_second_order(
     return out, lq_np, lq_bicubic_psnr(lq_np, to_uint8(to_float(gt)))
 
 
-class SecondOrderPanel:
+class SecondOrderPanel(ControlPanel):
     """Controls for the main knobs of each stage, a "random sample" button and the picture strip.
 
     Attributes:
         controls: ``{SecondOrderKnobs field: widget}`` (``kernel2`` also offers "none": no stage-2 blur).
         knobs: the knobs drawn now (controls plus the values the panel does not show).
-        button: the "random sample" button.
-        output: the Output widget holding the current figure.
-        widget: the whole panel (a VBox); displaying the panel displays it.
-        last_psnr: the bicubic PSNR the last redraw computed.
-        redraws: how many times the figure was redrawn.
+        The rest as :class:`facesr.report.widgets.ControlPanel`.
     """
 
     def __init__(self, gt: np.ndarray, settings: SecondOrderSettings | None = None, seed: int = 0) -> None:
@@ -265,19 +262,8 @@ class SecondOrderPanel:
             "jpeg2": slider(k.jpeg2, s.jpeg_range2, 1, "final JPEG quality"),
             "usm": dropdown(on_off, k.usm, "sharpen GT (USM)"),
         }
-        self.button = widgets.Button(description="random sample")
-        self.output = widgets.Output()
         names = list(self.controls)
-        columns = [names[:8], names[8:15], names[15:]]
-        self.widget = widgets.VBox([widgets.HBox([widgets.VBox([self.controls[n] for n in c]) for c in columns]),
-                                    self.button, self.output])  # fmt: skip
-        self.last_psnr: float | None = None
-        self.redraws = 0
-        self._hold = False  # set while several controls change at once: one redraw at the end
-        for control in self.controls.values():
-            control.observe(self._on_change, names="value")
-        self.button.on_click(lambda _button: self.randomize())
-        self.update()
+        self._assemble([names[:8], names[8:15], names[15:]])
 
     def _read_controls(self) -> SecondOrderKnobs:
         values = {name: control.value for name, control in self.controls.items()}
@@ -289,15 +275,9 @@ class SecondOrderPanel:
 
     def set_knobs(self, knobs: SecondOrderKnobs) -> None:
         """Show ``knobs`` on the controls (and keep the values they do not show) and redraw once."""
-        self._hold = True
-        try:
-            self.knobs = knobs
-            for name, control in self.controls.items():
-                value = getattr(knobs, name)
-                control.value = "none" if name == "kernel2" and not knobs.blur2 else value
-        finally:
-            self._hold = False
-        self.update()
+        self.knobs = knobs
+        self._show({name: "none" if name == "kernel2" and not knobs.blur2 else getattr(knobs, name)
+                    for name in self.controls})
 
     def randomize(self) -> SecondOrderKnobs:
         """Draw a degradation like training does (:func:`sample_second_order_params`) and show it."""
@@ -305,14 +285,9 @@ class SecondOrderPanel:
         self.set_knobs(knobs)
         return knobs
 
-    def _on_change(self, change: dict) -> None:
-        if not self._hold:
-            self.update()
-
     def update(self) -> None:
         """Recompute every step, the LQ and its bicubic PSNR for the current controls and redraw the figure."""
         from facesr.report.explore import plot_second_order_steps
-        from facesr.report.widgets import show_in
 
         self.knobs = knobs = self._read_controls()
         c = self.controls
@@ -324,13 +299,7 @@ class SecondOrderPanel:
         c["omega"].disabled = not knobs.sinc
         steps, _, self.last_psnr = render_second_order(self.gt, knobs, self.seed, self.settings)
         fig = plot_second_order_steps(steps, strip_kernels(knobs), gt=to_uint8(to_float(self.gt)), psnr=self.last_psnr)
-        show_in(self.output, fig)
-        self.redraws += 1
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+        self._redraw(fig)
 
 
 def build_second_order_panel(

@@ -9,6 +9,7 @@ Dropdown, Button, Output, HBox/VBox, ``observe(handler, names="value")``, ``on_c
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -81,16 +82,76 @@ def render_degradation(
     return params_kernel(params, settings), lq, lq_bicubic_psnr(lq, to_uint8(gt))
 
 
-class DegradationPanel:
-    """Sliders and dropdowns for every degradation parameter, a "random sample" button and the figure.
+class ControlPanel(ABC):
+    """What both degradation panels share: controls in columns above a "random sample" button and an
+    ``Output`` holding the figure, one redraw per change (several controls set at once redraw once).
+
+    A subclass builds ``self.controls`` (``{name: widget}``), defines ``update()`` (recompute, then
+    :meth:`_redraw`) and ``randomize()``, and ends its ``__init__`` with :meth:`_assemble`.
 
     Attributes:
-        controls: ``{DegradationParams field: widget}``.
         button: the "random sample" button.
         output: the Output widget holding the current figure.
         widget: the whole panel (a VBox); displaying the panel displays it.
         last_psnr: the bicubic PSNR the last redraw computed.
         redraws: how many times the figure was redrawn.
+    """
+
+    controls: dict[str, Any]
+
+    def _assemble(self, columns: list[list[str]]) -> None:
+        """Lay the controls out in ``columns`` (lists of control names), wire them and draw once."""
+        import ipywidgets as widgets
+
+        self.button = widgets.Button(description="random sample")
+        self.output = widgets.Output()
+        boxes = [widgets.VBox([self.controls[name] for name in column]) for column in columns]
+        self.widget = widgets.VBox([widgets.HBox(boxes), self.button, self.output])
+        self.last_psnr: float | None = None
+        self.redraws = 0
+        self._hold = False  # set while several controls change at once: one redraw at the end
+        for control in self.controls.values():
+            control.observe(self._on_change, names="value")
+        self.button.on_click(lambda _button: self.randomize())
+        self.update()
+
+    def _show(self, values: dict[str, Any]) -> None:
+        """Set the controls named in ``values``, then redraw once."""
+        self._hold = True
+        try:
+            for name, value in values.items():
+                self.controls[name].value = value
+        finally:
+            self._hold = False
+        self.update()
+
+    def _on_change(self, change: dict) -> None:
+        if not self._hold:
+            self.update()
+
+    def _redraw(self, fig: Any) -> None:
+        show_in(self.output, fig)
+        self.redraws += 1
+
+    @abstractmethod
+    def update(self) -> None:
+        """Recompute the picture for the current controls and :meth:`_redraw` it."""
+
+    @abstractmethod
+    def randomize(self) -> Any:
+        """Draw a degradation as training does, show it on the controls and return it."""
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+
+class DegradationPanel(ControlPanel):
+    """Sliders and dropdowns for every degradation parameter, a "random sample" button and the figure.
+
+    Attributes:
+        controls: ``{DegradationParams field: widget}``; the rest as :class:`ControlPanel`.
     """
 
     def __init__(self, gt: np.ndarray, settings: DegradationSettings | None = None, seed: int = 0) -> None:
@@ -118,20 +179,8 @@ class DegradationPanel:
             "jpeg_quality": slider(widgets.IntSlider, 75, tuple(map(int, s.jpeg_quality_range)), 1, "JPEG quality"),
             "up_interpolation": dropdown(s.resize_interpolations, "bicubic", "up interpolation"),
         }
-        self.button = widgets.Button(description="random sample")
-        self.output = widgets.Output()
         names = list(self.controls)
-        columns = widgets.HBox(
-            [widgets.VBox([self.controls[n] for n in names[:5]]), widgets.VBox([self.controls[n] for n in names[5:]])]
-        )
-        self.widget = widgets.VBox([columns, self.button, self.output])
-        self.last_psnr: float | None = None
-        self.redraws = 0
-        self._hold = False  # set while several controls change at once: one redraw at the end
-        for control in self.controls.values():
-            control.observe(self._on_change, names="value")
-        self.button.on_click(lambda _button: self.randomize())
-        self.update()
+        self._assemble([names[:5], names[5:]])
 
     @property
     def params(self) -> DegradationParams:
@@ -143,23 +192,13 @@ class DegradationPanel:
 
     def set_params(self, params: DegradationParams) -> None:
         """Show ``params`` on the controls and redraw once."""
-        self._hold = True
-        try:
-            for name, value in dataclasses.asdict(params).items():
-                self.controls[name].value = value
-        finally:
-            self._hold = False
-        self.update()
+        self._show(dataclasses.asdict(params))
 
     def randomize(self) -> DegradationParams:
         """Draw parameters like the training pipeline does (:func:`sample_params`) and show them."""
         params = sample_params(self.rng, self.settings)
         self.set_params(params)
         return params
-
-    def _on_change(self, change: dict) -> None:
-        if not self._hold:
-            self.update()
 
     def update(self) -> None:
         """Recompute the LQ and its bicubic PSNR for the current controls and redraw the figure."""
@@ -174,13 +213,7 @@ class DegradationPanel:
         lq8, gt8 = to_uint8(lq), to_uint8(self.gt)
         fig = plot_degradation_result(kernel, lq8, bicubic_upscale(lq8, gt8.shape[0] // lq8.shape[0]),
                                       gt8, self.last_psnr, params)  # fmt: skip
-        show_in(self.output, fig)
-        self.redraws += 1
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+        self._redraw(fig)
 
 
 def show_in(output: Any, fig: Any) -> None:
