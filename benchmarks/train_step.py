@@ -38,6 +38,7 @@ import torch
 from facesr.config import get_config
 from facesr.errors import FacesrError
 from facesr.training.device import resolve_device, training_numerics
+from facesr.training.run_info import precision_name
 from facesr.training.schedule import IterationBatchSampler
 from facesr.training.step import build_nets, prepare_batch, train_dataset, train_step
 
@@ -142,8 +143,7 @@ def _measure(setting, label, kw, device, amp, gpu_degrade, repeats, limit, data_
     cfg = get_config(name, amp=amp, gpu_degrade=gpu_degrade, **kw)
     nets = build_nets(cfg, device)
     scaler = torch.amp.GradScaler("cuda", enabled=nets.amp_dtype == torch.float16)
-    precision = str(nets.amp_dtype).replace("torch.", "").replace("float16", "fp16").replace("bfloat16", "bf16") \
-        if nets.amp_dtype else "fp32"
+    precision = precision_name(nets.amp_dtype)
     lq_size = (cfg.gt_patch or 512) // 4
     row = {"setting": setting, "model": label, "device": device.type, "amp": precision,
            "degrade": "GPU" if nets.gpu_degrade else "CPU", "batch": cfg.batch_size,

@@ -21,6 +21,31 @@ def _globals_restored():
     assert torch.get_num_threads() == threads, f"the test left torch on {torch.get_num_threads()} threads"
 
 
+@pytest.fixture(scope="session")
+def assert_same_run():
+    """A check that a resumed (killed, or stopped and run again) run folder ended bit-identical to the
+    uninterrupted ``reference``: weights, EMA, Adam state (moments and step counts), and the iterations and
+    losses of log.csv. It returns the resumed run's latest.pt."""
+    import torch
+
+    from facesr.checkpoints import load_checkpoint
+    from facesr.training import read_run_logs
+
+    def check(reference: Path, resumed: Path) -> dict:
+        a, b = load_checkpoint(reference / "latest.pt"), load_checkpoint(resumed / "latest.pt")
+        assert a["iter"] == b["iter"]
+        for key in ("net_g", "net_g_ema"):
+            assert a[key].keys() == b[key].keys()
+            assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
+        for x, y in zip(a["optimizer_g"]["state"].values(), b["optimizer_g"]["state"].values(), strict=True):
+            assert all(torch.equal(x[k], y[k]) for k in ("exp_avg", "exp_avg_sq", "step"))
+        log_a, log_b = read_run_logs(reference)[0], read_run_logs(resumed)[0]
+        assert list(log_a["iter"]) == list(log_b["iter"]) and list(log_a["l_pix"]) == list(log_b["l_pix"])
+        return b
+
+    return check
+
+
 @pytest.fixture()
 def one_torch_thread():
     """torch on one thread for the test (small per-sample work), the previous count restored after."""

@@ -55,10 +55,6 @@ def _max_difference(a: dict, b: dict) -> float:
     return max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
 
 
-def _bit_identical(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
 @pytest.fixture(scope="module")
 def two_rank_run(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An uninterrupted 2-rank run of ITERS iterations (the reference of the tests below)."""
@@ -107,24 +103,10 @@ def _worker_pids(launcher: subprocess.Popen, count: int, deadline: float) -> lis
     return pids
 
 
-def _same_as_uninterrupted(reference: Path, resumed: Path) -> dict:
-    """Assert the resumed run folder ended bit-identical to the uninterrupted one (weights, EMA, Adam moments,
-    the log's iterations and losses); return its latest.pt."""
-    a, b = load_checkpoint(reference / "latest.pt"), load_checkpoint(resumed / "latest.pt")
-    assert a["iter"] == b["iter"] == ITERS
-    for key in ("net_g", "net_g_ema"):
-        assert _bit_identical(a[key], b[key]), key
-    states_a, states_b = a["optimizer_g"]["state"].values(), b["optimizer_g"]["state"].values()
-    assert all(torch.equal(x["exp_avg"], y["exp_avg"]) for x, y in zip(states_a, states_b, strict=True))
-    log_a, log_b = read_run_logs(reference)[0], read_run_logs(resumed)[0]
-    assert list(log_a["iter"]) == list(log_b["iter"]) and list(log_a["l_pix"]) == list(log_b["l_pix"])
-    return b
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds torchrun's workers through /proc")
 def test_sigkill_of_one_rank_then_the_same_command_resumes_bit_exact(
-    two_rank_run: Path, sample_root: Path, tmp_path: Path
+    two_rank_run: Path, sample_root: Path, tmp_path: Path, assert_same_run
 ) -> None:
     argv = _train_argv(tmp_path, sample_root, 2)
     launcher = subprocess.Popen(argv, **RUN)
@@ -146,7 +128,8 @@ def test_sigkill_of_one_rank_then_the_same_command_resumes_bit_exact(
 
     resumed = _run(argv)  # the same command again
     assert f"from iteration {killed_at}" in resumed
-    b = _same_as_uninterrupted(two_rank_run, tmp_path / "srgan")
+    b = assert_same_run(two_rank_run, tmp_path / "srgan")
+    assert b["iter"] == ITERS
     assert not list((tmp_path / "srgan").glob(".*.tmp"))
     print(f"SIGKILL of rank {victim} after iteration {k}'s log row: resumed from {killed_at}, "
           f"{b['run_info']['iterations_trained_twice']} iterations trained twice")
@@ -178,7 +161,7 @@ def test_a_global_batch_that_does_not_divide_is_refused_with_one_line(sample_roo
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_to_torchrun_stops_every_rank_and_the_same_command_finishes_bit_exact(
-    signum: int, two_rank_run: Path, sample_root: Path, tmp_path: Path
+    signum: int, two_rank_run: Path, sample_root: Path, tmp_path: Path, assert_same_run
 ) -> None:
     """Ctrl-C (SIGINT) or a preemption's SIGTERM to the launcher, which forwards it to both ranks: they agree on
     the iteration at a sync point, rank 0 alone writes latest.pt, every rank exits 128 + signal."""
@@ -202,7 +185,8 @@ def test_a_signal_to_torchrun_stops_every_rank_and_the_same_command_finishes_bit
     assert out.count(line) == 1, out[-3000:]  # rank 0 alone says it
     resumed = _run(argv)  # the same command again
     assert f"from iteration {stopped_at}" in resumed
-    b = _same_as_uninterrupted(two_rank_run, tmp_path / "srgan")
+    b = assert_same_run(two_rank_run, tmp_path / "srgan")
+    assert b["iter"] == ITERS
     print(f"{signal.Signals(signum).name} after iteration {k}'s log row: both ranks stopped at {stopped_at}, "
           f"{b['run_info']['iterations_trained_twice']} iterations trained twice")
 

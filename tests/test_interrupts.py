@@ -19,11 +19,10 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from facesr.checkpoints import load_checkpoint
 from facesr.config import get_config
-from facesr.training import read_run_logs, train
+from facesr.training import train
 from facesr.training.logs import last_logged_iteration
 from facesr.training.stopping import StopSignals, TrainingStopped
 
@@ -37,16 +36,6 @@ TINY_ARGS = [arg for key, value in TINY.items() if key != "generator_args"
                                                         "--set", "generator_args.num_blocks=2"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "FACESR_QUICK": "0"}
 STOPPED = "stopped at iteration {}: latest.pt saved, run the same command or cell again to continue"
-
-
-def _same_training(a: dict, b: dict) -> None:
-    """Bit-identical weights, EMA and Adam state (moments and step counts)."""
-    assert a["iter"] == b["iter"]
-    for key in ("net_g", "net_g_ema"):
-        assert a[key].keys() == b[key].keys()
-        assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
-    for x, y in zip(a["optimizer_g"]["state"].values(), b["optimizer_g"]["state"].values(), strict=True):
-        assert all(torch.equal(x[k], y[k]) for k in ("exp_avg", "exp_avg_sq", "step"))
 
 
 # ------------------------------------------------------------------------------------------------ in-process
@@ -75,7 +64,7 @@ def _signal_in_step(monkeypatch: pytest.MonkeyPatch, at: int, *signums: int) -> 
 
 
 def test_ctrl_c_in_a_notebook_saves_raises_and_the_same_call_continues(
-    reference: Path, sample_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    reference: Path, sample_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, assert_same_run
 ) -> None:
     at = random.Random("ctrl-c in a notebook").randint(2, 6)  # a seeded iteration inside the 8
     _signal_in_step(monkeypatch, at, signal.SIGINT)
@@ -91,9 +80,7 @@ def test_ctrl_c_in_a_notebook_saves_raises_and_the_same_call_continues(
     monkeypatch.undo()
     train(cfg, data_root=sample_root, runs_dir=tmp_path)  # the same cell again
     assert f"from iteration {at}" in capsys.readouterr().out
-    _same_training(load_checkpoint(reference / "latest.pt"), load_checkpoint(tmp_path / "srgan" / "latest.pt"))
-    log_ref, log = read_run_logs(reference)[0], read_run_logs(tmp_path / "srgan")[0]
-    assert list(log["iter"]) == list(log_ref["iter"]) and list(log["l_pix"]) == list(log_ref["l_pix"])
+    assert_same_run(reference, tmp_path / "srgan")
     info_json = load_checkpoint(tmp_path / "srgan" / "latest.pt")["run_info"]
     assert info_json["restarts"] == 1 and info_json["iterations_trained_twice"] == 0  # a clean stop loses nothing
 
@@ -177,7 +164,7 @@ def signal_at_a_seeded_moment(proc: subprocess.Popen, log_csv: Path, seed: str, 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_cli_stops_on_a_signal_and_the_same_command_finishes_bit_identical(
-    signum: int, cli_reference: Path, sample_root: Path, tmp_path: Path
+    signum: int, cli_reference: Path, sample_root: Path, tmp_path: Path, assert_same_run
 ) -> None:
     argv = _cli(tmp_path, sample_root)
     proc = subprocess.Popen(argv, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -190,9 +177,7 @@ def test_cli_stops_on_a_signal_and_the_same_command_finishes_bit_identical(
     again = subprocess.run(argv, env=ENV, capture_output=True, text=True, timeout=300)  # the same command
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert f"from iteration {stopped_at}" in again.stdout
-    _same_training(load_checkpoint(cli_reference / "latest.pt"), load_checkpoint(tmp_path / "srgan" / "latest.pt"))
-    log_ref, log = read_run_logs(cli_reference)[0], read_run_logs(tmp_path / "srgan")[0]
-    assert list(log["iter"]) == list(log_ref["iter"]) and list(log["l_pix"]) == list(log_ref["l_pix"])
+    assert_same_run(cli_reference, tmp_path / "srgan")
     print(f"{signal.Signals(signum).name} after iteration {k}'s log row: stopped at {stopped_at}, "
           f"{load_checkpoint(tmp_path / 'srgan' / 'latest.pt')['run_info']['iterations_trained_twice']} "
           "iterations trained twice")

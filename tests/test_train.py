@@ -31,7 +31,6 @@ from facesr.training.schedule import (
     EMA,
     IterationBatchSampler,
     ema_decay_at,
-    ema_update,
     lr_at,
 )
 
@@ -121,7 +120,8 @@ def _cli(runs: Path, data: Path, iters: int, *extra: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_sigkill_between_periodic_checkpoints_resumes_from_the_time_based_one(sample_root: Path, tmp_path: Path) -> None:
+def test_sigkill_between_periodic_checkpoints_resumes_from_the_time_based_one(sample_root: Path, tmp_path: Path,
+                                                                            assert_same_run) -> None:
     """checkpoint_minutes tiny (latest.pt after about every iteration), checkpoint_every past the end: the run is
     killed at a seeded moment after a seeded iteration's log row, and resumes from a time-based latest.pt."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "FACESR_QUICK": "0"}
@@ -149,17 +149,10 @@ def test_sigkill_between_periodic_checkpoints_resumes_from_the_time_based_one(sa
     out, _ = uninterrupted.communicate(timeout=300)
     assert uninterrupted.returncode == 0, out[-2000:]
 
-    a, b = load_checkpoint(clean / "srgan" / "latest.pt"), load_checkpoint(latest)
-    assert a["iter"] == b["iter"] == iters
-    for key in ("net_g", "net_g_ema"):
-        assert a[key].keys() == b[key].keys()
-        assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
-    states_a, states_b = a["optimizer_g"]["state"].values(), b["optimizer_g"]["state"].values()
-    assert all(torch.equal(x["exp_avg"], y["exp_avg"]) for x, y in zip(states_a, states_b, strict=True))
-    # the logs of the resumed run hold each iteration once, with the same losses (the window was checkpointed)
-    log_a, log_b = read_run_logs(clean / "srgan")[0], read_run_logs(killed / "srgan")[0]
-    assert list(log_a["iter"]) == list(log_b["iter"]) == list(range(2, iters + 1, 2))
-    assert list(log_a["l_pix"]) == list(log_b["l_pix"])
+    b = assert_same_run(clean / "srgan", killed / "srgan")  # the log's losses too: the window was checkpointed
+    assert b["iter"] == iters
+    # the logs of the resumed run hold each iteration once
+    assert list(read_run_logs(killed / "srgan")[0]["iter"]) == list(range(2, iters + 1, 2))
     assert not list((killed / "srgan").glob(".*.tmp"))
     assert b["run_info"]["iterations_trained_twice"] == max(0, logged - killed_at)
     print(f"killed after iteration {k}'s log row: resumed from {killed_at}, the last log row was {logged}, "
@@ -203,18 +196,20 @@ def test_ema_update_and_warmup() -> None:
     assert ema_decay_at(0.0, 50) == 0.0
     net, ema = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
     w_net, w_ema = net.weight.detach().clone(), ema.weight.detach().clone()
-    ema_update(ema, net, 0.999, updates=10**6)
+    EMA(ema, net, 0.999).update(10**6)
     assert torch.allclose(ema.weight, 0.999 * w_ema + 0.001 * w_net)
-    ema_update(ema, net, 0.0, updates=5)
-    assert torch.equal(ema.weight, net.weight)
+    without = EMA(ema, net, 0.0)
+    without.update(5)
+    assert torch.equal(without.ready().weight, net.weight)
 
 
-def test_ema_update_follows_in_place_loads_and_conversions() -> None:
+def test_ema_follows_in_place_loads_and_conversions() -> None:
     """The cached (ema, net) tensor pairs stay right after load_state_dict (resume) and .to() (buffers too)."""
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
     ema = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
-    ema_update(ema, net, 0.9, updates=10**6)
+    updater = EMA(ema, net, 0.9)
+    updater.update(10**6)
     other = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
     other(torch.randn(2, 3, 8, 8))  # running stats and num_batches_tracked change
     net.load_state_dict(other.state_dict())  # what a resume does: in-place copies
@@ -224,7 +219,7 @@ def test_ema_update_follows_in_place_loads_and_conversions() -> None:
     before = {k: v.clone() for k, v in ema.state_dict().items()}
     with torch.no_grad():
         net[0].weight.add_(1.0)
-    ema_update(ema, net, 0.9, updates=10**6)
+    updater.update(10**6)
     src = net.state_dict()
     for key, value in ema.state_dict().items():
         if value.dtype.is_floating_point:

@@ -327,10 +327,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as err:
         # train's clean stop (facesr.training.stopping.TrainingStopped) has printed its line: exit 128 + signal,
         # 130 for SIGINT, 143 for SIGTERM, without a traceback
-        signum = int(getattr(err, "signum", signal.SIGINT))
-        if not hasattr(err, "signum"):
+        signum = getattr(err, "signum", None)
+        if signum is None:
             print("interrupted", file=sys.stderr)
-        return 128 + signum
+        return 128 + int(signum or signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ import torch
 from facesr.training.distributed import Ranks
 
 
-def _dtype_name(dtype: torch.dtype | None) -> str:
+def precision_name(dtype: torch.dtype | None) -> str:
+    """``"bf16"``, ``"fp16"`` or ``"fp32"`` for a run's AMP dtype (None: no autocast)."""
     return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32")
 
 
@@ -33,7 +34,7 @@ def machine_info(device: torch.device, ranks: Ranks, amp_dtype: torch.dtype | No
         "cuda": torch.version.cuda if cuda else None,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
         "python": platform.python_version(),
-        "amp_dtype": _dtype_name(amp_dtype),
+        "amp_dtype": precision_name(amp_dtype),
     }
     if cuda:
         props = torch.cuda.get_device_properties(device)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import bisect
 import copy
 import math
-import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -163,22 +162,6 @@ class EMA:
             torch._foreach_copy_(ema_f + ema_o, src_f + src_o)
             self._stale = False
         return self.net_ema
-
-
-_EMAS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def ema_update(net_ema: nn.Module, net: nn.Module, decay: float, updates: int) -> None:
-    """``ema = d * ema + (1 - d) * net`` for float parameters and buffers, other buffers copied (see :class:`EMA`).
-
-    The :class:`EMA` of each (``net_ema``, ``net``) pair is cached, so repeated calls reuse its tensor lists.
-    """
-    ema = _EMAS.get(net_ema)
-    if ema is None or ema.net is not net:
-        ema = _EMAS[net_ema] = EMA(net_ema, net, decay)
-    ema.decay = float(decay)
-    ema.update(updates)
-    ema.ready()
 
 
 def make_ema(net: nn.Module) -> nn.Module:
