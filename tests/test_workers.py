@@ -4,6 +4,7 @@ one clear line, and every named config trains on its real path (its own workers,
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import signal
@@ -17,6 +18,7 @@ import torch
 
 from facesr.config import get_config
 from facesr.data.datasets import TrainDataset
+from facesr.data.workers import iterate, make_loader
 from facesr.errors import FacesrError
 from facesr.named_configs import CONFIGS
 from facesr.training import train
@@ -76,6 +78,53 @@ def test_a_killed_worker_is_one_line_and_keeps_the_checkpoint(sample_root: Path,
     assert "killed by signal" in text and "num_workers=1" in text, text
     assert re.search(r"latest\.pt, iteration [246]\) is intact", text), text
     assert torch.load(tmp_path / "srgan" / "latest.pt", weights_only=True)["iter"] in (2, 4, 6)
+
+
+# What a worker hands over is rebuilt in the main process; this one dies half-way (as a worker killed while the
+# main process fetches a batch's shared memory from it: the connection breaks before torch hears of the death)
+class _DiesInHandover:
+    def __reduce__(self):
+        return _handover_breaks, (os.getpid(),)
+
+
+def _handover_breaks(worker_pid: int) -> None:
+    os.kill(worker_pid, signal.SIGKILL)
+    raise ConnectionResetError(104, "Connection reset by peer")
+
+
+class _HandsOver:
+    def __len__(self) -> int:
+        return 8
+
+    def __init__(self, fails: bool = False) -> None:
+        self.fails = fails
+
+    def __getitem__(self, index: int) -> object:
+        if self.fails and index == 3:
+            raise FileNotFoundError(f"no such file: {index}.png")
+        return _DiesInHandover() if index == 5 else index
+
+
+def test_a_worker_that_dies_while_handing_over_a_batch_is_one_line() -> None:
+    loader = make_loader(_HandsOver(), 2, batch_size=None)
+    got = []
+    with pytest.raises(FacesrError) as err:
+        for item in iterate(loader, "the test data"):
+            got.append(item)
+    text = str(err.value)
+    assert got == [0, 1, 2, 3, 4], got
+    assert "\n" not in text and "a data loader worker of the test data died" in text, text
+    assert "killed by signal" in text and "num_workers=1" in text, text
+    assert multiprocessing.active_children() == []  # the other worker stopped too, while the error is held
+    # torch heard of the death inside iterate: the next child process to end (a SIGCHLD) raises nothing here
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    time.sleep(0.5)
+
+
+def test_an_os_error_of_the_data_set_in_a_worker_is_not_taken_for_a_dead_worker() -> None:
+    with pytest.raises(FileNotFoundError, match=r"(?s)in DataLoader worker process.*no such file: 3\.png"):
+        for _ in iterate(make_loader(_HandsOver(fails=True), 2, batch_size=None), "the test data"):
+            pass
 
 
 def test_a_stuck_worker_times_out_with_one_line(sample_root: Path, tmp_path: Path,

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -90,6 +91,14 @@ def _worker_message(text: str) -> str | None:
     return found[-1] if found else None
 
 
+# Why a worker died, most often, and what to do about it
+_DEAD_WORKER_ADVICE = ("most often for lack of RAM; use fewer workers (--set num_workers=1, notebooks: "
+                       "get_config(..., num_workers=1)) or turn the RAM cache off (--set cache=false)")
+
+# How long a broken hand-over waits for torch's SIGCHLD handler to name the worker that died
+_DEATH_REPORT_S = 2.0
+
+
 def loader_error(err: BaseException, what: str, timeout: float = WORKER_TIMEOUT_S) -> BaseException:
     """One clear FacesrError for a worker that died, timed out or raised FacesrError; other errors as they are.
 
@@ -115,11 +124,26 @@ def loader_error(err: BaseException, what: str, timeout: float = WORKER_TIMEOUT_
     if dead:
         how = f"killed by signal {dead.group(2).strip()}" if dead.group(2) else "exited unexpectedly"
         return FacesrError(
-            f"a data loader worker of {what} died (pid {dead.group(1).strip()}, {how}), most often for lack of "
-            "RAM; use fewer workers (--set num_workers=1, notebooks: get_config(..., num_workers=1)) or turn "
-            "the RAM cache off (--set cache=false)"
+            f"a data loader worker of {what} died (pid {dead.group(1).strip()}, {how}), {_DEAD_WORKER_ADVICE}"
         )
     return err
+
+
+def _broken_handover_error(err: OSError | EOFError, what: str, timeout: float) -> BaseException:
+    """The error for a worker whose connection broke while the main process fetched a batch from it.
+
+    A worker killed during the hand-over breaks the connection (the batch's shared memory comes through it)
+    before torch's SIGCHLD handler hears of the death; the handler then raises in whatever code runs next. So
+    wait for it here, where its report becomes the usual line, instead of anywhere later in the run.
+    """
+    try:
+        deadline = time.monotonic() + _DEATH_REPORT_S
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+    except RuntimeError as reported:
+        return loader_error(reported, what, timeout)
+    return FacesrError(f"the connection to a data loader worker of {what} broke while it handed over a batch "
+                       f"({type(err).__name__}: {err}); it most likely died, {_DEAD_WORKER_ADVICE}")
 
 
 def iterate(loader: DataLoader, what: str) -> Iterator[Any]:
@@ -129,6 +153,7 @@ def iterate(loader: DataLoader, what: str) -> Iterator[Any]:
         loader: A DataLoader (from :func:`make_loader` when it has workers).
         what: What is being loaded, for error messages (e.g. "the training data", "the LQ images").
     """
+    timeout = loader.timeout or WORKER_TIMEOUT_S
     with opencv_pool_stopped() if loader.num_workers else contextlib.nullcontext():
         batches = iter(loader)  # the workers are forked here
     while True:
@@ -137,6 +162,15 @@ def iterate(loader: DataLoader, what: str) -> Iterator[Any]:
         except StopIteration:
             return
         except (RuntimeError, FacesrError) as err:
-            raise loader_error(err, what, loader.timeout or WORKER_TIMEOUT_S) from None
-        yield batch
-
+            error = loader_error(err, what, timeout)
+        except (OSError, EOFError) as err:
+            if not loader.num_workers or "in DataLoader worker process" in str(err):
+                raise  # raised by the data set (torch re-raises a worker's error in its own type): as it is
+            error = _broken_handover_error(err, what, timeout)
+        else:
+            yield batch
+            continue
+        # raised here, not inside the except clause, so that the error's traceback does not hold the loader's
+        # iterator: it goes now and stops the workers still running, not when the caller drops the error
+        del batches
+        raise error
