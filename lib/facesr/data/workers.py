@@ -129,7 +129,7 @@ def loader_error(err: BaseException, what: str, timeout: float = WORKER_TIMEOUT_
     return err
 
 
-def _broken_handover_error(err: OSError | EOFError, what: str, timeout: float) -> BaseException:
+def _broken_handover_error(err: OSError | EOFError, what: str) -> BaseException:
     """The error for a worker whose connection broke while the main process fetched a batch from it.
 
     A worker killed during the hand-over breaks the connection (the batch's shared memory comes through it)
@@ -141,7 +141,7 @@ def _broken_handover_error(err: OSError | EOFError, what: str, timeout: float) -
         while time.monotonic() < deadline:
             time.sleep(0.02)
     except RuntimeError as reported:
-        return loader_error(reported, what, timeout)
+        return loader_error(reported, what)  # a death: no timeout in it
     return FacesrError(f"the connection to a data loader worker of {what} broke while it handed over a batch "
                        f"({type(err).__name__}: {err}); it most likely died, {_DEAD_WORKER_ADVICE}")
 
@@ -166,7 +166,7 @@ def iterate(loader: DataLoader, what: str) -> Iterator[Any]:
         except (OSError, EOFError) as err:
             if not loader.num_workers or "in DataLoader worker process" in str(err):
                 raise  # raised by the data set (torch re-raises a worker's error in its own type): as it is
-            error = _broken_handover_error(err, what, timeout)
+            error = _broken_handover_error(err, what)
         else:
             yield batch
             continue
