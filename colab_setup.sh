@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up facesr-kit on a Colab runtime from a shell: clone or update the kit, then link its checkpoints/
 # into Google Drive and unpack the data archive from Drive to local disk (python -m facesr.colab runs that
-# logic, which lives in facesr.drive; the notebooks' first cell calls the same code). Safe to run again:
+# logic, which lives in facesr.colab.drive; the notebooks' first cell calls the same code). Safe to run again:
 # finished steps are skipped.
 #
 #   bash colab_setup.sh [--drive-root DIR] [--archive facesr/FFHQ.zip] [--drive-runs facesr/runs] [--data-dir DIR]

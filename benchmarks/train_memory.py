@@ -30,9 +30,9 @@ import contextlib
 import torch
 
 from facesr.config import get_config
+from facesr.config.named_configs import REPORT_CONFIGS, config_names
 from facesr.editions import get_edition
 from facesr.models import count_parameters
-from facesr.named_configs import REPORT_CONFIGS, config_names
 from facesr.training.step import Nets, build_nets
 
 T4_BUDGET_GIB = 12.0

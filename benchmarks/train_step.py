@@ -101,7 +101,7 @@ def step_flops(cfg) -> int:
 
 def _setups(quick_only: bool, names: list[str] | None) -> list[tuple[str, str, dict]]:
     """(setting, label, get_config arguments) of the edition's configs (FACESR_EDITION, else 2022)."""
-    from facesr.named_configs import config_names
+    from facesr.config.named_configs import config_names
 
     wide = "msrresnet26" in config_names()  # 2023-2025: the in-budget configs fill the 150 % limit
     rows = []

@@ -64,7 +64,7 @@ print(SETTINGS)
 # ## 1. The config and the parameter budget
 #
 # Every setting of the run, then the generator's parameters against your edition's limit. Quick mode shrinks
-# the run to CPU size; the table's last lines say how (from `facesr.quick_mode`).
+# the run to CPU size; the table's last lines say how (from `facesr.config.quick_mode`).
 
 # %%
 from facesr.config import get_config

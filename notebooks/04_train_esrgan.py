@@ -65,7 +65,7 @@ print(SETTINGS)
 # ## 1. The config and the parameter budget
 #
 # Every setting of the run, then the generator's parameters against your edition's limit. Quick mode shrinks
-# the run to CPU size; the table's last lines say how (from `facesr.quick_mode`).
+# the run to CPU size; the table's last lines say how (from `facesr.config.quick_mode`).
 
 # %%
 from facesr.config import get_config
@@ -116,7 +116,7 @@ fig = show_curves(RUN_DIR, SETTINGS.figures_dir, name="04_esrgan_curves")
 # **In quick mode this picture is not a broken model.** RRDBNet has no image skip connection (MSRResNet adds
 # the bilinearly upsampled input to its output; RRDBNet must produce every pixel itself), and MMEditing's
 # init scales every conv by 0.1, so it starts from a near-black output. It learns luminance before colour:
-# a quick-mode run (its length is the config table's, `facesr.quick_mode` says what it reaches on the sample
+# a quick-mode run (its length is the config table's, `facesr.config.quick_mode` says what it reaches on the sample
 # data) draws a dark or sepia face well below bicubic, and it needs thousands of iterations to pass bicubic,
 # which a GPU does in minutes. The full run ends far above it (29.16 dB in the 2022 report).
 

@@ -82,7 +82,7 @@ INIT = resolve_init(INIT_FROM, SETTINGS.runs_dir, default="esrgan", run_name=RUN
 #
 # The count below is the generator's; the discriminator (14,499,401) and the frozen VGG19 features
 # (20,024,384) only exist during training and are not held to the limit. Quick mode's changes are the table's
-# last lines (from `facesr.quick_mode`).
+# last lines (from `facesr.config.quick_mode`).
 
 # %%
 from facesr.config import get_config

@@ -69,7 +69,7 @@ print(SETTINGS)
 
 # %%
 from facesr.report.runs import find_runs, read_logs
-from facesr.named_configs import in_budget_names
+from facesr.config.named_configs import in_budget_names
 MODEL_NAMES = [m.strip() for m in MODELS.split(",") if m.strip()] or ["srgan", "esrgan", "esrgan_gan",
                                                                       *in_budget_names(SETTINGS.edition)]
 RUNS = find_runs(SETTINGS.runs_dir, MODEL_NAMES, finishes=True)  # prints a note for each missing run
@@ -157,7 +157,7 @@ MACHINE_TABLE
 # %%
 from facesr.report.figures import comparison_images, plot_comparison
 from facesr.report.steps import parse_box
-from facesr.infer import load_generator
+from facesr.inference.predict import load_generator
 CROPS = {"eyes": parse_box(EYES_BOX), "mouth": parse_box(MOUTH_BOX)}
 NETS = {name: load_generator(run_dir, trust=TRUST_CHECKPOINT) for name, run_dir in RUNS.items()}  # best.pt
 for face in [f.strip() for f in FACES.split(",") if f.strip()]:

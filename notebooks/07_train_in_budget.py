@@ -184,7 +184,7 @@ PSNR_TABLE
 # holds `results/00000.png ...` for CodaLab. The parameter count is checked before anything is written.
 
 # %%
-from facesr.infer import load_generator
+from facesr.inference.predict import load_generator
 from facesr.report.steps import make_submission
 from facesr.report.tables import best_tta, submission_run
 BEST = submission_run(PSNR_TABLE)  # every config of this notebook fits the limit

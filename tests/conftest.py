@@ -28,8 +28,8 @@ def assert_same_run():
     losses of log.csv. It returns the resumed run's latest.pt."""
     import torch
 
-    from facesr.checkpoints import load_checkpoint
     from facesr.training import read_run_logs
+    from facesr.weights.checkpoints import load_checkpoint
 
     def check(reference: Path, resumed: Path) -> dict:
         a, b = load_checkpoint(reference / "latest.pt"), load_checkpoint(resumed / "latest.pt")

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from facesr.checkpoints import (
+from facesr.errors import FacesrError
+from facesr.models import ModifiedVGG, MSRResNet, MSRResNetBasicSR, RRDBNet
+from facesr.weights.checkpoints import (
     extract_state_dict,
     load_checkpoint,
     load_weights,
     read_generator,
     save_checkpoint,
 )
-from facesr.errors import FacesrError
-from facesr.exports import export_basicsr, export_generator
-from facesr.models import ModifiedVGG, MSRResNet, MSRResNetBasicSR, RRDBNet
+from facesr.weights.exports import export_basicsr, export_generator
 
 
 @pytest.fixture(autouse=True)
@@ -303,7 +303,7 @@ def test_save_checkpoint_replaces_atomically(tmp_path: Path) -> None:
 
 
 def test_run_checkpoint_prefers_best_then_latest(tmp_path):
-    from facesr.checkpoints import run_checkpoint
+    from facesr.weights.checkpoints import run_checkpoint
 
     assert run_checkpoint(tmp_path) is None
     assert run_checkpoint(tmp_path / "missing") is None
@@ -329,7 +329,7 @@ def _output(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("layout", ["params", "params_ema", "both", "bare"])
 def test_basicsr_msrresnet_files_load_strictly(tmp_path: Path, layout: str) -> None:
-    from facesr.infer import load_generator
+    from facesr.inference.predict import load_generator
 
     g, g_ema = fresh_sd(small_basicsr), fresh_sd(small_basicsr)
     content = {"params": {"params": g}, "params_ema": {"params_ema": g_ema}, "both": {"params": g, "params_ema": g_ema},
@@ -363,7 +363,7 @@ def _kit_run(tmp_path: Path, net: torch.nn.Module, generator: str, args: dict, e
 
 def test_export_basicsr_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from facesr.cli import main
-    from facesr.infer import load_generator
+    from facesr.inference.predict import load_generator
 
     net = small_basicsr()
     for p in net.parameters():
@@ -408,7 +408,7 @@ def test_export_basicsr_rrdbnet_and_refusals(tmp_path: Path) -> None:
     saved = torch.load(out.path, weights_only=True)
     assert list(saved) == ["params"] and set(saved["params"]) == set(rrdb.state_dict())  # BasicSR shares the names
     assert_same(load_weights(small_rrdb(), out.path), rrdb.state_dict())
-    from facesr.checkpoint_formats import basicsr_network
+    from facesr.weights.formats import basicsr_network
 
     assert basicsr_network("rrdbnet", rrdb_args) == (
         "RRDBNet(num_in_ch=3, num_out_ch=3, num_feat=8, num_block=2, num_grow_ch=4, scale=4)")
@@ -428,8 +428,8 @@ def test_export_basicsr_spandrel_nets(tmp_path: Path) -> None:
     pytest.importorskip("spandrel")
     from spandrel.architectures.SwinIR import SwinIR as OfficialSwinIR
 
-    from facesr.checkpoint_formats import basicsr_network
     from facesr.models import build_generator
+    from facesr.weights.formats import basicsr_network
 
     args = {"depths": [2], "num_heads": [6], "embed_dim": 12, "img_size": 16}
     swinir = build_generator("swinir", **args)

@@ -1,4 +1,4 @@
-"""facesr.colab, facesr.drive and colab_setup.sh with a fake Drive folder; the notebooks' shared opening cell."""
+"""facesr.colab, facesr.colab.drive and colab_setup.sh with a fake Drive folder; the notebooks' shared opening cell."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from facesr import colab
-from facesr.colab import KIT_REPO_URL, arch_warning, resolve_settings, setup_runtime
-from facesr.drive import link_runs, unpack_data
+from facesr.colab import runtime as colab
+from facesr.colab.drive import link_runs, unpack_data
+from facesr.colab.runtime import KIT_REPO_URL, arch_warning, resolve_settings, setup_runtime
 from facesr.errors import FacesrError
 
 REPO = Path(__file__).resolve().parents[1]

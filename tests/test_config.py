@@ -8,10 +8,10 @@ import json
 import pytest
 
 from facesr.config import get_config, parse_overrides, validate_config
+from facesr.config.named_configs import CONFIGS
+from facesr.config.quick_mode import QUICK_WARMUP_SHARE
+from facesr.config.train_config import TrainConfig, config_table
 from facesr.errors import FacesrError
-from facesr.named_configs import CONFIGS
-from facesr.quick_mode import QUICK_WARMUP_SHARE
-from facesr.train_config import TrainConfig, config_table
 
 
 def test_srgan_is_the_course_baseline() -> None:
@@ -75,8 +75,8 @@ def test_the_kit_classes_default_to_the_config_args() -> None:
     pytest.importorskip("spandrel")
     import torch
 
+    from facesr.config.named_configs import RCAN_ARGS, SWINIR_ARGS
     from facesr.models import build_generator
-    from facesr.named_configs import RCAN_ARGS, SWINIR_ARGS
 
     with torch.device("meta"):
         for name, args in (("swinir", SWINIR_ARGS), ("rcan", RCAN_ARGS)):
@@ -262,8 +262,8 @@ def no_edition_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_each_edition_s_configs_build_and_fit_its_limit(year: int, no_edition_env: None) -> None:
     import importlib.util
 
+    from facesr.config.named_configs import REPORT_CONFIGS, config_names, in_budget_names
     from facesr.editions import get_edition
-    from facesr.named_configs import REPORT_CONFIGS, config_names, in_budget_names
 
     limit = get_edition(year).param_limit
     names = config_names(year)
@@ -348,7 +348,7 @@ def test_basicsr_editions_baseline_and_report_experiments(no_edition_env: None) 
 
 
 def config_names_of(year: int) -> list[str]:
-    from facesr.named_configs import config_names
+    from facesr.config.named_configs import config_names
 
     return config_names(year)
 
@@ -366,7 +366,7 @@ def test_edition_sizes_follow_the_2022_rules(no_edition_env: None) -> None:
 @pytest.mark.parametrize("year", [2023, 2024, 2025])
 @pytest.mark.parametrize("smoke", [False, True], ids=["quick", "smoke"])
 def test_quick_mode_shrinks_every_edition_s_configs(year: int, smoke: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    from facesr.quick_mode import QUICK_GENERATORS
+    from facesr.config.quick_mode import QUICK_GENERATORS
 
     monkeypatch.delenv("FACESR_QUICK", raising=False)
     for name in config_names_of(year):

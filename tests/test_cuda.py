@@ -246,8 +246,8 @@ def test_deterministic_resume_on_cuda_is_bit_exact(sample_root: Path, tmp_path: 
     """With deterministic on, a run resumed from its iteration-2 checkpoint ends where the uninterrupted one does."""
     import shutil
 
-    from facesr.checkpoints import load_checkpoint
     from facesr.training import train
+    from facesr.weights.checkpoints import load_checkpoint
 
     cfg = _config("msrresnet", iters=4, gt_patch=64, checkpoint_every=2, keep_last=3, val_every=100, log_every=1,
                   deterministic=True, ema_decay=0.999)
@@ -294,8 +294,8 @@ def test_out_of_memory_gives_the_one_line_message(monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs")
 def test_two_gpu_torchrun_run(sample_root: Path, tmp_path: Path) -> None:
-    from facesr.checkpoints import load_checkpoint
     from facesr.training import read_run_logs
+    from facesr.weights.checkpoints import load_checkpoint
 
     argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "facesr",
             "train", "srgan", "--quick", "--data", str(sample_root), "--runs", str(tmp_path), "--iters", "4",

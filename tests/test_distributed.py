@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from facesr.checkpoints import load_checkpoint
 from facesr.training import read_run_logs
 from facesr.training.logs import last_logged_iteration
+from facesr.weights.checkpoints import load_checkpoint
 
 ITERS = 8
 # Global batch 4: two ranks of 2 samples, or one process of 4. Checkpoint (and log) every 2 iterations. A

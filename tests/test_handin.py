@@ -20,18 +20,18 @@ import pytest
 import torch
 from PIL import Image
 
-from facesr.checkpoints import save_checkpoint
 from facesr.cli import build_parser, main
 from facesr.config import get_config, parse_overrides
 from facesr.data.images import list_images, read_image, write_png
 from facesr.errors import FacesrError
-from facesr.infer import load_generator
+from facesr.inference.predict import load_generator
 from facesr.models import MSRResNet, RRDBNet, count_parameters, param_limit
 from facesr.report import make_handin
 from facesr.report.readme import train_command
 from facesr.report.tables import machine_table, save_table
 from facesr.training.distributed import Ranks
 from facesr.training.run_info import machine_info, start_session, update_session
+from facesr.weights.checkpoints import save_checkpoint
 
 
 def _cpu_run_info(iters: int = 20, seconds: float = 36.0) -> dict:
@@ -192,7 +192,7 @@ def test_the_same_net_is_refused_for_2022_and_handed_in_for_2024(mini_root: Path
                                                                    capsys) -> None:
     """MSRResNet-24 (2,108,419 parameters): over 2022's 1,821,085, within 2023-2025's 2,276,356; the run's own
     edition (config.json) wins over the default, an explicit edition over both."""
-    from facesr.submission import package_submission
+    from facesr.inference.submission import package_submission
 
     args = {"mid_channels": 64, "num_blocks": 24}
     run = _make_run(tmp_path / "runs" / "m24", net=MSRResNet(**args), generator_args=args, edition=2024)

@@ -1,4 +1,4 @@
-"""facesr.infer: predict (names, sizes, atomic writes), x8 TTA, upscale, evaluate, load_generator, CLI."""
+"""facesr.inference.predict: predict (names, sizes, atomic writes), x8 TTA, upscale, evaluate, load_generator, CLI."""
 
 from __future__ import annotations
 
@@ -12,11 +12,10 @@ import pytest
 import torch
 from torch import nn
 
-from facesr.checkpoints import save_checkpoint
 from facesr.cli import main
 from facesr.data.images import list_images, read_image, write_png
 from facesr.errors import FacesrError
-from facesr.infer import (
+from facesr.inference.predict import (
     evaluate,
     evaluate_variants,
     evaluation_summary,
@@ -26,6 +25,7 @@ from facesr.infer import (
     upscale,
 )
 from facesr.models import MSRResNet, RRDBNet
+from facesr.weights.checkpoints import save_checkpoint
 
 
 def _tiny_net(seed: int = 0) -> MSRResNet:

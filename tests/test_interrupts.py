@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from facesr.checkpoints import load_checkpoint
 from facesr.config import get_config
 from facesr.training import train
 from facesr.training.logs import last_logged_iteration
 from facesr.training.stopping import StopSignals, TrainingStopped
+from facesr.weights.checkpoints import load_checkpoint
 
 ITERS = 16
 # Tiny srgan (16-channel, 2-block MSRResNet on 64x64 crops), a constant lr, a log row every 2 iterations and
@@ -89,7 +89,7 @@ def test_a_second_ctrl_c_during_the_stop_leaves_the_previous_checkpoint(
     sample_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     """The first Ctrl-C in iteration 3 starts the stop; the second arrives while latest.pt is being written."""
-    import facesr.checkpoints as checkpoints
+    import facesr.weights.checkpoints as checkpoints
 
     _signal_in_step(monkeypatch, 3, signal.SIGINT)
     real_save = checkpoints.save_checkpoint

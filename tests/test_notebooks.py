@@ -99,7 +99,7 @@ def test_checkpoint_loading_notebooks_pass_trust_checkpoint_on(stem: str):
 
 
 def test_notebook_07_offers_the_in_budget_configs_and_their_finishes():
-    from facesr.named_configs import config_names, in_budget_names
+    from facesr.config.named_configs import config_names, in_budget_names
 
     settings = _settings_cell(NOTEBOOKS / "07_train_in_budget.py")
     line = next(line for line in settings.splitlines() if line.startswith("CONFIG = "))

@@ -109,9 +109,9 @@ LEARN_ITERS_2024 = 40
 def test_a_quick_2024_run_lowers_the_loss(root_2024: Path, tmp_path: Path) -> None:
     """Quick mode's 2024 baseline (BasicSR MSRResNet on second-order pairs) trains: the training loss on fixed
     pairs it never saw is lower after the run than with its initial weights."""
-    from facesr.checkpoints import load_weights
     from facesr.models import build_generator
     from facesr.training import train
+    from facesr.weights.checkpoints import load_weights
 
     n = LEARN_ITERS_2024
     cfg = get_config("srgan", quick=True, edition=2024, iters=n, batch_size=2, val_every=n, checkpoint_every=n,

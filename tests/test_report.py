@@ -20,10 +20,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 
-from facesr.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
 from facesr.data.images import read_image, write_png  # noqa: E402
 from facesr.errors import FacesrError  # noqa: E402
-from facesr.infer import evaluate, load_generator, predict  # noqa: E402
+from facesr.inference.predict import evaluate, load_generator, predict  # noqa: E402
 from facesr.models import MSRResNet  # noqa: E402
 from facesr.report.budget import parameter_budget_table  # noqa: E402
 from facesr.report.figures import (  # noqa: E402
@@ -48,6 +47,7 @@ from facesr.report.tables import (  # noqa: E402
     submission_run,
     val_subset,
 )
+from facesr.weights.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

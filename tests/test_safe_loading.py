@@ -12,20 +12,20 @@ import numpy as np
 import pytest
 import torch
 
-from facesr.checkpoints import (
+from facesr.cli import main
+from facesr.config import get_config
+from facesr.errors import FacesrError
+from facesr.inference.predict import load_generator
+from facesr.models import GENERATORS, MSRResNet, build_generator, count_parameters
+from facesr.training import train
+from facesr.weights.checkpoints import (
     extract_state_dict,
     load_checkpoint,
     load_weights,
     read_generator,
     save_checkpoint,
 )
-from facesr.cli import main
-from facesr.config import get_config
-from facesr.errors import FacesrError
-from facesr.exports import export_generator, export_safetensors
-from facesr.infer import load_generator
-from facesr.models import GENERATORS, MSRResNet, build_generator, count_parameters
-from facesr.training import train
+from facesr.weights.exports import export_generator, export_safetensors
 
 safetensors_torch = pytest.importorskip("safetensors.torch")
 

@@ -1,4 +1,4 @@
-"""facesr.submission: the leaderboard zip (layout, refusals) and the local scorer; their CLI commands."""
+"""facesr.inference.submission: the leaderboard zip (layout, refusals) and the local scorer; their CLI commands."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from torch import nn
 from facesr.cli import main
 from facesr.data.images import list_images, read_image, write_png
 from facesr.errors import FacesrError
-from facesr.infer import evaluate, predict
+from facesr.inference.predict import evaluate, predict
+from facesr.inference.submission import ZIP_FOLDER, package_submission, score
 from facesr.models import MSRResNet, RRDBNet, count_parameters, param_limit
-from facesr.submission import ZIP_FOLDER, package_submission, score
 
 
 def _tiny_net() -> MSRResNet:

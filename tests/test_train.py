@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 import torch
 
-from facesr.checkpoints import load_checkpoint, save_checkpoint
 from facesr.cli import main
 from facesr.config import get_config
 from facesr.errors import FacesrError
@@ -33,6 +32,7 @@ from facesr.training.schedule import (
     ema_decay_at,
     lr_at,
 )
+from facesr.weights.checkpoints import load_checkpoint, save_checkpoint
 
 # Learning check. Measured with the quick_run fixture (500 iterations, 2 CPU threads, about 2 minutes;
 # `pytest tests/test_train.py -k beats_bicubic -s` prints it): best val PSNR 24.572 dB vs bicubic 24.229 dB, a
@@ -78,10 +78,10 @@ def test_quick_run_folder(quick_run: Path) -> None:
 @pytest.mark.slow
 def test_quick_run_beats_bicubic(quick_run: Path, sample_root: Path) -> None:
     """Learning check; PSNR recomputed here from best.pt, not only read from val.csv."""
-    from facesr.checkpoints import load_weights
     from facesr.data.datasets import ValDataset
     from facesr.metrics import bicubic_upscale, psnr, tensor_to_uint8
     from facesr.models import MSRResNet
+    from facesr.weights.checkpoints import load_weights
 
     net = load_weights(MSRResNet(), quick_run / "best.pt").eval()
     sr_psnr, bic_psnr = [], []
@@ -100,7 +100,7 @@ def test_quick_run_beats_bicubic(quick_run: Path, sample_root: Path) -> None:
 def test_resume_of_a_finished_run_and_config_change(quick_run: Path, capsys: pytest.CaptureFixture) -> None:
     import dataclasses
 
-    from facesr.train_config import TrainConfig
+    from facesr.config.train_config import TrainConfig
 
     saved = TrainConfig.from_dict(load_checkpoint(quick_run / "latest.pt")["config"])
     train(saved, runs_dir=quick_run.parent, name=quick_run.name)

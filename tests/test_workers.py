@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from facesr.config import get_config
+from facesr.config.named_configs import CONFIGS
 from facesr.data.datasets import TrainDataset
 from facesr.data.workers import iterate, make_loader
 from facesr.errors import FacesrError
-from facesr.named_configs import CONFIGS
 from facesr.training import train
 
 # The hang of issue 21 without the kit: the parent uses OpenCV's pool, then forks workers that set OpenCV's

@@ -288,7 +288,7 @@ def test_in_budget_config_end_to_end_in_quick_mode(name: str, tiny_root: Path, t
     """Train, the MSE finish from its EMA weights, evaluate and predict with every TTA mode."""
     from facesr.config import get_config
     from facesr.data.images import list_images, read_image
-    from facesr.infer import evaluate_variants, load_generator, predict
+    from facesr.inference.predict import evaluate_variants, load_generator, predict
     from facesr.training import train
 
     small = {"batch_size": 2, "checkpoint_every": 3, "generator_args": SMALL_IN_BUDGET[name]}

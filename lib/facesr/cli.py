@@ -25,8 +25,8 @@ def _cmd_params(args: argparse.Namespace) -> int:
     if args.run_or_ckpt is None:
         print(parameter_table(edition))
         return 0
-    from facesr.checkpoints import checkpoint_file, read_generator
     from facesr.models import describe_state_dict
+    from facesr.weights.checkpoints import checkpoint_file, read_generator
 
     gen = read_generator(checkpoint_file(args.run_or_ckpt), trust=args.trust_checkpoint)
     ed = get_edition(edition if edition is not None else gen.edition)  # --edition, else the run's, else default
@@ -90,8 +90,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _generator(args: argparse.Namespace) -> tuple[object, object]:
     """(generator file, edition) of RUN_OR_CKPT: --edition, else the run's own, else the default."""
-    from facesr.checkpoints import checkpoint_file, read_generator
     from facesr.editions import choose_edition
+    from facesr.weights.checkpoints import checkpoint_file, read_generator
 
     gen = read_generator(checkpoint_file(args.run_or_ckpt), trust=args.trust_checkpoint)
     return gen, choose_edition(args.edition, gen.edition)
@@ -110,8 +110,8 @@ def _resumed_edition(args: argparse.Namespace) -> int | None:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from facesr.infer import predict
-    from facesr.submission import check_zip_target, package_submission
+    from facesr.inference.predict import predict
+    from facesr.inference.submission import check_zip_target, package_submission
 
     gen, edition = _generator(args)
     if args.zip:  # refuse an over-budget generator or an existing zip before spending time on predictions
@@ -129,7 +129,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from facesr.infer import evaluate, evaluation_summary
+    from facesr.inference.predict import evaluate, evaluation_summary
     from facesr.models import count_parameters
 
     gen, edition = _generator(args)
@@ -144,10 +144,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from facesr.checkpoint_formats import basicsr_network
     from facesr.editions import get_edition
-    from facesr.exports import export_generator
     from facesr.models import count_parameters
+    from facesr.weights.exports import export_generator
+    from facesr.weights.formats import basicsr_network
 
     gen = export_generator(args.run_or_ckpt, args.out, overwrite=args.overwrite, trust=args.trust_checkpoint,
                            file_format=args.format)
@@ -162,7 +162,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from facesr.submission import score
+    from facesr.inference.submission import score
 
     result = score(args.sr, args.gt_dir)
     print(result.summary())
@@ -215,7 +215,7 @@ _TRUST_OPTIONS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from facesr.named_configs import CONFIGS  # plain dataclasses: no torch import for --help
+    from facesr.config.named_configs import CONFIGS  # plain dataclasses: no torch import for --help
     parser = argparse.ArgumentParser(prog="python -m facesr", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -225,7 +225,7 @@ def run_demo(
             with ``smoke`` a copy of its first few files, :data:`facesr.data.sample.SMOKE_COUNTS`).
         figures_dir: where notebook 06 writes figures and tables (default: the repository's ``figures/``).
         notebooks: the notebooks to run (default: every ``notebooks/NN_*.ipynb`` of the kit).
-        smoke: run every cell at the tests' sizes (``FACESR_SMOKE=1``, see :mod:`facesr.quick_mode`): minutes
+        smoke: run every cell at the tests' sizes (``FACESR_SMOKE=1``, see :mod:`facesr.config.quick_mode`): minutes
             instead of the demo's, and numbers that mean nothing.
 
     Returns:

@@ -1,7 +1,7 @@
 """Foreign state dicts through spandrel (chaiNNer's and ComfyUI's model zoo): which kit generator rebuilds
 one, or any spandrel-supported SR network as a plain module.
 
-Two questions about a state dict (its plain keys, as :func:`facesr.checkpoints.extract_state_dict`
+Two questions about a state dict (its plain keys, as :func:`facesr.weights.checkpoints.extract_state_dict`
 returns them; ``params`` / ``params_ema`` / prefixes are unwrapped there):
 
 - :func:`spandrel_architecture`: which kit generator and kwargs rebuild it (SwinIR, RCAN, RRDBNet), or None;

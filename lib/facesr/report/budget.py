@@ -41,7 +41,7 @@ _MSR_BLOCKS = {"msrresnet": "num_blocks", "msrresnet_basicsr": "num_block"}  # e
 
 def _config_rows(edition: Edition) -> list[tuple[str, int | None, bool]]:
     """(label, count or None without spandrel, is a generator) of the edition's generators, as configured."""
-    from facesr.named_configs import edition_configs
+    from facesr.config.named_configs import edition_configs
 
     configs = edition_configs(edition.year)
     rows: list[tuple[str, int | None, bool]] = []
@@ -115,7 +115,7 @@ def parameter_budget_table(edition: int | str | Edition | None = None) -> pd.Dat
     Args:
         edition: Whose configs and limit (:func:`facesr.editions.get_edition`; None: ``FACESR_EDITION``, else 2022).
     """
-    from facesr.named_configs import edition_configs, in_budget_names
+    from facesr.config.named_configs import edition_configs, in_budget_names
     from facesr.report.style import model_label
 
     ed = get_edition(edition)

@@ -53,7 +53,7 @@ def crop(img: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
 
 def _generators(nets: Mapping[str, object], trust: bool = False) -> dict[str, object]:
     """``nets`` with every run folder or checkpoint path loaded (generators pass through)."""
-    from facesr.infer import load_generator
+    from facesr.inference.predict import load_generator
 
     return {run: load_generator(net, trust=trust) if isinstance(net, str | os.PathLike) else net
             for run, net in nets.items()}  # fmt: skip
@@ -72,12 +72,12 @@ def comparison_images(
         nets: ``{run name: generator or run folder / checkpoint path}``.
         data_root: data root with val/LQ and val/GT.
         name: val file name or index into the sorted val list.
-        tta: self-ensemble for the networks: None, "hflip" or "x8" (see :mod:`facesr.tta`).
+        tta: self-ensemble for the networks: None, "hflip" or "x8" (see :mod:`facesr.inference.tta`).
         trust: unpickle checkpoints given as paths in full, which runs code from them (only trusted files).
     """
     from facesr.data.check import find_data_root
     from facesr.data.images import list_images, read_image
-    from facesr.infer import upscale
+    from facesr.inference.predict import upscale
     from facesr.metrics import bicubic_upscale
 
     root = find_data_root(data_root)
@@ -152,7 +152,7 @@ def plot_val_outputs(
     """
     from facesr.data.check import find_data_root
     from facesr.data.images import list_images
-    from facesr.infer import load_generator
+    from facesr.inference.predict import load_generator
     from facesr.metrics import psnr
 
     run_dir = Path(run_dir)
@@ -189,7 +189,7 @@ def real_world_images(
     """
     from facesr.data.check import REAL_WORLD, real_world_dir
     from facesr.data.images import list_images, read_image
-    from facesr.infer import upscale
+    from facesr.inference.predict import upscale
     from facesr.metrics import bicubic_upscale
 
     folder = real_world_dir(data_root)

@@ -29,7 +29,7 @@ from facesr.report.readme import BundleFile, figure_description, handin_readme
 from facesr.report.steps import LEADERBOARD_ZIP, REAL_WORLD_PREDICTIONS, TEST_PREDICTIONS
 
 RUN_FILES = {
-    "config.json": "every training setting of the run (facesr.train_config.TrainConfig fields)",
+    "config.json": "every training setting of the run (facesr.config.train_config.TrainConfig fields)",
     "log.csv": "training log: loss terms, learning rate and speed, averaged over each logging window",
     "val.csv": "validation log: val PSNR/SSIM (RGB, 0-255, whole image) at each validation",
     "run_info.json": "the training machine: GPU model and count (or CPU), torch/CUDA, AMP dtype, wall hours",
@@ -101,7 +101,7 @@ def _older(path: Path, than: Path | None) -> bool:
 def _zip_matches(zip_path: Path, lq_dir: Path | None) -> bool:
     """Whether the zip holds one SR PNG per test LQ (by name, in one folder); not judged without ``test/LQ``."""
     from facesr.data.datasets import TestDataset
-    from facesr.infer import png_name
+    from facesr.inference.predict import png_name
 
     if lq_dir is None:
         return True
@@ -124,8 +124,8 @@ def leaderboard_zip(
 
     An existing zip is reused only when it is newer than the checkpoint (its predictions come from these
     weights) and, when ``test/LQ`` is known, holds one prediction per test LQ. Otherwise it is packaged by
-    :func:`facesr.submission.package_submission` from ``<run>/test_predictions``, which
-    :func:`facesr.infer.predict` makes when it is missing or older than the checkpoint; a current but
+    :func:`facesr.inference.submission.package_submission` from ``<run>/test_predictions``, which
+    :func:`facesr.inference.predict.predict` makes when it is missing or older than the checkpoint; a current but
     incomplete folder is refused, never overwritten. The budget check comes before any of it.
 
     Args:
@@ -140,12 +140,12 @@ def leaderboard_zip(
         FacesrError: over budget; or no current zip, no current predictions and no ``test/LQ`` to make them
             (says what to pass).
     """
-    from facesr.checkpoints import run_checkpoint
     from facesr.data.images import list_images
     from facesr.editions import choose_edition
-    from facesr.infer import predict
+    from facesr.inference.predict import predict
+    from facesr.inference.submission import package_submission
     from facesr.models import check_param_budget
-    from facesr.submission import package_submission
+    from facesr.weights.checkpoints import run_checkpoint
 
     run_dir = Path(run_dir)
     zip_path, pred_dir = run_dir / LEADERBOARD_ZIP, run_dir / TEST_PREDICTIONS
@@ -253,11 +253,11 @@ def make_handin(
     Returns:
         ``out``.
     """
-    from facesr.checkpoints import run_checkpoint
     from facesr.colab import kit_root
     from facesr.editions import choose_edition
-    from facesr.infer import load_generator
+    from facesr.inference.predict import load_generator
     from facesr.models import check_param_budget
+    from facesr.weights.checkpoints import run_checkpoint
 
     out = _check_target(out, overwrite)
     run_dir = Path(run).expanduser()

@@ -101,7 +101,7 @@ def train_command(config: dict) -> str:
         config: the run's config.json contents.
     """
     from facesr.config import get_config
-    from facesr.named_configs import CONFIGS
+    from facesr.config.named_configs import CONFIGS
 
     quick = bool(config.get("quick"))
     iters = {"iters": config["iters"]} if isinstance(config.get("iters"), int) else {}

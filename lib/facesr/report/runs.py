@@ -54,7 +54,7 @@ def find_runs(
         finishes: also take the MSE finish ``<name>_l2`` of each name (right after it) when that run holds a
             checkpoint; a missing finish gets no note (it is optional), and names listed already stay put.
     """
-    from facesr.checkpoints import run_checkpoint
+    from facesr.weights.checkpoints import run_checkpoint
 
     runs_dir, names = Path(runs_dir), list(names)
     found: dict[str, Path] = {}

@@ -41,7 +41,7 @@ def budget_line(cfg: object) -> str:
 
 def show_config(cfg: object) -> None:
     """Print the config table (with its ``why``) and the parameter budget line (the config cell of 03-07)."""
-    from facesr.train_config import config_table
+    from facesr.config.train_config import config_table
 
     print(config_table(cfg))
     print()
@@ -66,7 +66,7 @@ def resolve_init(
     Raises:
         FacesrError: when it does not exist, saying which notebook makes it and how to point elsewhere.
     """
-    from facesr.checkpoints import run_checkpoint
+    from facesr.weights.checkpoints import run_checkpoint
 
     if run_name and (Path(runs_dir) / run_name / "latest.pt").is_file():
         print(f"{Path(runs_dir) / run_name} exists: training resumes from its latest.pt (INIT_FROM is not used)")
@@ -226,7 +226,7 @@ def predict_real_world(
         tta: self-ensemble, as for the test predictions.
     """
     from facesr.data.check import REAL_WORLD, real_world_dir
-    from facesr.infer import predict
+    from facesr.inference.predict import predict
 
     folder = real_world_dir(data_root)
     if folder is None:
@@ -247,7 +247,7 @@ def make_submission(
 ) -> Path:
     """The run's leaderboard zip: ``test/LQ`` predicted into ``<run>/test_predictions``, zipped to ``submission.zip``.
 
-    The parameter budget is checked before anything is predicted; :func:`facesr.submission.package_submission`
+    The parameter budget is checked before anything is predicted; :func:`facesr.inference.submission.package_submission`
     then checks every file and writes the zip atomically. The zip is this step's own: it replaces the run's
     older ``submission.zip`` (made from the same run), as the predictions replace older ones by name.
 
@@ -259,9 +259,9 @@ def make_submission(
         edition: whose parameter limit applies (None: the run's own, from its config.json, else the default).
     """
     from facesr.editions import choose_edition, run_edition
-    from facesr.infer import predict
+    from facesr.inference.predict import predict
+    from facesr.inference.submission import package_submission
     from facesr.models import check_param_budget
-    from facesr.submission import package_submission
 
     lq_dir, run_dir = Path(data_root) / "test" / "LQ", Path(run_dir)
     edition = choose_edition(edition, run_edition(run_dir)).year

@@ -17,7 +17,7 @@ from facesr.errors import FacesrError
 from facesr.report.runs import read_run_info, run_best_validation
 from facesr.report.style import model_label
 
-# The self-ensembles the PSNR table scores beside the plain output (see facesr.tta), as column suffixes.
+# The self-ensembles the PSNR table scores beside the plain output (see facesr.inference.tta), as column suffixes.
 ENSEMBLES: tuple[str, ...] = ("hflip", "x8")
 
 
@@ -97,7 +97,7 @@ def _run_row(
 ) -> tuple[dict, dict]:
     """(table row of one run, its bicubic scores): one pass over the val set, x8 over ``x8_root``'s if given."""
     from facesr.editions import choose_edition, run_edition
-    from facesr.infer import evaluate_variants, load_generator
+    from facesr.inference.predict import evaluate_variants, load_generator
     from facesr.models import count_parameters
 
     net_g = load_generator(run_dir, trust=trust)
@@ -139,7 +139,7 @@ def psnr_table(
     One row per run plus a first ``bicubic`` row; columns model, run, params, within_limit, best_iter,
     images (val images scored plain and hflip), psnr, ssim, and with ``tta`` psnr_hflip, ssim_hflip,
     images_x8 (val images scored x8; empty for bicubic), psnr_x8, ssim_x8. Scored with
-    :func:`facesr.infer.evaluate_variants` (RGB, 0-255, no border crop): one pass per run over the val
+    :func:`facesr.inference.predict.evaluate_variants` (RGB, 0-255, no border crop): one pass per run over the val
     images (all, or the first ``limit``) gives plain, hflip and x8; with ``x8_limit`` below their count it
     gives plain and hflip, and a second pass over the first ``x8_limit`` images gives x8.
 

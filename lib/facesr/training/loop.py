@@ -41,9 +41,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from facesr.config.train_config import TrainConfig
 from facesr.data.workers import iterate, loader_error, make_loader
 from facesr.errors import FacesrError
-from facesr.train_config import TrainConfig
 from facesr.training import distributed
 from facesr.training.device import resolve_device, step_error, training_numerics
 from facesr.training.guard import BadSteps
@@ -88,7 +88,7 @@ def train(
     raised; calling ``train`` again continues from there. A second Ctrl-C stops at once.
 
     Args:
-        cfg: A :class:`facesr.train_config.TrainConfig` (``get_config(...)``).
+        cfg: A :class:`facesr.config.train_config.TrainConfig` (``get_config(...)``).
         data_root: Data root in the course layout; default ``cfg.data_root``.
         runs_dir: Folder of run folders (may be a Drive mount); default ``cfg.runs_dir``.
         name: Run folder name; default ``cfg.name``.
@@ -149,7 +149,7 @@ def _prepare(
     init_path: Path | None, trust: bool = False,
 ) -> RunState:
     """Seeds, nets, schedulers and scaler, restored from ``ckpt`` or initialised from ``init_path``."""
-    from facesr.checkpoints import load_weights
+    from facesr.weights.checkpoints import load_weights
 
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)

@@ -18,8 +18,8 @@ import torch
 
 import facesr
 from facesr.atomic import atomic_link, atomic_write_json, temp_pattern
+from facesr.config.train_config import TrainConfig
 from facesr.errors import FacesrError
-from facesr.train_config import TrainConfig
 from facesr.training.step import Nets
 
 # Fields that do not change what is trained (or, for iters, may grow: a run can be extended). deterministic and
@@ -33,7 +33,7 @@ NOT_COMPARED = frozenset(
 
 def resolve_init(init: str, runs_dir: Path, cfg_name: str) -> Path:
     """A checkpoint file, a run folder (best.pt, else latest.pt) or a run name under runs_dir."""
-    from facesr.checkpoints import run_checkpoint
+    from facesr.weights.checkpoints import run_checkpoint
 
     path = Path(init).expanduser()
     if path.is_file():
@@ -77,7 +77,7 @@ def load_resume(
         allow_config_change: Resume although compared fields differ.
         trust: Unpickle ``latest.pt`` in full (runs code from it); the kit's own checkpoints never need it.
     """
-    from facesr.checkpoints import load_checkpoint
+    from facesr.weights.checkpoints import load_checkpoint
 
     latest = run_dir / "latest.pt"
     if not latest.exists():
@@ -110,7 +110,7 @@ def as_fused(optimizer_state: dict) -> dict:
 
 
 def restore_state(nets: Nets, ckpt: dict, scheduler: dict, scaler: Any, path: Path) -> None:
-    from facesr.checkpoints import load_weights
+    from facesr.weights.checkpoints import load_weights
 
     load_weights(nets.net_g, ckpt, prefer_ema=False)
     load_weights(nets.net_g_ema, ckpt, prefer_ema=True)
@@ -192,9 +192,9 @@ def remove_stale_temp_files(run_dir: Path) -> None:
 def link_or_save(state: dict, written: Path | None, path: Path) -> Path:
     """Atomically make ``path`` a hard link of the checkpoint ``written`` (same content), else save ``state``.
 
-    File systems without hard links (Drive, some FUSE mounts) get :func:`facesr.checkpoints.save_checkpoint`.
+    File systems without hard links (Drive, some FUSE mounts) get :func:`facesr.weights.checkpoints.save_checkpoint`.
     """
-    from facesr.checkpoints import save_checkpoint
+    from facesr.weights.checkpoints import save_checkpoint
 
     if written is not None and atomic_link(written, path):
         return path
@@ -231,7 +231,7 @@ def save_iteration(
     instead of three; Drive falls back to a full atomic save). latest.pt comes last: a crash before it
     resumes earlier and redoes these iterations identically.
     """
-    from facesr.checkpoints import save_checkpoint
+    from facesr.weights.checkpoints import save_checkpoint
 
     written = save_checkpoint(state, run_dir / f"iter_{it:06d}.pt") if periodic else None
     if improved:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from facesr.atomic import atomic_write_json
-from facesr.train_config import TrainConfig
+from facesr.config.train_config import TrainConfig
 from facesr.training import distributed
 from facesr.training.device import step_error
 from facesr.training.guard import BadSteps

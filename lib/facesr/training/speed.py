@@ -70,9 +70,9 @@ def plan_run(
         device: Default: CUDA when available.
         session_hours: How long one Colab session lasts at most.
     """
+    from facesr.config.quick_mode import smoke_from_env
     from facesr.data.check import find_data_root
     from facesr.data.workers import iterate, make_loader
-    from facesr.quick_mode import smoke_from_env
     from facesr.training.device import resolve_device
     from facesr.training.schedule import IterationBatchSampler
     from facesr.training.step import build_nets, prepare_batch, train_dataset, train_step

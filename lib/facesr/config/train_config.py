@@ -1,7 +1,7 @@
 """``TrainConfig``: every setting of a training run, with the same field names in notebooks, the CLI
 (``--set key=value``) and a run's config.json; ``print(cfg)`` shows :func:`config_table`.
 
-The named configs of each edition are :mod:`facesr.named_configs`; :func:`facesr.config.get_config` makes a copy
+The named configs of each edition are :mod:`facesr.config.named_configs`; :func:`facesr.config.get_config` makes a copy
 of one, in quick mode and with overrides.
 """
 
@@ -12,10 +12,10 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
-from facesr.config_parsing import coerce_field, field_names
+from facesr.config.parsing import coerce_field, field_names
+from facesr.config.quick_mode import quick_note
 from facesr.editions import DEFAULT_YEAR
 from facesr.errors import FacesrError
-from facesr.quick_mode import quick_note
 
 
 @dataclass

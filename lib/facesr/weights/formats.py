@@ -1,7 +1,7 @@
 """What a checkpoint holds: the globals its pickle may ask for, the state dict that fits a net, and the
 generator that rebuilds it.
 
-Pure functions (:mod:`facesr.checkpoints` reads the files): the weights-only allow-list and torch's
+Pure functions (:mod:`facesr.weights.checkpoints` reads the files): the weights-only allow-list and torch's
 refusals; container formats (kit, MMEditing 0.x, BasicSR / Real-ESRGAN, original ESRGAN, bare state
 dicts); the strict fit check of ``load_weights``; the kit's safetensors metadata; which kit generators a
 BasicSR file can hold (:func:`basicsr_network`); the generator behind
@@ -33,7 +33,7 @@ _ESRGAN_RENAMES = (
     (re.compile(r"^HRconv\."), "conv_hr."),
 )
 
-# Keys of the safetensors metadata written by ``facesr.exports.export_safetensors`` (all values are strings).
+# Keys of the safetensors metadata written by ``facesr.weights.exports.export_safetensors`` (all values are strings).
 META_GENERATOR = "facesr_generator"
 META_GENERATOR_ARGS = "facesr_generator_args"
 META_VERSION = "facesr_version"
@@ -272,9 +272,13 @@ def basicsr_network(generator: str, generator_args: Mapping) -> str:
     cls, renames = _BASICSR_ARCHS[generator]
     args = dict(generator_args)
     if generator == "swinir":  # BasicSR's SwinIR defaults differ from the kit's: spell every one out
-        from facesr.named_configs import SWINIR_ARGS
+        import inspect
 
-        args = {**SWINIR_ARGS, **args}
+        from facesr.models.swinir_arch import SwinIR
+
+        defaults = {name: p.default for name, p in inspect.signature(SwinIR).parameters.items()
+                    if p.default is not inspect.Parameter.empty}
+        args = {k: list(v) if isinstance(v, tuple) else v for k, v in {**defaults, **args}.items()}
     if generator == "rrdbnet":
         args = {"in_channels": 3, "out_channels": 3, "mid_channels": 64, "num_blocks": 23, "growth_channels": 32,
                 "upscale_factor": 4, **args}

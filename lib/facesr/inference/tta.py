@@ -1,7 +1,7 @@
 """Self-ensemble (test-time augmentation): the transforms each ensemble averages, and the net run applying them.
 
 :func:`run_net_variants` turns a float LQ batch into one float SR batch per ``tta`` value, the ensembles
-sharing their forward passes; everything in :mod:`facesr.infer` (upscale, predict, evaluate) goes through it.
+sharing their forward passes; everything in :mod:`facesr.inference.predict` (upscale, predict, evaluate) goes through it.
 
 Self-ensemble (``tta``): ``None`` (or False) is the plain output; ``"hflip"`` averages the output of the
 input and of its horizontal mirror; ``"x8"`` (or True) averages the eight flips and 90-degree rotations.

@@ -8,7 +8,7 @@ set-up logic exists once, here.
 On Colab, :func:`setup_runtime` mounts Drive, links the kit's ``checkpoints/`` folder into Drive
 (runtimes are recycled without warning; runs must survive that), copies the data archive from Drive
 to local disk and unpacks it once (reading thousands of small files from Drive is slow; both steps live
-in :mod:`facesr.drive`), installs spandrel (SwinIR, RCAN) when it is missing without touching Colab's
+in :mod:`facesr.colab.drive`), installs spandrel (SwinIR, RCAN) when it is missing without touching Colab's
 torch, and checks that the installed torch build has kernels for the GPU. Locally it only reports where
 it runs.
 """
@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from facesr.drive import DRIVE_ARCHIVE, DRIVE_RUNS, RUNS_DIR, link_runs, unpack_data
+from facesr.colab.drive import DRIVE_ARCHIVE, DRIVE_RUNS, RUNS_DIR, link_runs, unpack_data
 from facesr.errors import FacesrError
 
 KIT_REPO_URL = "https://github.com/facesr-kit/facesr-kit"  # also in colab_setup.sh and the notebooks' first cell
@@ -34,7 +34,7 @@ COLAB_DRIVE_MOUNT = Path("/content/drive")
 
 def kit_root() -> Path:
     """The kit's repository root (the folder holding ``lib/facesr``)."""
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[3]  # lib/facesr/colab/runtime.py
 
 
 def in_colab() -> bool:
@@ -265,7 +265,7 @@ def resolve_settings(
     overrides ``quick``; quick mode uses the edition's bundled sample data
     (:func:`facesr.data.sample.ensure_sample_data`) unless ``FACESR_DATA`` is set. ``FACESR_DATA``,
     ``FACESR_RUNS`` and ``FACESR_FIGURES`` override the data root, the runs folder and the figures folder.
-    ``FACESR_SMOKE=1`` (with quick mode) sets ``smoke``: the tests' sizes (:mod:`facesr.quick_mode`).
+    ``FACESR_SMOKE=1`` (with quick mode) sets ``smoke``: the tests' sizes (:mod:`facesr.config.quick_mode`).
     """
     import torch
 
@@ -324,6 +324,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
     return 0 if info.runs_link is not None and info.data_root is not None else 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

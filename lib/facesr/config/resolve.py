@@ -1,7 +1,7 @@
 """``get_config``: a copy of a named config of an edition, shrunk in quick mode, with overrides; its checks.
 
-A config is a plain :class:`facesr.train_config.TrainConfig` dataclass; the named ones, per edition, are
-:mod:`facesr.named_configs`. ``get_config(name, edition=...)`` picks one; ``TrainConfig.edition`` records it in
+A config is a plain :class:`facesr.config.train_config.TrainConfig` dataclass; the named ones, per edition, are
+:mod:`facesr.config.named_configs`. ``get_config(name, edition=...)`` picks one; ``TrainConfig.edition`` records it in
 config.json, and ``get_edition(cfg.edition).degradation`` is the degradation a run trains on. Notebooks take
 overrides by keyword (``get_config("srgan", batch_size=4)``), the CLI by ``--set key=value`` (parsed to the
 field's type by :func:`parse_overrides`).
@@ -19,12 +19,12 @@ import copy
 import difflib
 from typing import Any
 
-from facesr.config_parsing import check_field, coerce_field, parse_assignments
+from facesr.config.named_configs import EDITION_CONFIGS, REPORT_CONFIGS
+from facesr.config.parsing import check_field, coerce_field, parse_assignments
+from facesr.config.quick_mode import quick_from_env, shrink, smoke_from_env
+from facesr.config.train_config import TrainConfig
 from facesr.editions import EDITIONS, Edition, edition_year
 from facesr.errors import FacesrError
-from facesr.named_configs import EDITION_CONFIGS, REPORT_CONFIGS
-from facesr.quick_mode import quick_from_env, shrink, smoke_from_env
-from facesr.train_config import TrainConfig
 
 
 def parse_overrides(items: list[str] | None) -> dict:
@@ -69,7 +69,7 @@ def get_config(
     Args:
         name: One of the edition's configs (:func:`config_names`): srgan, esrgan, esrgan_gan, msrresnet20,
             msrresnet26 (2023-2025), swinir, rcan, and the ``_l2`` finishes of the in-budget ones.
-        quick: Shrink to CPU size on the sample data (:mod:`facesr.quick_mode`); None reads
+        quick: Shrink to CPU size on the sample data (:mod:`facesr.config.quick_mode`); None reads
             ``FACESR_QUICK=1`` from the environment.
         smoke: In quick mode, shrink further to the tests' size; None reads ``FACESR_SMOKE=1``.
         edition: 2022, 2023, 2024 or 2025; None reads ``FACESR_EDITION`` from the environment, else 2022.

@@ -6,7 +6,7 @@ containers and the few numpy/torch globals of the kit's older checkpoints (:data
 that wants any other global is refused with one line naming it. ``trust=True`` (``--trust-checkpoint``)
 unpickles in full, running whatever code the file holds. safetensors hold tensors and text only.
 
-Exports (``python -m facesr export``) are :mod:`facesr.exports`.
+Exports (``python -m facesr export``) are :mod:`facesr.weights.exports`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import torch
 import torch.nn as nn
 
 from facesr.atomic import atomic_write
-from facesr.checkpoint_formats import (
+from facesr.errors import FacesrError
+from facesr.weights.formats import (
     META_PARAMETERS,
     SAFE_GLOBALS,
     check_fit,
@@ -35,7 +36,6 @@ from facesr.checkpoint_formats import (
     metadata_spec,
     refused_global,
 )
-from facesr.errors import FacesrError
 
 _TRUST_HINT = ("if you trust where the file came from, load it with trust=True (CLI: --trust-checkpoint; "
               "notebooks: TRUST_CHECKPOINT = True), which runs code from the file")

@@ -1,10 +1,10 @@
 """Inference: load a generator, upscale LQ images (optionally with self-ensemble), evaluate on val.
 
-One code path serves every caller: :func:`facesr.tta.run_net_variants` turns a float LQ batch into float SR
+One code path serves every caller: :func:`facesr.inference.tta.run_net_variants` turns a float LQ batch into float SR
 batches (plain, hflip or x8 self-ensemble, or several of them from the same forward passes);
 :func:`upscale` (one image, notebooks), :func:`predict` (a folder, written as PNGs) and :func:`evaluate` /
 :func:`evaluate_variants` (the val set, scored with PSNR/SSIM beside bicubic) all go through it.
-The ``tta`` values (None, ``"hflip"``, ``"x8"``) and what each ensemble averages are :mod:`facesr.tta`'s.
+The ``tta`` values (None, ``"hflip"``, ``"x8"``) and what each ensemble averages are :mod:`facesr.inference.tta`'s.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from facesr.checkpoints import checkpoint_file, read_generator
 from facesr.data.datasets import TestDataset
 from facesr.data.images import list_images, read_image, write_png
 from facesr.data.workers import iterate, make_loader
 from facesr.errors import FacesrError
+from facesr.inference.tta import run_net, run_net_variants, tta_mode
 from facesr.metrics import bicubic_upscale, psnr, ssim, tensor_to_uint8
 from facesr.training.device import resolve_device
-from facesr.tta import run_net, run_net_variants, tta_mode
+from facesr.weights.checkpoints import checkpoint_file, read_generator
 
 
 def _net_device(net: nn.Module) -> torch.device:
@@ -54,7 +54,7 @@ def upscale(net: nn.Module, lq_uint8: np.ndarray, tta: bool | str | None = None)
     Args:
         net: a generator (e.g. from :func:`load_generator`).
         lq_uint8: h x w x 3 uint8 RGB.
-        tta: self-ensemble: None (plain), "hflip" or "x8" (True = "x8"); see :mod:`facesr.tta`.
+        tta: self-ensemble: None (plain), "hflip" or "x8" (True = "x8"); see :mod:`facesr.inference.tta`.
 
     Returns:
         4h x 4w x 3 uint8 RGB (for a x4 net).
@@ -83,7 +83,7 @@ def _iter_sr(
     desc: str,
 ) -> Iterator[tuple[str, tuple[np.ndarray, ...]]]:
     """Yield (LQ file name, one SR uint8 image per entry of ``ttas``) for every item of a TestDataset,
-    batched, with a progress bar (see :func:`facesr.tta.run_net_variants`)."""
+    batched, with a progress bar (see :func:`facesr.inference.tta.run_net_variants`)."""
     if batch_size < 1:
         raise FacesrError(f"batch_size must be at least 1, got {batch_size}")
     dev = resolve_device(device, verbose=False)  # the card's kernels checked (e.g. a V100 under CUDA 12.8+)
@@ -214,7 +214,7 @@ def evaluate_variants(
     """:func:`evaluate` for each setting of ``tta`` in ``ttas`` from one pass over the val set, keyed as given.
 
     Every LQ, GT and bicubic image is read or computed once, and the ensembles share their forward
-    passes (see :func:`facesr.tta.run_net_variants`), so ``{None: plain, "hflip": ..., "x8": ...}`` holds
+    passes (see :func:`facesr.inference.tta.run_net_variants`), so ``{None: plain, "hflip": ..., "x8": ...}`` holds
     exactly the numbers of ``evaluate(net, data_root, tta=...)`` for each. Values naming the same ensemble
     (False and None, True and "x8") are scored once, under the first of them.
     """
@@ -298,7 +298,7 @@ def load_generator(run_or_ckpt: str | os.PathLike, trust: bool = False) -> nn.Mo
     export`` from its metadata; MMEditing 0.x, BasicSR/Real-ESRGAN and original-ESRGAN files are
     recognised from their key names and shapes (MSRResNet or RRDBNet), anything else by spandrel
     (``facesr.models.zoo``), so ``count_parameters(net)`` shows any SR checkpoint against ``PARAM_LIMIT``.
-    Files are read without running code from them (see :func:`facesr.checkpoints.load_checkpoint`).
+    Files are read without running code from them (see :func:`facesr.weights.checkpoints.load_checkpoint`).
 
     Args:
         run_or_ckpt: A run folder or a checkpoint file.

@@ -14,9 +14,9 @@ import torch
 import torch.nn as nn
 
 from facesr.atomic import atomic_write, atomic_write_bytes
-from facesr.checkpoint_formats import basicsr_network, check_fit, generator_metadata
-from facesr.checkpoints import GeneratorFile, checkpoint_file, read_generator, safetensors_torch
 from facesr.errors import FacesrError
+from facesr.weights.checkpoints import GeneratorFile, checkpoint_file, read_generator, safetensors_torch
+from facesr.weights.formats import basicsr_network, check_fit, generator_metadata
 
 EXPORT_FORMATS = ("safetensors", "basicsr")
 _EXPORT_SUFFIXES = {"safetensors": (".safetensors",), "basicsr": (".pth", ".pt")}
@@ -90,7 +90,7 @@ def export_basicsr(
     """Atomically write ``net``'s weights as BasicSR saves them, ``{"params": state_dict}``, with BasicSR's names.
 
     The course's 2024/2025 code (BasicSR) loads the file with ``load_state_dict(torch.load(path)["params"])``
-    into the network :func:`facesr.checkpoint_formats.basicsr_network` names; the kit reads it back with
+    into the network :func:`facesr.weights.formats.basicsr_network` names; the kit reads it back with
     ``load_generator``. Only generators whose keys BasicSR shares are written: ``msrresnet_basicsr``,
     ``rrdbnet`` and ``swinir`` (the last needs BasicSR's SwinIR built with the same ``img_size``: its
     attention masks are saved too).

@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from facesr.config.train_config import TrainConfig
 from facesr.editions import DEFAULT_YEAR, EDITIONS, Edition, edition_year
-from facesr.train_config import TrainConfig
 
 # The in-budget configs share one fixed-budget recipe, so that they compare at equal iterations: the course's
 # 300k iterations as one cosine period after a linear warm-up, EMA weights, then a short MSE finish (*_l2).

@@ -26,7 +26,7 @@ from facesr.data.check import name_list
 from facesr.data.datasets import TestDataset
 from facesr.data.images import list_images, read_image
 from facesr.errors import FacesrError
-from facesr.infer import png_name
+from facesr.inference.predict import png_name
 from facesr.metrics import psnr
 from facesr.models import check_param_budget
 
@@ -78,7 +78,7 @@ def package_submission(
     """Check the SR folder and the generator against the rules and write the leaderboard zip.
 
     Args:
-        sr_dir: folder of SR PNGs (from :func:`facesr.infer.predict`).
+        sr_dir: folder of SR PNGs (from :func:`facesr.inference.predict.predict`).
         zip_path: the zip to write (``results/NNNNN.png`` inside); written atomically.
         net: the generator that made them; over the edition's parameter limit is refused.
         lq_dir: the test LQ folder the SR images must match one to one (by name, ``.png``).
