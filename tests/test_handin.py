@@ -108,7 +108,7 @@ def test_machine_table_from_run_info(tmp_path: Path) -> None:
     assert rows.loc["msrresnet20", "sessions"] == 2 and rows.loc["msrresnet20", "wall_hours"] == 12.3456
     assert "no run_info.json" in rows.loc["esrgan", "machine"] and pd.isna(rows.loc["esrgan", "iterations"])
     assert "unreadable" in rows.loc["esrgan_gan", "machine"] and "run_info.json" in rows.loc["esrgan_gan", "machine"]
-    csv_path, md_path = save_table(table, tmp_path / "fig", "machine_table")
+    csv_path, md_path, _ = save_table(table, tmp_path / "fig", "machine_table")
     md = md_path.read_text()
     assert re.search(r"\| +300,000 \| +12\.35 \| +6\.75 \|", md) and "CPU (" in md  # hours with 2 decimals
     assert pd.read_csv(csv_path)["wall_hours"].iloc[1] == 12.3456

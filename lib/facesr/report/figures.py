@@ -8,13 +8,13 @@ are in :mod:`facesr.report.curves`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from facesr.errors import FacesrError
-from facesr.report.style import model_color, model_label, pyplot
+from facesr.report.style import FULL_WIDTH, model_color, model_label, pyplot, report_figure
 
 # Crop boxes as fractions (top, bottom, left, right) of an FFHQ-aligned face, any resolution.
 DEFAULT_CROPS: dict[str, tuple[float, float, float, float]] = {
@@ -90,20 +90,51 @@ def comparison_images(
     return images
 
 
+REAL_WORLD_MAX_HEIGHT = 4.0  # inches of faces in the real-world grid: the five-page report has room for it
+_TITLE_IN = 0.32  # two 8-pt title lines above a panel, in inches
+
+
+def report_columns(
+    models: str | Sequence[str] | None, baseline: str | None = None, submitted: str | None = None
+) -> list[str]:
+    """The columns of the qualitative and real-world grids (``REPORT_MODELS`` / ``--models``).
+
+    Args:
+        models: comma-separated names or a list (``lq``, ``bicubic``, ``gt`` and run names), in order; empty
+            or None: LQ, bicubic, ``baseline``, ``submitted``, GT.
+        baseline: the edition's baseline run (``srgan``).
+        submitted: the submitted run.
+    """
+    names = [m.strip() for m in models.split(",")] if isinstance(models, str) else list(models or [])
+    names = [m for m in names if m]
+    if not names:
+        names = ["lq", "bicubic", *(m for m in (baseline, submitted) if m), "gt"]
+    return list(dict.fromkeys(names))
+
+
+def _pick(images: Mapping[str, np.ndarray], columns: Sequence[str] | None) -> list[str]:
+    """The keys of ``images`` to show: ``columns`` in their order (those it lacks left out), else all."""
+    return [c for c in columns if c in images] if columns is not None else list(images)
+
+
+@report_figure
 def plot_comparison(
     images: Mapping[str, np.ndarray],
     crops: Mapping[str, tuple[float, float, float, float]] | None = None,
     title: str | None = None,
+    columns: Sequence[str] | None = None,
 ) -> object:
     """Columns LQ | bicubic | models... | GT; first row whole faces, one more row per zoomed crop.
 
     Titles carry each SR image's PSNR to the GT (when a ``"gt"`` image is given); crop boxes are
-    outlined on the whole faces.
+    outlined on the whole faces. Full report width; every image is embedded with its own pixels in a PDF
+    (``interpolation="none"``).
 
     Args:
         images: ``{"lq", "bicubic", <run>..., "gt"}`` from :func:`comparison_images`.
         crops: ``{name: fractional box}``; None for :data:`DEFAULT_CROPS`.
-        title: the figure title.
+        title: a figure title (shown in the notebook, left out of the saved files: the caption says it).
+        columns: the images to show, in order (:func:`report_columns`); None: all of ``images``.
     """
     from matplotlib.patches import Rectangle
 
@@ -111,34 +142,36 @@ def plot_comparison(
 
     plt = pyplot()
     crops = DEFAULT_CROPS if crops is None else crops
-    names = list(images)
+    names = _pick(images, columns)
     # Row heights follow each crop's aspect ratio (a wide eye strip gets a short row, no white gaps).
     ratios = [1.0] + [(b - t) / (r - l_) for t, b, l_, r in crops.values()]
-    fig, axes = plt.subplots(len(ratios), len(names), figsize=(2.4 * len(names), 2.4 * sum(ratios) + 0.6),
-                             squeeze=False, gridspec_kw={"height_ratios": ratios})
+    side = FULL_WIDTH / max(len(names), 1)
+    fig, axes = plt.subplots(len(ratios), max(len(names), 1), squeeze=False, layout="constrained",
+                             figsize=(FULL_WIDTH, side * sum(ratios) + _TITLE_IN + 0.1 * len(ratios)),
+                             gridspec_kw={"height_ratios": ratios})  # fmt: skip
     gt = images.get("gt")
     for j, key in enumerate(names):
         img = images[key]
         label = model_label(key)
         if gt is not None and key not in ("lq", "gt") and img.shape == gt.shape:
             label += f"\n{psnr(img, gt):.2f} dB"
-        axes[0, j].imshow(img, interpolation="nearest")
-        axes[0, j].set_title(label, fontsize=9, color=model_color(key))
+        axes[0, j].imshow(img, interpolation="none")
+        axes[0, j].set_title(label, fontsize=8, color=model_color(key))
         for c_idx, (crop_name, box) in enumerate(crops.items()):
             t, b, l_, r = crop_box(img.shape, box)
             axes[0, j].add_patch(Rectangle((l_ - 0.5, t - 0.5), r - l_, b - t, fill=False,
-                                           edgecolor=_CROP_COLORS[c_idx % len(_CROP_COLORS)], lw=1))
-            axes[1 + c_idx, j].imshow(crop(img, box), interpolation="nearest")
+                                           edgecolor=_CROP_COLORS[c_idx % len(_CROP_COLORS)], lw=0.8))
+            axes[1 + c_idx, j].imshow(crop(img, box), interpolation="none")
             if j == 0:
-                axes[1 + c_idx, j].set_ylabel(crop_name, fontsize=9)
+                axes[1 + c_idx, j].set_ylabel(crop_name, fontsize=8)
     for ax in axes.flat:
         ax.set(xticks=[], yticks=[])
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
+@report_figure
 def plot_val_outputs(
     run_dir: str | os.PathLike, data_root: str | os.PathLike, n: int = 3, trust: bool = False
 ) -> object:
@@ -159,17 +192,18 @@ def plot_val_outputs(
     names = [p.name for p in list_images(find_data_root(data_root) / "val" / "LQ")[:n]]
     net_g = load_generator(run_dir, trust=trust)
     plt = pyplot()
-    fig, axes = plt.subplots(len(names), 4, figsize=(9.6, 2.5 * len(names)), squeeze=False)
+    fig, axes = plt.subplots(len(names), 4, figsize=(FULL_WIDTH, (FULL_WIDTH / 4 + 0.2) * len(names)), squeeze=False,
+                             layout="constrained")  # fmt: skip
     for i, name in enumerate(names):
         images = comparison_images({run_dir.name: net_g}, data_root, name)
         for j, (key, img) in enumerate(images.items()):
             label = model_label(key)
             if key not in ("lq", "gt"):
                 label += f" {psnr(img, images['gt']):.2f} dB"
-            axes[i, j].imshow(img)
-            axes[i, j].set_title(f"{name}: {label}" if j == 0 else label, fontsize=8, color=model_color(key))
+            axes[i, j].imshow(img, interpolation="none")
+            axes[i, j].set_title(label, fontsize=8, color=model_color(key))
             axes[i, j].set(xticks=[], yticks=[])
-    fig.tight_layout()
+        axes[i, 0].set_ylabel(name, fontsize=8)
     return fig
 
 
@@ -206,31 +240,62 @@ def real_world_images(
     return grid
 
 
+def _wrapped(label: str, inches: float) -> str:
+    """``label`` broken into lines that fit ``inches`` at 8 pt (about 15 characters per inch)."""
+    import textwrap
+
+    return textwrap.fill(label, width=max(6, int(inches * 15)), break_long_words=False)
+
+
+@report_figure
 def plot_real_world(
-    grid: Mapping[str, Mapping[str, np.ndarray]], title: str = "Real-world LQ images (no GT): x4 outputs"
+    grid: Mapping[str, Mapping[str, np.ndarray]],
+    title: str | None = None,
+    columns: Sequence[str] | None = None,
 ) -> object:
-    """One row per real-world LQ: LQ | bicubic | models..., each panel titled with its label and size.
+    """One row per real-world LQ: LQ | bicubic | models..., titled with the model above the first row.
+
+    Each row is labelled with its file name and the LQ's size and keeps its image's aspect ratio. The panels
+    are placed by hand (no layout engine): the faces fill the report width, or less where
+    :data:`REAL_WORLD_MAX_HEIGHT` would be passed (many images), centred; every image is embedded with its own
+    pixels in a PDF (``interpolation="none"``).
 
     Args:
         grid: ``{file name: {"lq", "bicubic", <run>...}}`` from :func:`real_world_images`.
-        title: the figure title.
+        title: a figure title (shown in the notebook, left out of the saved files: the caption says it).
+        columns: the images to show, in order (:func:`report_columns`; ``gt`` is skipped: there is none);
+            None: all of them.
     """
     plt = pyplot()
     names = list(grid)
-    columns = list(grid[names[0]]) if names else []
-    fig, axes = plt.subplots(max(len(names), 1), max(len(columns), 1), squeeze=False,
-                             figsize=(2.3 * max(len(columns), 2), 2.5 * max(len(names), 1) + 0.6))  # fmt: skip
+    keys = _pick(grid[names[0]], columns) if names else []
+    aspects = [grid[n]["lq"].shape[0] / grid[n]["lq"].shape[1] for n in names]
     if not names:
-        axes[0, 0].text(0.5, 0.5, "no real-world LQ images", ha="center", va="center")
+        fig, ax = plt.subplots(figsize=(FULL_WIDTH, 1.0))
+        ax.text(0.5, 0.5, "no real-world LQ images", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    label_w, gap, title_h, bottom = 0.42, 0.05, 0.32, 0.04  # inches
+    n_cols = len(keys)
+    side = min((FULL_WIDTH - label_w - gap * (n_cols - 1)) / n_cols,
+               (REAL_WORLD_MAX_HEIGHT - gap * (len(names) - 1)) / sum(aspects))  # fmt: skip
+    height = title_h + side * sum(aspects) + gap * (len(names) - 1) + bottom
+    fig = plt.figure(figsize=(FULL_WIDTH, height))
+    left = (FULL_WIDTH - (label_w + n_cols * side + gap * (n_cols - 1))) / 2 + label_w
+    top = height - title_h
     for i, name in enumerate(names):
-        for j, key in enumerate(columns):
-            ax, img = axes[i, j], grid[name][key]
-            ax.imshow(img, interpolation="nearest")
-            ax.set_title(f"{model_label(key)} {img.shape[1]}x{img.shape[0]}", fontsize=8, color=model_color(key))
+        row_h = side * aspects[i]
+        for j, key in enumerate(keys):
+            x = left + j * (side + gap)
+            ax = fig.add_axes((x / FULL_WIDTH, (top - row_h) / height, side / FULL_WIDTH, row_h / height))
+            ax.imshow(grid[name][key], interpolation="none", aspect="auto")
+            ax.set(xticks=[], yticks=[])
+            if i == 0:
+                ax.set_title(_wrapped(model_label(key), side), fontsize=8, color=model_color(key))
             if j == 0:
-                ax.set_ylabel(name, fontsize=9)
-    for ax in axes.flat:
-        ax.set(xticks=[], yticks=[])
-    fig.suptitle(title)
-    fig.tight_layout()
+                lq = grid[name]["lq"]
+                ax.set_ylabel(f"{name}\n{lq.shape[1]}x{lq.shape[0]}", fontsize=8)
+        top -= row_h + gap
+    if title:
+        fig.suptitle(title)
     return fig
