@@ -35,7 +35,7 @@ RUN_FILES = {
     "run_info.json": "the training machine: GPU model and count (or CPU), torch/CUDA, AMP dtype, wall hours",
 }
 REQUIRED_RUN_FILES = ("config.json", "log.csv", "val.csv")  # run_info.json: runs of older kits lack it
-FIGURE_EXTENSIONS = (".png", ".csv", ".md")
+FIGURE_EXTENSIONS = (".png", ".pdf", ".csv", ".md", ".tex")  # figures as PNG and PDF, tables as CSV, Markdown, LaTeX
 CODE_FILES = ("README.md", "requirements.txt", "pyproject.toml", "colab_setup.sh", "jupytext.toml")
 CODE_FOLDERS = {"lib/facesr": ("*.py",), "notebooks": ("*.py", "*.ipynb")}
 

@@ -35,6 +35,8 @@ FIGURE_NOTES = {
     "psnr_table": "val PSNR/SSIM of each run, plain and self-ensembled (notebook 06)",
     "param_table": "parameter counts against the 1,821,085 limit (notebook 06)",
     "machine_table": "the training machine of each run, from run_info.json (notebook 06)",
+    "submission_table": "the submitted run against bicubic and the baseline: val PSNR, parameters, GPU, hours "
+                        "(notebook 06, report skeleton)",
 }
 # Config fields that say where a run lives, not what it trains: the commands carry them as flags.
 _LOCATION_FIELDS = ("name", "data_root", "runs_dir", "quick", "why")
@@ -54,7 +56,7 @@ def figure_description(name: str) -> str:
     for prefix, text in FIGURE_NOTES.items():
         if name.startswith(prefix):
             return text
-    return "report table" if name.endswith((".csv", ".md")) else "report figure"
+    return "report table" if name.endswith((".csv", ".md", ".tex")) else "report figure"
 
 
 def library_versions(uses_spandrel: bool = False) -> list[tuple[str, str]]:

@@ -1,0 +1,123 @@
+"""The report skeleton of a quick run: ``python -m facesr report``, main.tex and its zip, report.md, references.bib,
+and (where pdflatex is installed) the compiled PDF and its page count.
+
+Uses the session's ``quick_run`` (no training here); the figures come from its logs and two small grids.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from facesr.cli import main
+from facesr.report.bibliography import BIBLIOGRAPHY, run_citations
+from facesr.report.sections import HANDOUT_SECTIONS
+from facesr.report.skeleton import OVERLEAF_ZIP, report_dir, write_report
+from facesr.report.tables import psnr_table, save_table
+
+PAGE_LIMIT = 5  # docs/course.md section 11
+
+
+@pytest.fixture(scope="module")
+def report(quick_run: Path, sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report folder of ``quick_run``, written by ``python -m facesr report`` from a figures folder holding
+    the PSNR table of notebook 06 (2 val images, x8 on the first)."""
+    figures = tmp_path_factory.mktemp("project") / "figures"
+    table = psnr_table({"srgan": quick_run}, sample_root, tta=True, limit=2, x8_limit=1, verbose=False)
+    save_table(table, figures, "psnr_table")
+    code = main(["report", str(quick_run), "--figures", str(figures), "--data", str(sample_root), "--faces", "0",
+                 "--author", "Matriculation number A0123456X"])  # fmt: skip
+    assert code == 0
+    return report_dir(figures)
+
+
+def _main_tex(report: Path) -> str:
+    return (report / "main.tex").read_text(encoding="utf-8")
+
+
+def test_the_skeleton_references_only_files_inside_its_zip(report: Path, quick_run: Path) -> None:
+    assert report.name == "report" and (report.parent / "figures").is_dir()  # beside the figures folder
+    with zipfile.ZipFile(report / OVERLEAF_ZIP) as zf:
+        names = set(zf.namelist())
+    assert "main.tex" in names and "references.bib" in names  # at the zip's root: Overleaf's Upload Project
+    tex = _main_tex(report)
+    used = re.findall(r"\\includegraphics(?:\[[^\]]*\])?\{([^}]+)\}", tex) + re.findall(r"\\input\{([^}]+)\}", tex)
+    used = [u if Path(u).suffix else f"{u}.tex" for u in used]
+    assert used and set(used) <= names, set(used) - names
+    assert all(not Path(u).is_absolute() and ".." not in u for u in used)
+    assert {"figures/06_loss_curves.pdf", "figures/06_psnr_curves.pdf", "figures/06_qualitative_0.pdf",
+            "figures/06_real_world.pdf", "tables/submission_table.tex", "tables/psnr_table.tex"} <= names  # fmt: skip
+    assert re.findall(r"\\bibliography\{([^}]+)\}", tex) == ["references"]
+    packages = re.findall(r"\\usepackage(?:\[[^\]]*\])?\{([^}]+)\}", tex)
+    assert set(packages) == {"geometry", "graphicx", "booktabs", "amsmath", "hyperref"}
+    # report.md: the same figures as PNG beside it, the bibliography beside it
+    md = (report / "report.md").read_text(encoding="utf-8")
+    pngs = re.findall(r"\]\((figures/[^)]+\.png)\)", md)
+    assert pngs and all((report / p).is_file() for p in pngs)
+    assert "bibliography: references.bib" in md
+
+
+def test_the_skeleton_has_every_handout_section_and_blanks_only_for_analysis(report: Path, quick_run: Path) -> None:
+    tex = _main_tex(report)
+    sections = re.findall(r"\\section\{([^}]+)\}", tex)
+    positions = [sections.index(s) for s in HANDOUT_SECTIONS]
+    assert positions == sorted(positions), sections  # in the handout's order
+    assert sections[0] == "Introduction" and sections[-1] == "Conclusion"
+    # every blank is a \fillin box of its own (the student's analysis); numbers and names are filled in
+    blanks = [m.start() for m in re.finditer("<FILL IN", tex)]
+    boxes = [m.start() + len("\\fillin{") for m in re.finditer(r"\\fillin\{", tex)]
+    assert blanks and blanks == boxes
+    assert r"\author{Matriculation number A0123456X}" in tex
+    md = (report / "report.md").read_text(encoding="utf-8")
+    md_blanks = [line for line in md.splitlines() if "FILL IN" in line]
+    assert len(md_blanks) == len(blanks) and all(line.startswith("**\\<FILL IN: ") for line in md_blanks)
+    # the losses are the run's: L1 with its weight, Adam, the schedule; PSNR numbers from the table
+    config = pd.read_json(quick_run / "config.json", typ="series")
+    assert r"\mathcal{L}_{1} = \frac{1}{N}" in tex and r"\mathcal{L}_G = \mathcal{L}_{1}" in tex
+    assert f"{int(config['iters']):,} iterations of Adam" in tex
+    table = pd.read_csv(report.parent / "figures" / "psnr_table.csv").set_index("run")
+    assert f"{table.loc['srgan', 'psnr']:.4f} dB" in tex
+    bib = (report / "references.bib").read_text(encoding="utf-8")
+    keys = re.findall(r"^@\w+\{([^,]+),", bib, re.M)
+    assert set(run_citations(config.to_dict(), "course")) <= set(keys) <= set(BIBLIOGRAPHY)
+    assert {"ledig2017srgan", "wang2018esrgan", "kingma2015adam"} <= set(keys)
+    cited = {k.strip() for group in re.findall(r"\\cite\{([^}]+)\}", tex) for k in group.split(",")}
+    assert cited == set(keys)  # every entry cited, every citation in the file
+
+
+def test_an_edited_report_is_never_replaced(report: Path, quick_run: Path, tmp_path: Path) -> None:
+    figures = report.parent / "figures"
+    again = write_report(quick_run, figures, edition=2022)
+    assert again.folder == report  # unchanged since the kit wrote it: written again in place
+    (report / "main.tex").write_text(_main_tex(report) + "% my analysis\n", encoding="utf-8")
+    moved = write_report(quick_run, figures, edition=2022)
+    assert moved.folder == report.with_name("report_2") and "% my analysis" in _main_tex(report)
+    assert report_dir(tmp_path / "drive" / "figures" / "2024") == tmp_path / "drive" / "report" / "2024"
+
+
+@pytest.mark.skipif(not (shutil.which("pdflatex") and shutil.which("bibtex")), reason="needs pdflatex and bibtex")
+def test_the_skeleton_compiles_from_its_zip_within_five_pages(report: Path, tmp_path: Path) -> None:
+    with zipfile.ZipFile(report / OVERLEAF_ZIP) as zf:
+        zf.extractall(tmp_path)  # what Overleaf gets: the zip alone
+
+    def run(*cmd: str) -> str:
+        done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout[-3000:]
+        return done.stdout
+
+    run("pdflatex", "-interaction=nonstopmode", "-halt-on-error", "main.tex")
+    run("bibtex", "main")
+    run("pdflatex", "-interaction=nonstopmode", "-halt-on-error", "main.tex")
+    run("pdflatex", "-interaction=nonstopmode", "-halt-on-error", "main.tex")
+    log = (tmp_path / "main.log").read_text(encoding="latin-1")
+    pages = int(re.search(r"Output written on main\.pdf \((\d+) pages?", log).group(1))
+    print(f"the quick run's report skeleton: {pages} pages")
+    assert 1 <= pages <= PAGE_LIMIT
+    assert "undefined" not in log.lower(), re.findall(r".*undefined.*", log)
+    assert not re.search(r"Overfull \\hbox \((\d{2,}|[3-9])\.", log), re.findall(r"Overfull.*", log)
