@@ -70,6 +70,8 @@ def figures(tmp_path: Path) -> Path:
     folder = tmp_path / "figures"
     folder.mkdir()
     write_png(folder / "06_psnr_curves.png", np.zeros((8, 8, 3), np.uint8))
+    (folder / "06_psnr_curves.pdf").write_bytes(b"%PDF-1.4 the same figure, vector\n")
+    (folder / "psnr_table.tex").write_text("\\begin{tabular}{@{}lr@{}}\n\\end{tabular}\n")
     pd.DataFrame({"run": ["bicubic", "srgan"], "images": [3, 3], "psnr": [22.0, 21.987654321],
                   "psnr_hflip": [np.nan, 22.123456789], "images_x8": [np.nan, 1],
                   "psnr_x8": [np.nan, 22.5]}).to_csv(folder / "psnr_table.csv", index=False)  # fmt: skip
@@ -121,7 +123,8 @@ def test_handin_bundle_contents(run: Path, mini_root: Path, figures: Path, tmp_p
     out = make_handin(run, tmp_path / "handin.zip", data_root=mini_root, figures_dir=figures)
     names = _names(out)
     expected = {"Readme.txt", "submission.zip", "srgan/config.json", "srgan/log.csv", "srgan/val.csv",
-                "srgan/run_info.json", "srgan/best.pt", "figures/06_psnr_curves.png", "figures/psnr_table.csv"}
+                "srgan/run_info.json", "srgan/best.pt", "figures/06_psnr_curves.png", "figures/psnr_table.csv",
+                "figures/06_psnr_curves.pdf", "figures/psnr_table.tex"}  # PDF figures and LaTeX tables too
     assert expected <= names and "figures/notes.txt" not in names
     assert {"code/lib/facesr/report/handin.py", "code/notebooks/06_results_and_report.ipynb",
             "code/requirements.txt"} <= names  # fmt: skip

@@ -121,3 +121,42 @@ def test_the_skeleton_compiles_from_its_zip_within_five_pages(report: Path, tmp_
     assert 1 <= pages <= PAGE_LIMIT
     assert "undefined" not in log.lower(), re.findall(r".*undefined.*", log)
     assert not re.search(r"Overfull \\hbox \((\d{2,}|[3-9])\.", log), re.findall(r"Overfull.*", log)
+
+
+@pytest.mark.skipif(not shutil.which("pandoc"), reason="needs pandoc")
+def test_report_md_converts_with_pandoc(report: Path, tmp_path: Path) -> None:
+    def pandoc(*args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run(["pandoc", "report.md", "--citeproc", *args], cwd=report, capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done
+
+    word = pandoc("-o", str(tmp_path / "report.docx"))  # for Word: every equation and citation converts
+    assert "WARNING" not in word.stderr, word.stderr
+    text = pandoc("-t", "plain").stdout
+    assert "Ledig et al. 2017" in text and "<FILL IN: your approach" in text and "Table 1" in text
+
+
+@pytest.mark.skipif(not shutil.which("pdflatex"), reason="needs pdflatex")
+def test_every_network_and_loss_compiles(tmp_path: Path) -> None:
+    """The model and loss paragraphs of every generator and loss term the configs use, through pdflatex."""
+    from facesr.config.named_configs import edition_configs
+    from facesr.report.document import Document, Paragraph
+    from facesr.report.latex import render_latex
+    from facesr.report.methods import loss_blocks, network_text, training_text
+
+    configs = edition_configs(2024)
+    stages = [("swinir", configs["swinir"].to_dict()), ("swinir_l2", configs["swinir_l2"].to_dict())]
+    gan = [("esrgan_gan", configs["esrgan_gan"].to_dict())]
+    charbonnier = [("msrresnet26", {**configs["msrresnet26"].to_dict(), "pixel_loss": "charbonnier"})]
+    blocks = [Paragraph(network_text(c.generator, c.generator_args)) for c in configs.values()]
+    blocks += [Paragraph(training_text(cfg, stage)) for stage, (_, cfg) in zip(("first", "second"), stages, strict=True)]
+    for run in (stages, gan, charbonnier):
+        blocks += loss_blocks(run, "the ground-truth face")
+    (tmp_path / "main.tex").write_text(render_latex(Document("Losses", "A0123456X", blocks)), encoding="utf-8")
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "main.tex"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    tex = (tmp_path / "main.tex").read_text(encoding="utf-8")
+    assert r"5\cdot 10^{-3}\,\mathcal{L}_{G}^{Ra}" in tex and r"0.01\,\mathcal{L}_{1}" in tex  # the GAN run's weights
+    assert "Stage \\texttt{swinir\\_l2}: the pixel loss is the mean squared error" in tex

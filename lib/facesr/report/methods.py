@@ -73,7 +73,7 @@ def _schedule(cfg: Config) -> str:
 def training_text(cfg: Config, stage: str | None = None) -> str:
     """One paragraph on how a config trains: iterations, optimiser and schedule, batch and patch, EMA, precision."""
     patch = cfg.get("gt_patch")
-    size = f"{int(patch) // 4}x{int(patch) // 4} LQ patches" if patch else "whole 128x128 LQ images"
+    size = f"LQ patches of {int(patch) // 4}x{int(patch) // 4} pixels" if patch else "whole 128x128 LQ images"
     parts = [f"{'The ' + stage + ' stage' if stage else 'It'} trained for {_schedule(cfg)}, on batches of "
              f"{cfg.get('batch_size')} {size}."]
     ema = float(cfg.get("ema_decay") or 0)
@@ -98,7 +98,7 @@ def _pixel(cfg: Config) -> tuple[str, str, str]:
         return ("\\mathcal{L}_{\\mathrm{Charb}}",
                 "\\mathcal{L}_{\\mathrm{Charb}} = \\frac{1}{N}\\sum_{i=1}^{N} \\sqrt{(\\hat{y}_i - y_i)^2 + "
                 "\\varepsilon}, \\quad \\varepsilon = 10^{-12}", "the Charbonnier loss [@charbonnier1994]")
-    return ("\\mathcal{L}_{1}", "\\mathcal{L}_{1} = \\frac{1}{N}\\sum_{i=1}^{N} \\lvert \\hat{y}_i - y_i \\rvert",
+    return ("\\mathcal{L}_{1}", "\\mathcal{L}_{1} = \\frac{1}{N}\\sum_{i=1}^{N} \\left| \\hat{y}_i - y_i \\right|",
             "the mean absolute error (L1)")
 
 
@@ -130,15 +130,15 @@ def loss_blocks(stages: Sequence[tuple[str, Config]], target: str) -> list[Block
             blocks += [Paragraph(f"The perceptual loss [@johnson2016perceptual] compares VGG19 [@simonyan2015vgg] "
                                  f"features $\\phi_k$ (layer {layers} of `features`, before its activation, as "
                                  "ESRGAN) with an L1 distance:"),
-                       Equation("\\mathcal{L}_{\\mathrm{percep}} = \\sum_k w_k \\, \\frac{1}{N_k} \\lVert "
-                                "\\phi_k(\\hat{y}) - \\phi_k(y) \\rVert_1")]  # fmt: skip
+                       Equation("\\mathcal{L}_{\\mathrm{percep}} = \\sum_k w_k \\, \\frac{1}{N_k} \\left\\| "
+                                "\\phi_k(\\hat{y}) - \\phi_k(y) \\right\\|_1")]  # fmt: skip
             terms.append(f"{_weight(cfg['perceptual_weight'])}\\mathcal{{L}}_{{\\mathrm{{percep}}}}")
         if float(cfg.get("gan_weight") or 0) > 0:
             blocks += [Paragraph("The adversarial loss is the relativistic average GAN loss "
                                  "[@jolicoeur2019relativistic; @wang2018esrgan] of a discriminator $C$, with "
-                                 "$D(a, b) = \\sigma(C(a) - \\mathbb{E}[C(b)])$:"),
-                       Equation("\\mathcal{L}_{G}^{Ra} = -\\tfrac{1}{2}\\,\\mathbb{E}\\big[\\log(1 - D(y, \\hat{y}))"
-                                "\\big] - \\tfrac{1}{2}\\,\\mathbb{E}\\big[\\log D(\\hat{y}, y)\\big]")]  # fmt: skip
+                                 "$D(a, b) = \\sigma(C(a) - \\mathrm{E}[C(b)])$:"),
+                       Equation("\\mathcal{L}_{G}^{Ra} = -\\tfrac{1}{2}\\,\\mathrm{E}\\big[\\log(1 - D(y, \\hat{y}))"
+                                "\\big] - \\tfrac{1}{2}\\,\\mathrm{E}\\big[\\log D(\\hat{y}, y)\\big]")]  # fmt: skip
             terms.append(f"{_weight(cfg['gan_weight'])}\\mathcal{{L}}_{{G}}^{{Ra}}")
         total = " + ".join(terms)
         blocks += [Paragraph("The generator minimises" + (" the sum" if len(terms) > 1 else "")),
