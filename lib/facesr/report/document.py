@@ -18,10 +18,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from facesr.report.readme import BLANK
 from facesr.report.table_views import TableView, pipe_table
 
-FILL_IN = BLANK  # the same marker as the hand-in's Readme.txt blanks: <FILL IN: ...>
+FILL_IN = "<FILL IN: {what}>"  # the marker of the hand-in's Readme.txt blanks too (readme.BLANK imports us)
 TOKENS = re.compile(r"(\$[^$]+\$|`[^`]+`|\[@[^\]]+\]|@(?:fig|tab):[\w-]+)")
 
 
