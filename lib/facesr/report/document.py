@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from facesr.report.table_views import TableView, pipe_table
 
-FILL_IN = "<FILL IN: {what}>"  # the marker of the hand-in's Readme.txt blanks too (readme.BLANK imports us)
+FILL_IN = "<FILL IN: {what}>"  # the marker of the hand-in's Readme.txt blanks too (readme.BLANK)
 TOKENS = re.compile(r"(\$[^$]+\$|`[^`]+`|\[@[^\]]+\]|@(?:fig|tab):[\w-]+)")
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from facesr.report.runs import read_logs, run_parents
 
 QUALITATIVE = "06_qualitative_{face}"  # one figure per val face of the grid
-REPORT_FIGURES = ("06_loss_curves", "06_psnr_curves", "06_real_world")  # and the QUALITATIVE ones
+IMAGE_COLUMNS = ("lq", "bicubic", "gt")  # the grids' columns that are not runs
 
 
 def _save(fig: object, figures_dir: str | os.PathLike | None, name: str) -> None:
@@ -84,6 +84,9 @@ def show_qualitative(
     from facesr.report.figures import comparison_images, plot_comparison
 
     shown = {name: net for name, net in nets.items() if columns is None or name in columns}
+    unknown = [c for c in columns or () if c not in (*IMAGE_COLUMNS, *nets)]
+    if unknown:
+        print(f"left out of the grids (no such run): {', '.join(unknown)}; the runs are {', '.join(nets) or 'none'}")
     figs = []
     for face in faces:
         key = int(face) if str(face).isdigit() else face
