@@ -38,6 +38,7 @@ from facesr.report.explore import (  # noqa: E402
 )
 from facesr.report.figures import plot_comparison, plot_real_world, report_columns  # noqa: E402
 from facesr.report.runs import run_parents  # noqa: E402
+from facesr.report.skeleton import figure_width  # noqa: E402
 from facesr.report.style import COLUMN_WIDTH, FULL_WIDTH, MIN_FONT_PT, REPORT_DPI, save_figure  # noqa: E402
 from facesr.report.submission_table import submission_table  # noqa: E402
 from facesr.report.table_views import FEWER_NOTE, table_view  # noqa: E402
@@ -111,14 +112,21 @@ def test_every_figure_is_a_pdf_and_a_png_at_page_size(tmp_path: Path):
     }  # fmt: skip
     for name, fig in figures.items():
         assert_report_page(fig, tmp_path, name)
-    # the title is the caption's: left out of the files, still on the figure shown in the notebook
-    assert figures["grid"]._suptitle.get_visible() and b"face 0" not in (tmp_path / "grid.pdf").read_bytes()
+    # the title is the caption's: left out of both files, still on the figure shown in the notebook
+    fig, seen = figures["grid"], []
+    save = fig.savefig
+    fig.savefig = lambda *a, **k: (seen.append(fig._suptitle.get_visible()), save(*a, **k))[1]
+    save_figure(fig, tmp_path, "titled")
+    assert seen == [False, False] and fig._suptitle.get_visible() and fig._suptitle.get_text() == "face 0"
     # a figure drawn at another size is scaled to the nearest report width
     fig, ax = plt.subplots(figsize=(12, 4))
     ax.plot([0, 1], [0, 1])
     png, pdf = save_figure(fig, tmp_path, "wide.svg")
     assert (png.name, pdf.name) == ("wide.png", "wide.pdf")
     assert pdf_page_inches(pdf) == pytest.approx((FULL_WIDTH, 4 * FULL_WIDTH / 12), abs=0.01)
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2))  # one column: main.tex sets it half the text width
+    _, column = save_figure(fig, tmp_path, "column")
+    assert (figure_width(column), figure_width(pdf)) == ("column", "full")
 
 
 def test_face_grids_embed_native_pixels_and_hold_the_report_columns(tmp_path: Path):
@@ -139,7 +147,8 @@ def test_face_grids_embed_native_pixels_and_hold_the_report_columns(tmp_path: Pa
     grid = {f"{i}.png": {"lq": gt[: 8 + 4 * i, :12], "bicubic": gt[: 32 + 16 * i, :48], "srgan": gt[: 32 + 16 * i, :48],
                          "esrgan": gt[: 32 + 16 * i, :48], "swinir_l2": gt[: 32 + 16 * i, :48]} for i in range(6)}
     fig = plot_real_world(grid, columns=columns)  # gt: none for real-world images
-    assert [ax.get_title() for ax in fig.axes[:4]] == ["LQ", "Bicubic", "SRGAN (MSRResNet-16)", "SwinIR + MSE finish"]
+    titles = [ax.get_title().replace("\n", " ") for ax in fig.axes[:4]]  # narrow columns wrap their titles
+    assert titles == ["LQ", "Bicubic", "SRGAN (MSRResNet-16)", "SwinIR + MSE finish"]
     assert len(fig.axes) == 6 * 4 and fig.axes[4].get_ylabel() == "1.png\n12x12"
     _, pdf = assert_report_page(fig, tmp_path, "06_real_world")
     assert pdf_page_inches(pdf)[1] <= 7.0  # six rows still fit a page with its caption
@@ -197,7 +206,8 @@ def parse_tabular(tex: str) -> tuple[str, list[list[str]], list[list[str]]]:
         for line in text.replace(r"\toprule", "").split("\\\\"):
             line = re.sub(r"\\cmidrule\(lr\)\{[\d-]+\}", "", line).strip()
             if line:
-                cells = [re.sub(r"\\textbf\{(.*)\}", r"\1", c.strip()) for c in re.split(r"(?<!\\)&", line)]
+                cells = [re.sub(r"^\{\\raggedright (.*)\\par\}$", r"\1", c.strip()) for c in re.split(r"(?<!\\)&", line)]
+                cells = [re.sub(r"\\textbf\{(.*)\}", r"\1", c) for c in cells]
                 spans = [int(m.group(1)) if (m := re.match(r"\\multicolumn\{(\d+)\}", c)) else 1 for c in cells]
                 assert sum(spans) == n_columns, (line, n_columns)  # every row spans every column
                 out.append([c.replace("\\%", "%").replace("\\_", "_") for c in cells])
