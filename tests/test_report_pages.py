@@ -76,7 +76,7 @@ def assert_report_page(fig: object, folder: Path, name: str) -> tuple[Path, Path
     assert min(abs(width - w) for w in (FULL_WIDTH, COLUMN_WIDTH)) < 0.01, f"{name}: {width:.3f} in wide"
     assert 0.5 < height <= 9.0, f"{name}: {height:.2f} in high"
     with Image.open(png) as im:
-        assert im.size == (round(width * REPORT_DPI), round(height * REPORT_DPI)), (name, im.size)
+        assert im.size[0] == round(width * REPORT_DPI) and abs(im.size[1] - height * REPORT_DPI) <= 1, (name, im.size)
     return png, pdf
 
 
@@ -137,8 +137,9 @@ def test_face_grids_embed_native_pixels_and_hold_the_report_columns(tmp_path: Pa
     assert columns == ["lq", "bicubic", "srgan", "swinir_l2", "gt"]
     assert report_columns(" lq, swinir_l2,gt ,lq", "srgan", "x") == ["lq", "swinir_l2", "gt"]
     fig = plot_comparison(images, columns=columns)
-    assert [ax.get_title().split("\n")[0] for ax in fig.axes[:5]] == ["LQ", "Bicubic", "SRGAN (MSRResNet-16)",
-                                                                       "SwinIR + MSE finish", "GT"]  # fmt: skip
+    titles = [ax.get_title().replace("\n", " ") for ax in fig.axes[:5]]  # label, then the PSNR to the GT
+    labels = ["LQ", "Bicubic", "SRGAN (MSRResNet-16)", "SwinIR + MSE finish", "GT"]
+    assert all(t.startswith(label) for t, label in zip(titles, labels, strict=True)), titles
     assert len(fig.axes) == 3 * len(columns)  # faces, eyes, mouth
     _, pdf = assert_report_page(fig, tmp_path, "06_qualitative_0")
     sizes = pdf_image_sizes(pdf)
@@ -203,10 +204,10 @@ def parse_tabular(tex: str) -> tuple[str, list[list[str]], list[list[str]]]:
 
     def rows(text: str) -> list[list[str]]:
         out = []
-        for line in text.replace(r"\toprule", "").split("\\\\"):
+        for line in re.split(r"\\\\|\\tabularnewline", text.replace(r"\toprule", "")):
             line = re.sub(r"\\cmidrule\(lr\)\{[\d-]+\}", "", line).strip()
             if line:
-                cells = [re.sub(r"^\{\\raggedright (.*)\\par\}$", r"\1", c.strip()) for c in re.split(r"(?<!\\)&", line)]
+                cells = [re.sub(r"^\\raggedright ", "", c.strip()) for c in re.split(r"(?<!\\)&", line)]
                 cells = [re.sub(r"\\textbf\{(.*)\}", r"\1", c) for c in cells]
                 spans = [int(m.group(1)) if (m := re.match(r"\\multicolumn\{(\d+)\}", c)) else 1 for c in cells]
                 assert sum(spans) == n_columns, (line, n_columns)  # every row spans every column

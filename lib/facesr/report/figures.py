@@ -91,7 +91,6 @@ def comparison_images(
 
 
 REAL_WORLD_MAX_HEIGHT = 4.0  # inches of faces in the real-world grid: the five-page report has room for it
-_TITLE_IN = 0.32  # two 8-pt title lines above a panel, in inches
 
 
 def report_columns(
@@ -117,6 +116,43 @@ def _pick(images: Mapping[str, np.ndarray], columns: Sequence[str] | None) -> li
     return [c for c in columns if c in images] if columns is not None else list(images)
 
 
+MAX_SIDE = 1.3  # inches: the widest a face panel of a grid gets (five columns fill the page)
+_LINE_IN = 8 / 72 * 1.25  # one line of 8-pt text
+_LABEL_IN = 0.42  # the row labels left of a grid (two lines of 8-pt text, turned)
+
+
+def _wrapped(label: str, inches: float) -> str:
+    """``label`` broken into lines that fit ``inches`` at 8 pt (about 15 characters per inch)."""
+    import textwrap
+
+    return textwrap.fill(label, width=max(6, int(inches * 15)), break_long_words=False)
+
+
+def _face_grid(columns: int, aspects: Sequence[float], title_lines: int, max_height: float) -> tuple[object, list, float]:
+    """A page-wide figure with a grid of image panels placed by hand, centred: ``(fig, axes[row][column], side)``.
+
+    Every panel of a column is ``side`` inches wide (at most :data:`MAX_SIDE`, less where the page width or
+    ``max_height`` would be passed), a row as high as its aspect ratio (height / width) makes it; titles of
+    ``title_lines`` lines go above the first row, labels left of the first column.
+    """
+    plt = pyplot()
+    gap, title_h, bottom = 0.05, title_lines * _LINE_IN + 0.06, 0.04
+    side = min(MAX_SIDE, (FULL_WIDTH - _LABEL_IN - gap * (columns - 1)) / columns,
+               (max_height - gap * (len(aspects) - 1)) / sum(aspects))  # fmt: skip
+    height = title_h + side * sum(aspects) + gap * (len(aspects) - 1) + bottom
+    fig = plt.figure(figsize=(FULL_WIDTH, height))
+    left = (FULL_WIDTH - (_LABEL_IN + columns * side + gap * (columns - 1))) / 2 + _LABEL_IN
+    top, axes = height - title_h, []
+    for aspect in aspects:
+        row_h = side * aspect
+        axes.append([fig.add_axes(((left + j * (side + gap)) / FULL_WIDTH, (top - row_h) / height, side / FULL_WIDTH,
+                                   row_h / height)) for j in range(columns)])  # fmt: skip
+        top -= row_h + gap
+    for ax in (a for row in axes for a in row):
+        ax.set(xticks=[], yticks=[])
+    return fig, axes, side
+
+
 @report_figure
 def plot_comparison(
     images: Mapping[str, np.ndarray],
@@ -127,8 +163,8 @@ def plot_comparison(
     """Columns LQ | bicubic | models... | GT; first row whole faces, one more row per zoomed crop.
 
     Titles carry each SR image's PSNR to the GT (when a ``"gt"`` image is given); crop boxes are
-    outlined on the whole faces. Full report width; every image is embedded with its own pixels in a PDF
-    (``interpolation="none"``).
+    outlined on the whole faces. The report width, panels placed by hand (:func:`_face_grid`); every image is
+    embedded with its own pixels in a PDF (``interpolation="none"``).
 
     Args:
         images: ``{"lq", "bicubic", <run>..., "gt"}`` from :func:`comparison_images`.
@@ -140,32 +176,32 @@ def plot_comparison(
 
     from facesr.metrics import psnr
 
-    plt = pyplot()
     crops = DEFAULT_CROPS if crops is None else crops
     names = _pick(images, columns)
-    # Row heights follow each crop's aspect ratio (a wide eye strip gets a short row, no white gaps).
-    ratios = [1.0] + [(b - t) / (r - l_) for t, b, l_, r in crops.values()]
-    side = FULL_WIDTH / max(len(names), 1)
-    fig, axes = plt.subplots(len(ratios), max(len(names), 1), squeeze=False, layout="constrained",
-                             figsize=(FULL_WIDTH, side * sum(ratios) + _TITLE_IN + 0.1 * len(ratios)),
-                             gridspec_kw={"height_ratios": ratios})  # fmt: skip
     gt = images.get("gt")
-    for j, key in enumerate(names):
+    side = min(MAX_SIDE, (FULL_WIDTH - _LABEL_IN) / max(len(names), 1) - 0.05)
+    labels = []
+    for key in names:
+        label = _wrapped(model_label(key), side)
+        if gt is not None and key not in ("lq", "gt") and images[key].shape == gt.shape:
+            label += f"\n{psnr(images[key], gt):.2f} dB"
+        labels.append(label)
+    # Row heights follow each crop's aspect ratio (a wide eye strip gets a short row, no white gaps).
+    shape = images[names[0]].shape if names else (1, 1)
+    aspects = [ratio * shape[0] / shape[1] for ratio in [1.0] + [(b - t) / (r - l_) for t, b, l_, r in crops.values()]]
+    lines = max((label.count("\n") + 1 for label in labels), default=1)
+    fig, axes, _ = _face_grid(max(len(names), 1), aspects, lines, max_height=8.0)
+    for j, (key, label) in enumerate(zip(names, labels, strict=True)):
         img = images[key]
-        label = model_label(key)
-        if gt is not None and key not in ("lq", "gt") and img.shape == gt.shape:
-            label += f"\n{psnr(img, gt):.2f} dB"
-        axes[0, j].imshow(img, interpolation="none")
-        axes[0, j].set_title(label, fontsize=8, color=model_color(key))
+        axes[0][j].imshow(img, interpolation="none", aspect="auto")
+        axes[0][j].set_title(label, fontsize=8, color=model_color(key))
         for c_idx, (crop_name, box) in enumerate(crops.items()):
             t, b, l_, r = crop_box(img.shape, box)
-            axes[0, j].add_patch(Rectangle((l_ - 0.5, t - 0.5), r - l_, b - t, fill=False,
+            axes[0][j].add_patch(Rectangle((l_ - 0.5, t - 0.5), r - l_, b - t, fill=False,
                                            edgecolor=_CROP_COLORS[c_idx % len(_CROP_COLORS)], lw=0.8))
-            axes[1 + c_idx, j].imshow(crop(img, box), interpolation="none")
+            axes[1 + c_idx][j].imshow(crop(img, box), interpolation="none", aspect="auto")
             if j == 0:
-                axes[1 + c_idx, j].set_ylabel(crop_name, fontsize=8)
-    for ax in axes.flat:
-        ax.set(xticks=[], yticks=[])
+                axes[1 + c_idx][j].set_ylabel(crop_name, fontsize=8)
     if title:
         fig.suptitle(title)
     return fig
@@ -240,13 +276,6 @@ def real_world_images(
     return grid
 
 
-def _wrapped(label: str, inches: float) -> str:
-    """``label`` broken into lines that fit ``inches`` at 8 pt (about 15 characters per inch)."""
-    import textwrap
-
-    return textwrap.fill(label, width=max(6, int(inches * 15)), break_long_words=False)
-
-
 @report_figure
 def plot_real_world(
     grid: Mapping[str, Mapping[str, np.ndarray]],
@@ -255,10 +284,9 @@ def plot_real_world(
 ) -> object:
     """One row per real-world LQ: LQ | bicubic | models..., titled with the model above the first row.
 
-    Each row is labelled with its file name and the LQ's size and keeps its image's aspect ratio. The panels
-    are placed by hand (no layout engine): the faces fill the report width, or less where
-    :data:`REAL_WORLD_MAX_HEIGHT` would be passed (many images), centred; every image is embedded with its own
-    pixels in a PDF (``interpolation="none"``).
+    Each row is labelled with its file name and the LQ's size and keeps its image's aspect ratio; the grid is
+    placed by hand (:func:`_face_grid`) within :data:`REAL_WORLD_MAX_HEIGHT`, centred on the report width.
+    Every image is embedded with its own pixels in a PDF (``interpolation="none"``).
 
     Args:
         grid: ``{file name: {"lq", "bicubic", <run>...}}`` from :func:`real_world_images`.
@@ -268,34 +296,24 @@ def plot_real_world(
     """
     plt = pyplot()
     names = list(grid)
-    keys = _pick(grid[names[0]], columns) if names else []
-    aspects = [grid[n]["lq"].shape[0] / grid[n]["lq"].shape[1] for n in names]
     if not names:
         fig, ax = plt.subplots(figsize=(FULL_WIDTH, 1.0))
         ax.text(0.5, 0.5, "no real-world LQ images", ha="center", va="center")
         ax.set_axis_off()
         return fig
-    label_w, gap, title_h, bottom = 0.42, 0.05, 0.32, 0.04  # inches
-    n_cols = len(keys)
-    side = min((FULL_WIDTH - label_w - gap * (n_cols - 1)) / n_cols,
-               (REAL_WORLD_MAX_HEIGHT - gap * (len(names) - 1)) / sum(aspects))  # fmt: skip
-    height = title_h + side * sum(aspects) + gap * (len(names) - 1) + bottom
-    fig = plt.figure(figsize=(FULL_WIDTH, height))
-    left = (FULL_WIDTH - (label_w + n_cols * side + gap * (n_cols - 1))) / 2 + label_w
-    top = height - title_h
+    keys = _pick(grid[names[0]], columns)
+    aspects = [grid[n]["lq"].shape[0] / grid[n]["lq"].shape[1] for n in names]
+    side = min(MAX_SIDE, (FULL_WIDTH - _LABEL_IN) / len(keys) - 0.05)
+    labels = [_wrapped(model_label(key), side) for key in keys]
+    lines = max(label.count("\n") + 1 for label in labels)
+    fig, axes, _ = _face_grid(len(keys), aspects, lines, REAL_WORLD_MAX_HEIGHT)
     for i, name in enumerate(names):
-        row_h = side * aspects[i]
         for j, key in enumerate(keys):
-            x = left + j * (side + gap)
-            ax = fig.add_axes((x / FULL_WIDTH, (top - row_h) / height, side / FULL_WIDTH, row_h / height))
-            ax.imshow(grid[name][key], interpolation="none", aspect="auto")
-            ax.set(xticks=[], yticks=[])
+            axes[i][j].imshow(grid[name][key], interpolation="none", aspect="auto")
             if i == 0:
-                ax.set_title(_wrapped(model_label(key), side), fontsize=8, color=model_color(key))
-            if j == 0:
-                lq = grid[name]["lq"]
-                ax.set_ylabel(f"{name}\n{lq.shape[1]}x{lq.shape[0]}", fontsize=8)
-        top -= row_h + gap
+                axes[i][j].set_title(labels[j], fontsize=8, color=model_color(key))
+        lq = grid[name]["lq"]
+        axes[i][0].set_ylabel(f"{name}\n{lq.shape[1]}x{lq.shape[0]}", fontsize=8)
     if title:
         fig.suptitle(title)
     return fig

@@ -25,8 +25,8 @@ from facesr.report.style import COLUMN_WIDTH, FULL_WIDTH
 from facesr.report.table_views import TableView
 
 PACKAGES = ("geometry", "graphicx", "booktabs", "amsmath", "hyperref")
-WIDE_COLUMN = "p{1.15in}"  # long text (a network, a GPU) wraps in a column this wide ...
-WRAP_AFTER = 18  # ... when its longest cell has more characters than this
+CHAR_IN = 0.075  # the width of a character of a \\small table, generously (digits and lower case are narrower)
+SEP_IN = 4 / 72  # \\tabcolsep, set to 4 pt in main.tex
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
             "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
             ">": r"\textgreater{}"}  # fmt: skip
@@ -56,11 +56,19 @@ def _header_rows(view: TableView) -> list[str]:
 
 
 def _column_spec(view: TableView) -> str:
-    """l for text, r for numbers, a paragraph column for text too long for one line (a GPU, a network)."""
+    """l for text, r for numbers, and a ragged paragraph column for text too long for the line (a GPU, a network):
+    as wide as the text width leaves it beside the other columns' estimated widths (at least 1 in)."""
+    longest = [max([len(view.headers[k]), *(len(row[k]) for row in view.cells)]) for k in range(len(view.headers))]
+    widths = [n * CHAR_IN + 2 * SEP_IN for n in longest]
+    free = FULL_WIDTH - sum(w for w, wide in zip(widths, view.wide, strict=True) if not wide)
+    n_wide = sum(view.wide) or 1
     spec = []
     for k, (numeric, wide) in enumerate(zip(view.numeric, view.wide, strict=True)):
-        longest = max((len(row[k]) for row in view.cells), default=0)
-        spec.append(WIDE_COLUMN if wide and longest > WRAP_AFTER else "r" if numeric else "l")
+        room = max(1.0, free / n_wide - 2 * SEP_IN)
+        if wide and longest[k] * CHAR_IN > room:
+            spec.append(f"p{{{room:.2f}in}}")
+        else:
+            spec.append("r" if numeric else "l")
     return "".join(spec)
 
 
@@ -68,12 +76,13 @@ def booktabs_tabular(view: TableView) -> str:
     """The view as a booktabs ``tabular`` (numbers right-aligned, long text wrapped, the best of a column bold)."""
     spec = _column_spec(view)
     lines = [rf"\begin{{tabular}}{{@{{}}{spec}@{{}}}}", r"\toprule", *_header_rows(view), r"\midrule"]
-    wrapped = [s == WIDE_COLUMN for s in re.findall(r"p\{[^}]*\}|[lr]", spec)]
+    wrapped = [s.startswith("p") for s in re.findall(r"p\{[^}]*\}|[lr]", spec)]
     for cells, bold in zip(view.cells, view.bold, strict=True):
         out = [rf"\textbf{{{latex_escape(c)}}}" if b and c else latex_escape(c) for c, b in zip(cells, bold, strict=True)]
-        # a paragraph cell set ragged right (array's \raggedright\arraybackslash without the array package)
-        out = [rf"{{\raggedright {c}\par}}" if w and c else c for c, w in zip(out, wrapped, strict=True)]
-        lines.append(" & ".join(out) + r" \\")
+        # a paragraph cell set ragged right; \raggedright makes \\ a line break, so a row whose last cell is one
+        # ends with \tabularnewline (what array's \arraybackslash does, without the array package)
+        out = [rf"\raggedright {c}" if w and c else c for c, w in zip(out, wrapped, strict=True)]
+        lines.append(" & ".join(out) + (r" \tabularnewline" if wrapped[-1] else r" \\"))
     lines.append(r"\bottomrule")
     for note in view.notes:
         lines.append(rf"\multicolumn{{{len(view.headers)}}}{{@{{}}l}}{{\footnotesize {latex_escape(note)}}} \\")
