@@ -160,3 +160,73 @@ def test_every_network_and_loss_compiles(tmp_path: Path) -> None:
     tex = (tmp_path / "main.tex").read_text(encoding="utf-8")
     assert r"5\cdot 10^{-3}\,\mathcal{L}_{G}^{Ra}" in tex and r"0.01\,\mathcal{L}_{1}" in tex  # the GAN run's weights
     assert "Stage \\texttt{swinir\\_l2}: the pixel loss is the mean squared error" in tex
+
+
+def _full_project(root: Path) -> tuple[Path, Path]:
+    """A 2024 student's project as notebook 06 leaves it, every run and figure a full project has, made up
+    (logs, run_info.json, tables, smooth synthetic faces; no training): (submitted run, figures folder)."""
+    import json
+
+    import numpy as np
+
+    from facesr.config.named_configs import edition_configs
+    from facesr.report.figures import plot_comparison, plot_real_world
+    from facesr.report.results_steps import show_loss_curves, show_psnr_curves
+    from facesr.report.style import model_label, save_figure
+    from facesr.report.tables import machine_table
+
+    configs, runs, rows = edition_configs(2024), {}, []
+    names = ["srgan", "esrgan", "esrgan_gan", "msrresnet26", "msrresnet26_l2", "swinir", "swinir_l2", "rcan", "rcan_l2"]
+    gpu = {"device": "cuda", "gpu_name": "NVIDIA A100-SXM4-40GB", "gpu_count": 1, "gpu_memory_gib": 39.4,
+           "amp_dtype": "bf16", "iterations": 300000, "wall_hours": 21.5, "iters_per_s": 3.9}  # fmt: skip
+    for k, name in enumerate(names):
+        runs[name] = root / "runs" / name
+        runs[name].mkdir(parents=True)
+        (runs[name] / "config.json").write_text(json.dumps(configs[name].to_dict()))
+        (runs[name] / "run_info.json").write_text(json.dumps(gpu))
+        it = np.arange(1, 31) * 10_000
+        pd.DataFrame({"iter": it, "l_pix": 0.05 / np.sqrt(it / 1e4)}).to_csv(runs[name] / "log.csv", index=False)
+        pd.DataFrame({"iter": it[::3], "psnr": 26.0 + 0.05 * k + np.log1p(it[::3] / 1e5) / 4}).to_csv(
+            runs[name] / "val.csv", index=False)  # fmt: skip
+        rows.append({"model": model_label(name), "run": name, "params": 2_251_758, "within_limit": name != "esrgan",
+                     "best_iter": 300000, "images": 400, "psnr": 26.5 + 0.01 * k, "ssim": 0.75,
+                     "psnr_hflip": 26.55 + 0.01 * k, "ssim_hflip": 0.751, "images_x8": 400, "psnr_x8": 26.6 + 0.01 * k,
+                     "ssim_x8": 0.752})  # fmt: skip
+    figures = root / "figures"
+    bicubic = {"model": "Bicubic", "run": "bicubic", "params": 0, "within_limit": True, "images": 400, "psnr": 25.8,
+               "ssim": 0.7}  # fmt: skip
+    save_table(pd.DataFrame([bicubic, *rows]), figures, "psnr_table")
+    save_table(machine_table(runs), figures, "machine_table")
+    show_loss_curves(runs, figures)
+    show_psnr_curves(runs, 25.8, figures)
+    y, x = np.mgrid[0:512, 0:512]
+    face = np.stack([x % 256, y % 256, (x + y) % 256], axis=-1).astype(np.uint8)  # compresses like a photo
+    columns = ["lq", "bicubic", "srgan", "swinir_l2", "gt"]
+    for i in range(2):
+        images = {"lq": face[::4, ::4], **{c: face for c in columns[1:]}}
+        save_figure(plot_comparison(images, columns=columns), figures, f"06_qualitative_{i}")
+    real = {f"{i:02d}.png": {"lq": face[::4, ::4], **{c: face for c in columns[1:4]}} for i in range(1, 7)}
+    save_figure(plot_real_world(real, columns=columns), figures, "06_real_world")
+    return runs["swinir_l2"], figures
+
+
+@pytest.mark.skipif(not (shutil.which("pdflatex") and shutil.which("bibtex")), reason="needs pdflatex and bibtex")
+def test_a_full_projects_skeleton_fits_five_pages(tmp_path: Path) -> None:
+    """Nine runs, two stages of the submitted one, six real-world images: still five pages (skipped elsewhere)."""
+    run, figures = _full_project(tmp_path)
+    files = write_report(run, figures, tta="x8", edition=2024, author="Matriculation number A0123456X")
+    assert files.missing == []
+    tex = files.main_tex.read_text(encoding="utf-8")
+    assert "Stage \\texttt{swinir}: the pixel loss is the mean absolute error" in tex  # both stages described
+    assert "wang2021realesrgan" in files.bibliography.read_text(encoding="utf-8")  # the 2024 degradation's paper
+    folder = tmp_path / "overleaf"
+    with zipfile.ZipFile(files.zip) as zf:
+        zf.extractall(folder)
+    for cmd in (["pdflatex"], ["bibtex"], ["pdflatex"], ["pdflatex"]):
+        args = [*cmd, "main"] if cmd == ["bibtex"] else [*cmd, "-interaction=nonstopmode", "-halt-on-error", "main.tex"]
+        done = subprocess.run(args, cwd=folder, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout[-3000:]
+    log = (folder / "main.log").read_text(encoding="latin-1")
+    pages = int(re.search(r"Output written on main\.pdf \((\d+) pages?", log).group(1))
+    print(f"a full 2024 project's report skeleton: {pages} pages")
+    assert pages <= PAGE_LIMIT and not re.search(r"Overfull \\hbox \((\d{2,}|[3-9])\.", log)

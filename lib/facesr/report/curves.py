@@ -10,6 +10,7 @@ after its first stage, the GAN fine-tune after ``esrgan``) is drawn after it on 
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping
 
 import pandas as pd
@@ -90,6 +91,14 @@ def run_chains(names: list[str], parents: Mapping[str, str]) -> list[list[str]]:
     return [sorted(group, key=lambda n: (n != root_name, names.index(n))) for root_name, group in groups.items()]
 
 
+def _iteration_axis(ax: object) -> None:
+    """At most five iteration ticks, thousands as k (300k, not 300000): page-wide panels of three stay legible."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k" if abs(x) >= 1000 else f"{x:g}"))
+
+
 def _draw_loss_lines(ax: object, name: str, log: pd.DataFrame, styles: Mapping[str, object] | None = None,
                      labelled: bool = True) -> bool:
     """Every loss term of one run's log on ``ax`` in the run's colour, one line style per term; whether any.
@@ -150,7 +159,7 @@ def plot_loss_curves(
     n = max(len(chains), 1)
     cols = min(n, 3)  # up to three panels a row across the page
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(FULL_WIDTH, 2.0 * rows + 0.2), squeeze=False, sharey=True,
+    fig, axes = plt.subplots(rows, cols, figsize=(FULL_WIDTH, 1.85 * rows + 0.2), squeeze=False, sharey=True,
                              layout="constrained")  # fmt: skip
     for ax in axes.flat[n:]:
         ax.set_visible(False)
@@ -168,9 +177,10 @@ def plot_loss_curves(
             _chain_legend(ax, chain, styles)
         else:
             ax.text(0.5, 0.5, "no training log yet", ha="center", va="center", transform=ax.transAxes)
-        ax.set_title(chain_title(chain), color=model_color(chain[-1]))
-        ax.set_xlabel("iterations" if len(chain) == 1 else CHAINED)
+        ax.set_title(textwrap.fill(chain_title(chain), width=int(FULL_WIDTH / cols * 15)), color=model_color(chain[-1]))
+        _iteration_axis(ax)
         ax.grid(True, alpha=0.3)
+    fig.supxlabel(CHAINED if any(len(chain) > 1 for chain in chains) else "iterations", fontsize=8)
     if log_scale and drawn:
         axes[0, 0].set_yscale("log")  # shared: every panel
     for row in axes:
@@ -240,12 +250,14 @@ def plot_psnr_curves(
     chain = any(not val.empty and links.get(name) in chained for name, val in chained.items())
     for axis in axes.flat:
         axis.set_xlabel(CHAINED if chain else "iterations")
+        _iteration_axis(axis)
     if panels == 2:
         _draw_zoom(axes[0, 1], {n: v for n, v in chained.items() if not v.empty}, bicubic_psnr if finite else None,
                    float(zoom_db))  # fmt: skip
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3))
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3), columnspacing=1.0,
+                   handlelength=1.6)  # three labels of up to ~25 characters fill the page width
     else:
         ax.text(0.5, 0.5, "no validation yet", ha="center", va="center", transform=ax.transAxes)
     if title:

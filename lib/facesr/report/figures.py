@@ -90,7 +90,8 @@ def comparison_images(
     return images
 
 
-REAL_WORLD_MAX_HEIGHT = 4.0  # inches of faces in the real-world grid: the five-page report has room for it
+REAL_WORLD_MAX_HEIGHT = 3.6  # inches of faces in the real-world grid: the five-page report has room for it
+COMPARISON_MAX_HEIGHT = 4.0  # inches of faces and crops in a qualitative grid
 
 
 def report_columns(
@@ -119,6 +120,7 @@ def _pick(images: Mapping[str, np.ndarray], columns: Sequence[str] | None) -> li
 MAX_SIDE = 1.3  # inches: the widest a face panel of a grid gets (five columns fill the page)
 _LINE_IN = 8 / 72 * 1.25  # one line of 8-pt text
 _LABEL_IN = 0.42  # the row labels left of a grid (two lines of 8-pt text, turned)
+_GAP_IN = 0.05  # between the panels of a grid
 
 
 def _wrapped(label: str, inches: float) -> str:
@@ -126,6 +128,13 @@ def _wrapped(label: str, inches: float) -> str:
     import textwrap
 
     return textwrap.fill(label, width=max(6, int(inches * 15)), break_long_words=False)
+
+
+def grid_side(columns: int, aspects: Sequence[float], max_height: float) -> float:
+    """The width in inches of a face grid's panels: :data:`MAX_SIDE`, or less where the page width or ``max_height``
+    (the rows, ``aspects`` their height / width) would be passed."""
+    return min(MAX_SIDE, (FULL_WIDTH - _LABEL_IN - _GAP_IN * (columns - 1)) / columns,
+               (max_height - _GAP_IN * (len(aspects) - 1)) / sum(aspects))  # fmt: skip
 
 
 def _face_grid(columns: int, aspects: Sequence[float], title_lines: int, max_height: float) -> tuple[object, list, float]:
@@ -136,9 +145,8 @@ def _face_grid(columns: int, aspects: Sequence[float], title_lines: int, max_hei
     ``title_lines`` lines go above the first row, labels left of the first column.
     """
     plt = pyplot()
-    gap, title_h, bottom = 0.05, title_lines * _LINE_IN + 0.06, 0.04
-    side = min(MAX_SIDE, (FULL_WIDTH - _LABEL_IN - gap * (columns - 1)) / columns,
-               (max_height - gap * (len(aspects) - 1)) / sum(aspects))  # fmt: skip
+    gap, title_h, bottom = _GAP_IN, title_lines * _LINE_IN + 0.06, 0.04
+    side = grid_side(columns, aspects, max_height)
     height = title_h + side * sum(aspects) + gap * (len(aspects) - 1) + bottom
     fig = plt.figure(figsize=(FULL_WIDTH, height))
     left = (FULL_WIDTH - (_LABEL_IN + columns * side + gap * (columns - 1))) / 2 + _LABEL_IN
@@ -179,18 +187,18 @@ def plot_comparison(
     crops = DEFAULT_CROPS if crops is None else crops
     names = _pick(images, columns)
     gt = images.get("gt")
-    side = min(MAX_SIDE, (FULL_WIDTH - _LABEL_IN) / max(len(names), 1) - 0.05)
+    shape = images[names[0]].shape if names else (1, 1)
+    # Row heights follow each crop's aspect ratio (a wide eye strip gets a short row, no white gaps).
+    aspects = [ratio * shape[0] / shape[1] for ratio in [1.0] + [(b - t) / (r - l_) for t, b, l_, r in crops.values()]]
+    side = grid_side(max(len(names), 1), aspects, COMPARISON_MAX_HEIGHT)
     labels = []
     for key in names:
         label = _wrapped(model_label(key), side)
         if gt is not None and key not in ("lq", "gt") and images[key].shape == gt.shape:
             label += f"\n{psnr(images[key], gt):.2f} dB"
         labels.append(label)
-    # Row heights follow each crop's aspect ratio (a wide eye strip gets a short row, no white gaps).
-    shape = images[names[0]].shape if names else (1, 1)
-    aspects = [ratio * shape[0] / shape[1] for ratio in [1.0] + [(b - t) / (r - l_) for t, b, l_, r in crops.values()]]
     lines = max((label.count("\n") + 1 for label in labels), default=1)
-    fig, axes, _ = _face_grid(max(len(names), 1), aspects, lines, max_height=8.0)
+    fig, axes, _ = _face_grid(max(len(names), 1), aspects, lines, COMPARISON_MAX_HEIGHT)
     for j, (key, label) in enumerate(zip(names, labels, strict=True)):
         img = images[key]
         axes[0][j].imshow(img, interpolation="none", aspect="auto")
@@ -303,7 +311,7 @@ def plot_real_world(
         return fig
     keys = _pick(grid[names[0]], columns)
     aspects = [grid[n]["lq"].shape[0] / grid[n]["lq"].shape[1] for n in names]
-    side = min(MAX_SIDE, (FULL_WIDTH - _LABEL_IN) / len(keys) - 0.05)
+    side = grid_side(len(keys), aspects, REAL_WORLD_MAX_HEIGHT)
     labels = [_wrapped(model_label(key), side) for key in keys]
     lines = max(label.count("\n") + 1 for label in labels)
     fig, axes, _ = _face_grid(len(keys), aspects, lines, REAL_WORLD_MAX_HEIGHT)

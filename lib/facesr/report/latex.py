@@ -25,7 +25,7 @@ from facesr.report.style import COLUMN_WIDTH, FULL_WIDTH
 from facesr.report.table_views import TableView
 
 PACKAGES = ("geometry", "graphicx", "booktabs", "amsmath", "hyperref")
-CHAR_IN = 0.075  # the width of a character of a \\small table, generously (digits and lower case are narrower)
+CHAR_IN = 0.072  # the width of a character of a \footnotesize table, generously (digits and lower case are narrower)
 SEP_IN = 4 / 72  # \\tabcolsep, set to 4 pt in main.tex
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
             "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
@@ -118,8 +118,12 @@ PREAMBLE = rf"""\documentclass[11pt]{{article}}
 \setlength{{\textfloatsep}}{{10pt plus 2pt minus 2pt}}
 \setlength{{\floatsep}}{{8pt plus 2pt minus 2pt}}
 \renewcommand{{\topfraction}}{{0.95}}
+\renewcommand{{\bottomfraction}}{{0.9}}
 \renewcommand{{\textfraction}}{{0.05}}
-\renewcommand{{\floatpagefraction}}{{0.8}}
+\renewcommand{{\floatpagefraction}}{{0.85}}
+\setcounter{{topnumber}}{{4}}
+\setcounter{{bottomnumber}}{{3}}
+\setcounter{{totalnumber}}{{6}}
 % Your own analysis goes where a box says FILL IN; delete each box once written.
 \newcommand{{\fillin}}[1]{{\par\noindent\fbox{{\parbox{{\dimexpr\linewidth-2\fboxsep-2\fboxrule\relax}}%
 {{\raggedright\ttfamily\small #1}}}}\par}}
@@ -136,8 +140,9 @@ def _figure(block: FigureBlock) -> str:
 
 
 def _table(block: TableBlock) -> str:
-    return "\n".join([r"\begin{table}[htbp]", r"\centering", r"\small", rf"\caption{{{latex_text(block.caption)}}}",
-                      rf"\label{{{block.label}}}", rf"\input{{tables/{block.stem}}}", r"\end{table}", ""])  # fmt: skip
+    return "\n".join([r"\begin{table}[htbp]", r"\centering", rf"\caption{{{latex_text(block.caption)}}}",
+                      rf"\label{{{block.label}}}", r"\footnotesize", rf"\input{{tables/{block.stem}}}", r"\end{table}",
+                      ""])  # fmt: skip
 
 
 def render_latex(doc: Document) -> str:

@@ -70,12 +70,18 @@ def _schedule(cfg: Config) -> str:
     return f"{iters:,} iterations of Adam [@kingma2015adam] (betas {betas}) at a learning rate of {lr:g}, {shape}"
 
 
-def training_text(cfg: Config, stage: str | None = None) -> str:
-    """One paragraph on how a config trains: iterations, optimiser and schedule, batch and patch, EMA, precision."""
+def training_text(cfg: Config, stage: str | None = None, run: str | None = None) -> str:
+    """One paragraph on how a config trains: iterations, optimiser and schedule, batch and patch, EMA, clipping.
+
+    Args:
+        cfg: the run's config.json.
+        stage: "first", "second", ... for a run of several stages (None: the only one).
+        run: the stage's run name, said with the stage.
+    """
     patch = cfg.get("gt_patch")
     size = f"LQ patches of {int(patch) // 4}x{int(patch) // 4} pixels" if patch else "whole 128x128 LQ images"
-    parts = [f"{'The ' + stage + ' stage' if stage else 'It'} trained for {_schedule(cfg)}, on batches of "
-             f"{cfg.get('batch_size')} {size}."]
+    who = f"The {stage} stage" + (f" (run `{run}`)" if run else "") if stage else "It"
+    parts = [f"{who} trained for {_schedule(cfg)}, on batches of {cfg.get('batch_size')} {size}."]
     ema = float(cfg.get("ema_decay") or 0)
     if ema > 0:
         parts.append(f"An exponential moving average of the weights with decay {ema:g} "

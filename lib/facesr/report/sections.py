@@ -127,7 +127,7 @@ def _model(facts: ReportFacts) -> list[Block]:
         + network_text(str(cfg.get("generator")), dict(cfg.get("generator_args") or {})) + count)]  # type: ignore[arg-type]
     for i, (stage, stage_cfg) in enumerate(facts.stages):
         label = ("first" if i == 0 else "second") if len(facts.stages) > 1 else None
-        blocks.append(Paragraph(training_text(stage_cfg, label) + (f" (run `{stage}`)" if label else "")))
+        blocks.append(Paragraph(training_text(stage_cfg, label, stage if label else None)))
     blocks.append(FillIn("why this network and these settings; what you tried that did not work"))
     return blocks
 
@@ -176,17 +176,17 @@ def _psnr(facts: ReportFacts, qualitative: Sequence[str]) -> list[Block]:
     blocks: list[Block] = [Heading("Validation PSNR"), Paragraph(
         _psnr_sentence(facts) + " @tab:psnr compares every model, scored like the leaderboard (RGB, 0-255, whole "
         "image), plainly and with self-ensembles (hflip: the input and its mirror image; x8: flips and "
-        "rotations); the best value of each column is bold.")]
+        "rotations); the best value of each column is bold. @fig:face shows one validation face.")]
     blocks.append(_table(facts, "submission_table", "tab:submission",
                          "The submission against bicubic and the baseline: validation PSNR (dB), parameters, GPU and "
                          "training hours."))  # fmt: skip
     blocks.append(_table(facts, "psnr_table", "tab:psnr", "Validation PSNR and SSIM of every model at its best "
                                                           "checkpoint."))  # fmt: skip
-    for i, stem in enumerate(qualitative):
-        face = stem.rsplit("_", 1)[-1]
-        blocks.append(_figure(facts, stem, f"fig:face{i}", "06_qualitative", face=face))
-    if not qualitative:
-        blocks.append(_figure(facts, "06_qualitative_0", "fig:face0", "06_qualitative", face="0"))
+    first = qualitative[0] if qualitative else "06_qualitative_0"  # one face: five pages hold one grid
+    blocks.append(_figure(facts, first, "fig:face", "06_qualitative", face=first.rsplit("_", 1)[-1]))
+    if len(qualitative) > 1:
+        others = ", ".join(f"`{stem}.pdf`" for stem in qualitative[1:])
+        blocks.append(Paragraph(f"More faces are in {others} of the figures folder."))
     blocks.append(FillIn("compare the models: where the submitted one gains, where it still fails (see the crops)"))
     return blocks
 
@@ -203,7 +203,8 @@ def _parameters(facts: ReportFacts) -> list[Block]:
 
 def _machine(facts: ReportFacts) -> list[Block]:
     sub = _row(facts, "submitted")
-    text = "@tab:machine lists where each run trained, as its run folder recorded it."
+    text = ("@tab:machine lists where the runs of @tab:submission trained, as their run folders recorded it "
+            "(`machine_table.csv` of the figures folder has every run).")
     if sub is not None and sub["gpu"]:
         hours = f" for {float(sub['hours']):.2f} hours" if pd.notna(sub["hours"]) else ""
         text = f"The submitted model trained on {sub['gpu']}{hours}. " + text

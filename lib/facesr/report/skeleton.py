@@ -132,7 +132,7 @@ def _stages(run_dir: Path, config: dict) -> list[tuple[str, dict]]:
 
 def _tables(figures: Path, submission: pd.DataFrame, edition: Edition) -> dict[str, pd.DataFrame]:
     """``{stem: table}`` of the report's tables: the submission table, and those notebook 06 saved (the
-    parameter table made here when it did not)."""
+    parameter table made here when it did not; the machine table of the submission table's runs)."""
     from facesr.report.budget import parameter_budget_table
 
     tables = {SUBMISSION_TABLE: submission}
@@ -141,6 +141,8 @@ def _tables(figures: Path, submission: pd.DataFrame, edition: Edition) -> dict[s
         if table is None and stem == "param_table":
             table = parameter_budget_table(edition)
             save_table(table, figures, stem)
+        if table is not None and stem == "machine_table":  # the runs of the submission table: a page holds them
+            table = table[table["run"].isin(submission["run"])]
         if table is not None:
             tables[stem] = table
     return tables

@@ -9,6 +9,7 @@ submission was made with, the parameters against the edition's limit, the GPU an
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 
 import pandas as pd
@@ -93,7 +94,8 @@ def submission_table(
         row["params"] = int(params) if params is not None and pd.notna(params) else None
         row["percent_of_limit"] = 100 * row["params"] / ed.param_limit if row["params"] is not None else math.nan
         info = machines.get(run)
-        row["gpu"] = info["machine"] if info is not None else ""
+        # the GPU without its memory (the machine table has it): the column stays narrow beside the scores
+        row["gpu"] = re.sub(r" \([\d.]+ GiB\)", "", str(info["machine"])) if info is not None else ""
         row["hours"] = float(info["wall_hours"]) if info is not None and pd.notna(info.get("wall_hours")) else math.nan
         rows.append(row)
     table = pd.DataFrame(rows)
