@@ -70,7 +70,7 @@ RUNS_DIR = "checkpoints"  #@param {type:"string"}
 FIGURES_DIR = "figures"  #@param {type:"string"}
 QUICK = False  #@param {type:"boolean"}
 EDITION = 2022  #@param [2022, 2023, 2024, 2025]
-CONFIG = "swinir"  #@param ["msrresnet20", "msrresnet26", "swinir", "rcan"]
+CONFIG = "swinir"  #@param ["msrresnet20", "msrresnet26", "swinir", "rcan"] {allow-input: true}
 RUN_NAME = ""  #@param {type:"string"}
 FINISH = True  #@param {type:"boolean"}
 ITERS = 0  #@param {type:"integer"}
@@ -81,7 +81,9 @@ X8_LIMIT = 0  #@param {type:"integer"}
 TRUST_CHECKPOINT = False  #@param {type:"boolean"}
 # RUN_NAME = "" names the run after CONFIG; FINISH trains the MSE finish <CONFIG>_l2 into <RUN_NAME>_l2.
 # CONFIG: msrresnet26 exists for 2023-2025 only (over 2022's limit); swinir and rcan are sized to your edition's
-# limit. ITERS/FINISH_ITERS/BATCH_SIZE = 0 keep the configs' (the tables below print them).
+# limit; the next cell lists your edition's in-budget configs (a network you register with a size within the
+# limit, README "Extending the kit", is one too: type its name). ITERS/FINISH_ITERS/BATCH_SIZE = 0 keep the
+# configs' (the tables below print them).
 # BASELINE_RUN: notebook 03's run, drawn beside this one. X8_LIMIT = 0 scores x8 on every val image
 # (quick mode: 1). TRUST_CHECKPOINT = True unpickles checkpoints in full, which runs code from the files:
 # only for files from a trusted source that the safe (weights-only) load refuses.
@@ -95,12 +97,13 @@ print(SETTINGS)
 # %% [markdown]
 # ## 1. The config and the parameter budget
 #
-# Every setting of the run and its `why`, then the generator's parameters against your edition's limit
-# (counted on the network itself). Quick mode shrinks the run to CPU size; the note under the table says how.
+# Your edition's in-budget configs (from the networks' records, `facesr.models`), every setting of the run and its
+# `why`, then the generator's parameters against your edition's limit (counted on the network itself). Quick mode shrinks the run to CPU size; the note under the table says how.
 
 # %%
-from facesr.config import get_config
+from facesr.config import get_config, in_budget_names
 from facesr.report.steps import overrides, show_config
+print(f"in-budget configs of {SETTINGS.edition}: {', '.join(in_budget_names(SETTINGS.edition))}")
 NAME = RUN_NAME or CONFIG
 CFG = get_config(CONFIG, quick=SETTINGS.quick, edition=SETTINGS.edition,
                  **overrides(iters=ITERS, batch_size=BATCH_SIZE))

@@ -215,7 +215,6 @@ _TRUST_OPTIONS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from facesr.config.named_configs import CONFIGS  # plain dataclasses: no torch import for --help
     parser = argparse.ArgumentParser(prog="python -m facesr", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -245,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(*_EDITION_ARGS, **_EDITION_OPTIONS)
 
     p = add("train", _cmd_train, "train (or resume) a run from a named config")
-    p.add_argument("config", help=f"a named config: {', '.join(CONFIGS)}")
+    p.add_argument("config", help="a named config of the edition: srgan, esrgan, esrgan_gan, the in-budget ones and "
+                                  "their _l2 MSE finishes (python -m facesr params --edition YEAR lists them)")
     p.add_argument("--data", default=None, help="data root (default: the config's data_root)")
     p.add_argument("--runs", default=None, help="folder of run folders (default: the config's runs_dir)")
     p.add_argument("--name", default=None, help="run folder name (default: the config name)")

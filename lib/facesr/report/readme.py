@@ -101,7 +101,7 @@ def train_command(config: dict) -> str:
         config: the run's config.json contents.
     """
     from facesr.config import get_config
-    from facesr.config.named_configs import CONFIGS
+    from facesr.config.named_configs import config_names
 
     quick = bool(config.get("quick"))
     iters = {"iters": config["iters"]} if isinstance(config.get("iters"), int) else {}
@@ -114,7 +114,8 @@ def train_command(config: dict) -> str:
         return {k: v for k, v in config.items() if k not in _LOCATION_FIELDS and k in ref and ref[k] != v}
 
     name = str(config.get("name", "srgan"))
-    base = name if name in CONFIGS else min(CONFIGS, key=lambda c: len(differences(c)))
+    names = config_names()  # get_config's edition
+    base = name if name in names else min(names, key=lambda c: len(differences(c)))
     diff, ref = differences(base), named(base)
     words = ["python", "-m", "facesr", "train", base]
     if name != base:
