@@ -155,16 +155,14 @@ def build_nets(cfg: Any, device: torch.device, ranks: Ranks | None = None) -> Ne
 
 
 def pair_recipe(cfg: Any, on_device: bool) -> Any:
-    """How a run makes its training pairs (:class:`facesr.data.pairs.PairRecipe`): its edition's degradation,
-    crop, ``gt_usm`` / ``usm_target``, and whether the device degrades (the CUDA path) or the workers do."""
-    from facesr.data.pairs import PairRecipe
-    from facesr.data.second_order import SecondOrderSettings
+    """How the run of ``cfg`` makes its training pairs (:func:`facesr.data.pairs.run_recipe`): its edition's
+    degradation with the config's settings of it, crop, ``gt_usm`` / ``usm_target``, and whether the device
+    degrades (the CUDA path) or the workers do."""
+    from facesr.data.pairs import run_recipe
     from facesr.editions import get_edition
 
-    degradation = get_edition(cfg.edition).degradation
-    second_order = SecondOrderSettings(gt_usm=cfg.gt_usm) if degradation == "second_order" else None
-    return PairRecipe(degradation=degradation, gt_patch=cfg.gt_patch, flip=True, on_device=on_device,
-                      second_order=second_order, usm_target=cfg.usm_target)
+    return run_recipe(get_edition(cfg.edition).degradation, cfg.gt_patch, on_device, course=cfg.course,
+                      second_order=cfg.second_order, gt_usm=cfg.gt_usm, usm_target=cfg.usm_target)
 
 
 def train_dataset(cfg: Any, gt_dir: Any, on_device: bool) -> Any:
@@ -172,9 +170,9 @@ def train_dataset(cfg: Any, gt_dir: Any, on_device: bool) -> Any:
     from facesr.data.datasets import TrainDataset
 
     recipe = pair_recipe(cfg, on_device)
-    return TrainDataset(gt_dir, gt_patch=recipe.gt_patch, flip=recipe.flip, degrade=not on_device, cache=cfg.cache,
-                        seed=cfg.seed, degradation=recipe.degradation, second_order=recipe.second_order,
-                        usm_target=recipe.usm_target)
+    return TrainDataset(gt_dir, gt_patch=recipe.gt_patch, flip=recipe.flip, degrade=not on_device,
+                        settings=recipe.course, cache=cfg.cache, seed=cfg.seed, degradation=recipe.degradation,
+                        second_order=recipe.second_order, usm_target=recipe.usm_target)
 
 
 def prepare_batch(batch: dict, cfg: Any, nets: Nets, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
