@@ -69,6 +69,7 @@ def _cmd_sample_data(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from facesr.config import get_config, parse_overrides
+    from facesr.data.sample import ensure_quick_data
     from facesr.training import train
 
     overrides = parse_overrides(args.set)
@@ -78,7 +79,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = get_config(args.config, quick=args.quick or None, edition=edition, **overrides)  # quick None: FACESR_QUICK
     train(
         cfg,
-        data_root=args.data,
+        data_root=args.data or ensure_quick_data(cfg.data_root, cfg.edition),  # quick mode's sample data, built once
         runs_dir=args.runs,
         name=args.name,
         init=args.init,

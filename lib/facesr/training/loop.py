@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from facesr.config.train_config import TrainConfig
+from facesr.data.check import find_data_root
 from facesr.data.workers import iterate, loader_error, make_loader
 from facesr.errors import FacesrError
 from facesr.training import distributed
@@ -59,16 +60,6 @@ from facesr.training.run_state import RunState, kept, log_and_save, open_run_fol
 from facesr.training.schedule import IterationBatchSampler, IterationLR
 from facesr.training.step import build_nets, prepare_batch, train_dataset, train_step
 from facesr.training.stopping import Cadence, StopSignals, TrainingStopped
-
-
-def _resolve_data_root(path: str | os.PathLike, edition: int) -> Path:
-    from facesr.data.check import find_data_root
-    from facesr.data.sample import default_sample_root, ensure_sample_data
-
-    path = Path(path).expanduser()
-    if path.resolve() == default_sample_root(edition).resolve():
-        return ensure_sample_data(path, edition)  # quick mode's data: built on first use
-    return find_data_root(path)
 
 
 def train(
@@ -89,7 +80,8 @@ def train(
 
     Args:
         cfg: A :class:`facesr.config.train_config.TrainConfig` (``get_config(...)``).
-        data_root: Data root in the course layout; default ``cfg.data_root``.
+        data_root: Data root in the course layout, as it is (nothing is built: quick mode's sample data comes
+            from the caller, :func:`facesr.data.sample.ensure_quick_data`); default ``cfg.data_root``.
         runs_dir: Folder of run folders (may be a Drive mount); default ``cfg.runs_dir``.
         name: Run folder name; default ``cfg.name``.
         init: Run name, run folder or checkpoint to initialise the generator from (fresh runs only);
@@ -118,7 +110,7 @@ def _train(
 ) -> Path:
     try:  # checks that fail the same way on every rank, before any process group or file
         distributed.per_rank_batch(cfg.batch_size, ranks.world_size)
-        root = _resolve_data_root(cfg.data_root, cfg.edition)
+        root = find_data_root(Path(cfg.data_root).expanduser())  # resolved by the caller: nothing is built here
         run_dir = Path(cfg.runs_dir).expanduser() / cfg.name
         ckpt = load_resume(run_dir, cfg, allow_config_change, trust=trust)
         init_path = resolve_init(cfg.init, run_dir.parent, cfg.name) if cfg.init and ckpt is None else None
