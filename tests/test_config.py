@@ -203,6 +203,13 @@ def test_parse_overrides_uses_field_types() -> None:
         parse_overrides(["amp=maybe"])
 
 
+def test_quick_mode_of_an_unknown_generator_is_one_line() -> None:
+    from facesr.config.quick_mode import shrink
+
+    with pytest.raises(FacesrError, match=r"^unknown generator 'edsr'; known generators: msrresnet, "):
+        shrink(dataclasses.replace(get_config("srgan", quick=False), generator="edsr"))
+
+
 def test_schedule_follows_iters_unless_given() -> None:
     assert get_config("srgan", quick=False, iters=1000).periods == [500, 500]
     assert get_config("srgan", quick=False, iters=1000, periods=[900, 100]).periods == [900, 100]
