@@ -162,6 +162,9 @@ def test_demo_writes_figures_tables_and_runs(demo):
     (handin,) = demo.runs_dir.glob("*_handin.zip")
     submitted = demo.runs_dir / handin.name.removesuffix("_handin.zip")
     assert (submitted / "submission.zip").is_file()
+    from facesr.inference.submissions import find_submission
+
+    assert find_submission(demo.runs_dir, submitted / "submission.zip") is not None  # logged in submissions.csv
     # ... wrote the real-world predictions and the hand-in bundle of that run, with the machine table
     from facesr.data.sample import SMOKE_COUNTS
 
