@@ -162,6 +162,14 @@ def _cmd_submissions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare_degradation(args: argparse.Namespace) -> int:
+    from facesr.report.degradation_match import show_degradation_match
+
+    show_degradation_match(args.data, edition=args.edition, settings=args.set, limit=args.limit, draws=args.draws,
+                           figures_dir=args.figures)
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from facesr.editions import get_edition
     from facesr.models import count_parameters
@@ -305,6 +313,18 @@ def build_parser() -> argparse.ArgumentParser:
                    "checkpoints)")
     p.add_argument("--score", nargs=2, default=None, metavar=("ZIP_OR_ROW", "PSNR"),
                    help="record the PSNR CodaLab gave a logged zip (its path or row number)")
+
+    p = add("compare-degradation", _cmd_compare_degradation, "statistics of the val LQ against training LQ made from "
+            "the same val GT (bicubic PSNR, noise, blur, sharpness, JPEG blocks, colour shift) and their distances")
+    p.add_argument("--data", default="data/FFHQ", metavar="ROOT", help="data root with val/LQ and val/GT "
+                   "(default: data/FFHQ)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="change the training degradation as train --set does: course.<field> (2022/2023), "
+                        "second_order.<field> or gt_usm (2024/2025), e.g. second_order.jpeg_range=[80,95]")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="the first N val pairs only")
+    p.add_argument("--draws", type=int, default=4, metavar="K", help="training LQ per val GT (default: 4)")
+    p.add_argument("--figures", default=None, metavar="DIR", help="save the histograms and the table there")
+    p.add_argument(*_EDITION_ARGS, **_EDITION_OPTIONS)
 
     p = add("export", _cmd_export, "write a generator's EMA weights: .safetensors with the kit's architecture "
             "metadata, or a BasicSR .pth ({'params': ...}) that the 2024/2025 course code loads")
