@@ -110,4 +110,29 @@ fig = plot_psnr_histogram(VALUES, {f"real val LQ of {FACE.name}": VAL_LQ_PSNR},
 print("saved", save_figure(fig, SETTINGS.figures_dir, "02_bicubic_psnr_histogram"))
 
 # %% [markdown]
+# ## 4. Does the training LQ look like the val LQ? The whole val set
+#
+# The course never said how its 2024/2025 val and test LQ were made. For every val pair the cell below measures
+# the val LQ and `COMPARE_DRAWS` training LQ made from the same val GT by your edition's training pipeline:
+# bicubic x4 PSNR, noise (Immerkaer's estimate), the equivalent Gaussian blur, sharpness (variance of the
+# Laplacian), JPEG blockiness and the colour shift (`facesr.data.lq_statistics` documents each one and its
+# source). The table gives the distance between the two distributions of each statistic (Wasserstein-1 over
+# their pooled spread; `reference` is what val LQ made by this very pipeline would score with this many pairs).
+# Change the training pipeline in `COMPARE_SET` with the spelling `train --set` takes (`course.<field>` for
+# 2022/2023, `second_order.<field>` or `gt_usm` for 2024/2025, e.g. `gt_usm=false
+# second_order.jpeg_range=[80,95]`): the setting with the lowest distance makes the training LQ most like the
+# val LQ, and passes to training as it is. The same from a shell:
+# `python -m facesr compare-degradation --data ROOT --edition YEAR --set ...`.
+
+# %%
+COMPARE_SET = ""  #@param {type:"string"}
+COMPARE_LIMIT = 0  #@param {type:"integer"}
+COMPARE_DRAWS = 4  #@param {type:"integer"}
+# COMPARE_LIMIT = 0 compares every val pair (quick mode: 4); each second-order draw takes about 0.2 s on a CPU.
+from facesr.report.degradation_match import show_degradation_match
+MATCH = show_degradation_match(SETTINGS.data_root, SETTINGS.edition, COMPARE_SET.split(),
+                               limit=COMPARE_LIMIT or (4 if SETTINGS.quick else None),
+                               draws=2 if SETTINGS.quick else COMPARE_DRAWS, figures_dir=SETTINGS.figures_dir)
+
+# %% [markdown]
 # Next: notebook 03 trains the edition's baseline (MSRResNet with L1) on pairs made by this pipeline.

@@ -184,7 +184,9 @@ fig = show_real_world(NETS, SETTINGS.data_root, SETTINGS.figures_dir,
 # The in-budget run with the best validation PSNR (or `SUBMIT_RUN`) super-resolves `test/LQ` with the
 # self-ensemble that scored best for it on val into its `test_predictions/`; `submission.zip` beside them
 # holds `results/00000.png ...`. The generator's parameter count is checked first. The real-world LQ
-# images get the same treatment, into the run folder's `test_real_predictions/`.
+# images get the same treatment, into the run folder's `test_real_predictions/`. The zip gets a row in
+# `RUNS_DIR/submissions.csv` with the test PSNR its val PSNR leads to expect; record CodaLab's score with
+# `python -m facesr submissions --score ROW_OR_ZIP PSNR` and the hand-in's Readme names it.
 
 # %%
 from facesr.report.steps import make_submission, predict_real_world
@@ -198,7 +200,7 @@ else:  # the generator loaded above, or the SUBMIT_RUN given
     # the best ensemble of the table; none in quick mode, where the test predictions run on a CPU
     SUBMIT_TTA = best_tta(PSNR_TABLE, SUBMIT) if TTA and SUBMIT in RUNS and not SETTINGS.quick else None
     ZIP = make_submission(NET_G, SETTINGS.data_root, SETTINGS.runs_dir / SUBMIT, tta=SUBMIT_TTA,
-                          edition=SETTINGS.edition)  # its own zip
+                          edition=SETTINGS.edition, psnr_table=PSNR_TABLE)  # logged in RUNS_DIR/submissions.csv
     predict_real_world(NET_G, SETTINGS.data_root, SETTINGS.runs_dir / SUBMIT, tta=SUBMIT_TTA)
 
 # %% [markdown]

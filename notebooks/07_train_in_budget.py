@@ -177,6 +177,8 @@ x8_limit = X8_LIMIT or (1 if SETTINGS.quick else 0)
 PSNR_TABLE = psnr_table(STAGES, SETTINGS.data_root, x8_limit=x8_limit or None, trust=TRUST_CHECKPOINT,
                         edition=SETTINGS.edition)
 print("saved", *save_table(PSNR_TABLE, SETTINGS.figures_dir, "07_in_budget_psnr"))
+from facesr.report.steps import expected_test_lines  # the test PSNR each val PSNR leads to expect
+print(expected_test_lines(PSNR_TABLE, SETTINGS.edition, SETTINGS.runs_dir))
 PSNR_TABLE
 
 # %% [markdown]
@@ -185,6 +187,10 @@ PSNR_TABLE
 # The better stage (best val PSNR over plain and the ensembles scored on every image) super-resolves
 # `test/LQ` with its best ensemble into its run folder's `test_predictions/`; `submission.zip` beside them
 # holds `results/00000.png ...` for CodaLab. The parameter count is checked before anything is written.
+# Every zip gets a row in `RUNS_DIR/submissions.csv` (its run, iteration, ensemble, val PSNR, expected test
+# range, sha256); after uploading, record what CodaLab gave it with
+# `python -m facesr submissions --score ROW_OR_ZIP PSNR`: the hand-in's Readme then names the zip with its score,
+# and your own val/test pairs join the published ones in every expected test range.
 
 # %%
 from facesr.inference.predict import load_generator
@@ -193,7 +199,8 @@ from facesr.report.tables import best_tta, submission_run
 BEST = submission_run(PSNR_TABLE)  # every config of this notebook fits the limit
 BEST_TTA = best_tta(PSNR_TABLE, BEST)
 NET_G = load_generator(STAGES[BEST], trust=TRUST_CHECKPOINT)
-ZIP = make_submission(NET_G, SETTINGS.data_root, STAGES[BEST], tta=BEST_TTA, edition=SETTINGS.edition)
+ZIP = make_submission(NET_G, SETTINGS.data_root, STAGES[BEST], tta=BEST_TTA, edition=SETTINGS.edition,
+                      psnr_table=PSNR_TABLE)  # logged in RUNS_DIR/submissions.csv
 
 # %% [markdown]
 # Next: notebook 06 puts these runs beside notebooks 03-05 (its default `MODELS` are your edition's report and

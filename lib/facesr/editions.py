@@ -17,7 +17,9 @@ Numbers of one edition are not comparable with another's: each had its own val a
 from __future__ import annotations
 
 import json
+import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -358,3 +360,114 @@ def results_table(edition: int | Edition | None = None) -> str:
         lines.append(f"| {r.recipe} | {params} | {_db(r.val_psnr).removesuffix(' dB')} "
                      f"| {_db(r.test_psnr).removesuffix(' dB')} |")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------- val PSNR -> expected test PSNR
+
+
+@dataclass(frozen=True)
+class ValTestPair:
+    """One result scored on both val and test (dB): a published one of the edition, or one of the student's own.
+
+    Args:
+        label: what it is (the recipe, or the student's submission).
+        val_psnr: its val PSNR.
+        test_psnr: its test (leaderboard) PSNR.
+    """
+
+    label: str
+    val_psnr: float
+    test_psnr: float
+
+    @property
+    def offset(self) -> float:
+        """test minus val (dB)."""
+        return self.test_psnr - self.val_psnr
+
+
+@dataclass(frozen=True)
+class ExpectedTest:
+    """The test PSNR a val PSNR leads to expect: ``val_psnr`` plus the lowest to the highest val-to-test offset of
+    ``pairs`` (None where there is no val PSNR or no pair). Same edition only: each had its own val and test images.
+
+    Args:
+        edition: the edition whose pairs were used.
+        val_psnr: the val PSNR it was computed for (None: not known).
+        low: the lowest expected test PSNR (dB).
+        high: the highest expected test PSNR (dB).
+        pairs: the val/test pairs used: the edition's published ones, then the student's own.
+        own: how many of ``pairs`` are the student's own.
+    """
+
+    edition: int
+    val_psnr: float | None
+    low: float | None
+    high: float | None
+    pairs: tuple[ValTestPair, ...]
+    own: int = 0
+
+    def range_text(self) -> str:
+        """``"28.8437-28.8475"``, ``"no published pairs"`` or ``"no val PSNR"``: the short form (a table cell)."""
+        if self.val_psnr is None:
+            return "no val PSNR"
+        if self.low is None or self.high is None:
+            return "no published pairs"
+        return f"{self.low:.4f}" if self.low == self.high else f"{self.low:.4f}-{self.high:.4f}"
+
+    def source_text(self) -> str:
+        """How many pairs of which kind: ``"3 published val/test pairs of 2022 and 1 of your own"``."""
+        published = len(self.pairs) - self.own
+        if not published and not self.own:
+            return f"the {self.edition} edition published no result with both a val and a test PSNR"
+        mine = f"{self.own} of your own scored submission{'s' * (self.own != 1)}"
+        if not published:
+            return f"{mine} (the {self.edition} edition published none)"
+        text = f"{published} published val/test pair{'s' * (published != 1)} of {self.edition}"
+        return f"{text} and {mine}" if self.own else text
+
+    def __str__(self) -> str:
+        if self.low is None or self.high is None:
+            return f"expected test PSNR: {self.range_text()} ({self.source_text()})"
+        offsets = [p.offset for p in self.pairs]
+        return (f"expected test PSNR {self.range_text()} dB (val {self.val_psnr:.4f} dB {min(offsets):+.4f} to "
+                f"{max(offsets):+.4f} dB: the val-to-test offsets of {self.source_text()})")
+
+    def pairs_text(self) -> list[str]:
+        """One line per pair used: label, val, test and the offset."""
+        return [f"{p.label}: val {p.val_psnr}, test {p.test_psnr} ({p.offset:+.4f} dB)" for p in self.pairs]
+
+
+def published_pairs(edition: int | str | Edition | None = None) -> tuple[ValTestPair, ...]:
+    """The edition's reported results with both a val and a test PSNR, as :class:`ValTestPair` s."""
+    ed = get_edition(edition)
+    return tuple(ValTestPair(r.recipe, r.val_psnr, r.test_psnr) for r in ed.reported
+                 if r.val_psnr is not None and r.test_psnr is not None)
+
+
+def expected_test_range(
+    edition: int | str | Edition | None,
+    val_psnr: float | None,
+    own_pairs: Sequence[ValTestPair | tuple[float, float]] = (),
+) -> ExpectedTest:
+    """The test PSNR to expect from a val PSNR: the val PSNR plus the lowest to the highest val-to-test offset of
+    the edition's published results (:func:`published_pairs`) and of the student's own scored submissions.
+
+    A range, not a prediction: every pair is one network on one edition's val and test images (2022: about
+    -0.17 dB for every pair; 2023: about -0.29; 2024: +0.07 to +0.19); "no published pairs" where the edition
+    has none (2025 published no val PSNR beside a test PSNR) and the student has recorded none yet.
+
+    Args:
+        edition: whose val and test images (None: ``FACESR_EDITION``, else 2022).
+        val_psnr: the val PSNR (dB; None, NaN or inf: not known).
+        own_pairs: the student's own (val, test) scores of this edition: :class:`ValTestPair` s or ``(val, test)``.
+    """
+    ed = get_edition(edition)
+    own = tuple(p if isinstance(p, ValTestPair) else ValTestPair(f"your submission {i + 1}", float(p[0]), float(p[1]))
+                for i, p in enumerate(own_pairs))
+    pairs = published_pairs(ed) + own
+    known = val_psnr is not None and math.isfinite(val_psnr)  # NaN: not known; inf: an image identical to its GT
+    if not known or not pairs:
+        return ExpectedTest(ed.year, float(val_psnr) if known else None, None, None, pairs, len(own))
+    offsets = [p.offset for p in pairs]
+    return ExpectedTest(ed.year, float(val_psnr), float(val_psnr) + min(offsets), float(val_psnr) + max(offsets),
+                        pairs, len(own))

@@ -257,14 +257,21 @@ def _with_mean(rows: list[dict]) -> pd.DataFrame:
     return pd.concat([table, pd.DataFrame([mean])], ignore_index=True)
 
 
-def evaluation_summary(df: pd.DataFrame) -> str:
-    """A few printable lines: per-image table (when short), model vs bicubic means, worst and best images.
+def evaluation_summary(df: pd.DataFrame, edition: int | str | None = None,
+                       runs_dir: str | os.PathLike | None = None) -> str:
+    """A few printable lines: per-image table (when short), model vs bicubic means, worst and best images, and
+    the test PSNR the mean val PSNR leads to expect (:func:`facesr.inference.submissions.expected_test`).
 
     PSNR has 4 decimals throughout: the leaderboard shows 10, and submissions differ in the third.
 
     Args:
         df: a table of :func:`evaluate` (per-image rows and a last "mean" row).
+        edition: whose published val/test pairs give the expected test range (None: ``FACESR_EDITION``, else
+            2022).
+        runs_dir: the folder of run folders whose ``submissions.csv`` adds the student's own scored pairs.
     """
+    from facesr.inference.submissions import expected_test
+
     images = df[df["name"] != "mean"]
     mean = (
         df[df["name"] == "mean"].iloc[0] if (df["name"] == "mean").any() else images.mean(numeric_only=True)
@@ -284,6 +291,7 @@ def evaluation_summary(df: pd.DataFrame) -> str:
         worst, best = images.loc[images["psnr"].idxmin()], images.loc[images["psnr"].idxmax()]
         lines.append(f"  worst image: {worst['name']} ({worst['psnr']:.4f} dB)")
         lines.append(f"  best image:  {best['name']} ({best['psnr']:.4f} dB)")
+    lines.append(f"  {expected_test(float(mean['psnr']), edition, runs_dir)}")
     return "\n".join(lines)
 
 

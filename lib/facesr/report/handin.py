@@ -173,7 +173,8 @@ def leaderboard_zip(
     if stale:
         paths = predict(net, lq_dir, pred_dir)
         print(f"{len(paths)} test predictions written to {pred_dir}")
-    return package_submission(pred_dir, zip_path, net, lq_dir, overwrite=True, edition=edition)
+    return package_submission(pred_dir, zip_path, net, lq_dir, overwrite=True, edition=edition, source=ckpt,
+                              runs_dir=run_dir.parent)  # logged in submissions.csv
 
 
 def _figure_files(figures_dir: Path) -> list[BundleFile]:

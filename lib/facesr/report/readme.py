@@ -167,6 +167,33 @@ def _psnr_lines(run_dir: Path, figures_dir: Path | None) -> list[str]:
     return lines
 
 
+def submission_lines(run_dir: Path, zip_path: Path | None) -> list[str]:
+    """The Readme's lines on the submitted zip: its row in ``RUNS_DIR/submissions.csv`` (found by its sha256), the
+    val PSNR it was chosen on with the test PSNR that leads to expect, and its CodaLab score once recorded.
+
+    Args:
+        run_dir: the submitted run's folder (its parent holds ``submissions.csv``).
+        zip_path: the leaderboard zip of the bundle (None: none).
+    """
+    from facesr.inference.submissions import SUBMISSIONS_FILE, find_submission, submissions_path
+
+    runs = run_dir.parent
+    row = find_submission(runs, zip_path) if zip_path is not None and zip_path.is_file() else None
+    if row is None:
+        return [f"  leaderboard zip      not logged in {submissions_path(runs)} (made outside the kit)"]
+    val = f"{row['val_psnr']} dB ({row['val_psnr_from']})" if row.get("val_psnr") else "not known"
+    score = (f"{row['codalab_psnr']} dB" if row.get("codalab_psnr") else
+             f"not recorded yet (python -m facesr submissions --runs {runs} --score {row['row']} PSNR, then make the "
+             "hand-in again)")  # fmt: skip
+    iteration = f"iteration {row['iteration']}" if row.get("iteration") else "iteration not known"
+    return [
+        f"  leaderboard zip      row {row['row']} of {SUBMISSIONS_FILE} ({row['time']}): {row.get('run') or 'no run'}, "
+        f"{iteration}, self-ensemble {row['self_ensemble']}, sha256 {row['sha256']}",
+        f"  its val PSNR         {val}; expected test PSNR {row['expected_test']}",
+        f"  CodaLab score        {score}",
+    ]
+
+
 def _machine_line(run_dir: Path) -> str:
     from facesr.report.tables import machine_table
 
@@ -223,6 +250,7 @@ def handin_readme(
         f"  edition              {ed.year}: {ed.degradation_label} degradation, {ed.framework}",
         f"  parameters           {params:,} ({ed.year} limit {ed.param_limit:,}, every parameter counted)",
         *_psnr_lines(run_dir, figures_dir),
+        *submission_lines(run_dir, next((f.source for f in files if f.arcname == "submission.zip"), None)),
         _machine_line(run_dir),
         "",
         "Files",

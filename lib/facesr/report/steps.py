@@ -244,8 +244,10 @@ def make_submission(
     run_dir: str | os.PathLike,
     tta: bool | str | None = None,
     edition: int | None = None,
+    psnr_table: object | None = None,
 ) -> Path:
-    """The run's leaderboard zip: ``test/LQ`` predicted into ``<run>/test_predictions``, zipped to ``submission.zip``.
+    """The run's leaderboard zip: ``test/LQ`` predicted into ``<run>/test_predictions``, zipped to ``submission.zip``,
+    logged in ``RUNS_DIR/submissions.csv`` with its val PSNR and the test PSNR to expect (printed).
 
     The parameter budget is checked before anything is predicted; :func:`facesr.inference.submission.package_submission`
     then checks every file and writes the zip atomically. The zip is this step's own: it replaces the run's
@@ -257,10 +259,13 @@ def make_submission(
         run_dir: the run folder the predictions and the zip go to.
         tta: self-ensemble: None, "hflip" or "x8" (e.g. :func:`facesr.report.tables.best_tta`).
         edition: whose parameter limit applies (None: the run's own, from its config.json, else the default).
+        psnr_table: a :func:`facesr.report.tables.psnr_table` holding the run: its val PSNR with ``tta`` is logged
+            (None, or not in it: the run's val.csv, which has no self-ensemble).
     """
     from facesr.editions import choose_edition, run_edition
     from facesr.inference.predict import predict
     from facesr.inference.submission import package_submission
+    from facesr.inference.submissions import describe_row, find_submission
     from facesr.models import check_param_budget
 
     lq_dir, run_dir = Path(data_root) / "test" / "LQ", Path(run_dir)
@@ -268,6 +273,54 @@ def make_submission(
     check_param_budget(net, edition)  # FacesrError with the count and the limit, before minutes of predicting
     pred_dir = run_dir / TEST_PREDICTIONS
     paths = predict(net, lq_dir, pred_dir, tta=tta)
-    zip_path = package_submission(pred_dir, run_dir / LEADERBOARD_ZIP, net, lq_dir, overwrite=True, edition=edition)
+    val_psnr, val_from = table_psnr(psnr_table, run_dir.name, tta)
+    zip_path = package_submission(pred_dir, run_dir / LEADERBOARD_ZIP, net, lq_dir, overwrite=True, edition=edition,
+                                  source=run_dir, tta=tta, val_psnr=val_psnr, val_psnr_from=val_from,
+                                  runs_dir=run_dir.parent)
     print(f"{run_dir.name} (self-ensemble: {tta}): {len(paths)} test predictions in {pred_dir}; zip {zip_path}")
+    row = find_submission(run_dir.parent, zip_path)
+    if row is not None:
+        print(describe_row(row, run_dir.parent))
     return zip_path
+
+
+def table_psnr(psnr_table: object | None, run: str, tta: bool | str | None) -> tuple[float | None, str]:
+    """(val PSNR of ``run`` with ``tta`` in a :func:`facesr.report.tables.psnr_table`, where it comes from);
+    (None, "") when the table is None or lacks the run or the column."""
+    import math
+
+    from facesr.inference.tta import tta_mode
+
+    mode = tta_mode(tta)
+    column = "psnr" if mode is None else f"psnr_{mode}"
+    if psnr_table is None or column not in psnr_table.columns:
+        return None, ""
+    rows = psnr_table[psnr_table["run"].astype(str) == run]
+    value = float(rows.iloc[0][column]) if not rows.empty else math.nan
+    if not math.isfinite(value):
+        return None, ""
+    count = rows.iloc[0].get("images_x8" if mode == "x8" else "images")
+    images = f", {int(count)} images" if count is not None and count == count else ""
+    return value, f"psnr table, {mode or 'no self-ensemble'}{images}"
+
+
+def expected_test_lines(psnr_table: object, edition: int | None = None,
+                        runs_dir: str | os.PathLike | None = None) -> str:
+    """One line per run of a :func:`facesr.report.tables.psnr_table`: its best val PSNR (plain or the self-ensemble
+    :func:`facesr.report.tables.best_tta` picks) and the test PSNR it leads to expect (notebook 07's result).
+
+    Args:
+        psnr_table: the table.
+        edition: whose published val/test pairs (None: ``FACESR_EDITION``, else 2022).
+        runs_dir: the folder whose ``submissions.csv`` adds the student's own scored pairs (None: none).
+    """
+    from facesr.inference.submissions import expected_test
+    from facesr.report.tables import best_tta
+
+    lines = []
+    for run in (str(r) for r in psnr_table["run"] if str(r) != "bicubic"):
+        tta = best_tta(psnr_table, run)
+        value, _ = table_psnr(psnr_table, run, tta)
+        lines.append(f"{run} (val {value:.4f} dB, self-ensemble {tta or 'none'}): "
+                     f"{expected_test(value, edition, runs_dir)}" if value is not None else f"{run}: no val PSNR")
+    return "\n".join(lines)
