@@ -5,9 +5,12 @@ iteration, and plan_run's out-of-memory line. (The checks that need a GPU: tests
 
 from __future__ import annotations
 
+import gc
+import os
 import shutil
 from pathlib import Path
 
+import pytest
 import torch
 
 from facesr.config import get_config
@@ -73,3 +76,31 @@ def test_restored_state_takes_each_parameters_layout_dtype_and_device() -> None:
             value = nets.optimizer_g.state[p][key]
             assert value.stride() == p.stride() and value.dtype == p.dtype and value.device == p.device, key
     assert nets.optimizer_g.param_groups[0]["fused"]
+
+
+# ------------------------------------------------------------------------------------------ 2. resize caches
+def _resident_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads the resident size from /proc")
+def test_the_resize_tables_of_every_size_stay_small() -> None:
+    """Every width from 512 to 32-512 and back in the three modes (the tables the course degradation's draws
+    need over a run; the images one row high, so the sweep costs the tables only): the process keeps far less
+    than the 1.4 GB the dense cached matrices took. benchmarks/degradations.py --section resize-memory
+    prints the figure for 512x512 images."""
+    from facesr.data.opencv_resize import resize_taps, resize_torch
+
+    img = torch.rand(3, 1, 512)
+    gc.collect()
+    before = _resident_mb()
+    for mode in ("bilinear", "area", "bicubic"):
+        for size in range(32, 513):
+            resize_torch(resize_torch(img, (1, size), mode), (1, 512), mode)
+            resize_taps(512, size, mode), resize_taps(size, 512, mode)  # the tables of resize_matrix too
+    gc.collect()
+    grown = _resident_mb() - before
+    assert grown < 150, f"the resize sweep kept {grown:.0f} MB"
+    idx, weight = resize_taps(512, 32, "area")  # the largest table: 18 taps of 32 outputs
+    assert idx.shape == weight.shape == (18, 32)
