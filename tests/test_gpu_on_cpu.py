@@ -6,8 +6,10 @@ iteration, and plan_run's out-of-memory line. (The checks that need a GPU: tests
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import shutil
+import weakref
 from pathlib import Path
 
 import pytest
@@ -24,13 +26,22 @@ def _tiny_cfg(**kw: object):
     return get_config("srgan", quick=True, **{**base, **kw})
 
 
+@pytest.fixture(scope="module")
+def small_root(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 training faces, 1 val pair and 1 test LQ of the sample data: a run starts and validates quickly."""
+    from facesr.data.sample import copy_data_subset
+
+    counts = {"train/GT": 4, "val/LQ": 1, "val/GT": 1, "test/LQ": 1}
+    return copy_data_subset(sample_root, tmp_path_factory.mktemp("small") / "data", counts)
+
+
 # ------------------------------------------------------------------------- 1. optimizer state layout on resume
-def test_a_checkpoint_with_channels_last_moments_resumes_bit_identical(sample_root: Path, tmp_path: Path,
+def test_a_checkpoint_with_channels_last_moments_resumes_bit_identical(small_root: Path, tmp_path: Path,
                                                                        assert_same_run) -> None:
     """What a CUDA run's checkpoint holds (Adam's moments channels_last, as its parameters) resumed where the
     parameters are contiguous: the same weights as resuming the same checkpoint with contiguous moments."""
     cfg = _tiny_cfg()
-    whole = train(cfg, data_root=sample_root, runs_dir=tmp_path / "whole")
+    whole = train(cfg, data_root=small_root, runs_dir=tmp_path / "whole")
     ckpt = load_checkpoint(whole / "iter_000004.pt")
     for folder in ("plain", "channels_last"):
         (tmp_path / folder / cfg.name).mkdir(parents=True)
@@ -46,8 +57,8 @@ def test_a_checkpoint_with_channels_last_moments_resumes_bit_identical(sample_ro
     assert not all(s["exp_avg"].is_contiguous() for s in load_checkpoint(
         tmp_path / "channels_last" / cfg.name / "latest.pt")["optimizer_g"]["state"].values())  # torch.save kept it
 
-    plain = train(cfg, data_root=sample_root, runs_dir=tmp_path / "plain")
-    channels_last = train(cfg, data_root=sample_root, runs_dir=tmp_path / "channels_last")
+    plain = train(cfg, data_root=small_root, runs_dir=tmp_path / "plain")
+    channels_last = train(cfg, data_root=small_root, runs_dir=tmp_path / "channels_last")
     b = assert_same_run(plain, channels_last)
     assert b["iter"] == 6
     reference = load_checkpoint(whole / "latest.pt")  # and both end where the uninterrupted run does
@@ -104,3 +115,153 @@ def test_the_resize_tables_of_every_size_stay_small() -> None:
     assert grown < 150, f"the resize sweep kept {grown:.0f} MB"
     idx, weight = resize_taps(512, 32, "area")  # the largest table: 18 taps of 32 outputs
     assert idx.shape == weight.shape == (18, 32)
+
+
+# ------------------------------------------------------------------------------------ 3. out of memory
+def _oom_step(monkeypatch: pytest.MonkeyPatch, module: object, refs: list) -> None:
+    """``module.train_step`` becomes a step that makes a tensor, then runs out of memory; ``refs`` receives weak
+    references to that tensor and to the run's nets."""
+    def step(nets, lq, gt, scaler):
+        activation = torch.ones(64, 64) * lq.mean()  # what a step's forward pass leaves for its backward
+        refs.extend(weakref.ref(x) for x in (activation, nets.net_g, nets.net_g_ema, nets.optimizer_g))
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(module, "train_step", step)
+
+
+def _assert_let_go(refs: list, err: BaseException) -> None:
+    gc.collect()
+    assert refs and all(r() is None for r in refs), [r() is None for r in refs]
+    assert err.__context__ is None and err.__cause__ is None
+    assert "\n" not in str(err) and "out of memory" in str(err)
+
+
+def test_an_out_of_memory_error_in_training_holds_nothing_of_the_run(small_root: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import facesr.training.loop as loop
+    from facesr.training.memory import OutOfMemory
+
+    refs: list = []
+    _oom_step(monkeypatch, loop, refs)
+    with pytest.raises(OutOfMemory, match="out of memory at iteration 1 .*--set batch_size=1") as info:
+        train(_tiny_cfg(iters=2), data_root=small_root, runs_dir=tmp_path)
+    held = info.value  # the error still alive in a variable, as a notebook's sys.last_value keeps it
+    _assert_let_go(refs, held)
+
+
+def test_the_step_memory_estimate_scales_with_pixels_and_precision() -> None:
+    """The estimate behind the line's batch size (facesr.training.memory.step_memory), counted on meta."""
+    from facesr.training.memory import HEADROOM, step_memory
+
+    small, large = step_memory(_tiny_cfg(gt_patch=64)), step_memory(_tiny_cfg(gt_patch=128))
+    assert small.fixed == large.fixed == 20 * 31_043  # weights, gradients, Adam's moments, EMA: 20 B per parameter
+    assert 3.9 < large.per_sample / small.per_sample <= 4.0  # activations grow with the pixels
+    half = step_memory(_tiny_cfg(gt_patch=128), torch.bfloat16)
+    assert half.fixed == large.fixed and half.per_sample == large.per_sample // 2
+    free = (large.fixed + 5.5 * large.per_sample) / HEADROOM
+    assert large.fitting_batch(free) == 5 and large.fitting_batch(large.fixed) == 0
+
+
+def test_plan_run_out_of_memory_is_the_trainers_line_and_holds_nothing(small_root: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import facesr.training.loop as loop
+    import facesr.training.step as step
+    from facesr.training.memory import OutOfMemory
+    from facesr.training.speed import plan_run
+
+    refs: list = []
+    _oom_step(monkeypatch, step, refs)
+    with pytest.raises(OutOfMemory) as info:
+        plan_run(_tiny_cfg(), small_root, iters=1, warmup=1)
+    _assert_let_go(refs, info.value)
+    planned = str(info.value)
+    _oom_step(monkeypatch, loop, refs)
+    with pytest.raises(OutOfMemory) as info:
+        train(_tiny_cfg(), data_root=small_root, runs_dir=tmp_path)
+    trained = str(info.value)
+    # the same line: the iteration and what is on disk are each call's own
+    assert planned.split(" (")[1].split(";")[:3] == trained.split(" (")[1].split(";")[:3]
+    assert planned.startswith("the CPU ran out of memory at iteration 1 (batch_size=2, gt_patch=64)")
+    assert "--set batch_size=1" in planned and "--set gt_patch=32" in planned and "plan_run saves nothing" in planned
+
+
+# ------------------------------------------------------------------------------------------- 7. plan_run
+def test_plan_run_times_under_the_runs_numerics(small_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import facesr.training.step as step
+    from facesr.training.speed import plan_run
+
+    real, seen = step.train_step, []
+
+    def timed_step(*args, **kwargs):
+        seen.append((torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(step, "train_step", timed_step)
+    before = torch.are_deterministic_algorithms_enabled()
+    plan = plan_run(_tiny_cfg(deterministic=True), small_root, iters=1, warmup=1)
+    assert seen == [(True, True)] * 2 and plan.seconds_per_iter > 0
+    assert torch.are_deterministic_algorithms_enabled() == before
+
+
+@pytest.fixture()
+def tiny_val(tmp_path: Path) -> Path:
+    """A data root of 3 val pairs, 24x24 LQ and 96x96 GT (random pixels): inference in milliseconds."""
+    import numpy as np
+
+    from facesr.data.images import write_png
+
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        write_png(tmp_path / "data" / "val" / "LQ" / f"{i:03d}.png", rng.integers(0, 256, (24, 24, 3), dtype=np.uint8))
+        write_png(tmp_path / "data" / "val" / "GT" / f"{i:03d}.png", rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))
+    return tmp_path / "data"
+
+
+def _tiny_net() -> torch.nn.Module:
+    from facesr.models import MSRResNet
+
+    torch.manual_seed(0)
+    return MSRResNet(mid_channels=8, num_blocks=1)
+
+
+def test_predict_retries_a_group_that_does_not_fit_one_image_at_a_time(tiny_val: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    P = importlib.import_module("facesr.inference.predict")  # the package's `predict` is the function
+    from facesr.data.images import read_image
+
+    real, sizes = P.run_net_variants, []
+
+    def fits_one(net, lq, ttas):
+        sizes.append(lq.shape[0])
+        if lq.shape[0] > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(net, lq, ttas)
+
+    net = _tiny_net()
+    whole = P.predict(net, tiny_val / "val" / "LQ", tmp_path / "whole", batch_size=1, device="cpu")
+    monkeypatch.setattr(P, "run_net_variants", fits_one)
+    retried = P.predict(net, tiny_val / "val" / "LQ", tmp_path / "retried", batch_size=4, device="cpu")
+    assert sizes == [3, 1, 1, 1]  # the group of three, then each image
+    assert [p.name for p in retried] == [p.name for p in whole]
+    assert all(np.array_equal(read_image(a), read_image(b)) for a, b in zip(whole, retried, strict=True))
+
+
+def test_an_image_that_does_not_fit_alone_is_one_line_holding_nothing(tiny_val: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    P = importlib.import_module("facesr.inference.predict")  # the package's `predict` is the function
+    from facesr.training.memory import OutOfMemory
+
+    refs: list = []
+
+    def never_fits(net, lq, ttas):
+        sr = torch.nn.functional.interpolate(lq, scale_factor=4)  # what the forward pass made so far
+        refs.append(weakref.ref(sr))
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(P, "run_net_variants", never_fits)
+    with pytest.raises(OutOfMemory, match="super-resolving a 24x24 image, one image at a time") as info:
+        P.evaluate(_tiny_net(), tiny_val, tta="x8")
+    assert len(refs) == 2  # the group of three, then the first image alone
+    _assert_let_go(refs, info.value)

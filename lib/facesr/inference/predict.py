@@ -28,6 +28,7 @@ from facesr.errors import FacesrError
 from facesr.inference.tta import run_net, run_net_variants, tta_mode
 from facesr.metrics import bicubic_upscale, psnr, ssim, tensor_to_uint8
 from facesr.training.device import resolve_device
+from facesr.training.memory import OutOfMemory, call_freeing_memory, free_memory, is_oom, release
 from facesr.weights.checkpoints import checkpoint_file, read_generator
 
 
@@ -63,10 +64,38 @@ def upscale(net: nn.Module, lq_uint8: np.ndarray, tta: bool | str | None = None)
     if not is_rgb8 or lq_uint8.shape[2] != 3:
         got = f"{lq_uint8.dtype} {lq_uint8.shape}" if isinstance(lq_uint8, np.ndarray) else type(lq_uint8)
         raise ValueError(f"upscale expects an HxWx3 uint8 RGB array, got {got}")
+    return call_freeing_memory(_upscale, lambda err: _oom_line(f"one {lq_uint8.shape[1]}x{lq_uint8.shape[0]} image"),
+                               net, lq_uint8, tta)
+
+
+def _upscale(net: nn.Module, lq_uint8: np.ndarray, tta: bool | str | None) -> np.ndarray:
     with _prepared(net, None) as device:
         lq = torch.from_numpy(np.ascontiguousarray(lq_uint8)).permute(2, 0, 1).float().div_(255)
         sr = run_net(net, lq.unsqueeze(0).to(device), tta)  # (1, 3, 4h, 4w)
     return tensor_to_uint8(sr)[0]
+
+
+def _oom_line(what: str) -> str:
+    """The one line of an out-of-memory error while super-resolving ``what``."""
+    device = "CUDA" if torch.cuda.is_available() else "the CPU"
+    return (f"{device} ran out of memory super-resolving {what}, one image at a time; free the GPU memory other "
+            "objects hold (restart the runtime), or run on the CPU (device='cpu'; CLI: CUDA_VISIBLE_DEVICES=)")
+
+
+def _sr_group(net: nn.Module, lq: torch.Tensor, ttas: Sequence[bool | str | None]) -> list[np.ndarray]:
+    """One uint8 (B, 4h, 4w, 3) array per entry of ``ttas`` for a group of same-size LQ images; a group that
+    does not fit in memory goes again one image at a time, after its memory was let go."""
+    try:
+        return [tensor_to_uint8(sr) for sr in run_net_variants(net, lq, ttas)]
+    except (RuntimeError, MemoryError) as err:
+        if not is_oom(err):
+            raise
+        if lq.shape[0] == 1:
+            raise OutOfMemory(_oom_line(f"a {lq.shape[-1]}x{lq.shape[-2]} image")) from None
+        release(err)
+    free_memory()
+    singles = [_sr_group(net, lq[i : i + 1], ttas) for i in range(lq.shape[0])]
+    return [np.concatenate([one[k] for one in singles]) for k in range(len(ttas))]
 
 
 def _collate(items: list[dict]) -> list[dict]:
@@ -97,7 +126,8 @@ def _iter_sr(
             sr_images: list[tuple[np.ndarray, ...]] = [()] * len(items)
             for idx in by_size.values():
                 lq = torch.stack([items[i]["lq"] for i in idx]).to(dev, non_blocking=True)  # (B, 3, h, w)
-                batches = [tensor_to_uint8(sr) for sr in run_net_variants(net, lq, ttas)]  # B x 4h x 4w x 3
+                batches = _sr_group(net, lq, ttas)  # B x 4h x 4w x 3 each
+                del lq
                 for j, i in enumerate(idx):
                     sr_images[i] = tuple(batch[j] for batch in batches)
             for item, imgs in zip(items, sr_images, strict=True):  # in the order of the LQ files
@@ -143,6 +173,12 @@ def predict(
         raise FacesrError(
             f"output folder {out_dir} is the LQ folder; choose another folder for the SR images"
         )
+    return call_freeing_memory(_predict, lambda err: _oom_line(f"the images of {dataset.lq_dir}"), net, dataset,
+                               out_dir, tta, batch_size, device)
+
+
+def _predict(net: nn.Module, dataset: TestDataset, out_dir: Path, tta: bool | str | None, batch_size: int,
+             device: str | torch.device | None) -> list[Path]:
     paths: list[Path] = []
     stream = _iter_sr(net, dataset, (tta,), batch_size, device, desc="predict")
     with contextlib.closing(stream):  # gives the net back at once, even when a write fails
@@ -223,6 +259,12 @@ def evaluate_variants(
     if not ttas:
         raise FacesrError("ttas is empty; pass e.g. (None,), (None, 'hflip') or (None, 'hflip', 'x8')")
     data_root = Path(data_root)
+    return call_freeing_memory(_evaluate, lambda err: _oom_line(f"the val images of {data_root}"), net_or_sr_dir,
+                               data_root, ttas)
+
+
+def _evaluate(net_or_sr_dir: nn.Module | str | os.PathLike, data_root: Path,
+              ttas: tuple) -> dict[bool | str | None, pd.DataFrame]:
     lq_dir, lq_paths, gt_paths = _val_pairs(data_root)
     if isinstance(net_or_sr_dir, nn.Module):
         stream = _iter_sr(net_or_sr_dir, TestDataset(lq_dir), ttas, 4, None, "evaluate")

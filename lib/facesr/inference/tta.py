@@ -57,23 +57,29 @@ def _inverse_transform(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
 def run_net_variants(net: nn.Module, lq: torch.Tensor, ttas: Sequence[bool | str | None]) -> tuple[torch.Tensor, ...]:
     """(B, 3, h, w) float in [0, 1] -> one (B, 3, 4h, 4w) float batch clamped to [0, 1] per entry of ``ttas``.
 
-    Each transform any entry needs goes through the net once, one after the other (memory stays that of
-    a plain batch), and is back-transformed; an ensemble is the float32 mean of its transforms' outputs,
-    taken before any clamping or rounding. Entries share passes: the plain output is the ensembles'
-    identity pass (the same forward pass, the same numbers), and x8 reuses hflip's mirrored pass, so
-    asking for plain, hflip and x8 together runs the net eight times.
+    Each transform any entry needs goes through the net once, one after the other, and is back-transformed
+    and added to a running float32 sum per ensemble (memory: one output per ensemble plus the one being
+    made, never eight); an ensemble is that sum over its transforms, in their order, divided by their
+    number, taken before any clamping or rounding. Entries share passes: the plain output is the
+    ensembles' identity pass (the same forward pass, the same numbers), and x8 reuses hflip's mirrored pass,
+    so asking for plain, hflip and x8 together runs the net eight times.
     """
-    modes = [tta_mode(t) for t in ttas]
-    needed = [t for t in _DIHEDRAL if any(t in TTA_TRANSFORMS[m] for m in modes)]
-    outputs = {t: _inverse_transform(net(_transform(lq, *t)).float(), *t) for t in needed}
-    results = {}
-    for mode in dict.fromkeys(modes):
-        parts = TTA_TRANSFORMS[mode]
-        total = outputs[parts[0]].clone() if len(parts) > 1 else outputs[parts[0]]
-        for t in parts[1:]:
-            total.add_(outputs[t])
-        results[mode] = (total / len(parts)).clamp_(0, 1)
-    return tuple(results[m] for m in modes)
+    modes = list(dict.fromkeys(tta_mode(t) for t in ttas))
+    sums: dict[str | None, torch.Tensor] = {}
+    for t in _DIHEDRAL:
+        users = [m for m in modes if t in TTA_TRANSFORMS[m]]
+        if not users:
+            continue
+        out = _inverse_transform(net(_transform(lq, *t)).float(), *t)
+        for mode in users:
+            if mode not in sums:  # the first of its transforms; a plain output is never added to
+                sums[mode] = out.clone() if len(TTA_TRANSFORMS[mode]) > 1 else out
+            else:
+                sums[mode].add_(out)
+        del out
+    for mode, total in sums.items():  # in place: every sum is its own tensor, or the plain output itself
+        total.div_(len(TTA_TRANSFORMS[mode])).clamp_(0, 1)
+    return tuple(sums[tta_mode(t)] for t in ttas)
 
 
 def run_net(net: nn.Module, lq: torch.Tensor, tta: bool | str | None) -> torch.Tensor:
