@@ -185,38 +185,6 @@ def test_plan_run_out_of_memory_is_the_trainers_line_and_holds_nothing(small_roo
     assert "--set batch_size=1" in planned and "--set gt_patch=32" in planned and "plan_run saves nothing" in planned
 
 
-# ------------------------------------------------------------------------------------------- 7. plan_run
-def test_plan_run_times_under_the_runs_numerics(small_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import facesr.training.step as step
-    from facesr.training.speed import plan_run
-
-    real, seen = step.train_step, []
-
-    def timed_step(*args, **kwargs):
-        seen.append((torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(step, "train_step", timed_step)
-    before = torch.are_deterministic_algorithms_enabled()
-    plan = plan_run(_tiny_cfg(deterministic=True), small_root, iters=1, warmup=1)
-    assert seen == [(True, True)] * 2 and plan.seconds_per_iter > 0
-    assert torch.are_deterministic_algorithms_enabled() == before
-
-
-@pytest.fixture()
-def tiny_val(tmp_path: Path) -> Path:
-    """A data root of 3 val pairs, 24x24 LQ and 96x96 GT (random pixels): inference in milliseconds."""
-    import numpy as np
-
-    from facesr.data.images import write_png
-
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        write_png(tmp_path / "data" / "val" / "LQ" / f"{i:03d}.png", rng.integers(0, 256, (24, 24, 3), dtype=np.uint8))
-        write_png(tmp_path / "data" / "val" / "GT" / f"{i:03d}.png", rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))
-    return tmp_path / "data"
-
-
 def _tiny_net() -> torch.nn.Module:
     from facesr.models import MSRResNet
 
@@ -265,3 +233,100 @@ def test_an_image_that_does_not_fit_alone_is_one_line_holding_nothing(tiny_val: 
         P.evaluate(_tiny_net(), tiny_val, tta="x8")
     assert len(refs) == 2  # the group of three, then the first image alone
     _assert_let_go(refs, info.value)
+
+
+# ---------------------------------------------------------------------------------------------- 5. TF32
+def _tf32() -> tuple[bool, bool]:
+    return torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+
+
+class _SpyNet(torch.nn.Module):
+    """x4 nearest upscaling that records the TF32 flags it runs under."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+        self.flags: list[tuple[bool, bool]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.flags.append(_tf32())
+        return torch.nn.functional.interpolate(x, scale_factor=4) * self.scale
+
+
+@pytest.fixture()
+def tf32_on():
+    """Both TF32 flags on (cuDNN's default on an Ampere card; matmul's after set_float32_matmul_precision("high")),
+    the previous values restored after."""
+    saved = _tf32()
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def test_scoring_and_the_degradation_run_without_tf32_and_the_step_keeps_the_default(
+        small_root: Path, tiny_val: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tf32_on: None) -> None:
+    import numpy as np
+
+    import facesr.data.degradations_torch as DT
+    import facesr.data.second_order as SO
+    import facesr.training.loop as loop
+    from facesr.data.datasets import ValDataset
+    from facesr.data.degradations import sample_params
+    from facesr.data.second_order_draws import sample_second_order_params
+    from facesr.inference import evaluate, predict, upscale
+    from facesr.training.step import validate
+
+    net, off = _SpyNet(), (False, False)
+    validate(net, ValDataset(small_root), torch.device("cpu"))
+    evaluate(net, tiny_val, tta="x8")
+    predict(net, tiny_val / "val" / "LQ", tmp_path / "sr", tta="hflip", device="cpu")
+    upscale(net, np.zeros((8, 8, 3), np.uint8))
+    assert len(net.flags) == 1 + 8 + 2 + 1 and set(net.flags) == {off}  # val image, x8, hflip, one image
+    assert _tf32() == (True, True)  # restored
+
+    seen = []
+    for module, name in ((DT, "blur_torch"), (SO, "filter2d")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, real=real, **k: seen.append(_tf32()) or real(*a, **k))
+    gt = torch.rand(1, 3, 64, 64)
+    DT.apply_degradation_batch(gt, [sample_params(np.random.default_rng(0))])
+    params = torch.utils.data.default_collate([sample_second_order_params(np.random.default_rng(0))])
+    SO.apply_second_order(gt, params)
+    assert seen and set(seen) == {off} and _tf32() == (True, True)
+
+    real_step, step_flags = loop.train_step, []
+    monkeypatch.setattr(loop, "train_step", lambda *a, **k: step_flags.append(_tf32()) or real_step(*a, **k))
+    train(_tiny_cfg(iters=1), data_root=small_root, runs_dir=tmp_path / "runs")
+    assert step_flags == [(True, True)]  # training keeps the card's default
+
+
+# ------------------------------------------------------------------------------------------- 7. plan_run
+def test_plan_run_times_under_the_runs_numerics(small_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import facesr.training.step as step
+    from facesr.training.speed import plan_run
+
+    real, seen = step.train_step, []
+
+    def timed_step(*args, **kwargs):
+        seen.append((torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(step, "train_step", timed_step)
+    before = torch.are_deterministic_algorithms_enabled()
+    plan = plan_run(_tiny_cfg(deterministic=True), small_root, iters=1, warmup=1)
+    assert seen == [(True, True)] * 2 and plan.seconds_per_iter > 0
+    assert torch.are_deterministic_algorithms_enabled() == before
+
+
+@pytest.fixture()
+def tiny_val(tmp_path: Path) -> Path:
+    """A data root of 3 val pairs, 24x24 LQ and 96x96 GT (random pixels): inference in milliseconds."""
+    import numpy as np
+
+    from facesr.data.images import write_png
+
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        write_png(tmp_path / "data" / "val" / "LQ" / f"{i:03d}.png", rng.integers(0, 256, (24, 24, 3), dtype=np.uint8))
+        write_png(tmp_path / "data" / "val" / "GT" / f"{i:03d}.png", rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))
+    return tmp_path / "data"

@@ -34,6 +34,7 @@ from facesr.data.degradations import (
 from facesr.data.jpeg_torch import jpeg_libjpeg_list
 from facesr.data.opencv_resize import resize_torch
 from facesr.errors import FacesrError
+from facesr.metrics import exact_fp32
 
 #: Measured with ``python benchmarks/degradations.py --samples 200 --section jpeg`` (CPU, same seeds, 200
 #: samples per image): the mean bicubic PSNR of ``degrade_batch`` LQs is 21.983 / 24.588 / 28.549 dB on
@@ -242,7 +243,7 @@ def apply_degradation_batch(
             f"apply_degradation_batch: {len(plist)} parameter sets and {len(gens)} generators for a batch of {b}"
         )
     codec = jpeg or default_jpeg_codec(gt.device)
-    with torch.no_grad():
+    with torch.no_grad(), exact_fp32():  # the same pairs on every card (no TF32 convolutions)
         x = blur_torch(gt.to(torch.float32), blur_kernels_torch(plist, s.kernel_size, gt.device))
         smalls = []
         for i, p in enumerate(plist):

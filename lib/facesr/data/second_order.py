@@ -36,6 +36,7 @@ from facesr.data.second_order_draws import (
     sample_second_order_params,
 )
 from facesr.errors import FacesrError
+from facesr.metrics import exact_fp32
 
 __all__ = ["SecondOrderSettings", "apply_second_order", "degrade_second_order", "filter2d", "jpeg_torch", "usm_sharpen"]
 
@@ -244,7 +245,7 @@ def apply_second_order(
         if steps is not None:
             steps[name] = img.detach().clone()
 
-    with torch.no_grad():
+    with torch.no_grad(), exact_fp32():  # the same pairs on every card (no TF32 convolutions)
         record("GT", gt[0])
         target = usm_sharpen(gt, s.usm_weight, s.usm_radius, s.usm_threshold) if s.gt_usm else gt.to(torch.float32)
         if s.gt_usm:

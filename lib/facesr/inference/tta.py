@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from facesr.errors import FacesrError
+from facesr.metrics import exact_fp32
 
 # The eight dihedral transforms (rotation by k*90 degrees, optionally after a horizontal flip);
 # the identity comes first, then the transforms each ensemble averages.
@@ -57,10 +58,11 @@ def _inverse_transform(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
 def run_net_variants(net: nn.Module, lq: torch.Tensor, ttas: Sequence[bool | str | None]) -> tuple[torch.Tensor, ...]:
     """(B, 3, h, w) float in [0, 1] -> one (B, 3, 4h, 4w) float batch clamped to [0, 1] per entry of ``ttas``.
 
-    Each transform any entry needs goes through the net once, one after the other, and is back-transformed
-    and added to a running float32 sum per ensemble (memory: one output per ensemble plus the one being
-    made, never eight); an ensemble is that sum over its transforms, in their order, divided by their
-    number, taken before any clamping or rounding. Entries share passes: the plain output is the
+    The net runs in full float32 (:func:`facesr.metrics.exact_fp32`). Each transform any entry needs goes
+    through the net once, one after the other, and is back-transformed and added to a running float32 sum
+    per ensemble (memory: one output per ensemble plus the one being made, never eight); an ensemble is
+    that sum over its transforms, in their order, divided by their number, taken before any clamping or
+    rounding. Entries share passes: the plain output is the
     ensembles' identity pass (the same forward pass, the same numbers), and x8 reuses hflip's mirrored pass,
     so asking for plain, hflip and x8 together runs the net eight times.
     """
@@ -70,7 +72,8 @@ def run_net_variants(net: nn.Module, lq: torch.Tensor, ttas: Sequence[bool | str
         users = [m for m in modes if t in TTA_TRANSFORMS[m]]
         if not users:
             continue
-        out = _inverse_transform(net(_transform(lq, *t)).float(), *t)
+        with exact_fp32():  # what is scored and submitted does not depend on the card (no TF32)
+            out = _inverse_transform(net(_transform(lq, *t)).float(), *t)
         for mode in users:
             if mode not in sums:  # the first of its transforms; a plain output is never added to
                 sums[mode] = out.clone() if len(TTA_TRANSFORMS[mode]) > 1 else out
