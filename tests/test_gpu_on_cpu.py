@@ -5,8 +5,10 @@ iteration, and plan_run's out-of-memory line. (The checks that need a GPU: tests
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
+import importlib.util
 import os
 import shutil
 import weakref
@@ -263,13 +265,12 @@ def tf32_on():
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-def test_scoring_and_the_degradation_run_without_tf32_and_the_step_keeps_the_default(
-        small_root: Path, tiny_val: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tf32_on: None) -> None:
+def test_scoring_and_the_degradation_run_without_tf32(small_root: Path, tiny_val: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch, tf32_on: None) -> None:
     import numpy as np
 
     import facesr.data.degradations_torch as DT
     import facesr.data.second_order as SO
-    import facesr.training.loop as loop
     from facesr.data.datasets import ValDataset
     from facesr.data.degradations import sample_params
     from facesr.data.second_order_draws import sample_second_order_params
@@ -294,10 +295,6 @@ def test_scoring_and_the_degradation_run_without_tf32_and_the_step_keeps_the_def
     SO.apply_second_order(gt, params)
     assert seen and set(seen) == {off} and _tf32() == (True, True)
 
-    real_step, step_flags = loop.train_step, []
-    monkeypatch.setattr(loop, "train_step", lambda *a, **k: step_flags.append(_tf32()) or real_step(*a, **k))
-    train(_tiny_cfg(iters=1), data_root=small_root, runs_dir=tmp_path / "runs")
-    assert step_flags == [(True, True)]  # training keeps the card's default
 
 
 # ------------------------------------------------------------------------------------------- 7. plan_run
@@ -330,3 +327,53 @@ def tiny_val(tmp_path: Path) -> Path:
         write_png(tmp_path / "data" / "val" / "LQ" / f"{i:03d}.png", rng.integers(0, 256, (24, 24, 3), dtype=np.uint8))
         write_png(tmp_path / "data" / "val" / "GT" / f"{i:03d}.png", rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))
     return tmp_path / "data"
+
+
+def test_the_training_step_keeps_the_cards_tf32_and_each_rank_seeds_its_device_per_iteration(
+        small_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tf32_on: None) -> None:
+    import facesr.training.loop as loop
+    from facesr.training import distributed
+
+    seeds: list = []
+    monkeypatch.setattr(torch.cuda, "manual_seed", seeds.append)  # what seed_step does on CUDA, recorded
+    monkeypatch.setattr(torch.cuda, "device", lambda device: contextlib.nullcontext())
+    cuda = torch.device("cuda", 0)
+    for rank, it in ((0, 1), (1, 1), (0, 2), (0, 1)):
+        distributed.seed_step(7, it, distributed.Ranks(rank, 2, rank), cuda)
+    assert len(set(seeds[:3])) == 3 and seeds[3] == seeds[0]  # per rank and iteration, a pure function of them
+    distributed.seed_step(7, 1, distributed.Ranks(), torch.device("cpu"))
+    assert len(seeds) == 4  # the CPU's generator is the checkpoint's, left alone
+
+    real_step, step_flags, seeded = loop.train_step, [], []
+    monkeypatch.setattr(loop, "train_step", lambda *a, **k: step_flags.append(_tf32()) or real_step(*a, **k))
+    monkeypatch.setattr(distributed, "seed_step", lambda seed, it, ranks, device: seeded.append((seed, it)))
+    train(_tiny_cfg(iters=2, seed=5), data_root=small_root, runs_dir=tmp_path / "runs")
+    assert step_flags == [(True, True)] * 2  # training keeps the card's default
+    assert seeded == [(5, 1), (5, 2)]
+
+
+def test_the_step_benchmark_records_an_out_of_memory_row_and_names_cards_exactly(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = importlib.util.spec_from_file_location("train_step_benchmark",
+                                                  Path(__file__).parents[1] / "benchmarks" / "train_step.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.peak_tflops("NVIDIA L4", "bf16") == 121.0 and bench.peak_tflops("Tesla T4", "fp16") == 65.0
+    assert bench.peak_tflops("NVIDIA A100-SXM4-40GB", "fp32") == 156.0
+    assert bench.peak_tflops("NVIDIA L40S", "bf16") is None  # not an L4
+    assert bench.peak_tflops("NVIDIA H100 80GB HBM3", "bf16") == 989.0
+
+    refs: list = []
+
+    def out_of_memory(cfg, row, *args):
+        activations = torch.ones(256, 256)
+        refs.append(weakref.ref(activations))
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+
+    monkeypatch.setattr(bench, "_measure", out_of_memory)
+    row = bench.measured_row("quick", "MSRResNet-16", {"name": "srgan", "quick": True}, torch.device("cpu"), True,
+                             False, 1, 60.0, None)
+    assert row["note"] == "out of memory at batch 4" and "step" not in row and row["model"] == "MSRResNet-16"
+    assert "out of memory" in bench._table([row])
+    gc.collect()
+    assert refs[0]() is None

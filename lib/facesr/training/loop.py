@@ -227,6 +227,7 @@ def _loop(run: RunState, root: Path) -> None:
                     raise FacesrError(f"{err}; {kept(run)}") from None
                 data_s = time.perf_counter() - t_wait
                 lr = nets.optimizer_g.param_groups[0]["lr"]
+                distributed.seed_step(cfg.seed, it, ranks, run.device)  # this rank's drop-path masks
                 try:
                     lq, gt = prepare_batch(batch, cfg, nets, run.device)
                     losses = train_step(nets, lq, gt, run.scaler)
