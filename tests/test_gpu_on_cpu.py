@@ -201,7 +201,8 @@ def test_predict_retries_a_group_that_does_not_fit_one_image_at_a_time(tiny_val:
     P = importlib.import_module("facesr.inference.predict")  # the package's `predict` is the function
     from facesr.data.images import read_image
 
-    real, sizes = P.run_net_variants, []
+    tta = importlib.import_module("facesr.inference.tta")
+    real, sizes = tta.run_net_variants, []
 
     def fits_one(net, lq, ttas):
         sizes.append(lq.shape[0])
@@ -211,7 +212,7 @@ def test_predict_retries_a_group_that_does_not_fit_one_image_at_a_time(tiny_val:
 
     net = _tiny_net()
     whole = P.predict(net, tiny_val / "val" / "LQ", tmp_path / "whole", batch_size=1, device="cpu")
-    monkeypatch.setattr(P, "run_net_variants", fits_one)
+    monkeypatch.setattr(tta, "run_net_variants", fits_one)
     retried = P.predict(net, tiny_val / "val" / "LQ", tmp_path / "retried", batch_size=4, device="cpu")
     assert sizes == [3, 1, 1, 1]  # the group of three, then each image
     assert [p.name for p in retried] == [p.name for p in whole]
@@ -230,7 +231,7 @@ def test_an_image_that_does_not_fit_alone_is_one_line_holding_nothing(tiny_val: 
         refs.append(weakref.ref(sr))
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(P, "run_net_variants", never_fits)
+    monkeypatch.setattr(importlib.import_module("facesr.inference.tta"), "run_net_variants", never_fits)
     with pytest.raises(OutOfMemory, match="super-resolving a 24x24 image, one image at a time") as info:
         P.evaluate(_tiny_net(), tiny_val, tta="x8")
     assert len(refs) == 2  # the group of three, then the first image alone

@@ -25,10 +25,10 @@ from facesr.data.datasets import TestDataset
 from facesr.data.images import list_images, read_image, write_png
 from facesr.data.workers import iterate, make_loader
 from facesr.errors import FacesrError
-from facesr.inference.tta import run_net, run_net_variants, tta_mode
+from facesr.inference.tta import oom_message, run_net, sr_uint8, tta_mode
 from facesr.metrics import bicubic_upscale, psnr, ssim, tensor_to_uint8
 from facesr.training.device import resolve_device
-from facesr.training.memory import OutOfMemory, call_freeing_memory, free_memory, is_oom, release
+from facesr.training.memory import call_freeing_memory
 from facesr.weights.checkpoints import checkpoint_file, read_generator
 
 
@@ -64,7 +64,7 @@ def upscale(net: nn.Module, lq_uint8: np.ndarray, tta: bool | str | None = None)
     if not is_rgb8 or lq_uint8.shape[2] != 3:
         got = f"{lq_uint8.dtype} {lq_uint8.shape}" if isinstance(lq_uint8, np.ndarray) else type(lq_uint8)
         raise ValueError(f"upscale expects an HxWx3 uint8 RGB array, got {got}")
-    return call_freeing_memory(_upscale, lambda err: _oom_line(f"one {lq_uint8.shape[1]}x{lq_uint8.shape[0]} image"),
+    return call_freeing_memory(_upscale, lambda err: oom_message(f"one {lq_uint8.shape[1]}x{lq_uint8.shape[0]} image"),
                                net, lq_uint8, tta)
 
 
@@ -73,29 +73,6 @@ def _upscale(net: nn.Module, lq_uint8: np.ndarray, tta: bool | str | None) -> np
         lq = torch.from_numpy(np.ascontiguousarray(lq_uint8)).permute(2, 0, 1).float().div_(255)
         sr = run_net(net, lq.unsqueeze(0).to(device), tta)  # (1, 3, 4h, 4w)
     return tensor_to_uint8(sr)[0]
-
-
-def _oom_line(what: str) -> str:
-    """The one line of an out-of-memory error while super-resolving ``what``."""
-    device = "CUDA" if torch.cuda.is_available() else "the CPU"
-    return (f"{device} ran out of memory super-resolving {what}, one image at a time; free the GPU memory other "
-            "objects hold (restart the runtime), or run on the CPU (device='cpu'; CLI: CUDA_VISIBLE_DEVICES=)")
-
-
-def _sr_group(net: nn.Module, lq: torch.Tensor, ttas: Sequence[bool | str | None]) -> list[np.ndarray]:
-    """One uint8 (B, 4h, 4w, 3) array per entry of ``ttas`` for a group of same-size LQ images; a group that
-    does not fit in memory goes again one image at a time, after its memory was let go."""
-    try:
-        return [tensor_to_uint8(sr) for sr in run_net_variants(net, lq, ttas)]
-    except (RuntimeError, MemoryError) as err:
-        if not is_oom(err):
-            raise
-        if lq.shape[0] == 1:
-            raise OutOfMemory(_oom_line(f"a {lq.shape[-1]}x{lq.shape[-2]} image")) from None
-        release(err)
-    free_memory()
-    singles = [_sr_group(net, lq[i : i + 1], ttas) for i in range(lq.shape[0])]
-    return [np.concatenate([one[k] for one in singles]) for k in range(len(ttas))]
 
 
 def _collate(items: list[dict]) -> list[dict]:
@@ -126,7 +103,7 @@ def _iter_sr(
             sr_images: list[tuple[np.ndarray, ...]] = [()] * len(items)
             for idx in by_size.values():
                 lq = torch.stack([items[i]["lq"] for i in idx]).to(dev, non_blocking=True)  # (B, 3, h, w)
-                batches = _sr_group(net, lq, ttas)  # B x 4h x 4w x 3 each
+                batches = sr_uint8(net, lq, ttas)  # B x 4h x 4w x 3 each
                 del lq
                 for j, i in enumerate(idx):
                     sr_images[i] = tuple(batch[j] for batch in batches)
@@ -173,7 +150,7 @@ def predict(
         raise FacesrError(
             f"output folder {out_dir} is the LQ folder; choose another folder for the SR images"
         )
-    return call_freeing_memory(_predict, lambda err: _oom_line(f"the images of {dataset.lq_dir}"), net, dataset,
+    return call_freeing_memory(_predict, lambda err: oom_message(f"the images of {dataset.lq_dir}"), net, dataset,
                                out_dir, tta, batch_size, device)
 
 
@@ -225,7 +202,8 @@ def _read_sr_folder(sr_dir: Path, stems: list[str]) -> Iterator[tuple[str, np.nd
 
 
 def evaluate(
-    net_or_sr_dir: nn.Module | str | os.PathLike, data_root: str | os.PathLike, tta: bool | str | None = None
+    net_or_sr_dir: nn.Module | str | os.PathLike, data_root: str | os.PathLike, tta: bool | str | None = None,
+    device: str | torch.device | None = None,
 ) -> pd.DataFrame:
     """PSNR/SSIM (RGB, 0-255, no border crop) per val image and their mean, beside bicubic.
 
@@ -233,19 +211,21 @@ def evaluate(
         net_or_sr_dir: a generator, or a folder of SR PNGs named like val/GT (then ``tta`` must be None).
         data_root: data root holding val/LQ and val/GT.
         tta: self-ensemble for a net: None (plain), "hflip" or "x8" (True = "x8").
+        device: where a net runs, e.g. "cpu" or "cuda"; default CUDA when available.
 
     Returns:
         DataFrame with columns name, psnr, ssim, bicubic_psnr, bicubic_ssim; one row per image
         (sorted by name) and a last row named "mean". A PSNR of an image identical to its GT is inf,
         and a mean over values holding inf is inf.
     """
-    return evaluate_variants(net_or_sr_dir, data_root, ttas=(tta,))[tta]
+    return evaluate_variants(net_or_sr_dir, data_root, ttas=(tta,), device=device)[tta]
 
 
 def evaluate_variants(
     net_or_sr_dir: nn.Module | str | os.PathLike,
     data_root: str | os.PathLike,
     ttas: Sequence[bool | str | None] = (None, "hflip", "x8"),
+    device: str | torch.device | None = None,
 ) -> dict[bool | str | None, pd.DataFrame]:
     """:func:`evaluate` for each setting of ``tta`` in ``ttas`` from one pass over the val set, keyed as given.
 
@@ -259,15 +239,15 @@ def evaluate_variants(
     if not ttas:
         raise FacesrError("ttas is empty; pass e.g. (None,), (None, 'hflip') or (None, 'hflip', 'x8')")
     data_root = Path(data_root)
-    return call_freeing_memory(_evaluate, lambda err: _oom_line(f"the val images of {data_root}"), net_or_sr_dir,
-                               data_root, ttas)
+    return call_freeing_memory(_evaluate, lambda err: oom_message(f"the val images of {data_root}"), net_or_sr_dir,
+                               data_root, ttas, device)
 
 
-def _evaluate(net_or_sr_dir: nn.Module | str | os.PathLike, data_root: Path,
-              ttas: tuple) -> dict[bool | str | None, pd.DataFrame]:
+def _evaluate(net_or_sr_dir: nn.Module | str | os.PathLike, data_root: Path, ttas: tuple,
+              device: str | torch.device | None) -> dict[bool | str | None, pd.DataFrame]:
     lq_dir, lq_paths, gt_paths = _val_pairs(data_root)
     if isinstance(net_or_sr_dir, nn.Module):
-        stream = _iter_sr(net_or_sr_dir, TestDataset(lq_dir), ttas, 4, None, "evaluate")
+        stream = _iter_sr(net_or_sr_dir, TestDataset(lq_dir), ttas, 4, device, "evaluate")
     elif any(tta_mode(t) for t in ttas):
         raise FacesrError(f"tta needs a network, but {Path(net_or_sr_dir)} is a folder of SR images")
     else:
