@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.utils._pytree as pytree
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from facesr.config import get_config
 from facesr.training import train
@@ -378,3 +380,70 @@ def test_the_step_benchmark_records_an_out_of_memory_row_and_names_cards_exactly
     assert "out of memory" in bench._table([row])
     gc.collect()
     assert refs[0]() is None
+
+
+# ---------------------------------------------------------------------------- 4. host-to-device copies
+class _Uploads(TorchDispatchMode):
+    """Records the host tensor of every copy to the ``meta`` device (explicit, or an op mixing a host tensor
+    with device ones, which copies it); 0-d host tensors used as scalars are not copies."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: list[torch.Tensor] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        tensors = [t for t in pytree.tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+        to_meta = str(kwargs.get("device", "")) == "meta" or any(t.device.type == "meta" for t in tensors)
+        if to_meta:
+            aten = torch.ops.aten
+            explicit = func in (aten._to_copy.default, aten.copy_.default, aten.lift_fresh.default)
+            self.sources += [t for t in tensors if t.device.type == "cpu" and (t.ndim > 0 or explicit)]
+        return func(*args, **kwargs)
+
+
+@pytest.mark.parametrize("edition", [2022, 2024], ids=["course", "second_order"])
+def test_the_device_path_copies_nothing_to_the_device_but_the_batch(edition: int, sample_root: Path) -> None:
+    """prepare_batch on the meta device (the GPU path: the workers' draws, then the degradation, crop and flip on
+    the device): after a first batch (constant tables cached on the device), every host-to-device copy is of a
+    tensor of the collated batch, which the trainer's loader pins; no table is made on the host in the step."""
+    from facesr.training.step import Nets, prepare_batch, train_dataset
+
+    cfg = get_config("srgan", quick=True, edition=edition, gt_patch=64)
+    ds = train_dataset(cfg, sample_root / "train" / "GT", on_device=True)
+    batches = [torch.utils.data.default_collate([ds[(i, (0, k, i))] for i in range(3)]) for k in (1, 2)]
+    nets = Nets(net_g=torch.nn.Identity(), net_g_ema=torch.nn.Identity(), optimizer_g=None, pixel_loss=None,
+                gpu_degrade=True)
+    meta = torch.device("meta")
+    prepare_batch(batches[0], cfg, nets, meta)
+    with _Uploads() as uploads:
+        lq, gt = prepare_batch(batches[1], cfg, nets, meta)
+    assert lq.device == meta and lq.shape == (3, 3, 16, 16)
+    batch_storages = {t.untyped_storage().data_ptr() for t in pytree.tree_leaves(batches[1]) if torch.is_tensor(t)}
+    others = [tuple(t.shape) for t in uploads.sources if t.untyped_storage().data_ptr() not in batch_storages]
+    assert uploads.sources and not others, f"host tensors copied to the device that are not the batch's: {others}"
+
+
+def test_the_step_copies_nothing_to_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rest of an iteration on the meta device (step, fused Adam, EMA, the per-iteration seed): no copy."""
+    import torch.optim.optimizer as optimizer
+
+    from facesr.training import distributed
+    from facesr.training.step import build_nets, train_step
+
+    supported = optimizer._get_fused_kernels_supported_devices()  # fused Adam has a meta kernel; allow it
+    monkeypatch.setattr(optimizer, "_get_fused_kernels_supported_devices", lambda: [*supported, "meta"])
+    meta = torch.device("meta")
+    nets = build_nets(_tiny_cfg(ema_decay=0.999, grad_clip=1.0), meta)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    lq, gt = torch.rand(2, 3, 16, 16, device=meta), torch.rand(2, 3, 64, 64, device=meta)
+
+    def iteration(k: int) -> None:
+        distributed.seed_step(0, k + 1, distributed.Ranks(), meta)
+        train_step(nets, lq, gt, scaler)
+        nets.ema.update(k, applied=1 - nets.skipped)
+
+    iteration(0)  # warm: optimizer state
+    with _Uploads() as uploads:
+        iteration(1)
+    assert not uploads.sources, [tuple(t.shape) for t in uploads.sources]
