@@ -1,6 +1,7 @@
-"""The bugs a GPU would show, proven without one: optimizer state in another layout on resume, the resize
-caches' growth, what an out-of-memory error keeps alive, TF32 in scoring, host-to-device copies in an
-iteration, and plan_run's out-of-memory line. (The checks that need a GPU: tests/test_cuda.py.)
+"""The bugs a GPU would show, proven without one (each section is a finding of the GPU audit): optimizer state
+in another layout on resume, the resize caches' growth, what an out-of-memory error keeps alive (training,
+plan_run, predict, evaluate), host-to-device copies in an iteration (logged on the meta device), TF32 in
+scoring, plan_run's numerics and the step benchmark. The checks that need a GPU are in tests/test_cuda.py.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def small_root(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return copy_data_subset(sample_root, tmp_path_factory.mktemp("small") / "data", counts)
 
 
-# ------------------------------------------------------------------------- 1. optimizer state layout on resume
+# ------------------------------------------------------------------------ 1. optimizer state layout on resume
 def test_a_checkpoint_with_channels_last_moments_resumes_bit_identical(small_root: Path, tmp_path: Path,
                                                                        assert_same_run) -> None:
     """What a CUDA run's checkpoint holds (Adam's moments channels_last, as its parameters) resumed where the
@@ -93,7 +94,7 @@ def test_restored_state_takes_each_parameters_layout_dtype_and_device() -> None:
     assert nets.optimizer_g.param_groups[0]["fused"]
 
 
-# ------------------------------------------------------------------------------------------ 2. resize caches
+# ------------------------------------------------------------------------------------------- 2. resize caches
 def _resident_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
@@ -121,7 +122,7 @@ def test_the_resize_tables_of_every_size_stay_small() -> None:
     assert idx.shape == weight.shape == (18, 32)
 
 
-# ------------------------------------------------------------------------------------ 3. out of memory
+# ------------------------------------------------------------------------------------------- 3. out of memory
 def _oom_step(monkeypatch: pytest.MonkeyPatch, module: object, refs: list) -> None:
     """``module.train_step`` becomes a step that makes a tensor, then runs out of memory; ``refs`` receives weak
     references to that tensor and to the run's nets."""
@@ -189,6 +190,20 @@ def test_plan_run_out_of_memory_is_the_trainers_line_and_holds_nothing(small_roo
     assert "--set batch_size=1" in planned and "--set gt_patch=32" in planned and "plan_run saves nothing" in planned
 
 
+@pytest.fixture()
+def tiny_val(tmp_path: Path) -> Path:
+    """A data root of 3 val pairs, 24x24 LQ and 96x96 GT (random pixels): inference in milliseconds."""
+    import numpy as np
+
+    from facesr.data.images import write_png
+
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        write_png(tmp_path / "data" / "val" / "LQ" / f"{i:03d}.png", rng.integers(0, 256, (24, 24, 3), dtype=np.uint8))
+        write_png(tmp_path / "data" / "val" / "GT" / f"{i:03d}.png", rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))
+    return tmp_path / "data"
+
+
 def _tiny_net() -> torch.nn.Module:
     from facesr.models import MSRResNet
 
@@ -240,149 +255,7 @@ def test_an_image_that_does_not_fit_alone_is_one_line_holding_nothing(tiny_val: 
     _assert_let_go(refs, info.value)
 
 
-# ---------------------------------------------------------------------------------------------- 5. TF32
-def _tf32() -> tuple[bool, bool]:
-    return torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-
-
-class _SpyNet(torch.nn.Module):
-    """x4 nearest upscaling that records the TF32 flags it runs under."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.scale = torch.nn.Parameter(torch.ones(()))
-        self.flags: list[tuple[bool, bool]] = []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.flags.append(_tf32())
-        return torch.nn.functional.interpolate(x, scale_factor=4) * self.scale
-
-
-@pytest.fixture()
-def tf32_on():
-    """Both TF32 flags on (cuDNN's default on an Ampere card; matmul's after set_float32_matmul_precision("high")),
-    the previous values restored after."""
-    saved = _tf32()
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    yield
-    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
-
-
-def test_scoring_and_the_degradation_run_without_tf32(small_root: Path, tiny_val: Path, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch, tf32_on: None) -> None:
-    import numpy as np
-
-    import facesr.data.degradations_torch as DT
-    import facesr.data.second_order as SO
-    from facesr.data.datasets import ValDataset
-    from facesr.data.degradations import sample_params
-    from facesr.data.second_order_draws import sample_second_order_params
-    from facesr.inference import evaluate, predict, upscale
-    from facesr.training.step import validate
-
-    net, off = _SpyNet(), (False, False)
-    validate(net, ValDataset(small_root), torch.device("cpu"))
-    evaluate(net, tiny_val, tta="x8")
-    predict(net, tiny_val / "val" / "LQ", tmp_path / "sr", tta="hflip", device="cpu")
-    upscale(net, np.zeros((8, 8, 3), np.uint8))
-    assert len(net.flags) == 1 + 8 + 2 + 1 and set(net.flags) == {off}  # val image, x8, hflip, one image
-    assert _tf32() == (True, True)  # restored
-
-    seen = []
-    for module, name in ((DT, "blur_torch"), (SO, "filter2d")):
-        real = getattr(module, name)
-        monkeypatch.setattr(module, name, lambda *a, real=real, **k: seen.append(_tf32()) or real(*a, **k))
-    gt = torch.rand(1, 3, 64, 64)
-    DT.apply_degradation_batch(gt, [sample_params(np.random.default_rng(0))])
-    params = torch.utils.data.default_collate([sample_second_order_params(np.random.default_rng(0))])
-    SO.apply_second_order(gt, params)
-    assert seen and set(seen) == {off} and _tf32() == (True, True)
-
-
-
-# ------------------------------------------------------------------------------------------- 7. plan_run
-def test_plan_run_times_under_the_runs_numerics(small_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import facesr.training.step as step
-    from facesr.training.speed import plan_run
-
-    real, seen = step.train_step, []
-
-    def timed_step(*args, **kwargs):
-        seen.append((torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(step, "train_step", timed_step)
-    before = torch.are_deterministic_algorithms_enabled()
-    plan = plan_run(_tiny_cfg(deterministic=True), small_root, iters=1, warmup=1)
-    assert seen == [(True, True)] * 2 and plan.seconds_per_iter > 0
-    assert torch.are_deterministic_algorithms_enabled() == before
-
-
-@pytest.fixture()
-def tiny_val(tmp_path: Path) -> Path:
-    """A data root of 3 val pairs, 24x24 LQ and 96x96 GT (random pixels): inference in milliseconds."""
-    import numpy as np
-
-    from facesr.data.images import write_png
-
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        write_png(tmp_path / "data" / "val" / "LQ" / f"{i:03d}.png", rng.integers(0, 256, (24, 24, 3), dtype=np.uint8))
-        write_png(tmp_path / "data" / "val" / "GT" / f"{i:03d}.png", rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))
-    return tmp_path / "data"
-
-
-def test_the_training_step_keeps_the_cards_tf32_and_each_rank_seeds_its_device_per_iteration(
-        small_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tf32_on: None) -> None:
-    import facesr.training.loop as loop
-    from facesr.training import distributed
-
-    seeds: list = []
-    monkeypatch.setattr(torch.cuda, "manual_seed", seeds.append)  # what seed_step does on CUDA, recorded
-    monkeypatch.setattr(torch.cuda, "device", lambda device: contextlib.nullcontext())
-    cuda = torch.device("cuda", 0)
-    for rank, it in ((0, 1), (1, 1), (0, 2), (0, 1)):
-        distributed.seed_step(7, it, distributed.Ranks(rank, 2, rank), cuda)
-    assert len(set(seeds[:3])) == 3 and seeds[3] == seeds[0]  # per rank and iteration, a pure function of them
-    distributed.seed_step(7, 1, distributed.Ranks(), torch.device("cpu"))
-    assert len(seeds) == 4  # the CPU's generator is the checkpoint's, left alone
-
-    real_step, step_flags, seeded = loop.train_step, [], []
-    monkeypatch.setattr(loop, "train_step", lambda *a, **k: step_flags.append(_tf32()) or real_step(*a, **k))
-    monkeypatch.setattr(distributed, "seed_step", lambda seed, it, ranks, device: seeded.append((seed, it)))
-    train(_tiny_cfg(iters=2, seed=5), data_root=small_root, runs_dir=tmp_path / "runs")
-    assert step_flags == [(True, True)] * 2  # training keeps the card's default
-    assert seeded == [(5, 1), (5, 2)]
-
-
-def test_the_step_benchmark_records_an_out_of_memory_row_and_names_cards_exactly(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = importlib.util.spec_from_file_location("train_step_benchmark",
-                                                  Path(__file__).parents[1] / "benchmarks" / "train_step.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    assert bench.peak_tflops("NVIDIA L4", "bf16") == 121.0 and bench.peak_tflops("Tesla T4", "fp16") == 65.0
-    assert bench.peak_tflops("NVIDIA A100-SXM4-40GB", "fp32") == 156.0
-    assert bench.peak_tflops("NVIDIA L40S", "bf16") is None  # not an L4
-    assert bench.peak_tflops("NVIDIA H100 80GB HBM3", "bf16") == 989.0
-
-    refs: list = []
-
-    def out_of_memory(cfg, row, *args):
-        activations = torch.ones(256, 256)
-        refs.append(weakref.ref(activations))
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
-
-    monkeypatch.setattr(bench, "_measure", out_of_memory)
-    row = bench.measured_row("quick", "MSRResNet-16", {"name": "srgan", "quick": True}, torch.device("cpu"), True,
-                             False, 1, 60.0, None)
-    assert row["note"] == "out of memory at batch 4" and "step" not in row and row["model"] == "MSRResNet-16"
-    assert "out of memory" in bench._table([row])
-    gc.collect()
-    assert refs[0]() is None
-
-
-# ---------------------------------------------------------------------------- 4. host-to-device copies
+# ----------------------------------------------------------------------------------- 4. host-to-device copies
 class _Uploads(TorchDispatchMode):
     """Records the host tensor of every copy to the ``meta`` device (explicit, or an op mixing a host tensor
     with device ones, which copies it); 0-d host tensors used as scalars are not copies."""
@@ -447,3 +320,130 @@ def test_the_step_copies_nothing_to_the_device(monkeypatch: pytest.MonkeyPatch) 
     with _Uploads() as uploads:
         iteration(1)
     assert not uploads.sources, [tuple(t.shape) for t in uploads.sources]
+
+
+# ---------------------------------------------------------------------------------------------------- 5. TF32
+def _tf32() -> tuple[bool, bool]:
+    return torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+
+
+class _SpyNet(torch.nn.Module):
+    """x4 nearest upscaling that records the TF32 flags it runs under."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+        self.flags: list[tuple[bool, bool]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.flags.append(_tf32())
+        return torch.nn.functional.interpolate(x, scale_factor=4) * self.scale
+
+
+@pytest.fixture()
+def tf32_on():
+    """Both TF32 flags on (cuDNN's default on an Ampere card; matmul's after set_float32_matmul_precision("high")),
+    the previous values restored after."""
+    saved = _tf32()
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def test_scoring_and_the_degradation_run_without_tf32(small_root: Path, tiny_val: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch, tf32_on: None) -> None:
+    import numpy as np
+
+    import facesr.data.degradations_torch as DT
+    import facesr.data.second_order as SO
+    from facesr.data.datasets import ValDataset
+    from facesr.data.degradations import sample_params
+    from facesr.data.second_order_draws import sample_second_order_params
+    from facesr.inference import evaluate, predict, upscale
+    from facesr.training.step import validate
+
+    net, off = _SpyNet(), (False, False)
+    validate(net, ValDataset(small_root), torch.device("cpu"))
+    evaluate(net, tiny_val, tta="x8")
+    predict(net, tiny_val / "val" / "LQ", tmp_path / "sr", tta="hflip", device="cpu")
+    upscale(net, np.zeros((8, 8, 3), np.uint8))
+    assert len(net.flags) == 1 + 8 + 2 + 1 and set(net.flags) == {off}  # val image, x8, hflip, one image
+    assert _tf32() == (True, True)  # restored
+
+    seen = []
+    for module, name in ((DT, "blur_torch"), (SO, "filter2d")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, real=real, **k: seen.append(_tf32()) or real(*a, **k))
+    gt = torch.rand(1, 3, 64, 64)
+    DT.apply_degradation_batch(gt, [sample_params(np.random.default_rng(0))])
+    params = torch.utils.data.default_collate([sample_second_order_params(np.random.default_rng(0))])
+    SO.apply_second_order(gt, params)
+    assert seen and set(seen) == {off} and _tf32() == (True, True)
+
+
+def test_the_training_step_keeps_the_cards_tf32_and_each_rank_seeds_its_device_per_iteration(
+        small_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tf32_on: None) -> None:
+    import facesr.training.loop as loop
+    from facesr.training import distributed
+
+    seeds: list = []
+    monkeypatch.setattr(torch.cuda, "manual_seed", seeds.append)  # what seed_step does on CUDA, recorded
+    monkeypatch.setattr(torch.cuda, "device", lambda device: contextlib.nullcontext())
+    cuda = torch.device("cuda", 0)
+    for rank, it in ((0, 1), (1, 1), (0, 2), (0, 1)):
+        distributed.seed_step(7, it, distributed.Ranks(rank, 2, rank), cuda)
+    assert len(set(seeds[:3])) == 3 and seeds[3] == seeds[0]  # per rank and iteration, a pure function of them
+    distributed.seed_step(7, 1, distributed.Ranks(), torch.device("cpu"))
+    assert len(seeds) == 4  # the CPU's generator is the checkpoint's, left alone
+
+    real_step, step_flags, seeded = loop.train_step, [], []
+    monkeypatch.setattr(loop, "train_step", lambda *a, **k: step_flags.append(_tf32()) or real_step(*a, **k))
+    monkeypatch.setattr(distributed, "seed_step", lambda seed, it, ranks, device: seeded.append((seed, it)))
+    train(_tiny_cfg(iters=2, seed=5), data_root=small_root, runs_dir=tmp_path / "runs")
+    assert step_flags == [(True, True)] * 2  # training keeps the card's default
+    assert seeded == [(5, 1), (5, 2)]
+
+
+# ----------------------------------------------------------------- 7. plan_run's numerics, the step benchmark
+def test_plan_run_times_under_the_runs_numerics(small_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import facesr.training.step as step
+    from facesr.training.speed import plan_run
+
+    real, seen = step.train_step, []
+
+    def timed_step(*args, **kwargs):
+        seen.append((torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(step, "train_step", timed_step)
+    before = torch.are_deterministic_algorithms_enabled()
+    plan = plan_run(_tiny_cfg(deterministic=True), small_root, iters=1, warmup=1)
+    assert seen == [(True, True)] * 2 and plan.seconds_per_iter > 0
+    assert torch.are_deterministic_algorithms_enabled() == before
+
+
+def test_the_step_benchmark_records_an_out_of_memory_row_and_names_cards_exactly(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = importlib.util.spec_from_file_location("train_step_benchmark",
+                                                  Path(__file__).parents[1] / "benchmarks" / "train_step.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.peak_tflops("NVIDIA L4", "bf16") == 121.0 and bench.peak_tflops("Tesla T4", "fp16") == 65.0
+    assert bench.peak_tflops("NVIDIA A100-SXM4-40GB", "fp32") == 156.0
+    assert bench.peak_tflops("NVIDIA L40S", "bf16") is None  # not an L4
+    assert bench.peak_tflops("NVIDIA H100 80GB HBM3", "bf16") == 989.0
+
+    refs: list = []
+
+    def out_of_memory(cfg, row, *args):
+        activations = torch.ones(256, 256)
+        refs.append(weakref.ref(activations))
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+
+    monkeypatch.setattr(bench, "_measure", out_of_memory)
+    row = bench.measured_row("quick", "MSRResNet-16", {"name": "srgan", "quick": True}, torch.device("cpu"), True,
+                             False, 1, 60.0, None)
+    assert row["note"] == "out of memory at batch 4" and "step" not in row and row["model"] == "MSRResNet-16"
+    assert "out of memory" in bench._table([row])
+    gc.collect()
+    assert refs[0]() is None
