@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import os
 import shutil
+import types
 import weakref
 from pathlib import Path
 
@@ -280,13 +281,12 @@ def test_the_device_path_copies_nothing_to_the_device_but_the_batch(edition: int
     """prepare_batch on the meta device (the GPU path: the workers' draws, then the degradation, crop and flip on
     the device): after a first batch (constant tables cached on the device), every host-to-device copy is of a
     tensor of the collated batch, which the trainer's loader pins; no table is made on the host in the step."""
-    from facesr.training.step import Nets, prepare_batch, train_dataset
+    from facesr.training.step import prepare_batch, train_dataset
 
     cfg = get_config("srgan", quick=True, edition=edition, gt_patch=64)
     ds = train_dataset(cfg, sample_root / "train" / "GT", on_device=True)
     batches = [torch.utils.data.default_collate([ds[(i, (0, k, i))] for i in range(3)]) for k in (1, 2)]
-    nets = Nets(net_g=torch.nn.Identity(), net_g_ema=torch.nn.Identity(), optimizer_g=None, pixel_loss=None,
-                gpu_degrade=True)
+    nets = types.SimpleNamespace(gpu_degrade=True, channels_last=False)  # what prepare_batch reads of the nets
     meta = torch.device("meta")
     prepare_batch(batches[0], cfg, nets, meta)
     with _Uploads() as uploads:
