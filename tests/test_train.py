@@ -367,7 +367,7 @@ def test_out_of_memory_keeps_the_last_checkpoint(monkeypatch, sample_root: Path,
     with pytest.raises(FacesrError) as info:
         train(_tiny_cfg(), data_root=sample_root, runs_dir=tmp_path)
     msg = str(info.value)
-    assert "out of memory at iteration 3" in msg and "--set batch_size=1" in msg and "--set gt_patch=128" in msg
+    assert "out of memory at iteration 3" in msg and "--set batch_size=1" in msg and "--set gt_patch=32" in msg
     assert "iteration 2) is intact" in msg
     assert load_checkpoint(run / "latest.pt")["iter"] == 2
     assert not (run / ".latest.pt.k2j4.tmp").exists() and (run / "notes.txt").read_text() == "mine"

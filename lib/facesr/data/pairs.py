@@ -9,7 +9,10 @@ of its noise. Where the degradation itself runs:
   returns the finished pair;
 - on the training device (CUDA): the worker returns the full GT and its draws as tensors, and
   :func:`pairs_on_device` only computes. It never reads a device value back: the draws are CPU tensors read on
-  the host, the noise comes from per-sample device generators seeded on the host.
+  the host, the noise comes from per-sample device generators seeded on the host. And it copies nothing to
+  the device but the collated batch, which the loader pins: the draws' own tables (parameter rows, kernels,
+  JPEG qualities) go up with it, and what is made of them (blur kernels, JPEG quantisation tables, resize
+  taps) is made on the device, so the host never waits for the GPU and can prepare the next batch.
 
 Course degradation (2022, 2023, docs/course.md section 3): the crop and flip draws, then ``sample_params`` and
 the noise from the same generator: the pairs of today's CPU path, unchanged. The device path draws the same

@@ -49,6 +49,7 @@ from facesr.training import distributed
 from facesr.training.device import resolve_device, step_error, training_numerics
 from facesr.training.guard import BadSteps
 from facesr.training.logs import LossWindow, last_logged_iteration
+from facesr.training.memory import call_freeing_memory, out_of_memory_line
 from facesr.training.run_folder import (
     load_resume,
     plain_values,
@@ -97,9 +98,12 @@ def train(
     cfg = dataclasses.replace(cfg, **changes)
     ranks = distributed.ranks_from_env()
     quiet = open(os.devnull, "w") if not ranks.is_main else None  # noqa: SIM115 - closed below
-    try:
+    def line(err: BaseException) -> str:  # one that no step or validation worded
+        return out_of_memory_line(cfg, "outside the training steps", "the checkpoints written so far are intact")
+
+    try:  # an out-of-memory error is raised holding nothing of the run (facesr.training.memory)
         with contextlib.redirect_stdout(quiet) if quiet else contextlib.nullcontext():
-            return _train(cfg, ranks, allow_config_change, device, trust)
+            return call_freeing_memory(_train, line, cfg, ranks, allow_config_change, device, trust)
     finally:
         if quiet is not None:
             quiet.close()
@@ -215,6 +219,7 @@ def _loop(run: RunState, root: Path) -> None:
                     raise FacesrError(f"{err}; {kept(run)}") from None
                 data_s = time.perf_counter() - t_wait
                 lr = nets.optimizer_g.param_groups[0]["lr"]
+                distributed.seed_step(cfg.seed, it, ranks, run.device)  # this rank's drop-path masks
                 try:
                     lq, gt = prepare_batch(batch, cfg, nets, run.device)
                     losses = train_step(nets, lq, gt, run.scaler)

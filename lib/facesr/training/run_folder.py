@@ -109,16 +109,51 @@ def as_fused(optimizer_state: dict) -> dict:
     return {**optimizer_state, "param_groups": groups}
 
 
+def state_like_parameters(optimizer: torch.optim.Optimizer) -> None:
+    """Give every per-parameter state tensor of ``optimizer`` its parameter's layout, dtype and device.
+
+    ``Optimizer.load_state_dict`` casts a state tensor's dtype and device only, and ``torch.save`` keeps the
+    strides it was saved with: a moment saved from channels_last parameters (a CUDA run) stays channels_last
+    where the parameters are contiguous (a CPU resume, or another ``channels_last`` choice), and fused Adam
+    walks both in memory order, pairing each moment with the wrong weight (CPU) or refusing (CUDA). Tensors
+    of the parameter's shape get its strides; the others (``step``) keep what torch gave them.
+
+    Args:
+        optimizer: An optimizer just loaded from a state dict.
+    """
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            for key, value in state.items():
+                if not torch.is_tensor(value) or value.shape != param.shape:
+                    continue
+                dtype = param.dtype if value.is_floating_point() else value.dtype
+                if value.stride() != param.stride() or value.dtype != dtype or value.device != param.device:
+                    state[key] = torch.empty_like(param, dtype=dtype).copy_(value)  # empty_like keeps the strides
+
+
+def load_optimizer(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """Load a checkpoint's optimizer ``state`` as the kit's fused Adam (:func:`as_fused`), every state tensor in
+    its parameter's layout (:func:`state_like_parameters`).
+
+    Args:
+        optimizer: The run's optimizer.
+        state: Its state dict from a checkpoint (any kit version, any device or memory format).
+    """
+    optimizer.load_state_dict(as_fused(state))
+    state_like_parameters(optimizer)
+
+
 def restore_state(nets: Nets, ckpt: dict, scheduler: dict, scaler: Any, path: Path) -> None:
     from facesr.weights.checkpoints import load_weights
 
     load_weights(nets.net_g, ckpt, prefer_ema=False)
     load_weights(nets.net_g_ema, ckpt, prefer_ema=True)
     try:
-        nets.optimizer_g.load_state_dict(as_fused(ckpt["optimizer_g"]))
+        load_optimizer(nets.optimizer_g, ckpt["optimizer_g"])
         if nets.net_d is not None and "net_d" in ckpt:
             load_weights(nets.net_d, ckpt)
-            nets.optimizer_d.load_state_dict(as_fused(ckpt["optimizer_d"]))
+            load_optimizer(nets.optimizer_d, ckpt["optimizer_d"])
     except (KeyError, ValueError, RuntimeError) as err:
         raise FacesrError(f"{path}: optimizer state does not fit this config ({err}); use another --name") from None
     for key, sched in scheduler.items():

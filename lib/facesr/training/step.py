@@ -302,7 +302,7 @@ def train_step(nets: Nets, lq: torch.Tensor, gt: torch.Tensor, scaler: Any) -> d
 
 @torch.no_grad()
 def validate(net: nn.Module, val_set: Any, device: torch.device, channels_last: bool = False) -> tuple[float, float]:
-    """Mean PSNR and SSIM (RGB, no border crop) over the whole val set on uint8-rounded outputs, in fp32.
+    """Mean PSNR and SSIM (RGB, no border crop) over the whole val set on uint8-rounded outputs, in full fp32.
 
     Args:
         net: The network to score (the run's EMA generator).
@@ -310,13 +310,14 @@ def validate(net: nn.Module, val_set: Any, device: torch.device, channels_last: 
         device: Where ``net`` is.
         channels_last: Feed the LQ images in channels_last, the layout the run trains in (``Nets.channels_last``).
     """
-    from facesr.metrics import psnr, ssim, tensor_to_uint8
+    from facesr.metrics import exact_fp32, psnr, ssim, tensor_to_uint8
 
     net.eval()
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     p_values, s_values = [], []
     for item in val_set:
-        sr = net(item["lq"].unsqueeze(0).to(device, memory_format=memory_format))[0]
+        with exact_fp32():  # the same score on every card (no TF32)
+            sr = net(item["lq"].unsqueeze(0).to(device, memory_format=memory_format))[0]
         sr_u8, gt_u8 = tensor_to_uint8(sr), tensor_to_uint8(item["gt"])
         p_values.append(psnr(sr_u8, gt_u8))
         s_values.append(ssim(sr_u8, gt_u8))
