@@ -59,9 +59,9 @@ class _Counter(io.RawIOBase):
 
 def checkpoint_size(name: str, edition: int) -> int:
     """Bytes of the config's checkpoint as the trainer writes it (full-size nets, EMA, Adam state)."""
+    from facesr.training.distributed import Ranks
     from facesr.training.run_folder import make_checkpoint
     from facesr.training.run_info import machine_info, start_session
-    from facesr.training.distributed import Ranks
     from facesr.training.schedule import IterationLR
     from facesr.training.step import build_nets
 
