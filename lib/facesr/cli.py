@@ -94,7 +94,7 @@ def _generator(args: argparse.Namespace) -> tuple[object, object]:
     from facesr.weights.checkpoints import checkpoint_file, read_generator
 
     gen = read_generator(checkpoint_file(args.run_or_ckpt), trust=args.trust_checkpoint)
-    return gen, choose_edition(args.edition, gen.edition)
+    return gen, choose_edition(args.edition, gen.edition, what=str(gen.path))
 
 
 def _resumed_edition(args: argparse.Namespace) -> int | None:

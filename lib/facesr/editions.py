@@ -320,15 +320,29 @@ def run_edition(run_dir: str | os.PathLike) -> int | None:
     return edition if isinstance(edition, int) and edition in EDITIONS else None
 
 
-def choose_edition(asked: int | str | Edition | None = None, recorded: int | str | None = None) -> Edition:
-    """The edition that applies: the one asked for (``--edition``, an argument), else the one a run folder or a
-    file records (its config.json, its export metadata), else :func:`get_edition`'s default.
+def choose_edition(
+    asked: int | str | Edition | None = None, recorded: int | str | None = None, what: str = "this run"
+) -> Edition:
+    """The edition that applies: the one a run folder or a file records (its config.json, its export metadata),
+    else the one asked for (``--edition``, ``EDITION``, an argument), else :func:`get_edition`'s default.
+
+    A run keeps the edition it was trained for: asking for another one is refused, not applied silently (its
+    limit, degradation and data are that edition's).
 
     Args:
         asked: What the caller asked for, or None.
         recorded: What the run or file says, or None (a checkpoint of an older kit records none).
+        what: The run or file, for the error message.
+
+    Raises:
+        FacesrError: ``asked`` and ``recorded`` are different editions.
     """
-    return get_edition(asked if asked is not None else recorded)
+    if asked is not None and recorded is not None and edition_year(asked) != edition_year(recorded):
+        raise FacesrError(
+            f"{what} was trained for the {edition_year(recorded)} edition, not {edition_year(asked)}: leave the "
+            f"edition out (EDITION, --edition) to use the run's own, or pick a run of the {edition_year(asked)} edition"
+        )
+    return get_edition(recorded if recorded is not None else asked)
 
 
 # What a data root says about its edition (detect_edition): the layout's folders, as the course names them.

@@ -159,7 +159,7 @@ def leaderboard_zip(
             return zip_path
         why = f"older than {ckpt.name}" if _older(zip_path, ckpt) else f"not one PNG per image of {lq_dir}"
         print(f"{zip_path} is {why}: making it again from the run's test predictions")
-    edition = choose_edition(edition, config.get("edition")).year
+    edition = choose_edition(edition, config.get("edition"), what=f"run {run_dir.name}").year
     check_param_budget(net, edition)
     predictions = list_images(pred_dir) if pred_dir.is_dir() else []
     stale = not predictions or any(_older(path, ckpt) for path in predictions)
@@ -266,7 +266,7 @@ def make_handin(
         raise FacesrError(f"{run_dir} is not a run folder with best.pt or latest.pt; pass the submitted run's folder")
     config = _read_config(run_dir)
     net = load_generator(checkpoint, trust=trust_checkpoint)
-    edition = choose_edition(edition, config.get("edition")).year
+    edition = choose_edition(edition, config.get("edition"), what=f"run {run_dir.name}").year
     try:
         params = check_param_budget(net, edition)
     except FacesrError as err:

@@ -205,7 +205,7 @@ def handin_readme(
     import facesr
     from facesr.editions import choose_edition
 
-    ed = choose_edition(edition, config.get("edition"))
+    ed = choose_edition(edition, config.get("edition"), what=f"run {run_dir.name}")
 
     name, data = run_dir.name, str(config.get("data_root") or "data/FFHQ")
     runs = Path(str(config.get("runs_dir") or "checkpoints")) / name

@@ -264,7 +264,7 @@ def make_submission(
     from facesr.models import check_param_budget
 
     lq_dir, run_dir = Path(data_root) / "test" / "LQ", Path(run_dir)
-    edition = choose_edition(edition, run_edition(run_dir)).year
+    edition = choose_edition(edition, run_edition(run_dir), what=f"run {run_dir.name}").year
     check_param_budget(net, edition)  # FacesrError with the count and the limit, before minutes of predicting
     pred_dir = run_dir / TEST_PREDICTIONS
     paths = predict(net, lq_dir, pred_dir, tta=tta)

@@ -101,7 +101,7 @@ def _run_row(
     from facesr.models import count_parameters
 
     net_g = load_generator(run_dir, trust=trust)
-    limit = choose_edition(edition, run_edition(run_dir)).param_limit
+    limit = choose_edition(edition, run_edition(run_dir), what=f"run {run_dir.name}").param_limit
     # one pass gives every table: the plain output is the ensembles' identity pass
     ttas = (None, *(e for e in ENSEMBLES if e != "x8" or x8_root is None)) if tta else (None,)
     tables = evaluate_variants(net_g, data_root, ttas=ttas)
