@@ -79,7 +79,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     train(
         cfg,
         data_root=args.data,
-        runs_dir=args.runs,
+        runs_dir=_runs_dir(args, cfg.quick),
         name=args.name,
         init=args.init,
         allow_config_change=args.allow_config_change,
@@ -97,6 +97,13 @@ def _generator(args: argparse.Namespace) -> tuple[object, object]:
     return gen, choose_edition(args.edition, gen.edition, what=str(gen.path))
 
 
+def _runs_dir(args: argparse.Namespace, quick: bool) -> str | None:
+    """``--runs`` (a quick run: its ``quick/`` folder, apart from the real runs), or None for the config's."""
+    from facesr.config.quick_mode import quick_runs_dir
+
+    return quick_runs_dir(args.runs) if args.runs and quick else args.runs
+
+
 def _resumed_edition(args: argparse.Namespace) -> int | None:
     """The edition of the run folder ``train`` would resume (its config.json), so a resumed run keeps its
     edition without --edition; None for a fresh run."""
@@ -105,7 +112,8 @@ def _resumed_edition(args: argparse.Namespace) -> int | None:
     from facesr.config import get_config
     from facesr.editions import run_edition
 
-    runs = Path(args.runs or get_config(args.config, quick=args.quick or None).runs_dir).expanduser()
+    cfg = get_config(args.config, quick=args.quick or None)
+    runs = Path(_runs_dir(args, cfg.quick) or cfg.runs_dir).expanduser()
     return run_edition(runs / (args.name or args.config))
 
 
@@ -174,7 +182,7 @@ def _cmd_handin(args: argparse.Namespace) -> int:
 
     out = make_handin(args.run, args.out, matric=args.matric, codalab=args.codalab, data_root=args.data,
                       figures_dir=args.figures, overwrite=args.overwrite, trust_checkpoint=args.trust_checkpoint,
-                      edition=args.edition)
+                      edition=args.edition, screenshot=args.screenshot)
     print(f"hand-in bundle: {out} (its Readme.txt lists every file)")
     return 0
 
@@ -299,7 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codalab", default=None, metavar="NAME", help="CodaLab user name for Readme.txt")
     p.add_argument("--data", default=None, metavar="ROOT",
                    help="data root with test/LQ, to make missing test predictions (default: the run's config)")
-    p.add_argument("--figures", default=None, metavar="DIR", help="the report's figures (default: the kit's figures/)")
+    p.add_argument("--figures", default=None, metavar="DIR",
+                   help="the report's figures (default: the project's for the run's edition and mode: "
+                        "FACESR_DRIVE/facesr/figures/<edition>/, else the kit's figures/)")
+    p.add_argument("--screenshot", default=None, metavar="FILE", help="the screenshot of your CodaLab score")
     p.add_argument("--overwrite", action="store_true", help="replace an existing FILE.zip")
     p.add_argument(*_EDITION_ARGS, **_EDITION_OPTIONS)
     p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
@@ -307,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", _cmd_demo, "the main job: notebooks 01-07 in quick mode on the sample data")
     p.add_argument("--out", default="demo_output", help="folder for the executed notebooks and runs")
     p.add_argument("--data", default=None, help="data root (default: sample data, built if missing)")
-    p.add_argument("--figures", default=None, help="folder for the figures and tables (default: the repo's figures/)")
+    p.add_argument("--figures", default=None,
+                   help="folder for the figures and tables (default: the repo's docs/figures/, the README's)")
     p.add_argument("--smoke", action="store_true",
                    help="the tests' sizes: every cell runs in a few minutes, the numbers mean nothing")
     return parser

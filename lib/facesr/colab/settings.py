@@ -22,10 +22,10 @@ from pathlib import Path
 
 from facesr.atomic import atomic_write_json
 from facesr.colab.drive import DRIVE_ARCHIVE, DRIVE_FIGURES, DRIVE_SETTINGS, RUNS_DIR, drive_from_env
+from facesr.config.quick_mode import QUICK_RUNS, quick_runs_dir
 from facesr.errors import FacesrError
 
 PROJECT = "project"  # EDITION = "project": the project's edition, stored once
-QUICK_RUNS = "quick"  # quick-mode runs and figures live in a folder of this name
 FIGURES_DIR = "figures"  # the kit's own, without a Drive
 _ACTIVE: list[Settings] = []  # the settings the notebook's settings cell resolved last (the figure manifest's)
 
@@ -106,12 +106,6 @@ def figures_folder(edition: int, quick: bool, drive: str | os.PathLike | None, k
         return kit / FIGURES_DIR
     folder = Path(drive) / DRIVE_FIGURES / str(edition)
     return folder / QUICK_RUNS if quick else folder
-
-
-def quick_runs(runs_dir: str | os.PathLike) -> Path:
-    """The quick-mode runs folder of ``runs_dir``: its ``quick/`` (already that folder: as it is)."""
-    runs_dir = Path(runs_dir)
-    return runs_dir if runs_dir.name == QUICK_RUNS else runs_dir / QUICK_RUNS
 
 
 def resolve_edition(
@@ -212,7 +206,7 @@ def resolve_settings(
     settings = Settings(
         kit=kit,
         data_root=data_path,
-        runs_dir=quick_runs(runs) if quick else runs,
+        runs_dir=Path(quick_runs_dir(runs)) if quick else runs,
         figures_dir=kit / Path(figures).expanduser() if figures else figures_folder(year, bool(quick), drive, kit),
         quick=bool(quick),
         device="cuda" if torch.cuda.is_available() else "cpu",

@@ -11,10 +11,34 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from facesr.errors import FacesrError
+from facesr.report.manifest import note_runs
 
 TEST_PREDICTIONS = "test_predictions"  # in the submitted run's folder; the Readme's predict command writes there
 LEADERBOARD_ZIP = "submission.zip"  # the leaderboard zip of the run's test predictions, beside them
 REAL_WORLD_PREDICTIONS = "test_real_predictions"  # in the submitted run's folder, beside test_predictions
+SUBMISSION_INFO = "submission.json"  # beside the zip: the self-ensemble its predictions were made with
+
+
+def record_submission(run_dir: str | os.PathLike, tta: str | None) -> None:
+    """Write ``<run>/submission.json``: the self-ensemble the run's test predictions were made with (the
+    hand-in's Readme.txt says it, and the real-world predictions use the same)."""
+    import datetime
+
+    from facesr.atomic import atomic_write_json
+
+    made = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    tta = {True: "x8", False: None}.get(tta, tta) if isinstance(tta, bool) else tta  # a bare --tta is x8
+    atomic_write_json(Path(run_dir) / SUBMISSION_INFO, {"tta": tta, "made": made})
+
+
+def read_submission_tta(run_dir: str | os.PathLike) -> str | None:
+    """The self-ensemble of the run's test predictions (None: plain), or ``"unknown"`` when not recorded."""
+    import json
+
+    try:
+        return json.loads((Path(run_dir) / SUBMISSION_INFO).read_text(encoding="utf-8"))["tta"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unknown"
 
 
 def budget_line(cfg: object) -> str:
@@ -98,6 +122,7 @@ def show_curves(
     from facesr.training import read_run_logs
 
     run_dir = Path(run_dir)
+    note_runs(run_dir.name)
     log, val = read_run_logs(run_dir)
     fig = plot_run_curves(run_dir.name, log, val)
     if figures_dir is not None:
@@ -124,6 +149,7 @@ def show_stage_curves(
     from facesr.report.runs import find_runs, read_logs
     from facesr.report.style import save_figure
 
+    note_runs(*stages)
     baselines = find_runs(Path(baseline).parent, [Path(baseline).name]) if baseline is not None else {}
     fig = plot_stage_curves(read_logs({run: Path(folder) for run, folder in stages.items()}), read_logs(baselines))
     if figures_dir is not None:
@@ -153,6 +179,7 @@ def show_val_outputs(
     from facesr.report.style import save_figure
 
     run_dir = Path(run_dir)
+    note_runs(run_dir.name)
     fig = plot_val_outputs(run_dir, data_root, n=n, trust=trust)
     if figures_dir is not None:
         print(f"saved {save_figure(fig, figures_dir, name or f'{run_dir.name}_val_outputs')}")
@@ -258,16 +285,19 @@ def make_submission(
         tta: self-ensemble: None, "hflip" or "x8" (e.g. :func:`facesr.report.tables.best_tta`).
         edition: whose parameter limit applies (None: the run's own, from its config.json, else the default).
     """
+    from facesr.data.check import test_lq_dir
     from facesr.editions import choose_edition, run_edition
     from facesr.inference.predict import predict
     from facesr.inference.submission import package_submission
     from facesr.models import check_param_budget
 
-    lq_dir, run_dir = Path(data_root) / "test" / "LQ", Path(run_dir)
+    run_dir = Path(run_dir)
     edition = choose_edition(edition, run_edition(run_dir), what=f"run {run_dir.name}").year
     check_param_budget(net, edition)  # FacesrError with the count and the limit, before minutes of predicting
+    lq_dir = test_lq_dir(data_root)  # FacesrError naming test/LQ when the data root has none
     pred_dir = run_dir / TEST_PREDICTIONS
     paths = predict(net, lq_dir, pred_dir, tta=tta)
+    record_submission(run_dir, tta)
     zip_path = package_submission(pred_dir, run_dir / LEADERBOARD_ZIP, net, lq_dir, overwrite=True, edition=edition)
     print(f"{run_dir.name} (self-ensemble: {tta}): {len(paths)} test predictions in {pred_dir}; zip {zip_path}")
     return zip_path

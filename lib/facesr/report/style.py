@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from facesr.report.manifest import record as record_saved
+
 # The models of the report, in the order every table and legend lists them.
 MODEL_ORDER: tuple[str, ...] = (
     "srgan", "msrresnet20", "msrresnet20_l2", "msrresnet26", "msrresnet26_l2", "swinir", "swinir_l2", "rcan",
@@ -83,4 +85,5 @@ def save_figure(fig: object, figures_dir: str | os.PathLike, name: str, dpi: int
     path = Path(figures_dir) / f"{Path(name).stem}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight", facecolor="white")
+    record_saved(path.parent, [path])  # the manifest beside the figures: what made it (facesr.report.manifest)
     return path

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from facesr.errors import FacesrError
+from facesr.report.manifest import record as record_saved
 from facesr.report.runs import read_run_info, run_best_validation
 from facesr.report.style import model_label
 
@@ -75,6 +76,7 @@ def save_table(
     csv_path, md_path = folder / f"{name}.csv", folder / f"{name}.md"
     df.to_csv(csv_path, index=False)
     md_path.write_text(markdown_table(df, floatfmt), encoding="utf-8")
+    record_saved(folder, [csv_path, md_path])  # the manifest beside the tables (facesr.report.manifest)
     return csv_path, md_path
 
 

@@ -7,6 +7,7 @@ read by the report and the hand-in.
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import platform
 
@@ -15,6 +16,7 @@ import torch
 from facesr.training.distributed import Ranks
 
 
+@functools.lru_cache(maxsize=8)
 def kit_commit(kit: str | os.PathLike | None = None) -> str | None:
     """The git commit the kit's checkout is at (``git rev-parse HEAD``), or None when it is not a git checkout.
 
