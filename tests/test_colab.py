@@ -249,6 +249,44 @@ def test_notebooks_open_with_the_same_setup_cell() -> None:
         assert "resolve_settings(" in text
 
 
+def test_the_setup_cell_clones_kit_repo_at_kit_branch_then_updates_that_clone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Opened from its badge, the set-up cell clones KIT_REPO at KIT_BRANCH (a fork's, say), pulls it on every run
+    (fast-forward only) and says so when it cannot; a checkout it runs inside is used as it is."""
+
+    def git(*args: str, cwd: Path) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
+                       capture_output=True)
+
+    fork = tmp_path / "fork"
+    (fork / "lib" / "facesr").mkdir(parents=True)
+    git("init", "-q", "-b", "mine", cwd=fork)
+    (fork / "lib" / "facesr" / "version.txt").write_text("1")
+    git("add", ".", cwd=fork)
+    git("commit", "-q", "-m", "one", cwd=fork)
+    cell = _setup_cell(NOTEBOOKS[0].read_text())
+    opening = cell[: cell.index("sys.path.insert")]  # clone or update: all that runs before facesr is imported
+    opening = re.sub(r'KIT_REPO = "[^"]*"', f'KIT_REPO = "{fork}"', opening)
+    opening = re.sub(r'KIT_BRANCH = "[^"]*"', 'KIT_BRANCH = "mine"', opening)
+    clone = tmp_path / "content" / "facesr-kit"
+    monkeypatch.setenv("FACESR_KIT", str(clone))
+    monkeypatch.chdir(tmp_path)  # no kit in . or ..: as on Colab
+    exec(opening, {})
+    assert (clone / "lib" / "facesr" / "version.txt").read_text() == "1"
+    (fork / "lib" / "facesr" / "version.txt").write_text("2")
+    git("commit", "-q", "-am", "two", cwd=fork)
+    exec(opening, {})
+    assert (clone / "lib" / "facesr" / "version.txt").read_text() == "2" and "note:" not in capsys.readouterr().out
+    (clone / "lib" / "facesr" / "version.txt").write_text("mine")  # a local edit in the clone
+    git("commit", "-q", "-am", "local", cwd=clone)
+    (fork / "lib" / "facesr" / "version.txt").write_text("3")
+    git("commit", "-q", "-am", "three", cwd=fork)
+    exec(opening, {})
+    assert (clone / "lib" / "facesr" / "version.txt").read_text() == "mine"
+    assert "note: could not update" in capsys.readouterr().out
+
+
 # ---------------------------------------------------------------- spandrel on Colab
 
 
