@@ -118,8 +118,14 @@ def simulate(run_dir: Path, cfg: object, real_size: int, scale: int, hours: floa
     """Drive ``save_iteration`` through ``iters`` iterations of ``cfg`` into ``run_dir``; count what changed."""
     from facesr.training.run_folder import save_iteration
 
+    from facesr.training.distributed import Ranks
+    from facesr.training.run_info import machine_info, start_session, update_session
+
     payload = torch.zeros(max(1, real_size // scale), dtype=torch.uint8)
-    run_info = {"sessions": [{"from_iter": 0, "to_iter": 0, "seconds": 0.0, "gpu_name": "Tesla T4"}] * 8}
+    machine = machine_info(torch.device("cpu"), Ranks(), None)
+    run_info = start_session(None, machine, 0)
+    for session in range(1, 3):  # a 24 h run resumed on two more Colab runtimes: run_info.json as it then is
+        run_info = start_session(run_info, machine, session * iters // 3)
     tally = Tally()
 
     def full(name: str, size: int) -> int:  # a checkpoint counts at its real size, other files as they are
@@ -128,6 +134,7 @@ def simulate(run_dir: Path, cfg: object, real_size: int, scale: int, hours: floa
     seconds_per_iter = hours * 3600 / iters
     minutes = cfg.checkpoint_minutes
     last_latest_t = 0.0
+    best_iter = None
     held: list[int] = []
     before = _snapshot(run_dir, held)
     for it in range(1, iters + 1):
@@ -138,7 +145,9 @@ def simulate(run_dir: Path, cfg: object, real_size: int, scale: int, hours: floa
         if not (periodic or improved or due):
             continue
         latest = periodic or due
-        state = {"payload": payload, "iter": it, "run_info": {**run_info, "iterations": it}}
+        best_iter = it if improved else best_iter
+        state = {"payload": payload, "iter": it, "best": {"metric": "psnr", "iter": best_iter},
+                 "run_info": update_session(run_info, it, t)}
         save_iteration(run_dir, state, it, improved, periodic, cfg.keep_last, latest=latest)
         if latest:
             last_latest_t = t

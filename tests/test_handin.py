@@ -429,3 +429,18 @@ def test_handin_bundles_only_the_students_own_figures_and_what_an_l2_finish_need
     assert "CodaLab screenshot" not in readme[readme.index("Missing"):]
     printed = capsys.readouterr().out
     assert "missing from the bundle: training curves" in printed and "screenshot" not in printed
+
+
+def test_notebook_06s_tables_refuse_an_explicit_other_edition_for_a_run(mini_root: Path, tmp_path: Path) -> None:
+    """Notebook 06 passes its EDITION to the PSNR table, the zip and the hand-in: a run of another edition is
+    refused, never scored against that edition's limit."""
+    from facesr.report.steps import make_submission
+    from facesr.report.tables import psnr_table
+
+    run = _make_run(tmp_path / "runs" / "srgan", edition=2024)
+    with pytest.raises(FacesrError, match="run srgan was trained for the 2024 edition, not 2022"):
+        psnr_table({"srgan": run}, mini_root, tta=False, edition=2022)
+    with pytest.raises(FacesrError, match="run srgan was trained for the 2024 edition, not 2022"):
+        make_submission(load_generator(run), mini_root, run, edition=2022)
+    table = psnr_table({"srgan": run}, mini_root, tta=False, edition=2024)
+    assert bool(table.set_index("run").loc["srgan", "within_limit"])

@@ -79,7 +79,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     train(
         cfg,
         data_root=args.data,
-        runs_dir=_runs_dir(args, cfg.quick),
+        runs_dir=args.runs,  # default: the config's, checkpoints/quick in quick mode
         name=args.name,
         init=args.init,
         allow_config_change=args.allow_config_change,
@@ -97,13 +97,6 @@ def _generator(args: argparse.Namespace) -> tuple[object, object]:
     return gen, choose_edition(args.edition, gen.edition, what=str(gen.path))
 
 
-def _runs_dir(args: argparse.Namespace, quick: bool) -> str | None:
-    """``--runs`` (a quick run: its ``quick/`` folder, apart from the real runs), or None for the config's."""
-    from facesr.config.quick_mode import quick_runs_dir
-
-    return quick_runs_dir(args.runs) if args.runs and quick else args.runs
-
-
 def _resumed_edition(args: argparse.Namespace) -> int | None:
     """The edition of the run folder ``train`` would resume (its config.json), so a resumed run keeps its
     edition without --edition; None for a fresh run."""
@@ -112,8 +105,7 @@ def _resumed_edition(args: argparse.Namespace) -> int | None:
     from facesr.config import get_config
     from facesr.editions import run_edition
 
-    cfg = get_config(args.config, quick=args.quick or None)
-    runs = Path(_runs_dir(args, cfg.quick) or cfg.runs_dir).expanduser()
+    runs = Path(args.runs or get_config(args.config, quick=args.quick or None).runs_dir).expanduser()
     return run_edition(runs / (args.name or args.config))
 
 
