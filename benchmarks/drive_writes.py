@@ -116,9 +116,8 @@ class Tally:
 
 def simulate(run_dir: Path, cfg: object, real_size: int, scale: int, hours: float, iters: int) -> Tally:
     """Drive ``save_iteration`` through ``iters`` iterations of ``cfg`` into ``run_dir``; count what changed."""
-    from facesr.training.run_folder import save_iteration
-
     from facesr.training.distributed import Ranks
+    from facesr.training.run_folder import save_iteration
     from facesr.training.run_info import machine_info, start_session, update_session
 
     payload = torch.zeros(max(1, real_size // scale), dtype=torch.uint8)
