@@ -222,13 +222,13 @@ def _basicsr_esrgan_why(edition: Edition) -> str:
     )
 
 
-def _course_esrgan_why(edition: Edition) -> str:
-    return (
-        "RRDBNet 64/23/32 (16,697,987 parameters, over the limit: for the report's comparison, not the leaderboard), "
-        "the seed report's ESRGAN experiment, trained exactly as this edition's srgan so that the comparison isolates "
-        f"the network. {_memory(edition, 'esrgan')}: full 128->512 images at batch 8 need a 40 GB card in fp32 or a "
-        "24 GB one in bf16; on a 16 GB T4 use batch_size 4, which halves the activations."
-    )
+_COURSE_ESRGAN_WHY = (
+    "RRDBNet 64/23/32 (16,697,987 parameters, over the limit: for the report's comparison, not the leaderboard), "
+    "the seed report's ESRGAN experiment, trained exactly as srgan so that the comparison isolates the network. One "
+    f"step takes about {_STEP_GIB['esrgan'][0]} GiB in fp32 and {_STEP_GIB['esrgan'][1]} GiB under fp16/bf16 "
+    "autocast (benchmarks/train_memory.py --configs esrgan): full 128->512 images at batch 8 need a 40 GB card in "
+    "fp32 or a 24 GB one in bf16; on a 16 GB T4 use batch_size 4, which halves the activations."
+)
 
 
 _COURSE_GAN_WHY = (
@@ -313,7 +313,7 @@ def _build_edition_configs(edition: Edition) -> dict[str, TrainConfig]:
     course = edition.degradation == "course"
     # The report's over-budget RRDBNet 64/23/32 (16.7M parameters), the baseline's recipe otherwise.
     esrgan = dataclasses.replace(srgan, name="esrgan", generator="rrdbnet", generator_args=dict(RRDBNET_ARGS),
-                                 why=_course_esrgan_why(edition) if course else _basicsr_esrgan_why(edition))
+                                 why=_COURSE_ESRGAN_WHY if course else _basicsr_esrgan_why(edition))
     # The report's GAN fine-tune of the esrgan generator; no EMA where the report had none.
     gan = (_gan_finetune(esrgan, ema_decay=0.0, why=_COURSE_GAN_WHY) if course
            else _gan_finetune(esrgan, why=_basicsr_gan_why(edition)))

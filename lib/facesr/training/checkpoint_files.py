@@ -32,7 +32,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from facesr.atomic import atomic_write_json
+from facesr.atomic import atomic_write_json, write_in_place
 from facesr.errors import FacesrError
 
 DRIVE_ENV = "FACESR_DRIVE"  # the folder that stands for Colab's MyDrive (set by facesr.colab.setup_runtime)
@@ -103,23 +103,6 @@ def verified_iter(path: Path, records: list[dict]) -> int | None:
 
 
 # ------------------------------------------------------------------------------------------------ writing
-
-
-def write_in_place(source: Path, target: Path) -> dict:
-    """Copy ``source`` into ``target``, overwriting its bytes in place (no new file, so nothing goes to Drive's
-    Trash), fsynced; return ``{"size", "sha256"}`` of what was written. A hard-linked ``target`` is unlinked
-    first: writing through it would change the other name's file too."""
-    if target.exists() and target.stat().st_nlink > 1:
-        target.unlink()
-    digest = hashlib.sha256()
-    with open(source, "rb") as src, open(target, "r+b" if target.exists() else "wb") as dst:
-        while chunk := src.read(_CHUNK):
-            dst.write(chunk)
-            digest.update(chunk)
-        dst.truncate()
-        dst.flush()
-        os.fsync(dst.fileno())
-    return {"size": source.stat().st_size, "sha256": digest.hexdigest()}
 
 
 def settle_swap(run_dir: Path) -> None:
