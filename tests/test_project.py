@@ -47,6 +47,11 @@ def test_training_needs_no_test_lq_only_the_predictions_do(tmp_path: Path) -> No
     assert (run / "latest.pt").is_file()
     with pytest.raises(FacesrError, match=r"has no test/LQ: the test predictions, the leaderboard zip and the hand-in"):
         make_submission(load_generator(run), data, run)
+    # resuming it for another edition names the setting that continues it
+    with pytest.raises(FacesrError, match=r"was trained for the 2022 edition \(edition: 2022 -> 2023\); set EDITION = "
+                                          r"2022 in the notebook's settings cell \(CLI: --edition 2022\) to continue it"):
+        train(get_config("srgan", quick=True, smoke=True, iters=4, gt_patch=32, edition=2023), data_root=data,
+              runs_dir=tmp_path / "runs")
 
 
 def test_a_quick_run_and_a_real_run_of_the_same_config_live_side_by_side(tmp_path: Path, monkeypatch) -> None:

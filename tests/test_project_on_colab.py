@@ -2,8 +2,9 @@
 
 Three fresh clones of the kit (its committed HEAD) stand for three Colab runtimes; one folder stands for the
 student's Drive (``FACESR_DRIVE``), holding the course data as ``facesr/FFHQ.zip`` (here the edition's sample set at
-the tests' size). Runtime 1 runs notebook 01 with ``EDITION`` set to the edition, runtime 2 notebook 03 with the
-default settings, runtime 3 notebook 06 with the default settings, all at the tests' sizes (``FACESR_SMOKE``).
+the tests' size, its two val pairs swapped so that no figure of it is one of the demo's by chance). Runtime 1 runs
+notebook 01 with ``EDITION`` set to the edition, runtime 2 notebook 03 with the default settings, runtime 3
+notebook 06 with the default settings, all at the tests' sizes (``FACESR_SMOKE``).
 Nothing passes from one runtime to the next but the Drive: the edition (settings.json), the run, the figures.
 The third runtime's hand-in bundle must hold the figures the second made, name the edition and its limit, and
 hold no figure or table that is a file of the kit's repository (the demo's pictures, say).
@@ -74,7 +75,11 @@ def test_three_runtimes_share_only_the_drive(year: int, tmp_path: Path) -> None:
 
     started = time.perf_counter()
     drive = tmp_path / "MyDrive"
-    smoke_sample_data(tmp_path / "staging" / "FFHQ", edition=year)  # the course archive: one top folder, FFHQ/
+    data = smoke_sample_data(tmp_path / "staging" / "FFHQ", edition=year)  # the archive: one top folder, FFHQ/
+    for sub in ("val/LQ", "val/GT"):  # the student's data are not the demo's: its first val face is another one
+        (data / sub / "00000.png").rename(data / sub / "first.png")
+        (data / sub / "00001.png").rename(data / sub / "00000.png")
+        (data / sub / "first.png").rename(data / sub / "00001.png")
     (drive / "facesr").mkdir(parents=True)
     shutil.make_archive(str(drive / "facesr" / "FFHQ"), "zip", root_dir=tmp_path / "staging")
     runtimes = [_fresh_runtime(tmp_path / f"runtime{i}") for i in (1, 2, 3)]

@@ -207,12 +207,8 @@ def _figure_files(figures_dir: Path, edition: int, quick: bool) -> list[BundleFi
     """The figures and tables the manifest says were made for ``edition`` in this mode (:func:`made_for`)."""
     from facesr.report.manifest import made_for
 
-    files = []
-    for path, entry in made_for(figures_dir, edition, quick):
-        made = f"notebook {entry['notebook']}, " if entry.get("notebook") else ""
-        files.append(BundleFile(path, f"figures/{path.name}", f"{figure_description(path.name, edition)}; made by "
-                                f"{made}{entry.get('time', '?')[:10]}"))  # fmt: skip
-    return files
+    return [BundleFile(path, f"figures/{path.name}", f"{figure_description(path.name, edition)}, made "
+                       f"{entry.get('time', '?')[:10]}") for path, entry in made_for(figures_dir, edition, quick)]
 
 
 def default_figures_dir(edition: int, quick: bool) -> Path:
