@@ -116,10 +116,14 @@ def test_notebook_07_offers_the_in_budget_configs_and_their_finishes():
     assert 'MODELS = ""  #@param {type:"string"}' in _settings_cell(NOTEBOOKS / "06_results_and_report.py")
 
 
-def test_every_notebook_has_the_edition_setting():
+def test_every_notebook_has_the_edition_setting_and_names_itself():
     for source in SOURCES:
-        assert "EDITION = 2022  #@param [2022, 2023, 2024, 2025]" in _settings_cell(source), source.name
+        settings = _settings_cell(source)
+        assert 'EDITION = "project"  #@param ["project", "2022", "2023", "2024", "2025"]' in settings, source.name
+        assert 'FIGURES_DIR = ""  #@param {type:"string"}' in settings or "FIGURES_DIR" not in settings, source.name
         assert "edition=EDITION" in source.read_text(), source.name
+        assert f'notebook="{source.stem}")' in source.read_text(), source.name  # the figure manifest records it
+    assert 'SCREENSHOT = ""  #@param {type:"string"}' in _settings_cell(NOTEBOOKS / "06_results_and_report.py")
 
 
 @pytest.fixture(scope="module")

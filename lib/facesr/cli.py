@@ -81,7 +81,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     train(
         cfg,
         data_root=args.data or ensure_quick_data(cfg.data_root, cfg.edition),  # quick mode's sample data, built once
-        runs_dir=args.runs,
+        runs_dir=args.runs,  # default: the config's, checkpoints/quick in quick mode
         name=args.name,
         init=args.init,
         allow_config_change=args.allow_config_change,
@@ -96,7 +96,7 @@ def _generator(args: argparse.Namespace) -> tuple[object, object]:
     from facesr.weights.checkpoints import checkpoint_file, read_generator
 
     gen = read_generator(checkpoint_file(args.run_or_ckpt), trust=args.trust_checkpoint)
-    return gen, choose_edition(args.edition, gen.edition)
+    return gen, choose_edition(args.edition, gen.edition, what=str(gen.path))
 
 
 def _resumed_edition(args: argparse.Namespace) -> int | None:
@@ -202,7 +202,7 @@ def _cmd_handin(args: argparse.Namespace) -> int:
 
     out = make_handin(args.run, args.out, matric=args.matric, codalab=args.codalab, data_root=args.data,
                       figures_dir=args.figures, overwrite=args.overwrite, trust_checkpoint=args.trust_checkpoint,
-                      edition=args.edition)
+                      edition=args.edition, screenshot=args.screenshot)
     print(f"hand-in bundle: {out} (its Readme.txt lists every file)")
     return 0
 
@@ -349,7 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codalab", default=None, metavar="NAME", help="CodaLab user name for Readme.txt")
     p.add_argument("--data", default=None, metavar="ROOT",
                    help="data root with test/LQ, to make missing test predictions (default: the run's config)")
-    p.add_argument("--figures", default=None, metavar="DIR", help="the report's figures (default: the kit's figures/)")
+    p.add_argument("--figures", default=None, metavar="DIR",
+                   help="the report's figures (default: the project's for the run's edition and mode: "
+                        "FACESR_DRIVE/facesr/figures/<edition>/, else the kit's figures/)")
+    p.add_argument("--screenshot", default=None, metavar="FILE", help="the screenshot of your CodaLab score")
     p.add_argument("--overwrite", action="store_true", help="replace an existing FILE.zip")
     p.add_argument(*_EDITION_ARGS, **_EDITION_OPTIONS)
     p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
@@ -357,7 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", _cmd_demo, "the main job: notebooks 01-07 in quick mode on the sample data")
     p.add_argument("--out", default="demo_output", help="folder for the executed notebooks and runs")
     p.add_argument("--data", default=None, help="data root (default: sample data, built if missing)")
-    p.add_argument("--figures", default=None, help="folder for the figures and tables (default: the repo's figures/)")
+    p.add_argument("--figures", default=None,
+                   help="folder for the figures and tables (default: the repo's docs/figures/, the README's)")
     p.add_argument("--smoke", action="store_true",
                    help="the tests' sizes: every cell runs in a few minutes, the numbers mean nothing")
     return parser

@@ -322,15 +322,119 @@ def run_edition(run_dir: str | os.PathLike) -> int | None:
     return edition if isinstance(edition, int) and edition in EDITIONS else None
 
 
-def choose_edition(asked: int | str | Edition | None = None, recorded: int | str | None = None) -> Edition:
-    """The edition that applies: the one asked for (``--edition``, an argument), else the one a run folder or a
-    file records (its config.json, its export metadata), else :func:`get_edition`'s default.
+def choose_edition(
+    asked: int | str | Edition | None = None, recorded: int | str | None = None, what: str = "this run"
+) -> Edition:
+    """The edition that applies: the one a run folder or a file records (its config.json, its export metadata),
+    else the one asked for (``--edition``, ``EDITION``, an argument), else :func:`get_edition`'s default.
+
+    A run keeps the edition it was trained for: asking for another one is refused, not applied silently (its
+    limit, degradation and data are that edition's).
 
     Args:
         asked: What the caller asked for, or None.
         recorded: What the run or file says, or None (a checkpoint of an older kit records none).
+        what: The run or file, for the error message.
+
+    Raises:
+        FacesrError: ``asked`` and ``recorded`` are different editions.
     """
-    return get_edition(asked if asked is not None else recorded)
+    if asked is not None and recorded is not None and edition_year(asked) != edition_year(recorded):
+        raise FacesrError(
+            f"{what} was trained for the {edition_year(recorded)} edition, not {edition_year(asked)}: leave the "
+            f"edition out (EDITION, --edition) to use the run's own, or pick a run of the {edition_year(asked)} edition"
+        )
+    return get_edition(recorded if recorded is not None else asked)
+
+
+# What a data root says about its edition (detect_edition): the layout's folders, as the course names them.
+TRAIN_GT = "train/GT"
+REAL_WORLD_FOLDER = "test_real"
+
+
+def _files(folder: Path) -> list[str]:
+    """Names of the regular, non-hidden files directly in ``folder`` (none when it is missing)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def real_world_folder(root: str | os.PathLike) -> Path | None:
+    """The data root's real-world LQ folder: ``test_real/`` holding the images, or its one ``LQ/`` level inside
+    (as some copies of the data have it); None without one."""
+    folder = Path(root) / REAL_WORLD_FOLDER
+    if _files(folder) or not (folder / "LQ").is_dir():
+        return folder if folder.is_dir() else None
+    return folder / "LQ"
+
+
+def _layout_root(root: Path) -> Path:
+    """``root``, or its single sub-folder in the course layout (an archive unpacked one level too deep)."""
+    if (root / "train").is_dir() or (root / "val").is_dir() or (root / REAL_WORLD_FOLDER).is_dir():
+        return root
+    inner = [d for d in sorted(root.iterdir()) if d.is_dir() and ((d / "train").is_dir() or (d / "val").is_dir())]
+    return inner[0] if len(inner) == 1 else root
+
+
+def data_facts(data_root: str | os.PathLike) -> list[tuple[str, frozenset[int]]]:
+    """What a data root's files say about its edition: ``[(the fact in words, the editions it fits)]``.
+
+    Only facts that name at least one edition are listed: the number of training faces when it is one
+    edition's exact count, a BasicSR ``meta_info`` list (in the root, ``train/`` or ``train/GT/``), and the
+    real-world images (their file names where editions published them, else their count). A subset of the data
+    or the kit's sample set says little; nothing is decoded, so this takes milliseconds.
+
+    Args:
+        data_root: A data root in the course layout (or the folder holding it).
+    """
+    root = Path(data_root).expanduser()
+    if not root.is_dir():
+        return []
+    root = _layout_root(root)
+    facts: list[tuple[str, frozenset[int]]] = []
+    n_train = len(_files(root / TRAIN_GT))
+    by_count = frozenset(y for y, ed in EDITIONS.items() if ed.train_images == n_train)
+    if by_count:
+        facts.append((f"{n_train} training faces in {TRAIN_GT}", by_count))
+    for folder in (root, root / "train", root / TRAIN_GT):
+        for name in _files(folder):
+            fits = frozenset(y for y, ed in EDITIONS.items() if name in (ed.meta_info, ed.course_yml_meta_info))
+            if fits:
+                facts.append((f"the meta_info list {(folder / name).relative_to(root).as_posix()}", fits))
+    real = real_world_folder(root)
+    names = set(_files(real)) if real is not None else set()
+    if names:
+        where = real.relative_to(root).as_posix()
+        fits = frozenset(y for y, ed in EDITIONS.items() if ed.real_world.files and names <= set(ed.real_world.files))
+        if fits:
+            facts.append((f"the real-world file names {where}/{min(names)}-{max(names)}", fits))
+        else:  # names no edition published: the count of those that did not publish theirs
+            fits = frozenset(y for y, ed in EDITIONS.items()
+                             if not ed.real_world.files and ed.real_world.count == len(names))
+            if fits:
+                facts.append((f"{len(names)} real-world images in {where}/", fits))
+    return facts
+
+
+def detect_edition(data_root: str | os.PathLike) -> int | None:
+    """The edition a data root belongs to, from its facts (:func:`data_facts`), or None where they do not decide
+    (no fact, facts that fit several editions, or facts that contradict each other).
+
+    Args:
+        data_root: A data root in the course layout.
+    """
+    facts = data_facts(data_root)
+    if not facts:
+        return None
+    fits = frozenset(EDITIONS)
+    for _, editions in facts:
+        fits &= editions
+    return next(iter(fits)) if len(fits) == 1 else None
+
+
+def describe_facts(facts: list[tuple[str, frozenset[int]]]) -> str:
+    """``"the real-world file names test_real/01.png-06.png (2024)"``: the facts and the editions each fits."""
+    return "; ".join(f"{text} ({', '.join(map(str, sorted(fits)))})" for text, fits in facts)
 
 
 def editions_table() -> str:

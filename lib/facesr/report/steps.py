@@ -11,10 +11,24 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from facesr.errors import FacesrError
+from facesr.report.manifest import note_runs
 
 TEST_PREDICTIONS = "test_predictions"  # in the submitted run's folder; the Readme's predict command writes there
 LEADERBOARD_ZIP = "submission.zip"  # the leaderboard zip of the run's test predictions, beside them
 REAL_WORLD_PREDICTIONS = "test_real_predictions"  # in the submitted run's folder, beside test_predictions
+
+
+def read_submission_tta(run_dir: str | os.PathLike) -> str | None:
+    """The self-ensemble the run's leaderboard zip was made with (None: plain), from its row in
+    ``RUNS_DIR/submissions.csv`` (:func:`facesr.inference.submissions.find_submission`, by the zip's sha256);
+    ``"unknown"`` when the zip is missing or not logged (made outside the kit)."""
+    from facesr.inference.submissions import find_submission
+
+    zip_path = Path(run_dir) / LEADERBOARD_ZIP
+    row = find_submission(Path(run_dir).parent, zip_path) if zip_path.is_file() else None
+    if row is None:
+        return "unknown"
+    return None if row.get("self_ensemble") in (None, "", "none") else row["self_ensemble"]
 
 
 def budget_line(cfg: object) -> str:
@@ -98,6 +112,7 @@ def show_curves(
     from facesr.training import read_run_logs
 
     run_dir = Path(run_dir)
+    note_runs(run_dir.name)
     log, val = read_run_logs(run_dir)
     fig = plot_run_curves(run_dir.name, log, val)
     if figures_dir is not None:
@@ -124,6 +139,7 @@ def show_stage_curves(
     from facesr.report.runs import find_runs, read_logs
     from facesr.report.style import save_figure
 
+    note_runs(*stages)
     baselines = find_runs(Path(baseline).parent, [Path(baseline).name]) if baseline is not None else {}
     fig = plot_stage_curves(read_logs({run: Path(folder) for run, folder in stages.items()}), read_logs(baselines))
     if figures_dir is not None:
@@ -153,6 +169,7 @@ def show_val_outputs(
     from facesr.report.style import save_figure
 
     run_dir = Path(run_dir)
+    note_runs(run_dir.name)
     fig = plot_val_outputs(run_dir, data_root, n=n, trust=trust)
     if figures_dir is not None:
         print(f"saved {save_figure(fig, figures_dir, name or f'{run_dir.name}_val_outputs')}")
@@ -262,15 +279,17 @@ def make_submission(
         psnr_table: a :func:`facesr.report.tables.psnr_table` holding the run: its val PSNR with ``tta`` is logged
             (None, or not in it: the run's val.csv, which has no self-ensemble).
     """
+    from facesr.data.check import test_lq_dir
     from facesr.editions import choose_edition, run_edition
     from facesr.inference.predict import predict
     from facesr.inference.submission import package_submission
     from facesr.inference.submissions import describe_row, find_submission
     from facesr.models import check_param_budget
 
-    lq_dir, run_dir = Path(data_root) / "test" / "LQ", Path(run_dir)
-    edition = choose_edition(edition, run_edition(run_dir)).year
+    run_dir = Path(run_dir)
+    edition = choose_edition(edition, run_edition(run_dir), what=f"run {run_dir.name}").year
     check_param_budget(net, edition)  # FacesrError with the count and the limit, before minutes of predicting
+    lq_dir = test_lq_dir(data_root)  # FacesrError naming test/LQ when the data root has none
     pred_dir = run_dir / TEST_PREDICTIONS
     paths = predict(net, lq_dir, pred_dir, tta=tta)
     val_psnr, val_from = table_psnr(psnr_table, run_dir.name, tta)

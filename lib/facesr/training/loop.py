@@ -63,6 +63,22 @@ from facesr.training.step import build_nets, prepare_batch, train_dataset, train
 from facesr.training.stopping import Cadence, StopSignals, TrainingStopped
 
 
+def check_data_edition(root: Path, cfg: TrainConfig) -> None:
+    """FacesrError, before a fresh run trains, when the data root's facts name another edition than the run's
+    (:func:`facesr.editions.detect_edition`): both facts and the fix; data that do not decide pass."""
+    from facesr.editions import data_facts, describe_facts, detect_edition
+
+    found = detect_edition(root)
+    if found is None or found == cfg.edition:
+        return
+    raise FacesrError(
+        f"the data in {root} are the {found} edition's ({describe_facts(data_facts(root))}), but {cfg.name} trains "
+        f"the {cfg.edition} edition's config (its limit, degradation and network); set EDITION = {found} in the "
+        f"notebook's settings cell (CLI: --edition {found}) to train for {found}, or point the data root at the "
+        f"{cfg.edition} edition's data"
+    )
+
+
 def train(
     cfg: TrainConfig,
     data_root: str | os.PathLike | None = None,
@@ -117,6 +133,8 @@ def _train(
         root = find_data_root(Path(cfg.data_root).expanduser())  # resolved by the caller: nothing is built here
         run_dir = Path(cfg.runs_dir).expanduser() / cfg.name
         ckpt = load_resume(run_dir, cfg, allow_config_change, trust=trust)
+        if ckpt is None:
+            check_data_edition(root, cfg)  # before the first iteration of a fresh run
         init_path = resolve_init(cfg.init, run_dir.parent, cfg.name) if cfg.init and ckpt is None else None
         device = resolve_device(distributed.start(ranks, torch.device(device) if device else None),
                                 verbose=ranks.is_main)

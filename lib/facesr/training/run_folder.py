@@ -77,10 +77,11 @@ def load_resume(
         allow_config_change: Resume although compared fields differ.
         trust: Unpickle ``latest.pt`` in full (runs code from it); the kit's own checkpoints never need it.
     """
+    from facesr.training.checkpoint_files import repair_best, resume_checkpoint
     from facesr.weights.checkpoints import load_checkpoint
 
-    latest = run_dir / "latest.pt"
-    if not latest.exists():
+    latest = resume_checkpoint(run_dir)  # latest.pt; on Drive the newest slot whose checksum matches
+    if latest is None:
         return None
     try:
         ckpt = load_checkpoint(latest, trust=trust)
@@ -90,8 +91,16 @@ def load_resume(
         raise FacesrError(f"{err}{hint}") from None
     if "net_g" not in ckpt or "iter" not in ckpt:
         raise FacesrError(f"{latest} is not a kit training checkpoint (no net_g/iter); move it away to start afresh")
+    repair_best(run_dir, ckpt)
     diff = config_differences(ckpt.get("config", {}), cfg)
     if diff and not allow_config_change:
+        saved_edition = ckpt.get("config", {}).get("edition")
+        if saved_edition != cfg.edition and saved_edition is not None:  # the edition is not a value to change
+            raise FacesrError(
+                f"{run_dir} was trained for the {saved_edition} edition ({'; '.join(diff)}); set EDITION = "
+                f"{saved_edition} in the notebook's settings cell (CLI: --edition {saved_edition}) to continue it, "
+                f"or give the {cfg.edition} run another name (RUN_NAME, --name)"
+            )
         raise FacesrError(
             f"{run_dir} was trained with another config ({'; '.join(diff)}); use another --name for a new run, "
             "or --allow-config-change (notebooks: allow_config_change=True) to continue with the new values"
@@ -216,7 +225,8 @@ def plain_values(obj: Any) -> Any:
 
 def remove_stale_temp_files(run_dir: Path) -> None:
     """Temp files of the kit's own atomic writes left by a killed process (never any other file)."""
-    names = ["latest.pt", "best.pt", "iter_[0-9]*.pt", "config.json", "run_info.json", "log.csv", "val.csv"]
+    names = ["latest.pt", "best.pt", "iter_[0-9]*.pt", "config.json", "run_info.json", "log.csv", "val.csv",
+             "checksums.json"]
     patterns = [temp_pattern(name) for name in names]
     patterns += [f"{name}.tmp" for name in names[3:]] + [".*.pt.link.tmp"]  # the fixed names of older kits
     for pattern in patterns:
@@ -234,12 +244,6 @@ def link_or_save(state: dict, written: Path | None, path: Path) -> Path:
     if written is not None and atomic_link(written, path):
         return path
     return save_checkpoint(state, path)
-
-
-def rotate_checkpoints(run_dir: Path, keep_last: int) -> None:
-    """Keep the ``keep_last`` newest ``iter_NNNNNN.pt`` files (best.pt and latest.pt are separate files)."""
-    for old in sorted(run_dir.glob("iter_[0-9][0-9][0-9][0-9][0-9][0-9].pt"))[:-keep_last]:
-        old.unlink(missing_ok=True)
 
 
 def check_finite(nets: Nets, it: int, kept: str) -> None:
@@ -266,8 +270,13 @@ def save_iteration(
     instead of three; Drive falls back to a full atomic save). latest.pt comes last: a crash before it
     resumes earlier and redoes these iterations identically.
     """
+    from facesr.training.checkpoint_files import on_drive, rotate_checkpoints, save_on_drive
     from facesr.weights.checkpoints import save_checkpoint
 
+    if on_drive(run_dir):  # replaced files fill Drive's Trash: slots written in place (checkpoint_files)
+        save_on_drive(run_dir, state, it, improved, periodic, keep_last, latest=periodic if latest is None else latest)
+        atomic_write_json(run_dir / "run_info.json", state.get("run_info") or {})
+        return
     written = save_checkpoint(state, run_dir / f"iter_{it:06d}.pt") if periodic else None
     if improved:
         written = link_or_save(state, written, run_dir / "best.pt")

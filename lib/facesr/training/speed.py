@@ -31,6 +31,7 @@ class RunPlan:
     device: str
     measured: int  # iterations timed
     session_hours: float = COLAB_SESSION_HOURS
+    storage: str = ""  # what the run keeps on Drive (or disk) and sends to Drive's Trash (checkpoint_files)
 
     @property
     def hours(self) -> float:
@@ -44,7 +45,8 @@ class RunPlan:
         return (f"{self.seconds_per_iter:.3f} s per iteration on {self.device} (data and step, measured over "
                 f"{self.measured} iterations after a warm-up): {self.iterations:,} iterations to go take about "
                 f"{self.hours:.1f} h without validations, {self.sessions} Colab session(s) of at most "
-                f"{self.session_hours:g} h each; every new session resumes from latest.pt")
+                f"{self.session_hours:g} h each; every new session resumes from latest.pt"
+                + (f"\n{self.storage}" if self.storage else ""))
 
 
 def _device_name(device: torch.device) -> str:
@@ -88,8 +90,12 @@ def plan_run(
     with training_numerics(device, cfg.deterministic):  # the run's own: cuDNN autotuning, or deterministic
         seconds = call_freeing_memory(_seconds_per_iteration, line, cfg, root, device, iters, warmup)
     free_memory()  # the timing run's nets are gone: give their cache back before the run itself starts
+    from facesr.training.checkpoint_files import drive_use
+
     done = _trained(Path(run_dir)) if run_dir is not None else 0
-    return RunPlan(seconds, max(0, cfg.iters - done), _device_name(device), iters, session_hours)
+    plan = RunPlan(seconds, max(0, cfg.iters - done), _device_name(device), iters, session_hours)
+    plan.storage = drive_use(cfg, run_dir, plan.hours) if run_dir is not None else ""
+    return plan
 
 
 def _seconds_per_iteration(cfg: Any, root: Path, device: torch.device, iters: int, warmup: int) -> float:
