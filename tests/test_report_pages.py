@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from facesr.data.lq_statistics import STATISTICS  # noqa: E402
 from facesr.report.curves import (  # noqa: E402
     chain_runs,
     plot_loss_curves,
@@ -28,6 +29,7 @@ from facesr.report.curves import (  # noqa: E402
     plot_run_curves,
     plot_stage_curves,
 )
+from facesr.report.degradation_match import DegradationComparison, plot_degradation_match  # noqa: E402
 from facesr.report.explore import (  # noqa: E402
     channel_histograms,
     plot_degradation_result,
@@ -109,6 +111,9 @@ def test_every_figure_is_a_pdf_and_a_png_at_page_size(tmp_path: Path):
                                                 gt, 21.5, "title"),
         "result": plot_degradation_result(kernel, gt[::4, ::4], gt, gt, 25.0, "params"),
         "psnr_histogram": plot_psnr_histogram(rng.normal(24, 1, 40), {"val LQ": 24.2}, title="bicubic"),
+        "degradation_match": plot_degradation_match(DegradationComparison(
+            2024, (), 2, pd.DataFrame({"name": list("ab"), **{s: rng.normal(1, 0.1, 2) for s in STATISTICS}}),
+            pd.DataFrame({"name": list("aabb"), "draw": [0, 1] * 2, **{s: rng.normal(1, 0.2, 4) for s in STATISTICS}}))),
     }  # fmt: skip
     for name, fig in figures.items():
         assert_report_page(fig, tmp_path, name)
@@ -279,6 +284,12 @@ def test_every_table_is_a_booktabs_tabular_with_units_and_the_csv_numbers(tmp_pa
     _, _, tex_path = save_table(machine, tmp_path, "machine_table")
     body = _check_numbers(pd.read_csv(tmp_path / "machine_table.csv"), tex_path.read_text(), {"GPU", "Hours"})
     assert body == [["SwinIR", "1 x NVIDIA A100-SXM4-40GB (39.4 GiB)", "bf16", "300,000", "12.35", "6.75"]]
+    sub = submission_table(psnr, "swinir_l2", "x8", machine, edition=2024)
+    _, _, tex_path = save_table(sub, tmp_path, "submission_table")
+    body = _check_numbers(pd.read_csv(tmp_path / "submission_table.csv"), tex_path.read_text(),
+                          {"Model", "PSNR (dB)", "Expected test PSNR (dB)", "Parameters", "% of limit", "GPU", "Hours"})
+    assert [row[0] for row in body] == ["Bicubic", "SRGAN (MSRResNet-16)", "SwinIR", "SwinIR + MSE finish"]
+    assert body[2][-2:] == ["1 x NVIDIA A100-SXM4-40GB", "12.35"] and body[3][5] == "98.9"  # % of 2,276,356
 
 
 def test_a_score_on_fewer_images_is_never_shown_unmarked(tmp_path: Path):
@@ -301,20 +312,29 @@ def test_a_score_on_fewer_images_is_never_shown_unmarked(tmp_path: Path):
     sub = submission_table(psnr, "swinir_l2", "x8", edition=2024)
     assert sub["role"].tolist() == ["floor", "baseline", "first stage", "submitted"]
     view = table_view(sub)
-    assert "x8, 1 of 8 images" in view.groups and "Expected test PSNR (dB)" not in view.headers
-    assert view.headers == ["Model", "PSNR (dB)", "PSNR (dB)", "Parameters", "% of limit", "GPU", "Hours"]
+    assert "x8, 1 of 8 images" in view.groups
+    assert view.headers == ["Model", "PSNR (dB)", "PSNR (dB)", "Expected test PSNR (dB)", "Parameters", "% of limit",
+                            "GPU", "Hours"]  # fmt: skip
     assert sub.set_index("run").loc["swinir_l2", "percent_of_limit"] == pytest.approx(100 * 2251758 / 2276356)
 
 
-def test_submission_table_has_the_expected_test_hook():
+def test_submission_tables_expected_test_column_is_the_kits_range(tmp_path: Path):
+    from facesr.inference.submissions import SUBMISSIONS_FILE, expected_test
+
     psnr = _psnr_table(x8_images=8)
-    calls = []
-
-    def expected(val: float, year: int) -> tuple[float, float]:
-        calls.append((round(val, 4), year))
-        return (val - 0.2, val - 0.1)
-
-    sub = submission_table(psnr, "srgan", "hflip", edition=2022, expected_test=expected)
-    assert sub["run"].tolist() == ["bicubic", "srgan"]  # the baseline submitted: one row
-    assert calls == [(24.5004, 2022)] and sub["expected_test_psnr"].tolist() == ["", "24.30 to 24.40"]
-    assert "Expected test PSNR (dB)" in table_view(sub).headers
+    sub = submission_table(psnr, "srgan", "hflip", edition=2022).set_index("run")
+    assert sub.index.tolist() == ["bicubic", "srgan"]  # the baseline submitted: one row
+    published = expected_test(24.50041234, 2022).range_text()  # the submitted ensemble's val PSNR
+    assert published[:2] == "24" and sub.loc["srgan", "expected_test_psnr"] == published
+    assert sub.loc["bicubic", "expected_test_psnr"] == ""
+    # the student's own CodaLab scores in the runs folder's submissions.csv widen the range
+    (tmp_path / SUBMISSIONS_FILE).write_text("row,edition,run,val_psnr,codalab_psnr,sha256\n1,2022,srgan,24.0,23.0,ab\n")
+    own = submission_table(psnr, "srgan", "hflip", edition=2022, runs_dir=tmp_path).set_index("run")
+    assert own.loc["srgan", "expected_test_psnr"] == expected_test(24.50041234, 2022, tmp_path).range_text() != published
+    assert own.loc["srgan", "expected_test_psnr"].startswith("23.5004-")  # 24.5004 - 1 dB, the own pair's offset
+    # quick mode's x8 on 1 of 8 images: the range comes from the plain score; 2025 published no pairs
+    x8 = submission_table(_psnr_table(x8_images=1), "swinir_l2", "x8", edition=2024).set_index("run")
+    assert x8.loc["swinir_l2", "expected_test_psnr"] == expected_test(23.25334444, 2024).range_text()
+    none = submission_table(psnr, "swinir_l2", "x8", edition=2025).set_index("run")
+    assert none.loc["swinir_l2", "expected_test_psnr"] == "no published pairs"
+    assert "Expected test PSNR (dB)" in table_view(none.reset_index()).headers

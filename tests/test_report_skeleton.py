@@ -98,7 +98,9 @@ def test_an_edited_report_is_never_replaced(report: Path, quick_run: Path, tmp_p
     (report / "main.tex").write_text(_main_tex(report) + "% my analysis\n", encoding="utf-8")
     moved = write_report(quick_run, figures, edition=2022)
     assert moved.folder == report.with_name("report_2") and "% my analysis" in _main_tex(report)
-    assert report_dir(tmp_path / "drive" / "figures" / "2024") == tmp_path / "drive" / "report" / "2024"
+    drive = tmp_path / "drive" / "facesr"  # a project's figures on Drive: the report beside them, per edition and mode
+    assert report_dir(drive / "figures" / "2024") == drive / "report" / "2024"
+    assert report_dir(drive / "figures" / "2024" / "quick") == drive / "report" / "2024" / "quick"
 
 
 @pytest.mark.skipif(not (shutil.which("pdflatex") and shutil.which("bibtex")), reason="needs pdflatex and bibtex")

@@ -5,6 +5,7 @@ Modules, each named for what it draws or computes (import from them directly):
 - :mod:`~facesr.report.style`: models in order, one colour and label per model, page sizes, saving a figure
   (PDF + PNG).
 - :mod:`~facesr.report.runs`: finding run folders, their logs and ``run_info.json``.
+- :mod:`~facesr.report.manifest`: ``manifest.json`` of a figures folder (what made each saved figure and table).
 - :mod:`~facesr.report.tables`: PSNR and machine tables, CSV + Markdown + LaTeX (``save_table``).
 - :mod:`~facesr.report.table_views`: how a table reads in a report (headers with units, rounding, best bold,
   scores on fewer images marked); :mod:`~facesr.report.submission_table`: the compact submission table.
@@ -14,6 +15,7 @@ Modules, each named for what it draws or computes (import from them directly):
 - :mod:`~facesr.report.explore`: the figures of notebooks 01-02 (data, degradation steps, histograms).
 - :mod:`~facesr.report.widgets`: the course degradation's panel of notebook 02.
 - :mod:`~facesr.report.second_order_panel`: the second-order degradation's panel and knobs (2024/2025).
+- :mod:`~facesr.report.degradation_match`: training LQ against the val LQ over the val set (``compare-degradation``).
 - :mod:`~facesr.report.steps`: the cells notebooks 03-07 share (config and budget, curves, outputs, the
   leaderboard zip).
 - :mod:`~facesr.report.results_steps`: notebook 06's report figures, shared with ``python -m facesr report``.

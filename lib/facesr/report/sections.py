@@ -169,7 +169,12 @@ def _psnr_sentence(facts: ReportFacts) -> str:
     for row, what in ((floor, "bicubic"), (base, "the baseline")):
         if row is not None and row["run"] != sub["run"] and math.isfinite(_score(row, tta)):
             gains.append(f"{_score(sub, tta) - _score(row, tta):+.4f} dB over {what}")
-    return text + (f" ({', '.join(gains)})" if gains else "") + " (@tab:submission)."
+    text += (f" ({', '.join(gains)})" if gains else "") + " (@tab:submission)."
+    expected = str(sub.get("expected_test_psnr") or "")
+    if expected[:1].isdigit():  # a range, not "no published pairs"
+        text += (f" Going by the val-to-test offsets of the {facts.edition.year} results published with both scores "
+                 f"(and of the CodaLab scores we recorded, if any), its test PSNR is expected at {expected} dB.")
+    return text
 
 
 def _psnr(facts: ReportFacts, qualitative: Sequence[str]) -> list[Block]:
@@ -178,8 +183,8 @@ def _psnr(facts: ReportFacts, qualitative: Sequence[str]) -> list[Block]:
         "image), plainly and with self-ensembles (hflip: the input and its mirror image; x8: flips and "
         "rotations); the best value of each column is bold. @fig:face shows one validation face.")]
     blocks.append(_table(facts, "submission_table", "tab:submission",
-                         "The submission against bicubic and the baseline: validation PSNR (dB), parameters, GPU and "
-                         "training hours."))  # fmt: skip
+                         "The submission against bicubic and the baseline: validation PSNR (dB), the test PSNR it leads "
+                         "to expect, parameters, GPU and training hours."))  # fmt: skip
     blocks.append(_table(facts, "psnr_table", "tab:psnr", "Validation PSNR and SSIM of every model at its best "
                                                           "checkpoint."))  # fmt: skip
     first = qualitative[0] if qualitative else "06_qualitative_0"  # one face: five pages hold one grid

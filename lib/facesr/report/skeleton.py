@@ -31,6 +31,7 @@ from typing import IO
 import pandas as pd
 
 from facesr.atomic import atomic_write, atomic_write_json, atomic_write_text
+from facesr.config.quick_mode import QUICK_RUNS
 from facesr.editions import EDITIONS, Edition, choose_edition
 from facesr.errors import FacesrError
 from facesr.report.bibliography import bibtex
@@ -39,7 +40,7 @@ from facesr.report.latex import booktabs_tabular, render_latex
 from facesr.report.runs import FINISH_SUFFIX
 from facesr.report.sections import ReportFacts, report_document
 from facesr.report.style import COLUMN_WIDTH
-from facesr.report.submission_table import ExpectedTest, submission_table
+from facesr.report.submission_table import submission_table
 from facesr.report.table_views import table_view
 from facesr.report.tables import PSNR_REPORT_HIDE, save_table
 
@@ -65,14 +66,18 @@ class ReportFiles:
 
 
 def report_dir(figures_dir: str | os.PathLike) -> Path:
-    """The report folder of a figures folder: its sibling ``report/``, per edition where the figures are.
+    """The report folder of a figures folder: its sibling ``report/``, per edition (and mode) where the figures are.
 
-    ``figures/`` -> ``report/``; ``.../figures/2024/`` (a per-edition figures folder) -> ``.../report/2024/``.
+    ``figures/`` -> ``report/``; ``.../figures/2024/`` (a project's figures on Drive) -> ``.../report/2024/``;
+    ``.../figures/2024/quick/`` (its quick mode) -> ``.../report/2024/quick/``.
     """
     figures = Path(figures_dir).expanduser()
-    if figures.name.isdigit() and int(figures.name) in EDITIONS:
-        return figures.parent.parent / REPORT_FOLDER / figures.name
-    return figures.parent / REPORT_FOLDER
+    folder, tail = figures, []
+    if folder.name == QUICK_RUNS:
+        folder, tail = folder.parent, [QUICK_RUNS]
+    if folder.name.isdigit() and int(folder.name) in EDITIONS:
+        folder, tail = folder.parent, [folder.name, *tail]
+    return folder.parent.joinpath(REPORT_FOLDER, *tail) if tail else figures.parent / REPORT_FOLDER
 
 
 def _digest(path: Path) -> str:
@@ -186,7 +191,6 @@ def write_report(
     edition: int | str | Edition | None = None,
     tta: str | None = None,
     author: str | None = None,
-    expected_test: ExpectedTest | None = None,
 ) -> ReportFiles:
     """Write the report skeleton of the submitted run ``run`` from the figures folder of notebook 06.
 
@@ -199,7 +203,6 @@ def write_report(
         edition: the course edition (None: the run's own, else the default).
         tta: the self-ensemble the submission was made with (None: plain).
         author: the author line (None: a marked blank for the name and matriculation number).
-        expected_test: the hook of the expected test PSNR (see :func:`facesr.report.submission_table.submission_table`).
     """
     from facesr.data.check import real_world_dir
 
@@ -209,7 +212,8 @@ def write_report(
     figures = Path(figures_dir).expanduser()
     psnr = _read_csv(figures, "psnr_table", required=True)
     machine = _read_csv(figures, "machine_table")
-    submission = submission_table(psnr, run_dir.name, tta, machine, ed, expected_test)
+    # the expected test PSNR also uses the CodaLab scores the student recorded in the runs folder's submissions.csv
+    submission = submission_table(psnr, run_dir.name, tta, machine, ed, runs_dir=run_dir.parent)
     save_table(submission, figures, SUBMISSION_TABLE)
     tables = _tables(figures, submission, ed)
     folder = free_report_dir(out if out is not None else report_dir(figures))

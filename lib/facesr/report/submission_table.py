@@ -2,36 +2,37 @@
 
 One row each for bicubic, the edition's baseline run, the submitted run's first stage (when the submitted run
 is an MSE finish ``<name>_l2``) and the submitted run, with the val PSNR plain and with the self-ensemble the
-submission was made with, the parameters against the edition's limit, the GPU and the hours it trained.
-``expected_test_psnr`` is the hook for the edition's val-to-test estimate: a callable passed in fills it.
+submission was made with, the test PSNR that val PSNR leads to expect (the edition's published val/test pairs and
+the student's own scored submissions: :func:`facesr.inference.submissions.expected_test`), the parameters against
+the edition's limit, the GPU and the hours it trained.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import pandas as pd
 
 from facesr.editions import Edition, get_edition
 from facesr.errors import FacesrError
+from facesr.inference.submissions import expected_test
 from facesr.report.runs import FINISH_SUFFIX
 
-# ``expected_test(val_psnr, edition_year)`` -> a (low, high) range in dB, one value, a text, or None.
-ExpectedTest = Callable[[float, int], object]
 ROLES = ("floor", "baseline", "first stage", "submitted")
 
 
-def format_expected(value: object) -> str:
-    """The ``expected_test_psnr`` cell of an ``expected_test`` result: ``"26.41 to 26.58"``, ``"26.50"``, text."""
-    if value is None:
-        return ""
-    if isinstance(value, tuple | list) and len(value) == 2 and all(isinstance(v, int | float) for v in value):
-        return f"{float(value[0]):.2f} to {float(value[1]):.2f}"
-    if isinstance(value, int | float):
-        return f"{float(value):.2f}" if math.isfinite(value) else ""
-    return str(value)
+def expected_from(row: Mapping[str, object], tta: str | None) -> float | None:
+    """The val PSNR a row's expected test PSNR is computed from: the submitted self-ensemble's, unless it was scored
+    on fewer images than the plain one (quick mode's x8 on the first image), then the plain one; None if unknown."""
+    plain = row.get("psnr")
+    value = row.get(f"psnr_{tta}") if tta is not None else plain
+    counts = (row.get("images"), row.get(f"images_{tta}")) if tta is not None else (None, None)
+    if tta is not None and all(c is not None and pd.notna(c) for c in counts) and int(counts[1]) < int(counts[0]):
+        value = plain
+    return float(value) if value is not None and pd.notna(value) else None
 
 
 def _rows(psnr: pd.DataFrame, submitted: str, baseline: str) -> list[tuple[str, str]]:
@@ -57,7 +58,7 @@ def submission_table(
     tta: str | None = None,
     machine: pd.DataFrame | None = None,
     edition: int | str | Edition | None = None,
-    expected_test: ExpectedTest | None = None,
+    runs_dir: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """The compact table of the submission, from the PSNR table and the machine table of notebook 06.
 
@@ -70,8 +71,8 @@ def submission_table(
         tta: the self-ensemble of the submission (None, ``"hflip"`` or ``"x8"``).
         machine: :func:`facesr.report.tables.machine_table` of the runs (None: no GPU and hours columns filled).
         edition: whose limit and baseline (None: the default edition).
-        expected_test: ``expected_test(val_psnr, edition_year)`` gives the expected test PSNR of a val PSNR
-            (the submitted ensemble's where there is one); None leaves the column empty.
+        runs_dir: the runs folder whose ``submissions.csv`` holds the student's own CodaLab scores (their val/test
+            pairs join the edition's published ones in the expected test PSNR); None: the published pairs only.
     """
     ed = get_edition(edition)
     if tta is not None and f"psnr_{tta}" not in psnr.columns:
@@ -87,9 +88,10 @@ def submission_table(
             count = "images_x8" if tta == "x8" else "images"
             row[f"images_{tta}"] = src.get(count)
             row[f"psnr_{tta}"] = float(src[f"psnr_{tta}"]) if pd.notna(src.get(f"psnr_{tta}")) else math.nan
-        scored = row.get(f"psnr_{tta}", row["psnr"]) if tta is not None else row["psnr"]
-        hook = expected_test is not None and run != "bicubic" and pd.notna(scored)
-        row["expected_test_psnr"] = format_expected(expected_test(float(scored), ed.year)) if hook else ""
+        if run != "bicubic":  # the range as the leaderboard's 4 decimals read: "28.8437-28.8475"
+            row["expected_test_psnr"] = expected_test(expected_from(row, tta), ed.year, runs_dir).range_text()
+        else:
+            row["expected_test_psnr"] = ""
         params = src.get("params") if run != "bicubic" else None
         row["params"] = int(params) if params is not None and pd.notna(params) else None
         row["percent_of_limit"] = 100 * row["params"] / ed.param_limit if row["params"] is not None else math.nan

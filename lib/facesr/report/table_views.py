@@ -66,7 +66,7 @@ COLUMNS: dict[str, Column] = {
 # Code columns a report leaves out: run folder names, image counts (said in the score headers), the limit
 # (said beside the table), versions (in the hand-in's Readme.txt).
 HIDDEN = ("run", "role", "images", "images_hflip", "images_x8", "limit", "gpus", "torch", "cuda", "sessions")
-OPTIONAL = ("expected_test_psnr",)  # left out of a report while every cell is empty (the hook unused)
+OPTIONAL = ("expected_test_psnr",)  # left out of a report while every cell is empty
 REPORT_HIDE = "report_hide"  # df.attrs key: more columns a table's own report view leaves out
 FEWER_NOTE = "Left out: a score made on fewer images than the rest of its column."
 
