@@ -223,10 +223,11 @@ else:  # the generator loaded above, or the SUBMIT_RUN given
 # %% [markdown]
 # ## 9. The report skeleton
 #
-# `report/` beside the figures folder: `main.tex` with the handout's sections in its order (model, loss
-# functions with the submitted run's equations and weights, training curves, real-world results, validation
-# PSNR, parameters, training machine), its tables and figures, `references.bib` with the papers of what the
-# run used, and the same report as `report.md` for Word (`pandoc report.md --citeproc -o report.docx`).
+# `report/` beside the figures folder (on Drive `MyDrive/facesr/report/<edition>/`): `main.tex` with the
+# handout's sections in its order (model, loss functions with the submitted run's equations and weights,
+# training curves, real-world results, validation PSNR with the test PSNR it leads to expect, parameters,
+# training machine), its tables and figures, `references.bib` with the papers of what the run used, and the
+# same report as `report.md` for Word (`pandoc report.md --citeproc -o report.docx`).
 # Every number is filled in; boxes marked `<FILL IN: ...>` are for your own analysis. Open
 # `report_overleaf.zip` in Overleaf with New Project > Upload Project; it compiles as it is and fits in five
 # pages. The same as `python -m facesr report RUN`. Running the cell again never replaces a `main.tex` or
@@ -246,8 +247,9 @@ else:
 #
 # One zip with what the course asks for besides the report: the leaderboard zip, the submitted run's
 # `config.json`, logs, `run_info.json` and best checkpoint (an MSE finish: its first stage's logs too), its
-# real-world predictions, your figures (PDF and PNG) and tables (CSV, Markdown, LaTeX) (those the manifest in `FIGURES_DIR` says were made for this
-# run's edition and mode, on whichever runtime), the CodaLab screenshot (`SCREENSHOT`), the kit's code and a
+# real-world predictions, your figures (PDF and PNG) and tables (CSV, Markdown, LaTeX) that the manifest in
+# `FIGURES_DIR` says were made for this run's edition and mode (on whichever runtime), the CodaLab screenshot
+# (`SCREENSHOT`), the kit's code and a
 # `Readme.txt` (files, libraries with their versions, the commands that reproduce the run, parameter count
 # against your edition's limit, val PSNR, the zip's self-ensemble). Whatever is still missing is listed there and
 # printed, with the notebook that makes it. The same as

@@ -18,7 +18,7 @@ import pytest
 from facesr.cli import main
 from facesr.report.bibliography import BIBLIOGRAPHY, run_citations
 from facesr.report.sections import HANDOUT_SECTIONS
-from facesr.report.skeleton import OVERLEAF_ZIP, report_dir, write_report
+from facesr.report.skeleton import OVERLEAF_ZIP, report_dir, run_figures_dir, write_report
 from facesr.report.tables import psnr_table, save_table
 
 PAGE_LIMIT = 5  # docs/course.md section 11
@@ -91,7 +91,8 @@ def test_the_skeleton_has_every_handout_section_and_blanks_only_for_analysis(rep
     assert cited == set(keys)  # every entry cited, every citation in the file
 
 
-def test_an_edited_report_is_never_replaced(report: Path, quick_run: Path, tmp_path: Path) -> None:
+def test_an_edited_report_is_never_replaced(report: Path, quick_run: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     figures = report.parent / "figures"
     again = write_report(quick_run, figures, edition=2022)
     assert again.folder == report  # unchanged since the kit wrote it: written again in place
@@ -101,6 +102,8 @@ def test_an_edited_report_is_never_replaced(report: Path, quick_run: Path, tmp_p
     drive = tmp_path / "drive" / "facesr"  # a project's figures on Drive: the report beside them, per edition and mode
     assert report_dir(drive / "figures" / "2024") == drive / "report" / "2024"
     assert report_dir(drive / "figures" / "2024" / "quick") == drive / "report" / "2024" / "quick"
+    monkeypatch.setenv("FACESR_DRIVE", str(tmp_path / "drive"))  # the CLI's default: notebook 06's folder on Drive
+    assert run_figures_dir(quick_run) == drive / "figures" / "2022" / "quick"
 
 
 @pytest.mark.skipif(not (shutil.which("pdflatex") and shutil.which("bibtex")), reason="needs pdflatex and bibtex")

@@ -212,14 +212,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from facesr.colab import kit_root
     from facesr.editions import edition_year
     from facesr.report.results_steps import make_report_figures
-    from facesr.report.skeleton import print_report, write_report
+    from facesr.report.skeleton import print_report, run_figures_dir, write_report
     from facesr.report.tables import best_tta
 
     edition = edition_year(args.edition, "--edition") if args.edition is not None else None
-    figures = Path(args.figures).expanduser() if args.figures else kit_root() / "figures"
+    figures = Path(args.figures).expanduser() if args.figures else run_figures_dir(args.run, edition)
     faces = [f.strip() for f in args.faces.split(",") if f.strip()]
     make_report_figures(args.run, figures, args.data, args.models, faces, edition, args.trust_checkpoint)
     tta = None if args.tta == "none" else args.tta
@@ -383,7 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("report", _cmd_report, "write the report skeleton of a run (main.tex, references.bib, report.md, the "
             "Overleaf zip) beside the figures folder, from notebook 06's figures and tables")
     p.add_argument("run", metavar="RUN", help="the submitted run's folder")
-    p.add_argument("--figures", default=None, metavar="DIR", help="the figures folder (default: the kit's figures/)")
+    p.add_argument("--figures", default=None, metavar="DIR",
+                   help="the figures folder (default: the project's for the run's edition and mode, as notebook 06 "
+                        "and handin use it: on Drive with FACESR_DRIVE, else the kit's figures/)")
     p.add_argument("--out", default=None, metavar="DIR", help="the report folder (default: report/ beside --figures)")
     p.add_argument("--data", default=None, metavar="ROOT",
                    help="data root: also remake the face grids (and the PSNR table if missing) from it")

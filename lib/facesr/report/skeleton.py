@@ -80,6 +80,20 @@ def report_dir(figures_dir: str | os.PathLike) -> Path:
     return folder.parent.joinpath(REPORT_FOLDER, *tail) if tail else figures.parent / REPORT_FOLDER
 
 
+def run_figures_dir(run: str | os.PathLike, edition: int | str | Edition | None = None) -> Path:
+    """The figures folder notebook 06 wrote for a run: the project's on Drive for its edition and mode when there is
+    a Drive (``FACESR_DRIVE``), else the kit's ``figures/`` (:func:`facesr.report.handin.default_figures_dir`).
+
+    Args:
+        run: the run folder (its config.json says its edition and whether it is a quick run).
+        edition: the edition (None: the run's own, else the default).
+    """
+    from facesr.report.handin import default_figures_dir
+
+    config = _read_config(Path(run).expanduser())
+    return default_figures_dir(choose_edition(edition, config.get("edition")).year, bool(config.get("quick")))
+
+
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
