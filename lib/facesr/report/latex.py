@@ -59,6 +59,9 @@ def _column_spec(view: TableView) -> str:
     """l for text, r for numbers, and a ragged paragraph column for text too long for the line (a GPU, a network):
     as wide as the text width leaves it beside the other columns' estimated widths (at least 1 in)."""
     longest = [max([len(view.headers[k]), *(len(row[k]) for row in view.cells)]) for k in range(len(view.headers))]
+    for group in set(view.groups) - {""}:  # a group heading wider than its columns widens them
+        span = [k for k, g in enumerate(view.groups) if g == group]
+        longest = [max(n, -(-len(group) // len(span))) if k in span else n for k, n in enumerate(longest)]
     widths = [n * CHAR_IN + 2 * SEP_IN for n in longest]
     free = FULL_WIDTH - sum(w for w, wide in zip(widths, view.wide, strict=True) if not wide)
     n_wide = sum(view.wide) or 1

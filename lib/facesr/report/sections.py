@@ -170,10 +170,12 @@ def _psnr_sentence(facts: ReportFacts) -> str:
         if row is not None and row["run"] != sub["run"] and math.isfinite(_score(row, tta)):
             gains.append(f"{_score(sub, tta) - _score(row, tta):+.4f} dB over {what}")
     text += (f" ({', '.join(gains)})" if gains else "") + " (@tab:submission)."
-    expected = str(sub.get("expected_test_psnr") or "")
+    expected, year = str(sub.get("expected_test_psnr") or ""), facts.edition.year
     if expected[:1].isdigit():  # a range, not "no published pairs"
-        text += (f" Going by the val-to-test offsets of the {facts.edition.year} results published with both scores "
-                 f"(and of the CodaLab scores we recorded, if any), its test PSNR is expected at {expected} dB.")
+        text += (f" Going by the val-to-test offsets of the {year} results published with both scores (and of the "
+                 f"CodaLab scores we recorded, if any), its test PSNR is expected at {expected} dB.")
+    elif expected:
+        text += f" The {year} edition published no result with both a val and a test PSNR to expect a test PSNR from."
     return text
 
 
@@ -183,8 +185,8 @@ def _psnr(facts: ReportFacts, qualitative: Sequence[str]) -> list[Block]:
         "image), plainly and with self-ensembles (hflip: the input and its mirror image; x8: flips and "
         "rotations); the best value of each column is bold. @fig:face shows one validation face.")]
     blocks.append(_table(facts, "submission_table", "tab:submission",
-                         "The submission against bicubic and the baseline: validation PSNR (dB), the test PSNR it leads "
-                         "to expect, parameters, GPU and training hours."))  # fmt: skip
+                         "The submission against bicubic and the baseline: validation PSNR (dB), parameters, GPU and "
+                         "training hours."))  # fmt: skip
     blocks.append(_table(facts, "psnr_table", "tab:psnr", "Validation PSNR and SSIM of every model at its best "
                                                           "checkpoint."))  # fmt: skip
     first = qualitative[0] if qualitative else "06_qualitative_0"  # one face: five pages hold one grid
