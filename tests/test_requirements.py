@@ -1,10 +1,12 @@
-"""The versions the kit says it runs on are the ones CI tests (.ci/run): requirements.txt's lower bounds are
-pinned in requirements-floor.txt, and requirements-colab.txt holds Colab's versions as docs/course.md
-section 12 lists them."""
+"""The versions the kit says it runs on are the ones CI tests (.ci/run): requirements.txt declares every package
+the kit imports, its lower bounds are pinned in requirements-floor.txt, and requirements-colab.txt holds Colab's
+versions as docs/course.md section 12 lists them."""
 
 from __future__ import annotations
 
+import ast
 import re
+import sys
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -13,11 +15,16 @@ from packaging.version import Version
 
 REPO = Path(__file__).resolve().parents[1]
 NOT_ON_COLAB = {"spandrel"}  # facesr.colab.setup_runtime installs it there
+# import name -> distribution, where they differ; other import names are their distribution's name
+DISTRIBUTION_OF = {"cv2": "opencv-python-headless", "skimage": "scikit-image", "PIL": "pillow", "zmq": "pyzmq",
+                   "IPython": "ipython"}  # fmt: skip
+NOT_INSTALLED = {"facesr", "google"}  # the kit itself; google.colab exists on Colab only, imported only there
 
 
 def _requirements(name: str) -> dict[str, Requirement]:
+    """The requirements a file names itself (its ``-r`` includes left out)."""
     lines = (line.split("#", 1)[0].strip() for line in (REPO / name).read_text(encoding="utf-8").splitlines())
-    reqs = [Requirement(line) for line in lines if line]
+    reqs = [Requirement(line) for line in lines if line and not line.startswith("-")]
     by_name = {canonicalize_name(r.name): r for r in reqs}
     assert len(by_name) == len(reqs), f"{name} names a package twice"
     return by_name
@@ -37,6 +44,31 @@ def _colab_versions() -> dict[str, str]:
     pins = re.findall(r"`([A-Za-z0-9_.-]+)==([^`\s]+)`", section.group(0))
     assert pins, "docs/course.md section 12 lists no `name==version` pins"
     return {canonicalize_name(name): version for name, version in pins}
+
+
+def _imported_distributions(*folders: str) -> dict[str, set[str]]:
+    """Distribution -> the files under ``folders`` that import it (absolute imports, standard library left out)."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(p for folder in folders for p in (REPO / folder).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for top in {m.split(".")[0] for m in modules} - set(sys.stdlib_module_names) - NOT_INSTALLED:
+                found.setdefault(canonicalize_name(DISTRIBUTION_OF.get(top, top)), set()).add(str(path.relative_to(REPO)))
+    return found
+
+
+def test_every_imported_package_is_declared():
+    runtime, dev = _requirements("requirements.txt"), _requirements("requirements-dev.txt")
+    for folders, declared, where in ((("lib", "notebooks"), set(runtime), "requirements.txt"),
+                                     (("tests", "benchmarks"), set(runtime) | set(dev), "requirements-dev.txt")):  # fmt: skip
+        undeclared = {dist: sorted(files) for dist, files in _imported_distributions(*folders).items()
+                      if dist not in declared}  # fmt: skip
+        assert not undeclared, f"{where} does not declare these imports: {undeclared}"
 
 
 def test_floor_file_pins_every_lower_bound_of_requirements_txt():
