@@ -60,7 +60,7 @@ def saved_bytes(nets: Nets, lq_size: int, amp: bool) -> tuple[int, int]:
     gt = torch.rand(1, 3, 4 * lq_size, 4 * lq_size)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if amp else contextlib.nullcontext()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast:
-        loss = nets.pixel_loss(net(lq).float(), gt)
+        loss = nets.terms["l_pix"][1](net(lq).float(), gt)
     loss.backward()  # the step as the trainer runs it; also checks the graph is complete
     return sum(storages.values()), max(storages.values())
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from facesr.config import get_config, parse_overrides, validate_config
-from facesr.config.named_configs import CONFIGS
+from facesr.config.named_configs import config_names
 from facesr.config.quick_mode import QUICK_WARMUP_SHARE
 from facesr.config.train_config import TrainConfig, config_table
 from facesr.errors import FacesrError
@@ -30,7 +30,9 @@ def test_esrgan_differs_from_srgan_only_in_the_generator() -> None:
     assert esrgan["generator"] == "rrdbnet"
     assert esrgan["generator_args"] == {"mid_channels": 64, "num_blocks": 23, "growth_channels": 32}
     diff = {k for k in srgan if srgan[k] != esrgan[k]}
-    assert diff == {"name", "generator", "generator_args"}
+    assert diff == {"name", "generator", "generator_args", "why"}
+    assert "on a 16 GB T4 use batch_size 4" in esrgan["why"]  # as the 2024 one says
+    assert "16 GB T4" in get_config("esrgan_gan", quick=False).why
 
 
 def test_esrgan_gan_is_the_reports_gan_recipe() -> None:
@@ -75,12 +77,12 @@ def test_the_kit_classes_default_to_the_config_args() -> None:
     pytest.importorskip("spandrel")
     import torch
 
-    from facesr.config.named_configs import RCAN_ARGS, SWINIR_ARGS
-    from facesr.models import build_generator
+    from facesr.models import build_generator, generator_record
 
     with torch.device("meta"):
-        for name, args in (("swinir", SWINIR_ARGS), ("rcan", RCAN_ARGS)):
-            assert get_config(name, quick=False).generator_args == args
+        for name in ("swinir", "rcan"):
+            args = generator_record(name).defaults
+            assert get_config(name, quick=False).generator_args == args  # 2022's size is the classes' default
             hp = build_generator(name).hyperparameters  # spandrel records the arguments it was built with
             assert {k: hp[k] for k in args} == args
 
@@ -130,7 +132,7 @@ def test_quick_mode_shrinks_every_config(monkeypatch: pytest.MonkeyPatch, smoke:
     from facesr.data.sample import default_sample_root
 
     monkeypatch.delenv("FACESR_QUICK", raising=False)
-    for name in CONFIGS:
+    for name in config_names(2022):
         full, quick = get_config(name, quick=False), get_config(name, quick=True, smoke=smoke)
         assert quick.quick and quick.iters <= (4 if smoke else 600) and quick.batch_size <= 4
         assert quick.gt_patch == (128 if full.is_gan else 64)  # crops; the discriminator needs 128
@@ -171,7 +173,7 @@ def test_keyword_overrides_and_errors() -> None:
     cfg = get_config("esrgan", quick=False, batch_size=4, generator_args={"num_blocks": 8}, amp=False)
     assert cfg.batch_size == 4 and not cfg.amp
     assert cfg.generator_args == {"mid_channels": 64, "num_blocks": 8, "growth_channels": 32}  # merged
-    assert CONFIGS["esrgan"].generator_args["num_blocks"] == 23  # the named config is not modified
+    assert get_config("esrgan", quick=False, edition=2022).generator_args["num_blocks"] == 23  # the named config is not modified
     with pytest.raises(FacesrError, match="batch_size"):
         get_config("srgan", batch_sise=4)
     with pytest.raises(FacesrError, match="srgan, esrgan, esrgan_gan, msrresnet20"):
@@ -203,6 +205,13 @@ def test_parse_overrides_uses_field_types() -> None:
         parse_overrides(["amp=maybe"])
 
 
+def test_quick_mode_of_an_unknown_generator_is_one_line() -> None:
+    from facesr.config.quick_mode import shrink
+
+    with pytest.raises(FacesrError, match=r"^unknown generator 'edsr'; known generators: msrresnet, "):
+        shrink(dataclasses.replace(get_config("srgan", quick=False), generator="edsr"))
+
+
 def test_schedule_follows_iters_unless_given() -> None:
     assert get_config("srgan", quick=False, iters=1000).periods == [500, 500]
     assert get_config("srgan", quick=False, iters=1000, periods=[900, 100]).periods == [900, 100]
@@ -210,7 +219,7 @@ def test_schedule_follows_iters_unless_given() -> None:
 
 
 def test_dict_round_trip_and_table() -> None:
-    for name in CONFIGS:
+    for name in config_names(2022):
         cfg = get_config(name, quick=False)
         text = json.dumps(cfg.to_dict())  # config.json must be plain JSON
         again = TrainConfig.from_dict(json.loads(text))
@@ -225,7 +234,7 @@ def test_dict_round_trip_and_table() -> None:
 
 
 def test_returned_config_does_not_share_mutables_with_the_named_config() -> None:
-    for name in CONFIGS:
+    for name in config_names(2022):
         cfg = get_config(name, quick=False)
         before = get_config(name, quick=False)
         cfg.periods.append(1)
@@ -264,12 +273,16 @@ def test_each_edition_s_configs_build_and_fit_its_limit(year: int, no_edition_en
 
     from facesr.config.named_configs import REPORT_CONFIGS, config_names, in_budget_names
     from facesr.editions import get_edition
+    from facesr.models import generator_record, generator_records
 
     limit = get_edition(year).param_limit
     names = config_names(year)
     expected = dict(IN_BUDGET) if year == 2022 else dict(IN_BUDGET_150)
-    assert names == [*REPORT_CONFIGS, *expected, *(f"{n}_l2" for n in expected)]
-    assert in_budget_names(year) == (["msrresnet20"] if year == 2022 else ["msrresnet26"]) + ["swinir", "rcan"]
+    # every registered network with a size within the limit has an in-budget config, after the MSRResNets
+    sized = [r.name for r in generator_records() if r.size_for(limit)]
+    msr = [n for n in expected if n.startswith("msrresnet")]
+    assert names == [*REPORT_CONFIGS, *msr, *sized, *(f"{n}_l2" for n in (*msr, *sized))]
+    assert in_budget_names(year) == [msr[-1], *sized] and {"swinir", "rcan"} <= set(sized)
     has_spandrel = importlib.util.find_spec("spandrel") is not None
     for name in names:
         cfg = get_config(name, quick=False, edition=year)
@@ -282,9 +295,11 @@ def test_each_edition_s_configs_build_and_fit_its_limit(year: int, no_edition_en
         n = _count(cfg)
         if name in REPORT_CONFIGS:
             assert n == (1_517_571 if cfg.generator.startswith("msrresnet") else 16_697_987)
-        else:
+        elif name in expected:  # the kit's own, with its words on memory
             assert n == expected[name] <= limit
             assert f"{n:,}" in cfg.why and "GiB" in cfg.why and f"{limit:,}" in cfg.why and "16 GB T4" in cfg.why
+        else:  # a registered network: the size its record counts
+            assert n == generator_record(cfg.generator).size_for(limit)[0] <= limit and f"{n:,}" in cfg.why
 
 
 def test_msrresnet26_is_refused_for_2022_with_the_numbers(no_edition_env: None) -> None:
@@ -366,7 +381,7 @@ def test_edition_sizes_follow_the_2022_rules(no_edition_env: None) -> None:
 @pytest.mark.parametrize("year", [2023, 2024, 2025])
 @pytest.mark.parametrize("smoke", [False, True], ids=["quick", "smoke"])
 def test_quick_mode_shrinks_every_edition_s_configs(year: int, smoke: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    from facesr.config.quick_mode import QUICK_GENERATORS
+    from facesr.models import generator_record
 
     monkeypatch.delenv("FACESR_QUICK", raising=False)
     for name in config_names_of(year):
@@ -376,7 +391,7 @@ def test_quick_mode_shrinks_every_edition_s_configs(year: int, smoke: bool, monk
         assert (quick.gt_usm, quick.usm_target) == (full.gt_usm, full.usm_target)
         if full.generator == "msrresnet_basicsr":  # BasicSR's MSRResNet shrinks like MMEditing's
             assert quick.generator_args == full.generator_args
-            assert QUICK_GENERATORS["msrresnet_basicsr"] == QUICK_GENERATORS["msrresnet"]
+            assert generator_record("msrresnet_basicsr").quick == generator_record("msrresnet").quick
             assert smoke or (quick.iters, quick.lr) == (400, 2e-4) or full.init
         if full.generator == "swinir":  # 2 groups of 2 blocks at the configured width
             assert quick.generator_args["depths"] == [2, 2] and quick.generator_args["embed_dim"] == 78

@@ -266,14 +266,34 @@ def test_rrdbnet_init() -> None:
 
 
 def test_build_generator() -> None:
-    assert set(GENERATORS) == {"msrresnet", "msrresnet_basicsr", "rrdbnet", "swinir", "rcan"}  # swinir, rcan: test_zoo
+    from facesr.models import generator_records
+
+    assert list(GENERATORS) == [r.name for r in generator_records()]  # swinir, rcan: test_zoo
+    assert all(GENERATORS[r.name] is r.build for r in generator_records())
     net = build_generator("msrresnet", num_blocks=1, mid_channels=8)
     assert isinstance(net, MSRResNet) and net.num_blocks == 1
     assert isinstance(build_generator("RRDBNet", num_blocks=1, mid_channels=8, growth_channels=4), RRDBNet)
-    with pytest.raises(FacesrError, match="msrresnet, msrresnet_basicsr, rcan, rrdbnet, swinir"):
+    with pytest.raises(FacesrError, match=f"unknown generator 'edsr'; known generators: {', '.join(GENERATORS)}"):
         build_generator("edsr")
     with pytest.raises(FacesrError, match="num_block"):
         build_generator("msrresnet", num_block=3)
+
+
+def test_every_record_labels_its_net_and_counts_its_sizes() -> None:
+    """A record's in-budget sizes are keyed by their true parameter counts (the configs trust them)."""
+    from facesr.models import generator_records
+
+    for record in generator_records():
+        assert record.describe({}) and GENERATORS[record.name] is record.build
+        for n, args in record.sizes.items():
+            try:
+                with torch.device("meta"):
+                    net = build_generator(record.name, **args)
+            except FacesrError:  # a spandrel network without spandrel (test_zoo has it)
+                continue
+            assert count_parameters(net) == n, (record.name, args)
+    assert generator_label("swinir", {}) == "SwinIR 84, 4x6, window 8"  # the record's defaults fill the label
+    assert generator_label("rcan", {"n_resgroups": 4}) == "RCAN 64, 4 groups x 6 blocks"
 
 
 def test_describe_state_dict() -> None:

@@ -48,7 +48,7 @@ def test_the_cpu_path_makes_the_same_pairs_as_before(sample_root: Path) -> None:
 def test_the_gpu_path_draws_the_cpu_paths_crop_flip_and_parameters(sample_root: Path) -> None:
     cpu, draws = TrainDataset(sample_root, gt_patch=64), TrainDataset(sample_root, gt_patch=64, degrade=False)
     cfg = get_config("srgan", quick=True, gt_patch=64)
-    nets = Nets(net_g=torch.nn.Identity(), net_g_ema=torch.nn.Identity(), optimizer_g=None, pixel_loss=None,
+    nets = Nets(net_g=torch.nn.Identity(), net_g_ema=torch.nn.Identity(), optimizer_g=None,
                 gpu_degrade=True)
     keys = [(i, (0, 3, i)) for i in (2, 9, 17)]
     lq, gt = prepare_batch(_collate(draws, keys), cfg, nets, torch.device("cpu"))
@@ -72,7 +72,7 @@ def test_the_gpu_data_path_and_the_generator_run_on_the_meta_device(edition: int
     root = sample_root if edition == 2022 else root_2024
     batch = _collate(train_dataset(cfg, root / "train" / "GT", on_device=True), [(i, (0, 1, i)) for i in range(2)])
     meta = torch.device("meta")
-    nets = Nets(net_g=torch.nn.Identity(), net_g_ema=torch.nn.Identity(), optimizer_g=None, pixel_loss=None,
+    nets = Nets(net_g=torch.nn.Identity(), net_g_ema=torch.nn.Identity(), optimizer_g=None,
                 gpu_degrade=True, channels_last=True)
     lq, gt = prepare_batch(batch, cfg, nets, meta)
     side = gt_patch or 512

@@ -18,7 +18,8 @@ NOT_ON_COLAB = {"spandrel"}  # facesr.colab.setup_runtime installs it there
 # import name -> distribution, where they differ; other import names are their distribution's name
 DISTRIBUTION_OF = {"cv2": "opencv-python-headless", "skimage": "scikit-image", "PIL": "pillow", "zmq": "pyzmq",
                    "IPython": "ipython"}  # fmt: skip
-NOT_INSTALLED = {"facesr", "google"}  # the kit itself; google.colab exists on Colab only, imported only there
+# the kit itself; Colab's own google.colab and googleapiclient, imported only there (an ImportError says so)
+NOT_INSTALLED = {"facesr", "google", "googleapiclient"}
 
 
 def _requirements(name: str) -> dict[str, Requirement]:
@@ -49,6 +50,7 @@ def _colab_versions() -> dict[str, str]:
 def _imported_distributions(*folders: str) -> dict[str, set[str]]:
     """Distribution -> the files under ``folders`` that import it (absolute imports, standard library left out)."""
     found: dict[str, set[str]] = {}
+    scripts = {p.stem for folder in ("tests", "benchmarks") for p in (REPO / folder).glob("*.py")}  # put on sys.path
     for path in sorted(p for folder in folders for p in (REPO / folder).rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
@@ -57,7 +59,7 @@ def _imported_distributions(*folders: str) -> dict[str, set[str]]:
                 modules = [node.module]
             else:
                 continue
-            for top in {m.split(".")[0] for m in modules} - set(sys.stdlib_module_names) - NOT_INSTALLED:
+            for top in {m.split(".")[0] for m in modules} - set(sys.stdlib_module_names) - NOT_INSTALLED - scripts:
                 found.setdefault(canonicalize_name(DISTRIBUTION_OF.get(top, top)), set()).add(str(path.relative_to(REPO)))
     return found
 

@@ -1,13 +1,23 @@
-"""Training losses with MMEditing 0.x semantics: pixel losses, VGG perceptual loss, relativistic GAN loss.
+"""Training losses with MMEditing 0.x semantics: pixel losses, VGG perceptual loss, relativistic GAN loss; and
+the record of each term of the generator's loss (:class:`LossTerm`).
 
 All losses use mean reduction and return a scalar tensor already multiplied by their weight, so the
 trainer only sums them (docs/course.md section 6).
+
+One record per term says what the kit needs to know of it: its log name, its weight and how to build it.
+The step computes the terms a run uses (:func:`run_terms`) by name, the non-finite guard names them, and
+``log.csv`` has one column each; :func:`register_loss_term` adds a term from anywhere (a notebook, a test)
+without editing the library. A registered term's weight is a field of the config when the kit has one for it
+(``pixel_weight``, ``perceptual_weight``, ``gan_weight``), else an entry of ``TrainConfig.loss_weights``
+(``--set loss_weights.fft_weight=0.1``), saved in config.json and compared on resume like any field.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -162,3 +172,142 @@ class RelativisticGANLoss(nn.Module):
     def discriminator_loss_fake(self, fake_logits: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor:
         """``0.5 * BCE(D(sr.detach()) - mean(D(gt).detach()), 0)``."""
         return 0.5 * self._bce(fake_logits - real_logits.detach().mean(), False)
+
+
+class GeneratorGANLoss(nn.Module):
+    """The generator's relativistic GAN term of a step: ``D(gt)`` (detached) and ``D(sr)`` through the run's
+    discriminator, which the step freezes for it (its plain module: no gradient of D to synchronise).
+
+    Args:
+        net_d: The run's discriminator.
+        loss_weight: Weight of the term (``gan_weight``).
+    """
+
+    def __init__(self, net_d: nn.Module, loss_weight: float = 5e-3) -> None:
+        super().__init__()
+        self.net_d = net_d
+        self.gan = RelativisticGANLoss(loss_weight=loss_weight)
+
+    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        real = self.net_d(gt).detach()
+        fake = self.net_d(sr)
+        return self.gan.generator_loss(real.float(), fake.float())
+
+
+# ------------------------------------------------------------------------------ the terms of the generator's loss
+
+TERM_INPUTS = ("sr", "gt", "lq")  # what a term may be computed from: the output (fp32), the GT, the LQ
+PIXEL_TERM = "l_pix"  # in every run: the progress bar's loss, log.csv's first loss column
+
+
+@dataclass(frozen=True)
+class TermContext:
+    """What building a term may need besides the run's config.
+
+    Args:
+        net_d: The run's discriminator (GAN runs), else None.
+    """
+
+    net_d: nn.Module | None = None
+
+
+@dataclass(frozen=True)
+class LossTerm:
+    """One term of the generator's loss, written once.
+
+    Args:
+        name: Its log name: the key the step returns, the column of log.csv, the name the guard reports.
+        weight: Its weight: a field of the run's config (``perceptual_weight``), or for a term the config has no
+            field for, its key in ``TrainConfig.loss_weights``.
+        build: ``build(cfg, weight, context)`` -> the module that computes the weighted term.
+        inputs: What the module is called with, in order: ``"sr"`` (the output, fp32), ``"gt"``, ``"lq"``.
+        autocast: Computed under the run's autocast (a network runs inside), else in fp32.
+        required: In every run whatever its weight (the pixel loss); else in a run whose weight is > 0 and,
+            when given, ``active(cfg)`` holds.
+        active: A further condition on the config (the perceptual loss needs layers).
+        discriminator_terms: The log names of the discriminator's terms that come with it (the GAN term).
+    """
+
+    name: str
+    weight: str
+    build: Callable[[Any, float, TermContext], nn.Module]
+    inputs: tuple[str, ...] = ("sr", "gt")
+    autocast: bool = False
+    required: bool = False
+    active: Callable[[Any], bool] | None = None
+    discriminator_terms: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier() or not self.weight.isidentifier():
+            raise FacesrError(f"loss term {self.name!r} (weight {self.weight!r}): use identifiers, e.g. "
+                              "name='l_fft', weight='fft_weight'")
+        if not self.inputs or any(i not in TERM_INPUTS for i in self.inputs):
+            raise FacesrError(f"loss term {self.name!r}: inputs {self.inputs} must name {', '.join(TERM_INPUTS)}")
+
+
+def _gan_term(cfg: Any, weight: float, context: TermContext) -> nn.Module:
+    if context.net_d is None:
+        raise FacesrError("the relativistic GAN term needs the run's discriminator (gan_weight > 0 builds it)")
+    return GeneratorGANLoss(context.net_d, loss_weight=weight)
+
+
+# Every registered term, in the order the step adds them up and log.csv lists them (the kit's own, at the end
+# of this module, first).
+_TERMS: dict[str, LossTerm] = {}
+
+
+def register_loss_term(term: LossTerm, replace: bool = False) -> LossTerm:
+    """Add ``term`` to the terms a run may use (the same term again changes nothing) and return it.
+
+    Args:
+        term: The term's record.
+        replace: Replace another term of the same name (else FacesrError).
+    """
+    old = _TERMS.get(term.name)
+    if old is not None and old != term and not replace:
+        raise FacesrError(f"a loss term named {term.name!r} is registered already; pick another name or pass "
+                          "replace=True")
+    taken = {n for t in _TERMS.values() if t.name != term.name for n in (t.name, *t.discriminator_terms)}
+    clash = taken & {term.name, *term.discriminator_terms}
+    if clash:
+        raise FacesrError(f"loss term {term.name!r}: the log name(s) {', '.join(sorted(clash))} are another "
+                          "term's; pick others")
+    _TERMS[term.name] = term
+    return term
+
+
+def unregister_loss_term(name: str) -> LossTerm:
+    """Remove the term ``name`` and return its record (FacesrError when unknown)."""
+    if name not in _TERMS:
+        raise FacesrError(f"unknown loss term {name!r}; known: {', '.join(_TERMS)}")
+    return _TERMS.pop(name)
+
+
+def loss_terms() -> tuple[LossTerm, ...]:
+    """Every registered term, in the order the step adds them up (the kit's own first)."""
+    return tuple(_TERMS.values())
+
+
+def term_weight(cfg: Any, term: LossTerm) -> float:
+    """The weight of ``term`` in the run of ``cfg``: its config field, else its entry in ``cfg.loss_weights``."""
+    if hasattr(cfg, term.weight):
+        return float(getattr(cfg, term.weight))
+    return float((getattr(cfg, "loss_weights", None) or {}).get(term.weight, 0.0))
+
+
+def run_terms(cfg: Any) -> tuple[LossTerm, ...]:
+    """The terms the run of ``cfg`` trains on, in order (:attr:`LossTerm.required`, else a weight > 0)."""
+    return tuple(t for t in _TERMS.values()
+                 if t.required or (term_weight(cfg, t) > 0 and (t.active is None or t.active(cfg))))
+
+
+for _term in (
+    LossTerm(PIXEL_TERM, "pixel_weight", lambda cfg, w, ctx: build_pixel_loss(cfg.pixel_loss, loss_weight=w),
+             required=True),
+    LossTerm("l_percep", "perceptual_weight",
+             lambda cfg, w, ctx: PerceptualLoss(layer_weights=cfg.perceptual_layers, criterion="l1",
+                                                perceptual_weight=w, weights=cfg.vgg_weights),
+             autocast=True, active=lambda cfg: bool(cfg.perceptual_layers)),
+    LossTerm("l_g_gan", "gan_weight", _gan_term, autocast=True, discriminator_terms=("l_d_real", "l_d_fake")),
+):
+    register_loss_term(_term)

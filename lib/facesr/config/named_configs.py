@@ -4,18 +4,26 @@ Each edition of the course (:mod:`facesr.editions`) has its own configs: ``srgan
 (MMEditing's settings for 2022 and 2023, BasicSR's for 2024 and 2025), ``esrgan`` and ``esrgan_gan`` the seed
 report's two other experiments under that edition's degradation and schedule, and the in-budget configs fill
 the edition's limit: msrresnet20, swinir and rcan under 2022's 1,821,085 parameters; msrresnet26, swinir and
-rcan sized to 2,276,356 for 2023-2025 (msrresnet20 stays there for comparisons). Each in-budget config has an
-MSE finish (``*_l2``) that starts from it, and each config's ``why`` says why it is set as it is.
-:func:`facesr.config.get_config` returns a copy of one.
+rcan sized to 2,276,356 for 2023-2025 (msrresnet20 stays there for comparisons). The MSRResNets are the
+baseline deepened; every other in-budget config comes from a network's record (:mod:`facesr.models.record`:
+the largest of its sizes within the limit, its own settings), so a network registered with
+:func:`facesr.models.register_generator` gets one too. Each in-budget config has an MSE finish (``*_l2``) that
+starts from it, and each config's ``why`` says why it is set as it is. :func:`facesr.config.get_config` returns
+a copy of one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from facesr.config.train_config import TrainConfig
-from facesr.editions import DEFAULT_YEAR, EDITIONS, Edition, edition_year
+from facesr.editions import DEFAULT_YEAR, EDITIONS, Edition, edition_year, get_edition
+from facesr.errors import FacesrError
+from facesr.models.record import GeneratorRecord
+from facesr.models.registry import generator_record, generator_records, registry_version
 
 # The in-budget configs share one fixed-budget recipe, so that they compare at equal iterations: the course's
 # 300k iterations as one cosine period after a linear warm-up, EMA weights, then a short MSE finish (*_l2).
@@ -79,16 +87,7 @@ _MSE_FINISH_WHY = (
 )
 
 
-# Official constructor arguments; the kit's SwinIR and RCAN classes default to the same values (the 2022 sizes).
-SWINIR_ARGS = {"upscale": 4, "in_chans": 3, "img_size": 64, "window_size": 8, "img_range": 1.0,
-               "depths": [6, 6, 6, 6], "embed_dim": 84, "num_heads": [6, 6, 6, 6], "mlp_ratio": 2.0,
-               "upsampler": "pixelshuffledirect", "resi_connection": "1conv"}
-RCAN_ARGS = {"scale": 4, "n_resgroups": 3, "n_resblocks": 6, "n_feats": 64, "reduction": 16}
-# The same rules sized to the 2,276,356 limit of 2023-2025 (docs/course.md section 10).
-SWINIR_ARGS_150 = {**SWINIR_ARGS, "depths": [6] * 6, "embed_dim": 78, "num_heads": [6] * 6}
-RCAN_ARGS_150 = {**RCAN_ARGS, "n_resgroups": 4}
-# BasicSR's MSRResNet as the 2024/2025 baseline builds it (its own argument names).
-BASICSR_MSRRESNET_ARGS = {"num_in_ch": 3, "num_out_ch": 3, "num_feat": 64, "num_block": 16, "upscale": 4}
+# The report's RRDBNet, ESRGAN's 64/23/32.
 RRDBNET_ARGS = {"mid_channels": 64, "num_blocks": 23, "growth_channels": 32}
 MSE_FINISH_ITERS = 30_000
 _MSRRESNET26_PARAMS = 2_256_131  # MSRResNet-16's 1,517,571 + 10 blocks of 73,856
@@ -222,6 +221,24 @@ def _basicsr_esrgan_why(edition: Edition) -> str:
     )
 
 
+_COURSE_ESRGAN_WHY = (
+    "RRDBNet 64/23/32 (16,697,987 parameters, over the limit: for the report's comparison, not the leaderboard), "
+    "the seed report's ESRGAN experiment, trained exactly as srgan so that the comparison isolates the network. One "
+    f"step takes about {_STEP_GIB['esrgan'][0]} GiB in fp32 and {_STEP_GIB['esrgan'][1]} GiB under fp16/bf16 "
+    "autocast (benchmarks/train_memory.py --configs esrgan): full 128->512 images at batch 8 need a 40 GB card in "
+    "fp32 or a 24 GB one in bf16; on a 16 GB T4 use batch_size 4, which halves the activations."
+)
+
+
+_COURSE_GAN_WHY = (
+    "The seed report's GAN fine-tune of esrgan (MMEditing's ESRGAN recipe: ModifiedVGG discriminator on 128x128 GT "
+    "crops, relativistic average GAN loss weight 5e-3, VGG19 conv5_4 perceptual loss weight 1, L1 weight 1e-2, lr "
+    "1e-4 for both nets halved at 50k, 100k, 200k and 300k, 400k iterations, no EMA as the report had none). Its "
+    "crops hold a sixteenth of esrgan's full images' pixels, so batch 8 needs no smaller batch on a 16 GB T4. It "
+    "lowers PSNR: it is for the report's visual comparison, not the leaderboard."
+)
+
+
 def _basicsr_gan_why(edition: Edition) -> str:
     return (
         "The seed report's GAN fine-tune of esrgan (MMEditing's ESRGAN recipe: ModifiedVGG discriminator on "
@@ -285,8 +302,57 @@ def _baseline(edition: Edition) -> TrainConfig:
         # No EMA (ema_decay 0): the report had none, so net_g_ema == net_g and the run reproduces it.
         return TrainConfig(name="srgan", edition=edition.year, ema_decay=0.0)
     return TrainConfig(name="srgan", edition=edition.year, generator="msrresnet_basicsr",
-                       generator_args=dict(BASICSR_MSRRESNET_ARGS), betas=(0.9, 0.99), ema_decay=0.999,
+                       generator_args=dict(generator_record("msrresnet_basicsr").defaults), betas=(0.9, 0.99),
+                       ema_decay=0.999,
                        gt_usm=True, usm_target=True, why=_basicsr_baseline_why(edition))
+
+
+def _msrresnet_configs(edition: Edition, budget: TrainConfig) -> dict[str, TrainConfig]:
+    """The baseline's network deepened to fill the limit (msrresnet20; msrresnet26 under the 150 % limit)."""
+    record = generator_record(budget.generator)  # MMEditing's MSRResNet, or BasicSR's for the second order
+    wide = edition.param_limit >= _MSRRESNET26_PARAMS  # the 150 % limit of 2023-2025: sizes that fill it
+    return {
+        f"msrresnet{blocks}": dataclasses.replace(
+            budget, name=f"msrresnet{blocks}", generator_args={**budget.generator_args, record.depth_arg: blocks},
+            why=_msrresnet_why_150(edition, blocks) if wide else _MSRRESNET_WHY)
+        for blocks in ((20, 26) if wide else (20,))
+    }  # fmt: skip
+
+
+def _record_why(edition: Edition, record: GeneratorRecord, n: int, args: dict) -> str:
+    """The why of a registered network's in-budget config that the kit has no words of its own for."""
+    limit = edition.param_limit
+    recipe = _recipe_150(edition, record.name) if limit >= _MSRRESNET26_PARAMS else _RECIPE.format(name=record.name)
+    own = ", ".join(f"{key}={value!r}" for key, value in record.train_settings.items())
+    return (f"{record.describe(args)} ({n:,} parameters, {100 * n / limit:.1f} % of the {limit:,} limit) is the "
+            f"largest size in its record (facesr.models.generator_record({record.name!r}).sizes) under the limit. "
+            + recipe + (f"Its own settings, from its record: {own}." if own else "The baseline's settings otherwise."))
+
+
+def _record_configs(edition: Edition, budget: TrainConfig) -> dict[str, TrainConfig]:
+    """An in-budget config of every registered network with a size that fits the edition's limit."""
+    configs = {}
+    for record in generator_records():
+        found = record.size_for(edition.param_limit)
+        if found is None:
+            continue
+        n, args = found
+        why = _WHYS[record.name](edition) if record.name in _WHYS else _record_why(edition, record, n, args)
+        try:
+            configs[record.name] = dataclasses.replace(
+                budget, name=record.name, generator=record.name, generator_args=args, allow_fp16=record.fp16,
+                **record.train_settings, why=why)
+        except TypeError as err:
+            raise FacesrError(f"generator record {record.name!r}: its train_settings {dict(record.train_settings)} "
+                              f"are not all TrainConfig fields ({err})") from None
+    return configs
+
+
+# The kit's words for the in-budget configs of its own spandrel networks (2022's limit, then 2023-2025's).
+_WHYS: dict[str, Callable[[Edition], str]] = {
+    "swinir": lambda ed: _swinir_why_150(ed) if ed.param_limit >= _MSRRESNET26_PARAMS else _SWINIR_WHY,
+    "rcan": lambda ed: _rcan_why_150(ed) if ed.param_limit >= _MSRRESNET26_PARAMS else _RCAN_WHY,
+}
 
 
 def _build_edition_configs(edition: Edition) -> dict[str, TrainConfig]:
@@ -295,52 +361,47 @@ def _build_edition_configs(edition: Edition) -> dict[str, TrainConfig]:
     course = edition.degradation == "course"
     # The report's over-budget RRDBNet 64/23/32 (16.7M parameters), the baseline's recipe otherwise.
     esrgan = dataclasses.replace(srgan, name="esrgan", generator="rrdbnet", generator_args=dict(RRDBNET_ARGS),
-                                 why="" if course else _basicsr_esrgan_why(edition))
+                                 why=_COURSE_ESRGAN_WHY if course else _basicsr_esrgan_why(edition))
     # The report's GAN fine-tune of the esrgan generator; no EMA where the report had none.
-    gan = (_gan_finetune(esrgan, ema_decay=0.0) if course
+    gan = (_gan_finetune(esrgan, ema_decay=0.0, why=_COURSE_GAN_WHY) if course
            else _gan_finetune(esrgan, why=_basicsr_gan_why(edition)))
     # The fixed-budget recipe of the in-budget configs: one cosine period after a linear warm-up, EMA weights;
     # on the second-order editions trained against the plain GT (usm_target off; see _recipe_150).
     budget = dataclasses.replace(srgan, scheduler="cosine", iters=300_000, warmup_iters=5000, periods=[],
                                  restart_weights=[], ema_decay=0.999, usm_target=course, why="")
-    if course:
-        msr = {20: ("msrresnet", {"mid_channels": 64, "num_blocks": 20}),
-               26: ("msrresnet", {"mid_channels": 64, "num_blocks": 26})}
-    else:
-        msr = {20: ("msrresnet_basicsr", {**BASICSR_MSRRESNET_ARGS, "num_block": 20}),
-               26: ("msrresnet_basicsr", {**BASICSR_MSRRESNET_ARGS, "num_block": 26})}
-    wide = edition.param_limit >= _MSRRESNET26_PARAMS  # the 150 % limit of 2023-2025: sizes that fill it
-    swinir_args, rcan_args = (SWINIR_ARGS_150, RCAN_ARGS_150) if wide else (SWINIR_ARGS, RCAN_ARGS)
     configs = {"srgan": srgan, "esrgan": esrgan, "esrgan_gan": gan}
-    for blocks in (20, 26) if wide else (20,):
-        generator, args = msr[blocks]
-        why = _msrresnet_why_150(edition, blocks) if wide else _MSRRESNET_WHY
-        configs[f"msrresnet{blocks}"] = dataclasses.replace(budget, name=f"msrresnet{blocks}", generator=generator,
-                                                            generator_args=dict(args), why=why)
-    configs["swinir"] = dataclasses.replace(
-        budget, name="swinir", generator="swinir", generator_args=dict(swinir_args), batch_size=8, gt_patch=256,
-        grad_clip=1.0, allow_fp16=False, why=_swinir_why_150(edition) if wide else _SWINIR_WHY)
-    configs["rcan"] = dataclasses.replace(budget, name="rcan", generator="rcan", generator_args=dict(rcan_args),
-                                          lr=1e-4, why=_rcan_why_150(edition) if wide else _RCAN_WHY)
-    for name in [n for n in configs if n.startswith(("msrresnet", "swinir", "rcan"))]:
+    in_budget = {**_msrresnet_configs(edition, budget), **_record_configs(edition, budget)}
+    clash = set(in_budget) & set(configs)
+    if clash:
+        raise FacesrError(f"generator {', '.join(sorted(clash))} has the name of a report config; register it "
+                          "under another name")
+    configs.update(in_budget)
+    for name in in_budget:
         configs[f"{name}_l2"] = _mse_finish(configs[name])  # the MSE finish of each in-budget config
     return configs
 
 
 # The seed report's experiments, in every edition; the other configs are in-budget recipes.
 REPORT_CONFIGS = ("srgan", "esrgan", "esrgan_gan")
-# Every edition's named configs; get_config copies from here.
-EDITION_CONFIGS: dict[int, dict[str, TrainConfig]] = {
-    year: _build_edition_configs(edition) for year, edition in EDITIONS.items()
-}
-# The 2022 edition's configs (the kit's first), for the callers that predate the editions: each of its names
-# exists in every edition; config_names(edition) lists an edition's own.
-CONFIGS: dict[str, TrainConfig] = EDITION_CONFIGS[DEFAULT_YEAR]
+
+
+@functools.lru_cache(maxsize=1)
+def _configs_at(version: int) -> dict[int, dict[str, TrainConfig]]:
+    """Every edition's named configs for the generators registered at ``version`` of the registry."""
+    return {year: _build_edition_configs(edition) for year, edition in EDITIONS.items()}
+
+
+def configs_by_edition() -> dict[int, dict[str, TrainConfig]]:
+    """Every edition's named configs (year -> name -> config), rebuilt when a generator is registered.
+
+    Treat them as read-only: :func:`facesr.config.get_config` copies one.
+    """
+    return _configs_at(registry_version())
 
 
 def edition_configs(edition: int | str | Edition | None = None) -> dict[str, TrainConfig]:
     """The named configs of ``edition`` (None: :func:`facesr.editions.get_edition`'s); use get_config to change one."""
-    return EDITION_CONFIGS[edition_year(edition)]
+    return configs_by_edition()[edition_year(edition)]
 
 
 def config_names(edition: int | str | Edition | None = None) -> list[str]:
@@ -351,8 +412,9 @@ def config_names(edition: int | str | Edition | None = None) -> list[str]:
 def in_budget_names(edition: int | str | Edition | None = None) -> list[str]:
     """The first stages of the in-budget configs that fill ``edition``'s limit (their ``_l2`` finishes follow).
 
-    2022: msrresnet20, swinir, rcan; 2023-2025: msrresnet26, swinir, rcan (msrresnet20 is there too, smaller).
+    2022: msrresnet20, swinir, rcan; 2023-2025: msrresnet26, swinir, rcan (msrresnet20 is there too, smaller);
+    then every registered network with a size within the limit (its record's ``sizes``).
     """
-    year = edition_year(edition)
-    msr = "msrresnet26" if "msrresnet26" in EDITION_CONFIGS[year] else "msrresnet20"
-    return [msr, "swinir", "rcan"]
+    ed = get_edition(edition)
+    msr = "msrresnet26" if "msrresnet26" in edition_configs(ed) else "msrresnet20"
+    return [msr] + [record.name for record in generator_records() if record.size_for(ed.param_limit)]

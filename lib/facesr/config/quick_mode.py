@@ -11,8 +11,8 @@ Two sizes, both on the sample data (24 training faces, 8 val pairs):
   step a notebook shows (log rows, a validation, checkpoints, curves), so CI executes every notebook cell
   in seconds per notebook; the numbers it gives mean nothing.
 
-What each size changes is a plain dict per generator, so ``print(get_config(name, quick=True))`` and these
-tables say the same thing.
+What each size changes is a plain dict here and in each network's record (its ``quick`` entry, beside the
+network), so ``print(get_config(name, quick=True))`` and these tables say the same thing.
 """
 
 from __future__ import annotations
@@ -34,21 +34,11 @@ QUICK = {
     "tensorboard": False,
     "cache": False,
 }
-# Per generator: length, lr and the size of the network, measured on the sample data on 2 CPU cores.
-# MSRResNet-16: lr 2e-4 beats bicubic by 0.27 dB after 400 iterations (0.2 s each); 5e-4 gets no further
-# and 1e-3 stays below bicubic. RRDBNet (no image skip, 0.1-scaled init) starts near black and reaches about
-# 18 dB (luminance, not yet colour) within 300 iterations at lr 5e-4 (2e-4: 18.1 dB), then stays there for
-# the next thousand: passing bicubic takes thousands of iterations, minutes on a GPU.
-# BasicSR's MSRResNet (the 2024/2025 baseline) has MSRResNet's size and cost: the same length and lr. The
-# in-budget configs of 2023-2025 (MSRResNet-26, SwinIR 78 with 6x6 blocks, RCAN 4x6) shrink by the same rules:
-# an MSRResNet keeps its blocks, SwinIR and RCAN keep 2 groups of 2 blocks at their configured width.
-QUICK_GENERATORS: dict[str, dict[str, Any]] = {
-    "msrresnet": {"iters": 400, "lr": 2e-4},
-    "msrresnet_basicsr": {"iters": 400, "lr": 2e-4},
-    "rrdbnet": {"iters": 450, "lr": 5e-4, "generator_args": {"num_blocks": 2}},
-    "swinir": {"iters": 240, "generator_args": {"depths": [2, 2], "num_heads": [6, 6], "img_size": 16}},
-    "rcan": {"iters": 300, "generator_args": {"n_resgroups": 2, "n_resblocks": 2}},
-}
+# Per generator: the length, lr and size of a quick run are its record's ``quick`` (facesr.models.record),
+# measured on the sample data on 2 CPU cores; a record without them gets this length and the config's lr.
+# The in-budget configs of 2023-2025 shrink by the same rules as 2022's: an MSRResNet keeps its blocks,
+# SwinIR and RCAN keep 2 groups of 2 blocks at their configured width.
+QUICK_ITERS = 300
 # A GAN step runs G, D (4 passes) and VGG19 (about 2 s on the CPU): batch 2 on the 128x128 crops
 # ModifiedVGG needs, few iterations.
 QUICK_GAN = {"batch_size": 2, "gt_patch": 128, "iters": 24}
@@ -57,6 +47,7 @@ QUICK_FINISH_SHARE = 0.25  # an MSE finish (a config with an init and pixel_loss
 QUICK_VALIDATIONS = 3  # validations (and checkpoints) per quick run, the last at its last iteration
 QUICK_LOG_ROWS = 20
 
+QUICK_RUNS = "quick"  # quick runs live in RUNS_DIR/quick: a real run never meets a quick one of the same name
 SMOKE = {"iters": 4, "val_every": 4, "checkpoint_every": 2, "log_every": 1}
 SMOKE_GAN = {"iters": 2, "val_every": 2, "checkpoint_every": 1, "log_every": 1}
 
@@ -75,18 +66,25 @@ def smoke_from_env() -> bool:
     return _env_flag("FACESR_SMOKE")
 
 
+def quick_runs_dir(runs_dir: str | os.PathLike) -> str:
+    """The quick-mode runs folder of ``runs_dir``: its ``quick/`` (already that folder: as it is)."""
+    return str(runs_dir) if os.path.basename(os.path.normpath(runs_dir)) == QUICK_RUNS else os.path.join(runs_dir, QUICK_RUNS)
+
+
 def quick_changes(cfg: Any, smoke: bool = False) -> dict[str, Any]:
     """The field values quick (or smoke) mode gives ``cfg`` (a named TrainConfig, before overrides)."""
     from facesr.data.sample import default_sample_root
+    from facesr.models import generator_record
 
-    family = QUICK_GENERATORS[cfg.generator]
-    changes: dict[str, Any] = {**QUICK, **{k: v for k, v in family.items() if k != "generator_args"}}
+    family = generator_record(cfg.generator).quick  # FacesrError naming the known ones for an unknown generator
+    changes: dict[str, Any] = {**QUICK, "iters": QUICK_ITERS,
+                               **{k: v for k, v in family.items() if k != "generator_args"}}
     changes["generator_args"] = {**cfg.generator_args, **family.get("generator_args", {})}
     if cfg.is_gan:
         changes.update(QUICK_GAN, lr=cfg.lr)  # a fine-tune keeps its own lr
     elif cfg.init and cfg.pixel_loss == "l2":  # an MSE finish: a short stage at a tenth of its first stage's lr
         finish_lr = family["lr"] / 10 if "lr" in family else cfg.lr  # cfg.lr: already the finish's own tenth
-        changes.update(iters=max(1, round(family["iters"] * QUICK_FINISH_SHARE)), lr=finish_lr)
+        changes.update(iters=max(1, round(changes["iters"] * QUICK_FINISH_SHARE)), lr=finish_lr)
     iters = changes["iters"]
     changes.update(
         warmup_iters=max(1, round(iters * QUICK_WARMUP_SHARE)),
@@ -97,7 +95,7 @@ def quick_changes(cfg: Any, smoke: bool = False) -> dict[str, Any]:
     if smoke:
         changes.update(SMOKE_GAN if cfg.is_gan else SMOKE)
         changes["warmup_iters"] = 1
-    return dict(changes, data_root=str(default_sample_root(cfg.edition)), quick=True)
+    return dict(changes, data_root=str(default_sample_root(cfg.edition)), runs_dir=quick_runs_dir(cfg.runs_dir), quick=True)
 
 
 def shrink(cfg: Any, smoke: bool = False) -> Any:
@@ -107,8 +105,9 @@ def shrink(cfg: Any, smoke: bool = False) -> Any:
 
 def quick_note(cfg: Any) -> str:
     """One line for the config table: what quick mode changed and why."""
-    net = {"rrdbnet": "RRDBNet keeps 2 of its 23 blocks", "swinir": "SwinIR keeps 2 groups of 2 blocks",
-           "rcan": "RCAN keeps 2 groups of 2 blocks"}.get(cfg.generator, "the network is the config's")
+    from facesr.models import generator_record
+
+    net = generator_record(cfg.generator).quick_note or "the network is the config's"
     return (f"note: quick mode trains {cfg.iters} iterations on {cfg.gt_patch}x{cfg.gt_patch} GT crops of the sample "
             f"data (validation on the full 128->512 images), one cosine period after {cfg.warmup_iters} warm-up "
             f"iterations; {net}, because a full-size validation takes minutes on 2 CPU cores"

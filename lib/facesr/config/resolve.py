@@ -19,12 +19,15 @@ import copy
 import difflib
 from typing import Any
 
-from facesr.config.named_configs import EDITION_CONFIGS, REPORT_CONFIGS
-from facesr.config.parsing import check_field, coerce_field, parse_assignments
+from facesr.config.named_configs import REPORT_CONFIGS, configs_by_edition
+from facesr.config.parsing import check_field, coerce_field, field_names, parse_assignments
 from facesr.config.quick_mode import quick_from_env, shrink, smoke_from_env
 from facesr.config.train_config import TrainConfig
 from facesr.editions import EDITIONS, Edition, edition_year
 from facesr.errors import FacesrError
+
+# Dict fields whose overrides are merged into the named config's entries instead of replacing them.
+MERGED = ("generator_args", "loss_weights", "course", "second_order")
 
 
 def parse_overrides(items: list[str] | None) -> dict:
@@ -47,11 +50,12 @@ def _not_in_edition(name: str, year: int) -> FacesrError:
     from facesr.models import build_generator, count_parameters
 
     limit = EDITIONS[year].param_limit
-    others = [y for y, configs in EDITION_CONFIGS.items() if name in configs]
-    cfg = EDITION_CONFIGS[others[0]][name]
+    by_edition = configs_by_edition()
+    others = [y for y, configs in by_edition.items() if name in configs]
+    cfg = by_edition[others[0]][name]
     with torch.device("meta"):  # exact count, no memory
         n = count_parameters(build_generator(cfg.generator, **cfg.generator_args))
-    fitting = [c for c, other in EDITION_CONFIGS[year].items() if c not in REPORT_CONFIGS
+    fitting = [c for c, other in by_edition[year].items() if c not in REPORT_CONFIGS
                and other.generator == cfg.generator and c.endswith("_l2") == name.endswith("_l2")]
     over = f"has {n:,} parameters, over the {year} limit of {limit:,} (by {n - limit:,})" if n > limit else (
         f"is not one of the {year} edition's configs")
@@ -73,8 +77,8 @@ def get_config(
             ``FACESR_QUICK=1`` from the environment.
         smoke: In quick mode, shrink further to the tests' size; None reads ``FACESR_SMOKE=1``.
         edition: 2022, 2023, 2024 or 2025; None reads ``FACESR_EDITION`` from the environment, else 2022.
-        **overrides: Field values. ``generator_args`` is merged into the config's (replaced when ``generator``
-            names another network); every other field,
+        **overrides: Field values. The dict fields :data:`MERGED` are merged into the config's own
+            (``generator_args`` is replaced when ``generator`` names another network); every other field,
             ``perceptual_layers`` included, is replaced.
 
     Raises:
@@ -82,9 +86,9 @@ def get_config(
             2022's limit: the line gives the numbers), a bad override.
     """
     year = edition_year(edition)
-    configs = EDITION_CONFIGS[year]
+    configs = configs_by_edition()[year]
     if name not in configs:
-        if any(name in other for other in EDITION_CONFIGS.values()):
+        if any(name in other for other in configs_by_edition().values()):
             raise _not_in_edition(name, year)
         close = difflib.get_close_matches(str(name), configs, n=2, cutoff=0.4)
         hint = f" (did you mean {' or '.join(close)}?)" if close else ""
@@ -95,14 +99,15 @@ def get_config(
         overrides.pop("quick", None)
     for key in overrides:
         check_field(TrainConfig, key)
-    cfg = copy.deepcopy(configs[name])  # in-place edits of the returned config must not reach EDITION_CONFIGS
+    cfg = copy.deepcopy(configs[name])  # in-place edits of the returned config must not reach the named ones
     if quick:
         cfg = shrink(cfg, smoke=smoke_from_env() if smoke is None else smoke)
     base = copy.deepcopy(cfg)  # what the schedule below is stretched from
     for key, value in overrides.items():
         value = coerce_field(TrainConfig, key, value)
         # merged into the config's own, unless the generator changes too: another net's arguments do not mix
-        if isinstance(value, dict) and key == "generator_args" and overrides.get("generator", base.generator) == base.generator:
+        other_net = key == "generator_args" and overrides.get("generator", base.generator) != base.generator
+        if key in MERGED and not other_net:
             value = {**getattr(cfg, key), **value}
         setattr(cfg, key, value)
     # The schedule follows iters unless it was given explicitly.
@@ -122,6 +127,7 @@ def get_config(
 
 def validate_config(cfg: TrainConfig) -> None:
     """FacesrError for values that cannot train (checked before any file is touched)."""
+    from facesr.data.pairs import run_recipe
     from facesr.losses import PIXEL_LOSSES
     from facesr.models import GENERATORS
 
@@ -129,7 +135,8 @@ def validate_config(cfg: TrainConfig) -> None:
         raise FacesrError(f"edition={cfg.edition!r} is not a known edition; known editions: "
                           f"{', '.join(map(str, EDITIONS))}")
     if cfg.generator not in GENERATORS:
-        raise FacesrError(f"generator={cfg.generator!r} is unknown; known: {', '.join(GENERATORS)}")
+        raise FacesrError(f"generator={cfg.generator!r} is unknown; known: {', '.join(GENERATORS)} (or register "
+                          "it: facesr.models.register_generator)")
     for key in ("iters", "batch_size", "val_every", "checkpoint_every", "log_every", "keep_last"):
         if getattr(cfg, key) < 1:
             raise FacesrError(f"{key}={getattr(cfg, key)} must be at least 1")
@@ -157,3 +164,21 @@ def validate_config(cfg: TrainConfig) -> None:
         raise FacesrError(f"a GAN run needs gt_patch=128 (the ModifiedVGG discriminator takes 128x128), got {cfg.gt_patch}")
     if cfg.pixel_loss not in PIXEL_LOSSES:
         raise FacesrError(f"pixel_loss={cfg.pixel_loss!r} must be l1, charbonnier or l2")
+    _check_loss_weights(cfg)
+    # the degradation sections (and the crop) as the run's pairs will take them: one line naming a bad one
+    run_recipe(EDITIONS[cfg.edition].degradation, cfg.gt_patch, False, course=cfg.course,
+               second_order=cfg.second_order, gt_usm=cfg.gt_usm, usm_target=cfg.usm_target)
+
+
+def _check_loss_weights(cfg: TrainConfig) -> None:
+    """Each entry of ``loss_weights`` is the weight (a number >= 0) of a term registered without a field."""
+    from facesr.losses import loss_terms
+
+    fields = set(field_names(TrainConfig))
+    known = [t.weight for t in loss_terms() if t.weight not in fields]
+    for key, value in cfg.loss_weights.items():
+        if key not in known:
+            names = f"registered: {', '.join(known)}" if known else "none is registered (facesr.losses.register_loss_term)"
+            raise FacesrError(f"loss_weights.{key}: no loss term has this weight; {names}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise FacesrError(f"loss_weights.{key}={value!r} must be a number >= 0")

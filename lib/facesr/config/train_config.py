@@ -38,6 +38,11 @@ class TrainConfig:
     # second-order editions (2024, 2025) only; the course degradation has no sharpening
     gt_usm: bool = True  # sharpen the GT (unsharp mask) before degrading it, as the course's pipeline does
     usm_target: bool = True  # train against the sharpened GT (the course's); False: the plain GT val/test score
+    # the edition's degradation settings over the course's values, in the section named like its degradation
+    # (facesr.data.pairs.degradation_settings): any field of DegradationSettings (2022, 2023) or
+    # SecondOrderSettings (2024, 2025), e.g. --set second_order.jpeg_range=[80,95]; empty = the course's
+    course: dict = field(default_factory=dict)
+    second_order: dict = field(default_factory=dict)
     # losses
     pixel_loss: str = "l1"
     pixel_weight: float = 1.0
@@ -45,6 +50,8 @@ class TrainConfig:
     perceptual_layers: dict = field(default_factory=dict)  # e.g. {"34": 1.0}; empty = no perceptual loss
     perceptual_weight: float = 0.0
     vgg_weights: str = "imagenet"  # "imagenet", a local vgg19 .pth path, or "random"
+    # the weights of loss terms registered without a field here (facesr.losses.register_loss_term), by weight name
+    loss_weights: dict = field(default_factory=dict)  # e.g. {"fft_weight": 0.1}; empty = none of them
     # optimisation
     iters: int = 300_000
     lr: float = 2e-4
@@ -67,8 +74,8 @@ class TrainConfig:
     keep_last: int = 3
     seed: int = 0
     amp: bool = True  # CUDA only: bf16 where supported, else fp16 with a GradScaler (see allow_fp16)
-    allow_fp16: bool = True  # False: fp32 on cards without bf16 (SwinIR's attention overflows in fp16)
-    channels_last: bool = True  # CUDA only, convolutional generators only (not SwinIR: facesr.training.step)
+    allow_fp16: bool = True  # False: fp32 on cards without bf16; a record with fp16=False (SwinIR) never uses fp16
+    channels_last: bool = True  # CUDA only, for generators whose record says so (not SwinIR: facesr.models.record)
     tensorboard: bool = True  # written only if tensorboard is installed
     # losing nothing to interrupts and bad steps, and speed (facesr.training.loop / step); none changes what is trained
     checkpoint_minutes: float = 10.0  # also write latest.pt this long after the last write; 0 = only checkpoint_every

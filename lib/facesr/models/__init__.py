@@ -2,22 +2,32 @@
 recognised from their state dicts.
 
 Modules, each importing only those listed after it: :mod:`~facesr.models.zoo` (foreign state dicts through
-spandrel), :mod:`~facesr.models.registry` (``build_generator``), :mod:`~facesr.models.budget` (counts and
-limits), :mod:`~facesr.models.state_dicts` (what a state dict holds), :mod:`~facesr.models.spandrel_support`,
-and the networks.
+spandrel), :mod:`~facesr.models.registry` (the networks' records, ``build_generator``, ``register_generator``),
+:mod:`~facesr.models.budget` (counts and limits), :mod:`~facesr.models.state_dicts` (what a state dict holds),
+the networks and their records (``*_arch.py``; ``*_record.py`` beside the spandrel ones),
+:mod:`~facesr.models.spandrel_support` and :mod:`~facesr.models.record` (``GeneratorRecord``).
 """
 
 from facesr.models.budget import check_param_budget, count_parameters, param_limit, perceptual_vgg_params
 from facesr.models.modified_vgg_arch import ModifiedVGG
 from facesr.models.msrresnet_arch import MSRResNet
 from facesr.models.msrresnet_basicsr_arch import MSRResNetBasicSR
-from facesr.models.registry import GENERATORS, build_generator
+from facesr.models.record import GeneratorRecord
+from facesr.models.registry import (
+    GENERATORS,
+    build_generator,
+    generator_record,
+    generator_records,
+    register_generator,
+    unregister_generator,
+)
 from facesr.models.rrdbnet_arch import RRDBNet
 from facesr.models.state_dicts import describe_state_dict, generator_architecture, is_basicsr_msrresnet
 from facesr.models.vgg_arch import VGGFeatureExtractor
 
 __all__ = [
     "GENERATORS",
+    "GeneratorRecord",
     "MSRResNet",
     "MSRResNetBasicSR",
     "ModifiedVGG",
@@ -28,7 +38,11 @@ __all__ = [
     "count_parameters",
     "describe_state_dict",
     "generator_architecture",
+    "generator_record",
+    "generator_records",
     "is_basicsr_msrresnet",
     "param_limit",
     "perceptual_vgg_params",
+    "register_generator",
+    "unregister_generator",
 ]

@@ -14,7 +14,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from facesr.errors import FacesrError
+from facesr.models.msrresnet_arch import RECORD as MMEDITING_RECORD
 from facesr.models.msrresnet_arch import ResidualBlockNoBN, default_init_weights
+from facesr.models.record import GeneratorRecord
 
 
 class MSRResNetBasicSR(nn.Module):
@@ -63,3 +65,17 @@ class MSRResNetBasicSR(nn.Module):
         out = self.conv_last(self.lrelu(self.conv_hr(out)))
         # global skip: the net learns the residual over a bilinear upscale of the input
         return out + F.interpolate(x, scale_factor=self.upscale, mode="bilinear", align_corners=False)
+
+
+# The same size and cost as MMEditing's MSRResNet: the same quick run.
+RECORD = GeneratorRecord(
+    name="msrresnet_basicsr",
+    build=MSRResNetBasicSR,
+    title="BasicSR MSRResNet",
+    label=lambda a: f"BasicSR MSRResNet-{a['num_block']}",
+    defaults={"num_in_ch": 3, "num_out_ch": 3, "num_feat": 64, "num_block": 16, "upscale": 4},
+    quick=MMEDITING_RECORD.quick,
+    channels_last=True,
+    depth_arg="num_block",
+    basicsr="MSRResNet",
+)

@@ -1,57 +1,94 @@
-"""The generators the kit trains, by name: ``build_generator(name, **kwargs)``.
+"""The generators the kit trains, by name: their records (:class:`facesr.models.record.GeneratorRecord`) and
+``build_generator(name, **kwargs)``.
 
-swinir and rcan come from spandrel and are imported only when one is built: they are listed (and configs
-naming them validate) without spandrel; building one without it is one clear line.
+The kit's own records come from the network files; :func:`register_generator` adds another from anywhere (a
+notebook cell, a test module) without editing the library: configs, quick mode, ``params``, the trainer and
+the report read every record from here. swinir and rcan come from spandrel and are imported only when one is
+built: they are listed (and configs naming them validate) without spandrel; building one without it is one
+clear line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch.nn as nn
 
 from facesr.errors import FacesrError
-from facesr.models.msrresnet_arch import MSRResNet
-from facesr.models.msrresnet_basicsr_arch import MSRResNetBasicSR
-from facesr.models.rrdbnet_arch import RRDBNet
-from facesr.models.spandrel_support import require_spandrel
+from facesr.models import msrresnet_arch, msrresnet_basicsr_arch, rcan_record, rrdbnet_arch, swinir_record
+from facesr.models.record import GeneratorRecord
+
+_RECORDS: dict[str, GeneratorRecord] = {}
+# Name -> builder of every registered generator, kept in step with the records.
+GENERATORS: dict[str, Callable[..., nn.Module]] = {}
+_version = [0]  # bumped by every change: the named configs are rebuilt when it moves
 
 
-def build_swinir(**kwargs: Any) -> nn.Module:
-    """The kit's SwinIR (:class:`facesr.models.swinir_arch.SwinIR`) with official constructor arguments."""
-    require_spandrel()  # one clear line when it is missing or too old, also once the module is imported
-    from facesr.models.swinir_arch import SwinIR
+def register_generator(record: GeneratorRecord, replace: bool = False) -> GeneratorRecord:
+    """Add ``record`` to the registry (the same record again changes nothing) and return it.
 
-    return SwinIR(**kwargs)
+    Args:
+        record: The network's record.
+        replace: Replace another record of the same name (else FacesrError).
+    """
+    if not isinstance(record, GeneratorRecord):
+        raise FacesrError(f"register_generator takes a GeneratorRecord, not {type(record).__name__}")
+    old = _RECORDS.get(record.name)
+    if old is not None and old != record and not replace:
+        raise FacesrError(f"a generator named {record.name!r} is registered already; pick another name or pass "
+                          "replace=True")
+    _RECORDS[record.name] = record
+    GENERATORS[record.name] = record.build
+    _version[0] += 1
+    return record
 
 
-def build_rcan(**kwargs: Any) -> nn.Module:
-    """The kit's RCAN (:class:`facesr.models.rcan_arch.RCAN`) with official constructor arguments."""
-    require_spandrel()
-    from facesr.models.rcan_arch import RCAN
+def unregister_generator(name: str) -> GeneratorRecord:
+    """Remove the generator ``name`` from the registry and return its record (FacesrError when unknown)."""
+    record = generator_record(name)
+    del _RECORDS[record.name], GENERATORS[record.name]
+    _version[0] += 1
+    return record
 
-    return RCAN(**kwargs)
+
+def generator_record(name: str) -> GeneratorRecord:
+    """The record of generator ``name`` (case-insensitive); FacesrError naming the known ones when unknown."""
+    key = str(name).lower()
+    if key not in _RECORDS:
+        raise FacesrError(f"unknown generator {name!r}; known generators: {', '.join(_RECORDS)}")
+    return _RECORDS[key]
 
 
-# Name -> class or builder.
-GENERATORS: dict[str, Callable[..., nn.Module]] = {"msrresnet": MSRResNet, "msrresnet_basicsr": MSRResNetBasicSR,
-                                                   "rrdbnet": RRDBNet, "swinir": build_swinir, "rcan": build_rcan}
+def generator_records() -> tuple[GeneratorRecord, ...]:
+    """Every registered record, in registration order (the kit's own first)."""
+    return tuple(_RECORDS.values())
+
+
+def spandrel_record(arch_id: str | None) -> GeneratorRecord | None:
+    """The record of the kit generator that spandrel's architecture ``arch_id`` is, or None."""
+    return next((r for r in _RECORDS.values() if arch_id is not None and r.spandrel == arch_id), None)
+
+
+def registry_version() -> int:
+    """A number that changes whenever a generator is registered or removed."""
+    return _version[0]
 
 
 def build_generator(name: str, **kwargs: object) -> nn.Module:
-    """Build a generator from :data:`GENERATORS` by name (case-insensitive) with its keyword arguments.
+    """Build a registered generator by name (case-insensitive) with its keyword arguments.
 
     Args:
-        name: ``msrresnet``, ``msrresnet_basicsr``, ``rrdbnet``, ``swinir`` or ``rcan`` (the last two need
-            spandrel).
+        name: ``msrresnet``, ``msrresnet_basicsr``, ``rrdbnet``, ``swinir``, ``rcan`` (the last two need
+            spandrel), or one added with :func:`register_generator`.
         **kwargs: The network's constructor arguments (for swinir and rcan the official ones).
     """
-    key = str(name).lower()
-    if key not in GENERATORS:
-        raise FacesrError(f"unknown generator {name!r}; known generators: {', '.join(sorted(GENERATORS))}")
-    cls = GENERATORS[key]
+    record = generator_record(name)
     try:
-        return cls(**kwargs)
+        return record.build(**kwargs)
     except TypeError as exc:
         raise FacesrError(f"bad arguments for generator {name!r} {kwargs}: {exc}") from exc
+
+
+# The kit's own networks, in the order configs, tables and legends list them.
+for _module in (msrresnet_arch, msrresnet_basicsr_arch, rrdbnet_arch, swinir_record, rcan_record):
+    register_generator(_module.RECORD)

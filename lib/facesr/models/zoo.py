@@ -19,18 +19,11 @@ from typing import Any
 import torch.nn as nn
 
 from facesr.errors import FacesrError
-from facesr.models.registry import build_generator
+from facesr.models.record import GeneratorRecord
+from facesr.models.registry import build_generator, spandrel_record
 from facesr.models.spandrel_support import require_spandrel, spandrel_arch_id
 from facesr.models.state_dicts import generator_architecture
 
-# spandrel architecture id -> the kit generator built on it, and the official arguments always spelled out
-# in the kwargs (the rest only where they differ from the official defaults).
-_KIT_ARCHS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "SwinIR": ("swinir", ("upscale", "in_chans", "img_size", "window_size", "img_range", "depths",
-                          "embed_dim", "num_heads", "mlp_ratio", "upsampler", "resi_connection")),
-    "RCAN": ("rcan", ("scale", "n_resgroups", "n_resblocks", "n_feats", "reduction", "n_colors", "rgb_range",
-                      "norm", "kernel_size")),
-}
 _DIV2K_MEAN_R = 0.4488  # RCAN's MeanShift: sub_mean.bias = -rgb_range * DIV2K mean
 
 
@@ -47,9 +40,10 @@ def _load_descriptor(sd: Mapping) -> Any | None:
         raise FacesrError(f"the state dict looks like {arch} but spandrel cannot build it: {first}") from None
 
 
-def _kit_kwargs(arch: str, model: nn.Module, sd: Mapping) -> dict:
-    """The kit generator kwargs of a spandrel-built ``model``: main arguments always, others if changed."""
-    spelled = _KIT_ARCHS[arch][1]
+def _kit_kwargs(record: GeneratorRecord, model: nn.Module, sd: Mapping) -> dict:
+    """The kit generator kwargs of a spandrel-built ``model``: the record's spelled-out arguments always, the
+    others where they differ from the official defaults."""
+    spelled = record.spandrel_args
     official = {
         name: p.default for name, p in inspect.signature(type(model).__init__).parameters.items()
         if p.default is not inspect.Parameter.empty
@@ -57,7 +51,7 @@ def _kit_kwargs(arch: str, model: nn.Module, sd: Mapping) -> dict:
     hp = dict(model.hyperparameters)
     kwargs = {k: hp[k] for k in spelled if k in hp}
     kwargs.update({k: v for k, v in hp.items() if k not in kwargs and k in official and v != official[k]})
-    if arch == "RCAN" and kwargs.get("norm") and "sub_mean.bias" in sd:
+    if record.spandrel == "RCAN" and kwargs.get("norm") and "sub_mean.bias" in sd:
         # spandrel calls rgb_range undetectable and assumes 255; the mean shift's bias holds it
         kwargs["rgb_range"] = round(-float(sd["sub_mean.bias"][0]) / _DIV2K_MEAN_R)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
@@ -70,21 +64,21 @@ def spandrel_architecture(sd: Mapping) -> tuple[str, dict] | None:
         sd: A state dict with plain keys (SwinIR and RCAN files as their authors save them, after unwrapping).
 
     Returns:
-        ``("swinir", {...})`` or ``("rcan", {...})`` with official constructor arguments for
-        :func:`facesr.models.build_generator`; ``("rrdbnet", {...})`` for an ESRGAN dict with the kit's key
-        names; None for a non-spandrel dict and for architectures the kit does not register.
+        ``("swinir", {...})`` or ``("rcan", {...})`` (a registered record's ``spandrel`` id) with official
+        constructor arguments for :func:`facesr.models.build_generator`; ``("rrdbnet", {...})`` for an ESRGAN
+        dict with the kit's key names; None for a non-spandrel dict and for architectures no record names.
     """
     require_spandrel()
-    arch = spandrel_arch_id(sd)
-    if arch == "ESRGAN":
-        found = generator_architecture(sd)
-        return found if found and found[0] == "rrdbnet" else None
-    if arch not in _KIT_ARCHS:
+    record = spandrel_record(spandrel_arch_id(sd))
+    if record is None:
         return None
+    if not record.spandrel_args:  # the kit's key-based detection rebuilds it (RRDBNet: spandrel's ESRGAN)
+        found = generator_architecture(sd)
+        return found if found and found[0] == record.name else None
     descriptor = _load_descriptor(sd)
     if descriptor is None:
         return None
-    return _KIT_ARCHS[arch][0], _kit_kwargs(arch, descriptor.model, sd)
+    return record.name, _kit_kwargs(record, descriptor.model, sd)
 
 
 def spandrel_model(sd: Mapping) -> nn.Module:

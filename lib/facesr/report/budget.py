@@ -9,62 +9,60 @@ import torch
 
 from facesr.editions import Edition, get_edition
 from facesr.errors import FacesrError
-from facesr.models import ModifiedVGG, RRDBNet, build_generator, count_parameters, perceptual_vgg_params
+from facesr.models import (
+    ModifiedVGG,
+    RRDBNet,
+    build_generator,
+    count_parameters,
+    generator_record,
+    perceptual_vgg_params,
+)
 
 
 def generator_label(name: str, args: Mapping[str, object]) -> str:
     """A short name of a generator and its size: ``"MSRResNet-20"``, ``"SwinIR 84, 4x6, window 8"``, ...
 
     Args:
-        name: Its name in :data:`GENERATORS`.
-        args: Its ``build_generator`` kwargs (missing ones are the class defaults).
+        name: Its name in :data:`GENERATORS` (its record's ``label`` makes the text).
+        args: Its ``build_generator`` kwargs (missing ones are the record's defaults).
     """
-    if name == "msrresnet":
-        return f"MSRResNet-{args.get('num_blocks', 16)}"
-    if name == "msrresnet_basicsr":
-        return f"BasicSR MSRResNet-{args.get('num_block', 16)}"
-    if name == "rrdbnet":
-        return (f"RRDBNet {args.get('mid_channels', 64)}/{args.get('num_blocks', 23)}/"
-                f"{args.get('growth_channels', 32)}")
-    if name == "swinir":
-        depths = list(args.get("depths", [6, 6, 6, 6]))
-        return (f"SwinIR {args.get('embed_dim', 84)}, {len(depths)}x{depths[0]}, "
-                f"window {args.get('window_size', 8)}")
-    if name == "rcan":
-        return (f"RCAN {args.get('n_feats', 64)}, {args.get('n_resgroups', 3)} groups x "
-                f"{args.get('n_resblocks', 6)} blocks")
-    return name
+    return generator_record(name).describe(args)
 
 
-_MSR_BLOCKS = {"msrresnet": "num_blocks", "msrresnet_basicsr": "num_block"}  # each one's block-count argument
+def _count(generator: str, args: Mapping[str, object]) -> int | None:
+    """The exact parameter count (meta device: no memory, no init cost); None when spandrel is missing."""
+    try:
+        with torch.device("meta"):
+            return count_parameters(build_generator(generator, **args))
+    except FacesrError:  # spandrel missing: the table still prints, saying so
+        return None
 
 
 def _config_rows(edition: Edition) -> list[tuple[str, int | None, bool]]:
-    """(label, count or None without spandrel, is a generator) of the edition's generators, as configured."""
+    """(label, count or None without spandrel, is a generator) of the edition's generators, as configured.
+
+    Those that fit come first, then the first depth past the limit of each net sized by depth (its record's
+    ``depth_arg``), then the configs over the limit (the report's RRDBNet).
+    """
     from facesr.config.named_configs import edition_configs
 
-    configs = edition_configs(edition.year)
     rows: list[tuple[str, int | None, bool]] = []
-    over: list[tuple[str, int | None, bool]] = []  # the report's over-budget RRDBNet, listed last
-    msr_blocks: dict[str, int] = {}
-    for cfg_name, cfg in configs.items():
+    over: list[tuple[str, int | None, bool]] = []
+    depths: dict[str, int] = {}
+    for cfg_name, cfg in edition_configs(edition.year).items():
         if cfg_name.endswith("_l2") or cfg.is_gan:  # a finish or fine-tune: its first stage's generator
             continue
         note = ", the course baseline" if cfg_name == edition.baseline_config else ""
-        label = f"{generator_label(cfg.generator, cfg.generator_args)} ({cfg_name} config{note})"
-        try:
-            with torch.device("meta"):  # exact shapes, no memory, no init cost
-                n: int | None = count_parameters(build_generator(cfg.generator, **cfg.generator_args))
-        except FacesrError:  # spandrel missing: the table still prints, saying so
-            n = None
-        if cfg.generator in _MSR_BLOCKS:
-            blocks = int(cfg.generator_args.get(_MSR_BLOCKS[cfg.generator], 16))
-            msr_blocks[cfg.generator] = max(msr_blocks.get(cfg.generator, 0), blocks)
-        (over if cfg.generator == "rrdbnet" else rows).append((label, n, True))
-    for generator, blocks in msr_blocks.items():  # the next MSRResNet size, the first that does not fit
-        args = {_MSR_BLOCKS[generator]: blocks + 1}
-        with torch.device("meta"):
-            rows.append((generator_label(generator, args), count_parameters(build_generator(generator, **args)), True))
+        n = _count(cfg.generator, cfg.generator_args)
+        row = (f"{generator_label(cfg.generator, cfg.generator_args)} ({cfg_name} config{note})", n, True)
+        (over if n is not None and n > edition.param_limit else rows).append(row)
+        depth_arg = generator_record(cfg.generator).depth_arg
+        if depth_arg is not None:
+            depth = int({**generator_record(cfg.generator).defaults, **cfg.generator_args}[depth_arg])
+            depths[cfg.generator] = max(depths.get(cfg.generator, 0), depth)
+    for generator, depth in depths.items():  # the next size of each, the first that does not fit
+        args = {generator_record(generator).depth_arg: depth + 1}
+        rows.append((generator_label(generator, args), _count(generator, args), True))
     return rows + over
 
 

@@ -16,19 +16,18 @@ from pathlib import Path
 import pandas as pd
 
 from facesr.errors import FacesrError
+from facesr.report.manifest import note_runs
 from facesr.report.style import MODEL_ORDER
 
 RUN_INFO = "run_info.json"  # written by the trainer beside the checkpoints (facesr.training.run_folder)
 
-# Where a missing run comes from (shown in the "run is missing" notes).
+# Where a missing run of the report's experiments comes from (shown in the "run is missing" notes); the
+# in-budget configs of every edition come from notebook 07.
 TRAINED_BY: dict[str, str] = {
     "srgan": "train notebook 03 first",
     "esrgan": "train notebook 04 first",
     "esrgan_gan": "train notebook 05 first",
-    **{name: f"train notebook 07 with CONFIG = {name!r} first" for name in ("msrresnet20", "swinir", "rcan")},
-    **{f"{name}_l2": f"train notebook 07 with CONFIG = {name!r} and FINISH = True first"
-       for name in ("msrresnet20", "swinir", "rcan")},
-}  # fmt: skip
+}
 FINISH_SUFFIX = "_l2"  # notebook 07 trains the MSE finish of run <name> into <name>_l2
 
 
@@ -39,6 +38,13 @@ def missing_run_note(name: str, runs_dir: str | os.PathLike) -> str:
         name: the missing run.
         runs_dir: where it was looked for.
     """
+    from facesr.config.named_configs import in_budget_names
+    from facesr.editions import EDITIONS
+
+    first = name.removesuffix(FINISH_SUFFIX)
+    if name not in TRAINED_BY and any(first in in_budget_names(year) for year in EDITIONS):
+        finish = " and FINISH = True" if name != first else ""
+        return f"no {name} run in {runs_dir}: train notebook 07 with CONFIG = {first!r}{finish} first"
     return f"no {name} run in {runs_dir}: {TRAINED_BY.get(name, f'train the {name} config first')}"
 
 
@@ -68,6 +74,7 @@ def find_runs(
         optional = finishes and not name.endswith(FINISH_SUFFIX) and finish not in names
         if optional and run_checkpoint(runs_dir / finish) is not None:
             found[finish] = runs_dir / finish
+    note_runs(*found)  # the figures saved from these runs record them (facesr.report.manifest)
     return found
 
 

@@ -9,59 +9,81 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# The models of the report, in the order every table and legend lists them.
-MODEL_ORDER: tuple[str, ...] = (
-    "srgan", "msrresnet20", "msrresnet20_l2", "msrresnet26", "msrresnet26_l2", "swinir", "swinir_l2", "rcan",
-    "rcan_l2", "esrgan", "esrgan_gan",
-)  # fmt: skip
+from facesr.report.manifest import record as record_saved
 
-# One colour per model, the same in every figure (tab10 colours, distinguishable when printed; an MSE
-# finish of notebook 07 gets a darker shade of its first stage's colour).
-MODEL_COLORS: dict[str, str] = {
-    "bicubic": "#7f7f7f",
-    "srgan": "#1f77b4",
-    "msrresnet20": "#2ca02c",
-    "msrresnet26": "#6b8e23",
-    "swinir": "#9467bd",
-    "rcan": "#17becf",
-    "msrresnet20_l2": "#1a661a",
-    "msrresnet26_l2": "#445a16",
-    "swinir_l2": "#5b3d80",
-    "rcan_l2": "#0e7480",
-    "esrgan": "#d62728",
-    "esrgan_gan": "#ff7f0e",
-    "lq": "#8c564b",
-    "gt": "#000000",
+# The report's own models (the seed report's three and the in-budget MSRResNets, named by depth), each with
+# its colour (tab10 colours, distinguishable when printed) and label. The in-budget configs of the other
+# networks (SwinIR, RCAN, any registered one) take theirs from the network's record (facesr.models.record);
+# an MSE finish is drawn in a darker shade of its first stage's colour.
+_OWN: dict[str, tuple[str, str]] = {
+    "bicubic": ("#7f7f7f", "Bicubic"),
+    "srgan": ("#1f77b4", "SRGAN (MSRResNet-16)"),
+    "msrresnet20": ("#2ca02c", "MSRResNet-20"),
+    "msrresnet26": ("#6b8e23", "MSRResNet-26"),
+    "esrgan": ("#d62728", "ESRGAN (RRDBNet)"),
+    "esrgan_gan": ("#ff7f0e", "ESRGAN+GAN"),
+    "lq": ("#8c564b", "LQ"),
+    "gt": ("#000000", "GT"),
 }
-MODEL_LABELS: dict[str, str] = {
-    "bicubic": "Bicubic",
-    "srgan": "SRGAN (MSRResNet-16)",
-    "msrresnet20": "MSRResNet-20",
-    "msrresnet26": "MSRResNet-26",
-    "swinir": "SwinIR",
-    "rcan": "RCAN",
-    "msrresnet20_l2": "MSRResNet-20 + MSE finish",
-    "msrresnet26_l2": "MSRResNet-26 + MSE finish",
-    "swinir_l2": "SwinIR + MSE finish",
-    "rcan_l2": "RCAN + MSE finish",
-    "esrgan": "ESRGAN (RRDBNet)",
-    "esrgan_gan": "ESRGAN+GAN",
-    "lq": "LQ",
-    "gt": "GT",
-}
+_OWN_IN_BUDGET = ("msrresnet20", "msrresnet26")
+_FINISH, _FINISH_LABEL = "_l2", " + MSE finish"
 _FALLBACK_COLORS = ("#e377c2", "#bcbd22", "#aec7e8", "#ffbb78", "#98df8a")  # none of the report's own
+
+
+def _darker(color: str, factor: float = 0.62) -> str:
+    """``color`` (#rrggbb) with each channel scaled by ``factor``: an MSE finish beside its first stage."""
+    return "#" + "".join(f"{round(int(color[i : i + 2], 16) * factor):02x}" for i in (1, 3, 5))
+
+
+def _record_styles() -> dict[str, tuple[str, str]]:
+    """(colour, label) of each registered network's in-budget config and its MSE finish."""
+    from facesr.models import generator_records
+
+    out: dict[str, tuple[str, str]] = {}
+    for record in generator_records():
+        if record.sizes:
+            color = record.color or _FALLBACK_COLORS[sum(map(ord, record.name)) % len(_FALLBACK_COLORS)]
+            out[record.name] = (color, record.title)
+            out[record.name + _FINISH] = (_darker(color), record.title + _FINISH_LABEL)
+    return out
+
+
+def _in_budget_styles() -> dict[str, tuple[str, str]]:
+    """(colour, label) of every in-budget config, each followed by its MSE finish, in the report's order."""
+    out: dict[str, tuple[str, str]] = {}
+    for name in _OWN_IN_BUDGET:
+        color, label = _OWN[name]
+        out[name], out[name + _FINISH] = (color, label), (_darker(color), label + _FINISH_LABEL)
+    return {**out, **_record_styles()}
+
+
+def _styles() -> dict[str, tuple[str, str]]:
+    return {**_OWN, **_in_budget_styles()}
+
+
+def model_order() -> tuple[str, ...]:
+    """The models of the report in the order every table and legend lists them: the baseline, the in-budget
+    configs each followed by its MSE finish (the MSRResNets, then each registered network's), the ESRGANs."""
+    return ("srgan", *_in_budget_styles(), "esrgan", "esrgan_gan")
+
+
+# The same, for the networks registered when the module was imported (the kit's own); the functions below
+# also know the networks registered later.
+MODEL_ORDER: tuple[str, ...] = model_order()
+MODEL_COLORS: dict[str, str] = {name: color for name, (color, _) in _styles().items()}
+MODEL_LABELS: dict[str, str] = {name: label for name, (_, label) in _styles().items()}
 
 
 def model_color(name: str) -> str:
     """The colour of ``name`` in every figure (unknown names get a stable colour of their own)."""
-    if name in MODEL_COLORS:
-        return MODEL_COLORS[name]
-    return _FALLBACK_COLORS[sum(map(ord, name)) % len(_FALLBACK_COLORS)]
+    style = _styles().get(name)
+    return style[0] if style else _FALLBACK_COLORS[sum(map(ord, name)) % len(_FALLBACK_COLORS)]
 
 
 def model_label(name: str) -> str:
     """The display name of a run or config (the run name itself when it is not one of the report's)."""
-    return MODEL_LABELS.get(name, name)
+    style = _styles().get(name)
+    return style[1] if style else name
 
 
 def pyplot() -> object:
@@ -83,4 +105,5 @@ def save_figure(fig: object, figures_dir: str | os.PathLike, name: str, dpi: int
     path = Path(figures_dir) / f"{Path(name).stem}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight", facecolor="white")
+    record_saved(path.parent, [path])  # the manifest beside the figures: what made it (facesr.report.manifest)
     return path

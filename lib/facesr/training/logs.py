@@ -20,15 +20,15 @@ import torch
 
 from facesr.atomic import atomic_write_text
 from facesr.errors import FacesrError
+from facesr.losses import PIXEL_TERM
 from facesr.training.distributed import mean_over_ranks
 
 VAL_COLUMNS = ["iter", "psnr", "ssim", "best_psnr", "best_iter", "bicubic_psnr", "val_time"]
-PIXEL_LOSS_NAMES = ("l_pix",)
-GAN_LOSS_NAMES = ("l_pix", "l_percep", "l_g_gan", "l_d_real", "l_d_fake")
 
 
 def log_columns(loss_names: Sequence[str]) -> list[str]:
-    """Header of log.csv for a run logging ``loss_names``.
+    """Header of log.csv for a run logging ``loss_names`` (``Nets.loss_names()``: a column per term it trains on,
+    from the loss terms' records in :mod:`facesr.losses`).
 
     The losses are the means over the window's applied steps; ``skipped`` counts the window's steps that were
     not applied (not finite); ``data_time`` is the mean seconds an iteration waited for its batch from the
@@ -231,8 +231,9 @@ def read_run_logs(run_dir: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFram
     if not run_dir.is_dir():
         raise FacesrError(f"run folder not found: {run_dir}; train it first (python -m facesr train CONFIG)")
     frames = []
-    # A log not written yet has no header to tell a GAN run's columns: the placeholder is a pixel run's.
-    for fname, columns in (("log.csv", log_columns(PIXEL_LOSS_NAMES)), ("val.csv", VAL_COLUMNS)):
+    # A log not written yet has no header to tell which terms the run trains on: the placeholder has the one
+    # term of every run.
+    for fname, columns in (("log.csv", log_columns([PIXEL_TERM])), ("val.csv", VAL_COLUMNS)):
         path = run_dir / fname
         if path.exists() and path.stat().st_size > 0:
             frames.append(pd.read_csv(path, on_bad_lines="skip"))

@@ -16,10 +16,11 @@ import torch
 
 from facesr.atomic import atomic_write_json
 from facesr.config.train_config import TrainConfig
+from facesr.losses import PIXEL_TERM
 from facesr.training import distributed
 from facesr.training.device import step_error
 from facesr.training.guard import BadSteps
-from facesr.training.logs import GAN_LOSS_NAMES, PIXEL_LOSS_NAMES, LossWindow, RunLogs
+from facesr.training.logs import LossWindow, RunLogs
 from facesr.training.run_folder import (
     check_finite,
     make_checkpoint,
@@ -71,8 +72,7 @@ def open_run_folder(run: RunState, val_set: Any, n_train: int) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(run_dir)
     atomic_write_json(run_dir / "config.json", cfg.to_dict())
-    loss_names = GAN_LOSS_NAMES if run.nets.net_d is not None else PIXEL_LOSS_NAMES
-    run.logs = RunLogs(run_dir, loss_names, run.start, cfg.tensorboard)
+    run.logs = RunLogs(run_dir, run.nets.loss_names(), run.start, cfg.tensorboard)  # a column per term it trains on
     n_params = count_parameters(run.nets.net_g)
     limit = param_limit(cfg.edition)
     over = f", over the {cfg.edition} limit of {limit:,}: not submittable" if n_params > limit else ""
@@ -155,7 +155,7 @@ def log_and_save(run: RunState, it: int, lr: float) -> None:
         if run.logs:
             run.logs.write_train(row)
             share = row["data_time"] / max(row["data_time"] + row["step_time"], 1e-9)
-            run.postfix.update(loss=f"{row[run.logs.loss_names[0]]:.4f}", lr=f"{lr:.2e}", data=f"{share:.0%}",
+            run.postfix.update(loss=f"{row[PIXEL_TERM]:.4f}", lr=f"{lr:.2e}", data=f"{share:.0%}",
                                skipped=run.skipped_total)
             run.bar.set_postfix(run.postfix)
     improved = False

@@ -27,12 +27,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from facesr.losses import LossTerm, RelativisticGANLoss, TermContext, run_terms, term_weight
+from facesr.models import ModifiedVGG, build_generator, generator_record
 from facesr.training.distributed import Ranks, wrap
 from facesr.training.schedule import EMA, make_ema
-
-# Convolutional generators, for which channels_last is the layout cuDNN's fastest kernels want. SwinIR is not
-# one: past its first convolution it works on token sequences, so channels_last only adds layout conversions.
-CHANNELS_LAST_GENERATORS = frozenset({"msrresnet", "msrresnet_basicsr", "rrdbnet", "rcan"})
 
 
 @dataclass
@@ -41,19 +39,19 @@ class Nets:
 
     ``net_g``/``net_d`` are the plain modules (optimizers, EMA and checkpoints use them); ``step_g``/``step_d``
     are what the step calls: the same modules, their DistributedDataParallel wrappers under torchrun, or the
-    compiled generator (``compile``). ``skipped`` (0-d float, 1 = the last step was not applied) and
+    compiled generator (``compile``). ``terms`` holds the run's loss terms by log name (their records and
+    modules, :mod:`facesr.losses`). ``skipped`` (0-d float, 1 = the last step was not applied) and
     ``nonfinite`` (one bool per name in :meth:`check_names`) describe the last step, on the device.
     """
 
     net_g: nn.Module
     net_g_ema: nn.Module
     optimizer_g: torch.optim.Optimizer
-    pixel_loss: nn.Module
+    terms: dict[str, tuple[LossTerm, nn.Module]] = field(default_factory=dict)
     step_g: nn.Module | None = None
     net_d: nn.Module | None = None
     step_d: nn.Module | None = None
     optimizer_d: torch.optim.Optimizer | None = None
-    perceptual_loss: nn.Module | None = None
     gan_loss: nn.Module | None = None
     amp_dtype: torch.dtype | None = None  # None = full fp32
     channels_last: bool = False
@@ -72,11 +70,8 @@ class Nets:
             self.ema = EMA(self.net_g_ema, self.net_g, 0.0)
 
     def loss_names(self) -> tuple[str, ...]:
-        """The loss terms a step returns, in order."""
-        names = ["l_pix"] + (["l_percep"] if self.perceptual_loss is not None else [])
-        if self.net_d is not None:
-            names += ["l_g_gan", "l_d_real", "l_d_fake"]
-        return tuple(names)
+        """The log names of the loss terms a step returns: the generator's, then the discriminator's."""
+        return tuple(self.terms) + tuple(n for term, _ in self.terms.values() for n in term.discriminator_terms)
 
     def check_names(self) -> tuple[str, ...]:
         """What a step checks for finiteness: its loss terms, then the gradient norm of each net it trains."""
@@ -85,25 +80,27 @@ class Nets:
 
 
 def amp_dtype_for(cfg: Any, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of a run: bf16 where the card has it (Ampere, sm_80, and newer), else fp16 with a
-    GradScaler unless ``cfg.allow_fp16`` is off (SwinIR: fp16 overflows in its attention), then fp32 (None).
-    The CPU always trains in fp32."""
+    """The autocast dtype of a run: bf16 where the card has it (Ampere, sm_80, and newer) and the generator's
+    record allows it, else fp16 with a GradScaler unless the record (SwinIR: fp16 overflows in its attention)
+    or ``cfg.allow_fp16`` rules it out, then fp32 (None). The CPU always trains in fp32."""
     if device.type != "cuda" or not cfg.amp:
         return None
-    if torch.cuda.get_device_capability(device)[0] >= 8:
+    record = generator_record(cfg.generator)
+    if record.bf16 and torch.cuda.get_device_capability(device)[0] >= 8:
         return torch.bfloat16
-    return torch.float16 if getattr(cfg, "allow_fp16", True) else None
+    return torch.float16 if record.fp16 and getattr(cfg, "allow_fp16", True) else None
 
 
 def uses_channels_last(cfg: Any, device: torch.device) -> bool:
-    """channels_last for this run: on CUDA, when ``cfg.channels_last`` is on and the generator is convolutional
-    (:data:`CHANNELS_LAST_GENERATORS`); the discriminator, VGG, the batches and validation follow the generator.
+    """channels_last for this run: on CUDA, when ``cfg.channels_last`` is on and the generator's record says it
+    is convolutional (``channels_last``; not SwinIR, which works on token sequences past its first convolution);
+    the discriminator, VGG, the batches and validation follow the generator.
 
     Args:
         cfg: The run's TrainConfig.
         device: The training device.
     """
-    return device.type == "cuda" and bool(cfg.channels_last) and cfg.generator in CHANNELS_LAST_GENERATORS
+    return device.type == "cuda" and bool(cfg.channels_last) and generator_record(cfg.generator).channels_last
 
 
 def _adam(params: Any, lr: float, betas: Any) -> torch.optim.Adam:
@@ -123,10 +120,7 @@ def _batchnorm_buffers(*nets: nn.Module | None) -> list[torch.Tensor]:
 
 def build_nets(cfg: Any, device: torch.device, ranks: Ranks | None = None) -> Nets:
     """Generator (+ EMA copy), discriminator and losses for ``cfg`` on ``device`` (wrapped for DDP under torchrun,
-    compiled with ``cfg.compile``)."""
-    from facesr.losses import PerceptualLoss, RelativisticGANLoss, build_pixel_loss
-    from facesr.models import ModifiedVGG, build_generator
-
+    compiled with ``cfg.compile``); the loss terms are those of :func:`facesr.losses.run_terms`."""
     ranks = ranks or Ranks()
     memory_format = torch.channels_last if uses_channels_last(cfg, device) else torch.contiguous_format
     net_g = build_generator(cfg.generator, **cfg.generator_args).to(device, memory_format=memory_format)
@@ -138,7 +132,6 @@ def build_nets(cfg: Any, device: torch.device, ranks: Ranks | None = None) -> Ne
         net_g=net_g,
         net_g_ema=net_g_ema,
         optimizer_g=_adam([p for p in net_g.parameters() if p.requires_grad], cfg.lr, cfg.betas),
-        pixel_loss=build_pixel_loss(cfg.pixel_loss, loss_weight=cfg.pixel_weight).to(device),
         step_g=step_g,
         amp_dtype=amp_dtype_for(cfg, device),
         channels_last=memory_format is torch.channels_last,
@@ -153,28 +146,23 @@ def build_nets(cfg: Any, device: torch.device, ranks: Ranks | None = None) -> Ne
         nets.optimizer_d = _adam(nets.net_d.parameters(), cfg.lr_d, cfg.betas)
         nets.step_d = wrap(nets.net_d, ranks, device, sync_batchnorm=True)
         nets.gan_loss = RelativisticGANLoss(loss_weight=cfg.gan_weight)
-    if cfg.perceptual_weight > 0 and cfg.perceptual_layers:
-        nets.perceptual_loss = PerceptualLoss(
-            layer_weights=cfg.perceptual_layers,
-            criterion="l1",
-            perceptual_weight=cfg.perceptual_weight,
-            weights=cfg.vgg_weights,
-        ).to(device, memory_format=memory_format)
+    context = TermContext(net_d=nets.net_d)
+    for term in run_terms(cfg):
+        module = term.build(cfg, term_weight(cfg, term), context)
+        nets.terms[term.name] = (term, module.to(device, memory_format=memory_format))  # VGG: the batches' layout
     nets.guarded_buffers = _batchnorm_buffers(nets.net_g, nets.net_d)  # after SyncBatchNorm took the layers over
     return nets
 
 
 def pair_recipe(cfg: Any, on_device: bool) -> Any:
-    """How a run makes its training pairs (:class:`facesr.data.pairs.PairRecipe`): its edition's degradation,
-    crop, ``gt_usm`` / ``usm_target``, and whether the device degrades (the CUDA path) or the workers do."""
-    from facesr.data.pairs import PairRecipe
-    from facesr.data.second_order import SecondOrderSettings
+    """How the run of ``cfg`` makes its training pairs (:func:`facesr.data.pairs.run_recipe`): its edition's
+    degradation with the config's settings of it, crop, ``gt_usm`` / ``usm_target``, and whether the device
+    degrades (the CUDA path) or the workers do."""
+    from facesr.data.pairs import run_recipe
     from facesr.editions import get_edition
 
-    degradation = get_edition(cfg.edition).degradation
-    second_order = SecondOrderSettings(gt_usm=cfg.gt_usm) if degradation == "second_order" else None
-    return PairRecipe(degradation=degradation, gt_patch=cfg.gt_patch, flip=True, on_device=on_device,
-                      second_order=second_order, usm_target=cfg.usm_target)
+    return run_recipe(get_edition(cfg.edition).degradation, cfg.gt_patch, on_device, course=cfg.course,
+                      second_order=cfg.second_order, gt_usm=cfg.gt_usm, usm_target=cfg.usm_target)
 
 
 def train_dataset(cfg: Any, gt_dir: Any, on_device: bool) -> Any:
@@ -182,9 +170,9 @@ def train_dataset(cfg: Any, gt_dir: Any, on_device: bool) -> Any:
     from facesr.data.datasets import TrainDataset
 
     recipe = pair_recipe(cfg, on_device)
-    return TrainDataset(gt_dir, gt_patch=recipe.gt_patch, flip=recipe.flip, degrade=not on_device, cache=cfg.cache,
-                        seed=cfg.seed, degradation=recipe.degradation, second_order=recipe.second_order,
-                        usm_target=recipe.usm_target)
+    return TrainDataset(gt_dir, gt_patch=recipe.gt_patch, flip=recipe.flip, degrade=not on_device,
+                        settings=recipe.course, cache=cfg.cache, seed=cfg.seed, degradation=recipe.degradation,
+                        second_order=recipe.second_order, usm_target=recipe.usm_target)
 
 
 def prepare_batch(batch: dict, cfg: Any, nets: Nets, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -251,10 +239,25 @@ def _apply(optimizer: torch.optim.Optimizer, skipped: torch.Tensor) -> None:
         del optimizer.found_inf
 
 
+def _generator_terms(nets: Nets, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Each of the run's loss terms of the generator, by log name (fp32), from the step's ``sr``/``gt``/``lq``.
+
+    A GAN run's discriminator is frozen for them (and unfrozen by the discriminator's step).
+    """
+    if nets.net_d is not None:
+        _set_requires_grad(nets.net_d, False)
+    losses = {}
+    for name, (term, module) in nets.terms.items():
+        with _autocast(nets) if term.autocast else contextlib.nullcontext():
+            losses[name] = module(*(inputs[key] for key in term.inputs)).float()
+    return losses
+
+
 def train_step(nets: Nets, lq: torch.Tensor, gt: torch.Tensor, scaler: Any) -> dict[str, torch.Tensor]:
     """One iteration: generator step, then (GAN runs) one discriminator step; returns detached loss terms.
 
-    GAN order as MMEditing's ESRGAN: G loss = pixel + perceptual + relativistic GAN with D frozen and
+    The generator's loss is the sum of the run's terms (:func:`facesr.losses.run_terms`, in their order). GAN
+    order as MMEditing's ESRGAN: G loss = pixel + perceptual + relativistic GAN with D frozen and
     D(gt) detached; then D on real and fake halves (their gradients are summed before the single D step).
     D's gradients are computed before either net steps (D's pass does not depend on G's new weights), so
     that both steps are applied, or skipped, together. With ``grad_clip`` > 0 the gradient norm of each net
@@ -267,25 +270,14 @@ def train_step(nets: Nets, lq: torch.Tensor, gt: torch.Tensor, scaler: Any) -> d
     nets.step_g.train()
     with _autocast(nets):
         sr = nets.step_g(lq)
-    sr32 = sr.float()
-    l_pix = nets.pixel_loss(sr32, gt)
-    losses = {"l_pix": l_pix}
-    l_g = l_pix
-    if nets.perceptual_loss is not None:
-        with _autocast(nets):
-            l_percep = nets.perceptual_loss(sr32, gt)
-        losses["l_percep"] = l_percep.float()
-        l_g = l_g + losses["l_percep"]
-    if nets.net_d is not None:
-        _set_requires_grad(nets.net_d, False)
-        with _autocast(nets):  # D frozen: the plain module, no gradient of D to synchronise
-            real_g = nets.net_d(gt).detach()
-            fake_g = nets.net_d(sr)
-        losses["l_g_gan"] = nets.gan_loss.generator_loss(real_g.float(), fake_g.float())
-        l_g = l_g + losses["l_g_gan"]
+    inputs = {"sr": sr.float(), "gt": gt, "lq": lq}
+    losses = _generator_terms(nets, inputs)
+    l_g = None
+    for value in losses.values():  # in the terms' order, one addition at a time
+        l_g = value if l_g is None else l_g + value
     nets.optimizer_g.zero_grad(set_to_none=True)
     scaler.scale(_poisoned(l_g)).backward()
-    norms = [_grad_norm(nets, nets.optimizer_g, nets.net_g, scaler)]
+    norms = {"gradient norm of net_g": _grad_norm(nets, nets.optimizer_g, nets.net_g, scaler)}
     if nets.net_d is not None:
         _set_requires_grad(nets.net_d, True)
         with _autocast(nets):
@@ -295,9 +287,9 @@ def train_step(nets: Nets, lq: torch.Tensor, gt: torch.Tensor, scaler: Any) -> d
         losses["l_d_fake"] = nets.gan_loss.discriminator_loss_fake(fake_d, real_d)
         nets.optimizer_d.zero_grad(set_to_none=True)
         scaler.scale(_poisoned(losses["l_d_real"] + losses["l_d_fake"])).backward()
-        norms.append(_grad_norm(nets, nets.optimizer_d, nets.net_d, scaler))
-    checks = [*losses.values(), *norms]
-    nets.nonfinite = ~torch.isfinite(torch.stack([v.detach().float().reshape(()) for v in checks]))
+        norms["gradient norm of net_d"] = _grad_norm(nets, nets.optimizer_d, nets.net_d, scaler)
+    checks = {**losses, **norms}
+    nets.nonfinite = ~torch.isfinite(torch.stack([checks[n].detach().float().reshape(()) for n in nets.check_names()]))
     nets.skipped = nets.nonfinite.any().float()
     _apply(nets.optimizer_g, nets.skipped)
     if nets.net_d is not None:
@@ -310,7 +302,7 @@ def train_step(nets: Nets, lq: torch.Tensor, gt: torch.Tensor, scaler: Any) -> d
 
 @torch.no_grad()
 def validate(net: nn.Module, val_set: Any, device: torch.device, channels_last: bool = False) -> tuple[float, float]:
-    """Mean PSNR and SSIM (RGB, no border crop) over the whole val set on uint8-rounded outputs, in fp32.
+    """Mean PSNR and SSIM (RGB, no border crop) over the whole val set on uint8-rounded outputs, in full fp32.
 
     Args:
         net: The network to score (the run's EMA generator).
@@ -318,13 +310,14 @@ def validate(net: nn.Module, val_set: Any, device: torch.device, channels_last: 
         device: Where ``net`` is.
         channels_last: Feed the LQ images in channels_last, the layout the run trains in (``Nets.channels_last``).
     """
-    from facesr.metrics import psnr, ssim, tensor_to_uint8
+    from facesr.metrics import exact_fp32, psnr, ssim, tensor_to_uint8
 
     net.eval()
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     p_values, s_values = [], []
     for item in val_set:
-        sr = net(item["lq"].unsqueeze(0).to(device, memory_format=memory_format))[0]
+        with exact_fp32():  # the same score on every card (no TF32)
+            sr = net(item["lq"].unsqueeze(0).to(device, memory_format=memory_format))[0]
         sr_u8, gt_u8 = tensor_to_uint8(sr), tensor_to_uint8(item["gt"])
         p_values.append(psnr(sr_u8, gt_u8))
         s_values.append(ssim(sr_u8, gt_u8))

@@ -3,8 +3,8 @@ generator that rebuilds it.
 
 Pure functions (:mod:`facesr.weights.checkpoints` reads the files): the weights-only allow-list and torch's
 refusals; container formats (kit, MMEditing 0.x, BasicSR / Real-ESRGAN, original ESRGAN, bare state
-dicts); the strict fit check of ``load_weights``; the kit's safetensors metadata; which kit generators a
-BasicSR file can hold (:func:`basicsr_network`); the generator behind
+dicts); the strict fit check of ``load_weights``; the kit's safetensors metadata; the BasicSR network that
+holds a kit generator's weights (:func:`basicsr_network`, from its record); the generator behind
 a state dict (kit config or metadata, the kit's key-based detection, then spandrel via
 ``facesr.models.zoo``).
 """
@@ -238,51 +238,29 @@ def check_fit(sd: Mapping, target: Mapping, name: str, fmt: str) -> None:
 
 # ------------------------------------------------------------------------------ BasicSR files
 
-# Kit generators whose state dicts carry BasicSR's names (basicsr/archs: srresnet_arch.MSRResNet,
-# rrdbnet_arch.RRDBNet, swinir_arch.SwinIR, the last with the official SwinIR names spandrel keeps), with
-# BasicSR's class and the kit -> BasicSR argument names. BasicSR's RCAN (conv_first, body.N.residual_group,
-# conv_after_body, upsample, conv_last, no mean-shift convs) does not share the official RCAN names.
-_BASICSR_ARCHS: dict[str, tuple[str, dict[str, str]]] = {
-    "msrresnet_basicsr": ("MSRResNet", {}),
-    "rrdbnet": ("RRDBNet", {"in_channels": "num_in_ch", "out_channels": "num_out_ch", "mid_channels": "num_feat",
-                            "num_blocks": "num_block", "growth_channels": "num_grow_ch", "upscale_factor": "scale"}),
-    "swinir": ("SwinIR", {}),
-}
-
 
 def basicsr_network(generator: str, generator_args: Mapping) -> str:
     """The BasicSR constructor call that builds the net of ``generator`` (``"MSRResNet(num_feat=64, ...)"``).
+
+    Every argument is spelled out (the record's defaults filled in: BasicSR's defaults differ from the kit's),
+    under BasicSR's names (the record's ``basicsr_args``).
 
     Args:
         generator: Its name in :data:`facesr.models.GENERATORS`.
         generator_args: Its ``build_generator`` kwargs.
 
     Raises:
-        FacesrError: for a generator whose weights BasicSR's archs do not hold under the same names
-            (the kit's MMEditing ``msrresnet``, ``rcan``).
+        FacesrError: for a generator whose weights BasicSR's archs do not hold under the same names (its record
+            has no ``basicsr`` class: the kit's MMEditing ``msrresnet``, ``rcan``).
     """
-    if generator not in _BASICSR_ARCHS:
-        why = {
-            "msrresnet": "the kit's msrresnet is MMEditing's MSRResNet (other key names and no LeakyReLU after "
-                         "the pixel shuffles), so BasicSR's MSRResNet would compute something else; train "
-                         "msrresnet_basicsr for a BasicSR file",
-            "rcan": "BasicSR's RCAN names its layers differently from the official RCAN the kit uses",
-        }.get(generator, "BasicSR has no network with its key names")
-        raise FacesrError(f"{generator} cannot be written as a BasicSR file: {why}; export it as .safetensors")
-    cls, renames = _BASICSR_ARCHS[generator]
-    args = dict(generator_args)
-    if generator == "swinir":  # BasicSR's SwinIR defaults differ from the kit's: spell every one out
-        import inspect
+    from facesr.models import generator_record
 
-        from facesr.models.swinir_arch import SwinIR
-
-        defaults = {name: p.default for name, p in inspect.signature(SwinIR).parameters.items()
-                    if p.default is not inspect.Parameter.empty}
-        args = {k: list(v) if isinstance(v, tuple) else v for k, v in {**defaults, **args}.items()}
-    if generator == "rrdbnet":
-        args = {"in_channels": 3, "out_channels": 3, "mid_channels": 64, "num_blocks": 23, "growth_channels": 32,
-                "upscale_factor": 4, **args}
-    return f"{cls}({', '.join(f'{renames.get(k, k)}={v!r}' for k, v in args.items())})"
+    record = generator_record(generator)
+    if record.basicsr is None:
+        raise FacesrError(f"{generator} cannot be written as a BasicSR file: {record.basicsr_why_not}; export it "
+                          "as .safetensors")
+    args = {k: list(v) if isinstance(v, tuple) else v for k, v in {**record.defaults, **generator_args}.items()}
+    return f"{record.basicsr}({', '.join(f'{record.basicsr_args.get(k, k)}={v!r}' for k, v in args.items())})"
 
 
 # ------------------------------------------------------------------------------ which generator
