@@ -112,7 +112,9 @@ def test_a_worker_that_dies_while_handing_over_a_batch_is_one_line() -> None:
         for item in iterate(loader, "the test data"):
             got.append(item)
     text = str(err.value)
-    assert got == [0, 1, 2, 3, 4], got
+    # 4 comes from the other worker: whether it reaches the shared result queue before 5 breaks the hand-over is
+    # a race between the two (4 lost it in 2 of 6 runs on torch 2.6 and Python 3.10, none of 8 on newer ones)
+    assert got in ([0, 1, 2, 3], [0, 1, 2, 3, 4]), got
     assert "\n" not in text and "a data loader worker of the test data died" in text, text
     assert "killed by signal" in text and "num_workers=1" in text, text
     assert multiprocessing.active_children() == []  # the other worker stopped too, while the error is held
