@@ -104,7 +104,7 @@ from facesr.report.style import save_figure
 TRAIN_PATHS = list_images(SETTINGS.data_root / "train" / "GT")
 TRAIN_GT = [read_image(p) for p in TRAIN_PATHS[:NUM_SHOW]]
 fig = show_images(TRAIN_GT, [p.name for p in TRAIN_PATHS[:NUM_SHOW]], suptitle="train/GT (512x512)")
-print("saved", save_figure(fig, SETTINGS.figures_dir, "01_train_gt"))
+print("saved", *save_figure(fig, SETTINGS.figures_dir, "01_train_gt"))
 
 # %%
 VAL_PATHS = list_images(SETTINGS.data_root / "val" / "LQ")[: max(1, NUM_SHOW // 2)]
@@ -115,7 +115,7 @@ fig = show_images(
     [f"{p.name} {kind}" for p in VAL_PATHS for kind in ("LQ 128x128", "GT 512x512")],
     suptitle="val: LQ input beside its GT",
 )
-print("saved", save_figure(fig, SETTINGS.figures_dir, "01_val_pairs"))
+print("saved", *save_figure(fig, SETTINGS.figures_dir, "01_val_pairs"))
 
 # %% [markdown]
 # ## 3. Colour statistics
@@ -135,7 +135,7 @@ fig = channel_histograms(
         "val LQ": [read_image(p) for p in ALL_VAL],
     }
 )
-print("saved", save_figure(fig, SETTINGS.figures_dir, "01_channel_histograms"))
+print("saved", *save_figure(fig, SETTINGS.figures_dir, "01_channel_histograms"))
 
 # %% [markdown]
 # ## 4. The number to beat: bicubic x4
@@ -153,7 +153,7 @@ print(f"bicubic x4 on {SETTINGS.data_root / 'val'}: PSNR {BICUBIC['psnr']:.2f} d
 # %%
 from facesr.report.figures import comparison_images, plot_comparison
 fig = plot_comparison(comparison_images({}, SETTINGS.data_root, name=0), title="val image 0: LQ, bicubic x4, GT")
-print("saved", save_figure(fig, SETTINGS.figures_dir, "01_bicubic_example"))
+print("saved", *save_figure(fig, SETTINGS.figures_dir, "01_bicubic_example"))
 
 # %% [markdown]
 # Next: notebook 02 shows how the training LQ images are made from the GT faces, step by step.

@@ -85,7 +85,7 @@ FACE = list_images(SETTINGS.data_root / "val" / "GT")[FACE_INDEX]
 GT = read_image(FACE)
 fig, DRAW = degradation_figure(GT, SETTINGS.edition, seed=SEED)
 print(f"{FACE.name}: {DRAW}")
-print("saved", save_figure(fig, SETTINGS.figures_dir, "02_degradation_steps"))
+print("saved", *save_figure(fig, SETTINGS.figures_dir, "02_degradation_steps"))
 
 # %% [markdown]
 # ## 2. Try it yourself
@@ -116,7 +116,7 @@ VALUES = bicubic_psnr_distribution(GT, n, SETTINGS.edition, seed=SEED)
 VAL_LQ_PSNR = psnr(bicubic_upscale(read_image(SETTINGS.data_root / "val" / "LQ" / FACE.name)), GT)
 fig = plot_psnr_histogram(VALUES, {f"real val LQ of {FACE.name}": VAL_LQ_PSNR},
                           title=f"bicubic x4 over {n} random degradations of {FACE.name} ({SETTINGS.edition})")
-print("saved", save_figure(fig, SETTINGS.figures_dir, "02_bicubic_psnr_histogram"))
+print("saved", *save_figure(fig, SETTINGS.figures_dir, "02_bicubic_psnr_histogram"))
 
 # %% [markdown]
 # ## 4. Does the training LQ look like the val LQ? The whole val set

@@ -20,9 +20,10 @@
 # their `_l2` MSE finishes, those you trained): training-loss curves, validation PSNR of all models on one axis, the best-PSNR table (plain,
 # hflip and x8 self-ensemble), the parameter table, the training
 # machine of each run, a qualitative grid with eye and mouth crops, every model on the real-world LQ
-# images, then the test predictions, the leaderboard zip and the course hand-in bundle.
-# Everything goes to `FIGURES_DIR` as `.png`, `.csv` and `.md`. A run that does not exist yet is
-# skipped with a note saying which notebook trains it.
+# images, then the test predictions, the leaderboard zip, the report skeleton and the course hand-in bundle.
+# Figures go to `FIGURES_DIR` as vector `.pdf` and 300-dpi `.png` sized for a page, tables as `.csv`, `.md` and
+# LaTeX `.tex`; the report skeleton (`main.tex`, `report.md`, the Overleaf zip) to `report/` beside it. A run
+# that does not exist yet is skipped with a note saying which notebook trains it.
 
 # %%
 # Set-up, the same in every notebook: find the kit (opened from its badge: clone KIT_REPO at KIT_BRANCH, or update
@@ -87,26 +88,27 @@ print("runs found:", ", ".join(f"{name} ({path})" for name, path in RUNS.items()
 # %% [markdown]
 # ## 1. Training-loss curves
 #
-# One panel per model, every loss term of its log (log scale: the GAN terms differ by orders of magnitude).
+# One panel per model, every loss term of its log on one shared log axis (the GAN terms differ by orders of
+# magnitude). A run that continues another (an `_l2` MSE finish, the GAN fine-tune after `esrgan`) is drawn in
+# its colour after the run it starts from, on one iteration axis, as notebook 07 draws it.
 
 # %%
-from facesr.report.curves import plot_loss_curves
-from facesr.report.style import save_figure
-fig = plot_loss_curves({name: log for name, (log, _) in LOGS.items()})
-print(f"saved {save_figure(fig, SETTINGS.figures_dir, '06_loss_curves')}")
+from facesr.report.results_steps import show_loss_curves
+fig = show_loss_curves(RUNS, SETTINGS.figures_dir)
 
 # %% [markdown]
 # ## 2. Validation PSNR against iterations
 #
-# All models on one axis, each in its colour, with bicubic x4 as the floor. The GAN run starts from the
-# RRDBNet's PSNR and usually loses some of it: its objective is texture, not pixel accuracy.
+# All models on one axis, each in its colour, with bicubic x4 as the floor; stages chained as in section 1. The
+# right panel zooms into the runs within 1 dB of the best, so the close in-budget runs are not squashed by
+# bicubic and the GAN run. The GAN run starts from the RRDBNet's PSNR and usually loses some of it: its
+# objective is texture, not pixel accuracy.
 
 # %%
-from facesr.report.curves import plot_psnr_curves
+from facesr.report.results_steps import show_psnr_curves
 from facesr.report.tables import bicubic_scores
 BICUBIC = bicubic_scores(SETTINGS.data_root)
-fig = plot_psnr_curves({name: val for name, (_, val) in LOGS.items()}, bicubic_psnr=BICUBIC["psnr"])
-print(f"saved {save_figure(fig, SETTINGS.figures_dir, '06_psnr_curves')}")
+fig = show_psnr_curves(RUNS, BICUBIC["psnr"], SETTINGS.figures_dir)
 
 # %% [markdown]
 # ## 3. Best-PSNR table
@@ -118,7 +120,8 @@ print(f"saved {save_figure(fig, SETTINGS.figures_dir, '06_psnr_curves')}")
 # `images` says how many val images plain and hflip scored (all of them, unless `VAL_LIMIT`), `images_x8`
 # how many x8 scored: in quick mode only the first (`X8_LIMIT`), because x8 of a 512x512 output takes
 # seconds per image on a CPU. An x8 mean over fewer images does not compare with the others, so it is not
-# used to pick the submission below.
+# used to pick the submission below, and the report's `.tex` table says on how many images it was scored.
+# `SUBMIT` is the run you submit: `SUBMIT_RUN`, or the in-budget run with the best val PSNR.
 
 # %%
 from facesr.report.tables import psnr_table, save_table
@@ -126,6 +129,8 @@ x8_limit = X8_LIMIT or (1 if SETTINGS.quick else 0)
 PSNR_TABLE = psnr_table(RUNS, SETTINGS.data_root, tta=TTA, limit=VAL_LIMIT or None, x8_limit=x8_limit or None,
                         trust=TRUST_CHECKPOINT, edition=SETTINGS.edition)
 print("saved", *save_table(PSNR_TABLE, SETTINGS.figures_dir, "psnr_table"))
+from facesr.report.tables import submission_run
+SUBMIT = SUBMIT_RUN or submission_run(PSNR_TABLE)
 PSNR_TABLE
 
 # %% [markdown]
@@ -158,33 +163,37 @@ MACHINE_TABLE
 # %% [markdown]
 # ## 6. Qualitative comparison
 #
-# LQ | bicubic | every run found (SRGAN, ESRGAN, ESRGAN+GAN, the in-budget runs) | GT for a few validation
-# faces, with zoomed crops of the eyes and the mouth (boxes from the settings, drawn on the whole faces) and
-# each output's PSNR.
+# LQ | bicubic | the edition's baseline | the submitted run | GT for a few validation faces, with zoomed
+# crops of the eyes and the mouth (boxes from the settings, drawn on the whole faces) and each output's PSNR.
+# `REPORT_MODELS` picks other columns, in order: `lq`, `bicubic`, `gt` and run names, e.g.
+# `lq,bicubic,srgan,esrgan_gan,swinir_l2,gt` (more columns make smaller faces: the figure stays page-wide).
 
 # %%
-from facesr.report.figures import comparison_images, plot_comparison
-from facesr.report.steps import parse_box
+REPORT_MODELS = ""  #@param {type:"string"}
+from facesr.editions import get_edition
 from facesr.inference.predict import load_generator
+from facesr.report.figures import report_columns
+from facesr.report.results_steps import show_qualitative
+from facesr.report.steps import parse_box
 CROPS = {"eyes": parse_box(EYES_BOX), "mouth": parse_box(MOUTH_BOX)}
+COLUMNS = report_columns(REPORT_MODELS, get_edition(SETTINGS.edition).baseline_config, SUBMIT)
+print("grid columns:", ", ".join(COLUMNS))
 NETS = {name: load_generator(run_dir, trust=TRUST_CHECKPOINT) for name, run_dir in RUNS.items()}  # best.pt
-for face in [f.strip() for f in FACES.split(",") if f.strip()]:
-    images = comparison_images(NETS, SETTINGS.data_root, int(face) if face.isdigit() else face,
-                               trust=TRUST_CHECKPOINT)
-    fig = plot_comparison(images, CROPS, title=f"val face {face}")
-    print(f"saved {save_figure(fig, SETTINGS.figures_dir, f'06_qualitative_{face}')}")
+figs = show_qualitative(NETS, SETTINGS.data_root, [f.strip() for f in FACES.split(",") if f.strip()], CROPS,
+                        COLUMNS, SETTINGS.figures_dir, trust=TRUST_CHECKPOINT)
 
 # %% [markdown]
 # ## 7. Real-world LQ images
 #
 # The report shows predictions on the real-world LQ images released with the test set (`test_real/` in
-# the data root: any size, no GT, so no PSNR): each image with bicubic x4 and every model's output.
-# These faces are not aligned like FFHQ; how the models cope is what the report discusses.
+# the data root: any size, no GT, so no PSNR): each image with bicubic x4 and the outputs of the grid's
+# models (`REPORT_MODELS` above). These faces are not aligned like FFHQ; how the models cope is what the
+# report discusses.
 
 # %%
 from facesr.report.steps import show_real_world
-fig = show_real_world(NETS, SETTINGS.data_root, SETTINGS.figures_dir,
-                      trust=TRUST_CHECKPOINT)  # a note when there is no test_real/
+fig = show_real_world(NETS, SETTINGS.data_root, SETTINGS.figures_dir, trust=TRUST_CHECKPOINT,
+                      columns=COLUMNS)  # a note when there is no test_real/
 
 # %% [markdown]
 # ## 8. Test predictions and the leaderboard zip
@@ -198,8 +207,8 @@ fig = show_real_world(NETS, SETTINGS.data_root, SETTINGS.figures_dir,
 
 # %%
 from facesr.report.steps import make_submission, predict_real_world
-from facesr.report.tables import best_tta, submission_run
-SUBMIT = SUBMIT_RUN or submission_run(PSNR_TABLE)
+from facesr.report.tables import best_tta
+SUBMIT_TTA = None
 if SUBMIT is None:
     print("no in-budget run to submit: train notebook 03 or 07 first")
 else:  # the generator loaded above, or the SUBMIT_RUN given
@@ -212,12 +221,35 @@ else:  # the generator loaded above, or the SUBMIT_RUN given
     predict_real_world(NET_G, SETTINGS.data_root, SETTINGS.runs_dir / SUBMIT, tta=SUBMIT_TTA)
 
 # %% [markdown]
-# ## 9. The hand-in bundle
+# ## 9. The report skeleton
+#
+# `report/` beside the figures folder (on Drive `MyDrive/facesr/report/<edition>/`): `main.tex` with the
+# handout's sections in its order (model, loss functions with the submitted run's equations and weights,
+# training curves, real-world results, validation PSNR with the test PSNR it leads to expect, parameters,
+# training machine), its tables and figures, `references.bib` with the papers of what the run used, and the
+# same report as `report.md` for Word (`pandoc report.md --citeproc -o report.docx`).
+# Every number is filled in; boxes marked `<FILL IN: ...>` are for your own analysis. Open
+# `report_overleaf.zip` in Overleaf with New Project > Upload Project; it compiles as it is and fits in five
+# pages. The same as `python -m facesr report RUN`. Running the cell again never replaces a `main.tex` or
+# `report.md` you edited: it writes `report_2/`, ...
+
+# %%
+from facesr.report.skeleton import print_report, write_report
+if SUBMIT is None or SUBMIT not in set(PSNR_TABLE["run"]):
+    print(f"no report skeleton: {SUBMIT or 'no in-budget run'} is not in the PSNR table (section 3 scores RUNS)")
+else:
+    REPORT = write_report(SETTINGS.runs_dir / SUBMIT, SETTINGS.figures_dir, edition=SETTINGS.edition, tta=SUBMIT_TTA,
+                          author=f"Matriculation number {MATRIC}" if MATRIC else None)
+    print_report(REPORT)
+
+# %% [markdown]
+# ## 10. The hand-in bundle
 #
 # One zip with what the course asks for besides the report: the leaderboard zip, the submitted run's
 # `config.json`, logs, `run_info.json` and best checkpoint (an MSE finish: its first stage's logs too), its
-# real-world predictions, your figures and tables (those the manifest in `FIGURES_DIR` says were made for this
-# run's edition and mode, on whichever runtime), the CodaLab screenshot (`SCREENSHOT`), the kit's code and a
+# real-world predictions, your figures (PDF and PNG) and tables (CSV, Markdown, LaTeX) that the manifest in
+# `FIGURES_DIR` says were made for this run's edition and mode (on whichever runtime), the CodaLab screenshot
+# (`SCREENSHOT`), the kit's code and a
 # `Readme.txt` (files, libraries with their versions, the commands that reproduce the run, parameter count
 # against your edition's limit, val PSNR, the zip's self-ensemble). Whatever is still missing is listed there and
 # printed, with the notebook that makes it. The same as

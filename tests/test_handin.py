@@ -67,18 +67,20 @@ def run(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def figures(tmp_path: Path) -> Path:
-    """A figures folder as notebook 06 leaves it for the quick 2022 runs: two files recorded in its manifest, one
-    file that is not (put there by hand)."""
+    """A figures folder as notebook 06 leaves it for the quick 2022 runs: a figure (PNG, PDF) and a table (CSV,
+    LaTeX) recorded in its manifest, two files that are not (put there by hand)."""
     from facesr.report.manifest import record
 
     folder = tmp_path / "figures"
     folder.mkdir()
     write_png(folder / "06_psnr_curves.png", np.zeros((8, 8, 3), np.uint8))
+    (folder / "06_psnr_curves.pdf").write_bytes(b"%PDF-1.4 the same figure, vector\n")
+    (folder / "psnr_table.tex").write_text("\\begin{tabular}{@{}lr@{}}\n\\end{tabular}\n")
     pd.DataFrame({"run": ["bicubic", "srgan"], "images": [3, 3], "psnr": [22.0, 21.987654321],
                   "psnr_hflip": [np.nan, 22.123456789], "images_x8": [np.nan, 1],
                   "psnr_x8": [np.nan, 22.5]}).to_csv(folder / "psnr_table.csv", index=False)  # fmt: skip
-    record(folder, [folder / "06_psnr_curves.png", folder / "psnr_table.csv"], notebook="06_results_and_report",
-           edition=2022, mode="quick", runs=["srgan"])
+    saved = [folder / name for name in ("06_psnr_curves.png", "06_psnr_curves.pdf", "psnr_table.csv", "psnr_table.tex")]
+    record(folder, saved, notebook="06_results_and_report", edition=2022, mode="quick", runs=["srgan"])
     (folder / "notes.txt").write_text("not a figure")
     write_png(folder / "01_train_gt.png", np.zeros((8, 8, 3), np.uint8))  # not in the manifest: not the student's
     return folder
@@ -115,7 +117,7 @@ def test_machine_table_from_run_info(tmp_path: Path) -> None:
     assert rows.loc["msrresnet20", "sessions"] == 2 and rows.loc["msrresnet20", "wall_hours"] == 12.3456
     assert "no run_info.json" in rows.loc["esrgan", "machine"] and pd.isna(rows.loc["esrgan", "iterations"])
     assert "unreadable" in rows.loc["esrgan_gan", "machine"] and "run_info.json" in rows.loc["esrgan_gan", "machine"]
-    csv_path, md_path = save_table(table, tmp_path / "fig", "machine_table")
+    csv_path, md_path, _ = save_table(table, tmp_path / "fig", "machine_table")
     md = md_path.read_text()
     assert re.search(r"\| +300,000 \| +12\.35 \| +6\.75 \|", md) and "CPU (" in md  # hours with 2 decimals
     assert pd.read_csv(csv_path)["wall_hours"].iloc[1] == 12.3456
@@ -128,7 +130,8 @@ def test_handin_bundle_contents(run: Path, mini_root: Path, figures: Path, tmp_p
     out = make_handin(run, tmp_path / "handin.zip", data_root=mini_root, figures_dir=figures)
     names = _names(out)
     expected = {"Readme.txt", "submission.zip", "srgan/config.json", "srgan/log.csv", "srgan/val.csv",
-                "srgan/run_info.json", "srgan/best.pt", "figures/06_psnr_curves.png", "figures/psnr_table.csv"}
+                "srgan/run_info.json", "srgan/best.pt", "figures/06_psnr_curves.png", "figures/psnr_table.csv",
+                "figures/06_psnr_curves.pdf", "figures/psnr_table.tex"}  # PDF figures and LaTeX tables too
     assert expected <= names and "figures/notes.txt" not in names and "figures/01_train_gt.png" not in names
     assert {"code/lib/facesr/report/handin.py", "code/notebooks/06_results_and_report.ipynb",
             "code/requirements.txt"} <= names  # fmt: skip
@@ -410,8 +413,8 @@ def test_handin_bundles_only_the_students_own_figures_and_what_an_l2_finish_need
     write_png(figures / "machine_table.csv", np.ones((8, 8, 3), np.uint8))
     record(figures, [figures / "machine_table.csv"], edition=2022, mode="quick", notebook="06")
     (figures / "machine_table.csv").write_bytes(b"changed since: no longer what the notebook made")
-    assert set(read_manifest(figures)) == {"06_psnr_curves.png", "psnr_table.csv", "06_loss_curves.png",
-                                           "param_table.csv", "machine_table.csv"}
+    assert set(read_manifest(figures)) == {"06_psnr_curves.png", "06_psnr_curves.pdf", "psnr_table.csv", "psnr_table.tex",
+                                           "06_loss_curves.png", "param_table.csv", "machine_table.csv"}
     finish = _make_run(tmp_path / "runs" / "srgan_l2", init="srgan", pixel_loss="l2")
     make_submission(load_generator(finish), mini_root, finish, tta="hflip")
     shot = tmp_path / "Score.PNG"
@@ -419,7 +422,8 @@ def test_handin_bundles_only_the_students_own_figures_and_what_an_l2_finish_need
     capsys.readouterr()
     out = make_handin(finish, tmp_path / "h.zip", data_root=mini_root, figures_dir=figures, screenshot=shot)
     names = _names(out)
-    assert {n for n in names if n.startswith("figures/")} == {"figures/06_psnr_curves.png", "figures/psnr_table.csv"}
+    assert {n for n in names if n.startswith("figures/")} == {"figures/06_psnr_curves.png", "figures/06_psnr_curves.pdf",
+                                                               "figures/psnr_table.csv", "figures/psnr_table.tex"}
     assert {"srgan/config.json", "srgan/log.csv", "srgan/val.csv", "srgan_l2/config.json", "srgan_l2/best.pt",
             "codalab_screenshot.png"} <= names and "srgan/best.pt" not in names
     readme = zipfile.ZipFile(out).read("Readme.txt").decode()

@@ -27,12 +27,13 @@ EXPECTED_NOTEBOOKS = [
 ]  # fmt: skip
 # What notebooks 02-07 write to the figures folder in quick mode (02: the training LQ against the val LQ).
 EXPECTED_FIGURES = [
-    "02_degradation_match.png", "02_degradation_match.csv",
+    "02_degradation_match.png", "02_degradation_match.pdf", "02_degradation_match.csv", "02_degradation_match.tex",
     "03_srgan_curves.png", "03_srgan_val_outputs.png", "04_esrgan_curves.png", "04_esrgan_val_outputs.png",
     "05_esrgan_gan_curves.png", "05_esrgan_gan_val_outputs.png", "06_loss_curves.png", "06_psnr_curves.png",
     "06_qualitative_0.png", "06_qualitative_1.png", "06_real_world.png", "psnr_table.csv", "psnr_table.md",
     "param_table.csv", "param_table.md", "machine_table.csv", "machine_table.md", "07_in_budget_curves.png",
-    "07_in_budget_psnr.csv", "07_in_budget_psnr.md",
+    "07_in_budget_psnr.csv", "07_in_budget_psnr.md", "06_psnr_curves.pdf", "06_real_world.pdf", "psnr_table.tex",
+    "submission_table.csv", "submission_table.tex", "07_in_budget_curves.pdf",
 ]  # fmt: skip
 # Notebooks that load checkpoints: each has the TRUST_CHECKPOINT setting and passes it on.
 TRUSTING = ["03_train_srgan", "04_train_esrgan", "05_gan_finetune", "06_results_and_report", "07_train_in_budget"]
@@ -178,8 +179,14 @@ def test_demo_writes_figures_tables_and_runs(demo):
 
     with zipfile.ZipFile(handin) as zf:
         names = set(zf.namelist())
-    assert {"Readme.txt", "submission.zip", "figures/06_real_world.png", "figures/machine_table.md"} <= names
+    assert {"Readme.txt", "submission.zip", "figures/06_real_world.png", "figures/machine_table.md",
+            "figures/06_real_world.pdf", "figures/machine_table.tex"} <= names  # PDF figures and LaTeX tables too
     assert "CPU (" in (demo.figures_dir / "machine_table.md").read_text(encoding="utf-8")
+    # ... and the report skeleton of that run, beside the figures folder
+    report = demo.figures_dir.parent / "report"
+    assert {"main.tex", "references.bib", "report.md", "report_overleaf.zip"} <= {p.name for p in report.iterdir()}
+    escaped = submitted.name.replace("_", "\\_")
+    assert f"We submit \\texttt{{{escaped}}}" in (report / "main.tex").read_text()
     nb06 = nbformat.read(demo.notebooks["06_results_and_report"], as_version=4)
     text = "".join(o.get("text", "") for c in nb06.cells if c.cell_type == "code" for o in c.outputs)
     assert "edition:  2022" in text and "refused" not in text  # the over-budget refusal is a test now, not a cell

@@ -98,7 +98,7 @@ def test_three_runtimes_share_only_the_drive(year: int, tmp_path: Path) -> None:
     assert (runs / "srgan" / "latest.pt").is_file() and not list((runs / "srgan").glob("iter_*.pt"))
     manifest = json.loads((figures / "manifest.json").read_text())["files"]
     made_in_2 = {name for name, entry in manifest.items() if entry["notebook"] == "03_train_srgan"}
-    assert made_in_2 == {"03_srgan_curves.png", "03_srgan_val_outputs.png"}
+    assert made_in_2 == {f"03_srgan_{name}.{ext}" for name in ("curves", "val_outputs") for ext in ("png", "pdf")}
     assert all(entry["edition"] == year and entry["mode"] == "quick" for entry in manifest.values())
     (bundle,) = runs.glob("*_handin.zip")
     with zipfile.ZipFile(bundle) as zf:
@@ -111,6 +111,8 @@ def test_three_runtimes_share_only_the_drive(year: int, tmp_path: Path) -> None:
                and not Path(n).name.startswith("param_table")]  # the parameter table is a function of the edition
         assert own and not [n for n in own if _sha(zf.read(n)) in tracked], "a file of the kit's repository"
     assert {f"figures/{n}" for n in manifest} <= set(names)  # every figure made for the run's edition and mode
+    report = drive / "facesr" / "report" / str(year) / "quick"  # the report skeleton beside the figures on Drive
+    assert {"main.tex", "report_overleaf.zip"} <= {p.name for p in report.iterdir()}
     ed = get_edition(year)
     assert f"for the {year} edition of the course" in readme and f"{ed.param_limit:,}" in readme
     assert f"{ed.degradation_label} degradation" in readme

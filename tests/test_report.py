@@ -83,17 +83,23 @@ def test_markdown_table_formats_and_aligns():
 
 def test_save_table_and_figure(tmp_path: Path):
     df = pd.DataFrame({"model": ["srgan"], "psnr": [28.9]})
-    csv_path, md_path = save_table(df, tmp_path / "fig", "psnr_table")
+    csv_path, md_path, tex_path = save_table(df, tmp_path / "fig", "psnr_table")
     assert pd.read_csv(csv_path).equals(df)
     assert md_path.read_text().startswith("| model")
-    fig, ax = plt.subplots(figsize=(2, 1))
+    assert "\\begin{tabular}" in tex_path.read_text() and "PSNR (dB)" in tex_path.read_text()
+    fig, ax = plt.subplots(figsize=(3.25, 2))
     ax.plot([0, 1], [0, 1])
-    png = save_figure(fig, tmp_path / "fig", "curve")
-    assert png == tmp_path / "fig" / "curve.png"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    png, pdf = save_figure(fig, tmp_path / "fig", "curve")
+    assert (png, pdf) == (tmp_path / "fig" / "curve.png", tmp_path / "fig" / "curve.pdf")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.read_bytes()[:5] == b"%PDF-"
     from PIL import Image
 
-    assert Image.open(png).size[0] >= 250  # 2 inches at ~150 dpi
+    assert Image.open(png).size == (975, 600)  # 3.25 x 2 inches at 300 dpi
+    from facesr.report.manifest import read_manifest
+
+    # every file of both saves is recorded in the manifest: the hand-in takes them
+    assert set(read_manifest(tmp_path / "fig")) == {"psnr_table.csv", "psnr_table.md", "psnr_table.tex", "curve.png",
+                                                    "curve.pdf"}
 
 
 def test_crop_boxes():
@@ -318,12 +324,12 @@ def test_predict_and_grid_on_real_world_images_of_odd_sizes(real_root: Path, tmp
         assert grid[name]["lq"].shape == (h, w, 3)
         assert {img.shape for key, img in grid[name].items() if key != "lq"} == {(4 * h, 4 * w, 3)}
     assert np.array_equal(grid["00000.png"]["srgan"], read_image(paths[0]))  # the same output predict writes
-    fig = plot_real_world(grid)
+    fig = plot_real_world(grid, title="Real-world LQ")
     assert len(fig.axes) == 2 * 4 and fig._suptitle.get_text().startswith("Real-world LQ")
-    titles = [ax.get_title() for ax in fig.axes[:4]]
-    assert titles == ["LQ 37x53", "Bicubic 148x212", "SRGAN (MSRResNet-16) 148x212", "my_run 148x212"]
+    titles = [ax.get_title().replace("\n", " ") for ax in fig.axes[:4]]
+    assert titles == ["LQ", "Bicubic", "SRGAN (MSRResNet-16)", "my_run"]
     assert [to_hex(ax.title.get_color()) for ax in fig.axes[:4]] == [model_color(k) for k in grid["00000.png"]]
-    assert [fig.axes[4 * i].get_ylabel() for i in range(2)] == ["00000.png", "00001.png"]
+    assert [fig.axes[4 * i].get_ylabel() for i in range(2)] == ["00000.png\n37x53", "00001.png\n45x31"]
     saved = show_real_world({"srgan": net}, real_root, tmp_path / "fig")
     assert saved is not None and (tmp_path / "fig" / "06_real_world.png").is_file()
     written = predict_real_world(net, real_root, run)

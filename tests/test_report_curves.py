@@ -68,8 +68,13 @@ def test_loss_curves_one_panel_per_model_in_its_colour():
     assert _line_colors(axes[0]) == {MODEL_COLORS["srgan"]}
     assert _line_colors(axes[1]) == {MODEL_COLORS["esrgan_gan"]}
     assert len(axes[1].get_lines()) == 5
-    assert axes[0].get_xlabel() == "iterations" and "loss" in axes[0].get_ylabel()
+    assert [t.get_text() for t in axes[1].get_legend().get_texts()] == loss_columns(logs["esrgan_gan"])
+    assert fig.get_supxlabel() == "iterations" and "loss" in axes[0].get_ylabel()  # one x label under the panels
     assert axes[1].get_yscale() == "log"
+    chained = plot_loss_curves({**logs, "esrgan": _logs()[0]})  # the GAN fine-tune after esrgan, in one panel
+    panels = [ax for ax in chained.axes if ax.get_visible()]
+    assert len(panels) == 2 and panels[1].get_title() == "ESRGAN (RRDBNet), then ESRGAN+GAN"
+    assert _line_colors(panels[1]) == {MODEL_COLORS["esrgan"], MODEL_COLORS["esrgan_gan"]}
     empty = plot_loss_curves({})  # no run yet: a note instead of an empty grid
     assert any("no runs yet" in t.get_text() for ax in empty.axes for t in ax.texts)
 
@@ -77,9 +82,11 @@ def test_loss_curves_one_panel_per_model_in_its_colour():
 def test_psnr_curves_all_models_on_one_axis():
     vals = {"srgan": _logs()[1], "esrgan": _logs()[1] + 0.5, "esrgan_gan": pd.DataFrame(columns=["iter", "psnr"])}
     fig = plot_psnr_curves(vals, bicubic_psnr=23.5)
-    (ax,) = fig.axes
+    ax, zoom = fig.axes  # every run, and the runs within 1 dB of the best
     assert ax.get_ylabel() == "PSNR (dB)" and ax.get_xlabel() == "iterations"
     assert _line_colors(ax) == {MODEL_COLORS["srgan"], MODEL_COLORS["esrgan"], MODEL_COLORS["bicubic"]}
+    assert _line_colors(zoom) == {MODEL_COLORS["srgan"], MODEL_COLORS["esrgan"]}  # bicubic 2 dB below the best
+    (ax,) = plot_psnr_curves(vals, bicubic_psnr=23.5, zoom_db=None).axes
     labels = ax.get_legend_handles_labels()[1]
     assert any("Bicubic" in label and "23.50 dB" in label for label in labels)
 
@@ -115,6 +122,6 @@ def test_stage_curves_continue_each_stage_and_compare_with_the_baseline(tmp_path
         log.to_csv(runs[name] / "log.csv", index=False)
         val.to_csv(runs[name] / "val.csv", index=False)
     fig = show_stage_curves(runs, tmp_path / "runs" / "srgan", tmp_path / "fig", name="07_in_budget_curves")
-    assert (tmp_path / "fig" / "07_in_budget_curves.png").is_file()
+    assert (tmp_path / "fig" / "07_in_budget_curves.png").is_file() and (tmp_path / "fig" / "07_in_budget_curves.pdf").is_file()
     assert "no srgan run in" in capsys.readouterr().out and "notebook 03" in missing_run_note("srgan", tmp_path)
     assert MODEL_COLORS["srgan"] not in _line_colors(fig.axes[0])

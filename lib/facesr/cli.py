@@ -207,6 +207,28 @@ def _cmd_handin(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import pandas as pd
+
+    from facesr.editions import edition_year
+    from facesr.report.results_steps import make_report_figures
+    from facesr.report.skeleton import print_report, run_figures_dir, write_report
+    from facesr.report.tables import best_tta
+
+    edition = edition_year(args.edition, "--edition") if args.edition is not None else None
+    figures = Path(args.figures).expanduser() if args.figures else run_figures_dir(args.run, edition)
+    faces = [f.strip() for f in args.faces.split(",") if f.strip()]
+    make_report_figures(args.run, figures, args.data, args.models, faces, edition, args.trust_checkpoint)
+    tta = None if args.tta == "none" else args.tta
+    if args.tta is None and (figures / "psnr_table.csv").is_file():  # the ensemble that scored best on val
+        tta = best_tta(pd.read_csv(figures / "psnr_table.csv"), Path(args.run).name)
+    files = write_report(args.run, figures, out=args.out, edition=edition, tta=tta, author=args.author)
+    print_report(files)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from facesr.demo import run_demo
 
@@ -354,6 +376,25 @@ def build_parser() -> argparse.ArgumentParser:
                         "FACESR_DRIVE/facesr/figures/<edition>/, else the kit's figures/)")
     p.add_argument("--screenshot", default=None, metavar="FILE", help="the screenshot of your CodaLab score")
     p.add_argument("--overwrite", action="store_true", help="replace an existing FILE.zip")
+    p.add_argument(*_EDITION_ARGS, **_EDITION_OPTIONS)
+    p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
+
+    p = add("report", _cmd_report, "write the report skeleton of a run (main.tex, references.bib, report.md, the "
+            "Overleaf zip) beside the figures folder, from notebook 06's figures and tables")
+    p.add_argument("run", metavar="RUN", help="the submitted run's folder")
+    p.add_argument("--figures", default=None, metavar="DIR",
+                   help="the figures folder (default: the project's for the run's edition and mode, as notebook 06 "
+                        "and handin use it: on Drive with FACESR_DRIVE, else the kit's figures/)")
+    p.add_argument("--out", default=None, metavar="DIR", help="the report folder (default: report/ beside --figures)")
+    p.add_argument("--data", default=None, metavar="ROOT",
+                   help="data root: also remake the face grids (and the PSNR table if missing) from it")
+    p.add_argument("--models", default=None, metavar="LIST",
+                   help="columns of the face grids, comma-separated (lq, bicubic, gt and run names; default: lq, "
+                        "bicubic, the edition's baseline, RUN, gt)")
+    p.add_argument("--faces", default="0,1", metavar="LIST", help="val faces of the qualitative grid (default: 0,1)")
+    p.add_argument("--tta", choices=("none", "hflip", "x8"), default=None,
+                   help="the self-ensemble the submission was made with (default: the best of the PSNR table)")
+    p.add_argument("--author", default=None, metavar="TEXT", help="the author line (default: a blank to fill in)")
     p.add_argument(*_EDITION_ARGS, **_EDITION_OPTIONS)
     p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
 

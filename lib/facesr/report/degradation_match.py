@@ -36,6 +36,7 @@ from facesr.data.lq_statistics import STATISTICS, lq_statistics
 from facesr.data.pairs import PairRecipe, run_recipe
 from facesr.editions import Edition, get_edition
 from facesr.errors import FacesrError
+from facesr.report.style import FULL_WIDTH, model_color, pyplot, report_figure
 
 SECTIONS = ("course", "second_order")  # the config sections of the two degradations (PairRecipe's field names)
 TOP_LEVEL = ("gt_usm",)  # TrainConfig fields that change the training LQ (second order: sharpen before degrading)
@@ -232,15 +233,15 @@ def compare_degradation(
     return DegradationComparison(ed.year, tuple(settings), draws, pd.DataFrame(val_rows), pd.DataFrame(train_rows))
 
 
+@report_figure
 def plot_degradation_match(comparison: DegradationComparison) -> object:
-    """One panel per statistic: the val and the training values as overlaid density histograms, W1 in the title."""
-    from facesr.report.style import model_color, pyplot
-
+    """One panel per statistic: the val and the training values as overlaid density histograms, W1 in the title,
+    at the report width with fonts of at least 8 pt (:func:`facesr.report.style.report_figure`)."""
     plt = pyplot()
     table = comparison.distances().set_index("statistic")
     cols = 3
     rows = math.ceil(len(STATISTICS) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(FULL_WIDTH, 1.9 * rows + 0.3), squeeze=False, layout="constrained")
     for ax, (name, stat) in zip(axes.flat, STATISTICS.items(), strict=False):
         v, t = (df[name].to_numpy(float) for df in (comparison.val, comparison.train))
         v, t = v[np.isfinite(v)], t[np.isfinite(t)]
@@ -252,15 +253,13 @@ def plot_degradation_match(comparison: DegradationComparison) -> object:
         ax.hist(v, bins=bins, density=True, histtype="step", linewidth=2, color=model_color("lq"),
                 label=f"val LQ ({len(v)})")
         ax.set_xlabel(f"{stat.label} ({stat.unit})")
-        ax.set_title(f"W1 {table.loc[name, 'w1']:.3g} {stat.unit}, normalised {table.loc[name, 'w1_normalised']:.2f}",
-                     fontsize=9)
+        ax.set_title(f"W1 {table.loc[name, 'w1']:.3g} {stat.unit}, normalised {table.loc[name, 'w1_normalised']:.2f}")
         ax.set_yticks([])
     for ax in list(axes.flat)[len(STATISTICS):]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=8)
+    axes.flat[0].legend()
     changed = ", ".join(comparison.settings) if comparison.settings else "the edition's own settings"
-    fig.suptitle(f"val LQ against the {comparison.edition} training LQ of the same GT ({changed})", fontsize=10)
-    fig.tight_layout()
+    fig.suptitle(f"val LQ against the {comparison.edition} training LQ of the same GT ({changed})")
     return fig
 
 
@@ -281,7 +280,7 @@ def show_degradation_match(
         settings: ``--set`` items (see :func:`degradation_recipe`).
         limit: the first ``limit`` val pairs only (None or 0: all).
         draws: training LQ per val GT.
-        figures_dir: where the figure (``name``.png) and the table (``name``.csv/.md) go; None: not saved.
+        figures_dir: where the figure (``name``.png/.pdf) and the table (``name``.csv/.md/.tex) go; None: not saved.
         name: their file stem.
     """
     from facesr.report.style import save_figure
@@ -293,6 +292,6 @@ def show_degradation_match(
     print(comparison.summary())
     if figures_dir is not None:
         fig = plot_degradation_match(comparison)
-        print("saved", save_figure(fig, figures_dir, name), *save_table(comparison.distances(), figures_dir, name))
+        print("saved", *save_figure(fig, figures_dir, name), *save_table(comparison.distances(), figures_dir, name))
     return comparison
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from facesr.report.style import MODEL_COLORS, model_color, pyplot
+from facesr.report.style import FULL_WIDTH, MODEL_COLORS, model_color, pyplot, report_figure
 
 CHANNELS = ("red", "green", "blue")
 
@@ -56,11 +56,12 @@ def dataset_summary(report: object) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@report_figure
 def show_images(
     images: Sequence[np.ndarray],
     titles: Sequence[str] | None = None,
     ncols: int = 4,
-    size: float = 2.6,
+    size: float | None = None,
     suptitle: str | None = None,
 ) -> object:
     """A grid of images (uint8 or float [0, 1]) with optional titles; pixels drawn unsmoothed.
@@ -69,27 +70,28 @@ def show_images(
         images: the images, any sizes.
         titles: one title per image.
         ncols: images per row.
-        size: inches per image.
-        suptitle: the figure title.
+        size: inches per image; None: the report width shared by ``ncols`` images.
+        suptitle: the figure title (shown in the notebook, left out of the saved files).
     """
     plt = pyplot()
     n = max(1, len(images))
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.45) * nrows + 0.4),
-                             squeeze=False)  # fmt: skip
+    size = FULL_WIDTH / ncols if size is None else size
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.35) * nrows + 0.1), squeeze=False,
+                             layout="constrained")  # fmt: skip
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if i < len(images):
-            ax.imshow(_as_uint8(images[i]), interpolation="nearest")
+            ax.imshow(_as_uint8(images[i]), interpolation="none")
             if titles is not None:
-                ax.set_title(titles[i], fontsize=9)
+                ax.set_title(titles[i], fontsize=8)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
     return fig
 
 
+@report_figure
 def channel_histograms(groups: Mapping[str, Sequence[np.ndarray]], bins: int = 64) -> object:
     """Per-channel intensity histograms, one panel per RGB channel, one line per group of images.
 
@@ -101,7 +103,7 @@ def channel_histograms(groups: Mapping[str, Sequence[np.ndarray]], bins: int = 6
     plt = pyplot()
     edges = np.linspace(0, 256, bins + 1)
     centres = (edges[:-1] + edges[1:]) / 2
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(FULL_WIDTH, 2.4), sharey=True, layout="constrained")
     styles = ("-", "--", ":", "-.")
     for g, (label, images) in enumerate(groups.items()):
         pixels = np.concatenate([_as_uint8(img).reshape(-1, 3) for img in images])
@@ -117,13 +119,12 @@ def channel_histograms(groups: Mapping[str, Sequence[np.ndarray]], bins: int = 6
     axes[0].set_ylabel("fraction of pixels")
     axes[-1].legend(fontsize=8)
     fig.suptitle("Per-channel intensity histograms")
-    fig.tight_layout()
     return fig
 
 
 def _show_kernel(fig: object, ax: object, kernel: np.ndarray, title: str = "blur kernel") -> None:
-    im = ax.imshow(kernel, cmap="viridis", interpolation="nearest")
-    ax.set_title(title, fontsize=9)
+    im = ax.imshow(kernel, cmap="viridis", interpolation="none")
+    ax.set_title(title, fontsize=8)
     ax.set_xlabel("x offset (px)")
     ax.set_ylabel("y offset (px)")
     c = kernel.shape[0] // 2
@@ -133,31 +134,33 @@ def _show_kernel(fig: object, ax: object, kernel: np.ndarray, title: str = "blur
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="weight")
 
 
+@report_figure
 def plot_degradation_steps(steps: Mapping[str, np.ndarray], kernel: np.ndarray, params: object) -> object:
     """The kernel, then every intermediate image of one degradation, each titled with its size.
 
     Args:
         steps: ``{step name: image}`` from :func:`facesr.report.widgets.degradation_steps`.
         kernel: the blur kernel drawn first.
-        params: the degradation parameters (the figure title).
+        params: the degradation parameters (the figure title: shown in the notebook, left out of the files).
     """
     plt = pyplot()
     n = len(steps) + 1
     ncols = 4
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.3 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(FULL_WIDTH, (FULL_WIDTH / ncols + 0.35) * nrows), squeeze=False,
+                             layout="constrained")  # fmt: skip
     _show_kernel(fig, axes.flat[0], kernel, f"blur kernel ({kernel.shape[0]}x{kernel.shape[1]})")
     for ax, (name, img) in zip(axes.flat[1:], steps.items(), strict=False):
-        ax.imshow(_as_uint8(img), interpolation="nearest")
-        ax.set_title(f"{name}\n{img.shape[1]}x{img.shape[0]} px", fontsize=9)
+        ax.imshow(_as_uint8(img), interpolation="none")
+        ax.set_title(f"{name}\n{img.shape[1]}x{img.shape[0]} px", fontsize=8)
         ax.set_axis_off()
     for ax in axes.flat[n:]:
         ax.set_axis_off()
-    fig.suptitle(str(params), fontsize=10)
-    fig.tight_layout()
+    fig.suptitle(str(params), fontsize=9)
     return fig
 
 
+@report_figure
 def plot_second_order_steps(
     steps: Mapping[str, np.ndarray],
     kernels: Mapping[str, np.ndarray | None],
@@ -190,7 +193,8 @@ def plot_second_order_steps(
         lq8 = _as_uint8(steps["LQ"])
         rows[2].append((f"bicubic x4: {psnr:.2f} dB", bicubic_upscale(lq8, gt.shape[0] // lq8.shape[0])))
     ncols = 1 + max(len(r) for r in rows)
-    fig, axes = plt.subplots(3, ncols, figsize=(2.6 * ncols, 3.0 * 3), squeeze=False)
+    side = FULL_WIDTH / ncols
+    fig, axes = plt.subplots(3, ncols, figsize=(FULL_WIDTH, 3 * (side + 0.4)), squeeze=False, layout="constrained")
     labels = ("kernel 1", "kernel 2", "final sinc")
     for r, (row, label) in enumerate(zip(rows, labels, strict=True)):
         kernel = kernels.get(label)
@@ -198,23 +202,23 @@ def plot_second_order_steps(
             _show_kernel(fig, axes[r, 0], kernel, f"{label} ({kernel.shape[0]}x{kernel.shape[1]})")
         else:
             axes[r, 0].set_axis_off()
-            axes[r, 0].set_title(f"no {label}", fontsize=9)
+            axes[r, 0].set_title(f"no {label}", fontsize=8)
         for c in range(1, ncols):
             ax = axes[r, c]
             ax.set_axis_off()
             if c - 1 < len(row):
                 name, img = row[c - 1]
-                ax.imshow(_as_uint8(img), interpolation="nearest")
-                ax.set_title(f"{name}\n{img.shape[1]}x{img.shape[0]} px", fontsize=9,
+                ax.imshow(_as_uint8(img), interpolation="none")
+                ax.set_title(f"{name}\n{img.shape[1]}x{img.shape[0]} px", fontsize=8,
                              color=model_color("lq") if name == "LQ" else "black")  # fmt: skip
     for r, label in enumerate(("stage 1", "stage 2", "final step")):
-        axes[r, 0].annotate(label, xy=(-0.45, 0.5), xycoords="axes fraction", rotation=90, va="center", fontsize=11)
+        axes[r, 0].annotate(label, xy=(-0.6, 0.5), xycoords="axes fraction", rotation=90, va="center", fontsize=9)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
     return fig
 
 
+@report_figure
 def plot_degradation_result(
     kernel: np.ndarray, lq: np.ndarray, sr: np.ndarray, gt: np.ndarray, psnr: float, params: object
 ) -> object:
@@ -229,21 +233,21 @@ def plot_degradation_result(
         params: the degradation parameters (the figure title).
     """
     plt = pyplot()
-    fig, axes = plt.subplots(1, 4, figsize=(13, 3.6))
+    fig, axes = plt.subplots(1, 4, figsize=(FULL_WIDTH, 2.1), layout="constrained")
     _show_kernel(fig, axes[0], kernel)
     for ax, img, title, key in (
         (axes[1], lq, f"LQ {lq.shape[1]}x{lq.shape[0]}", "lq"),
         (axes[2], sr, f"bicubic x4: {psnr:.2f} dB", "bicubic"),
         (axes[3], gt, f"GT {gt.shape[1]}x{gt.shape[0]}", "gt"),
     ):
-        ax.imshow(_as_uint8(img), interpolation="nearest")
-        ax.set_title(title, fontsize=10, color=model_color(key))
+        ax.imshow(_as_uint8(img), interpolation="none")
+        ax.set_title(title, fontsize=8, color=model_color(key))
         ax.set_axis_off()
     fig.suptitle(str(params), fontsize=9)
-    fig.tight_layout()
     return fig
 
 
+@report_figure
 def plot_psnr_histogram(
     values: Sequence[float], references: Mapping[str, float] | None = None, title: str = "", bins: int = 30
 ) -> object:
@@ -252,12 +256,12 @@ def plot_psnr_histogram(
     Args:
         values: PSNRs, e.g. from :func:`facesr.data.degradations.bicubic_psnr_samples`.
         references: ``{label: PSNR}`` drawn as dashed vertical lines (e.g. the real val LQ of the same face).
-        title: axes title.
+        title: the figure title (shown in the notebook, left out of the saved files).
         bins: histogram bins.
     """
     plt = pyplot()
     values = np.asarray(values, dtype=np.float64)
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig, ax = plt.subplots(figsize=(FULL_WIDTH, 2.6), layout="constrained")
     from matplotlib.ticker import MaxNLocator
 
     ax.hist(values, bins=min(bins, max(5, len(values) // 2)), color=model_color("bicubic"), alpha=0.8, label=f"{len(values)} random LQs")
@@ -269,7 +273,6 @@ def plot_psnr_histogram(
     ax.set_ylabel("number of degradations")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
-        ax.set_title(title)
+        fig.suptitle(title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
     return fig

@@ -39,6 +39,8 @@ FIGURE_NOTES = {
     "psnr_table": "val PSNR/SSIM of each run, plain and self-ensembled (notebook 06)",
     "param_table": "parameter counts against the {limit} limit (notebook 06)",
     "machine_table": "the training machine of each run, from run_info.json (notebook 06)",
+    "submission_table": "the submitted run against bicubic and the baseline: val PSNR, parameters, GPU, hours "
+                        "(notebook 06, report skeleton)",
 }
 # Config fields that say where a run lives, not what it trains: the commands carry them as flags.
 _LOCATION_FIELDS = ("name", "data_root", "runs_dir", "quick", "why", "edition")

@@ -29,6 +29,9 @@ TRAINED_BY: dict[str, str] = {
     "esrgan_gan": "train notebook 05 first",
 }
 FINISH_SUFFIX = "_l2"  # notebook 07 trains the MSE finish of run <name> into <name>_l2
+# Runs that start from another run by default (their config's init): the GAN fine-tune from esrgan; every
+# <name>_l2 from <name> (see parent_by_name).
+STARTS_FROM = {"esrgan_gan": "esrgan"}
 
 
 def missing_run_note(name: str, runs_dir: str | os.PathLike) -> str:
@@ -148,3 +151,45 @@ def read_run_info(run_dir: str | os.PathLike) -> dict | None:
     if not isinstance(info, dict):
         raise FacesrError(f"{path} holds a {type(info).__name__}, not the trainer's JSON object")
     return info
+
+
+def parent_by_name(name: str, names: Iterable[str]) -> str | None:
+    """The run among ``names`` that run ``name`` starts from by the kit's naming: ``<base>_l2`` from ``<base>``,
+    ``esrgan_gan`` from ``esrgan``; None when that run is not among them."""
+    names = list(names)
+    parent = name.removesuffix(FINISH_SUFFIX) if name.endswith(FINISH_SUFFIX) else STARTS_FROM.get(name)
+    return parent if parent in names and parent != name else None
+
+
+def _init_run(init: object, names: list[str]) -> str | None:
+    """The run among ``names`` that a config's ``init`` (a run name, a run folder or a checkpoint in one) names."""
+    if not isinstance(init, str) or not init:
+        return None
+    path = Path(init)
+    for candidate in (init, path.name, path.parent.name if path.suffix in (".pt", ".pth") else None):
+        if candidate in names:
+            return candidate
+    return None
+
+
+def run_parents(runs: Mapping[str, Path]) -> dict[str, str]:
+    """``{run: the run it started from}`` for the runs among ``runs`` that continue another one of them.
+
+    A run's ``config.json`` ``init`` (run name, run folder or checkpoint) decides; without one that names a
+    run here, the kit's naming does (:func:`parent_by_name`). Training curves chain such stages on one
+    iteration axis (:func:`facesr.report.curves.chain_runs`).
+
+    Args:
+        runs: ``{run name: run folder}``.
+    """
+    names = list(runs)
+    parents: dict[str, str] = {}
+    for name, run_dir in runs.items():
+        try:
+            init = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8")).get("init")
+        except (OSError, ValueError, AttributeError):
+            init = None
+        parent = _init_run(init, names) or parent_by_name(name, names)
+        if parent is not None and parent != name:
+            parents[name] = parent
+    return parents

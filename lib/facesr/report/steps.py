@@ -7,7 +7,7 @@ one-line calls and prose.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from facesr.errors import FacesrError
@@ -116,7 +116,7 @@ def show_curves(
     log, val = read_run_logs(run_dir)
     fig = plot_run_curves(run_dir.name, log, val)
     if figures_dir is not None:
-        print(f"saved {save_figure(fig, figures_dir, name or f'{run_dir.name}_curves')}")
+        print("saved", *save_figure(fig, figures_dir, name or f'{run_dir.name}_curves'))
     return fig
 
 
@@ -143,7 +143,7 @@ def show_stage_curves(
     baselines = find_runs(Path(baseline).parent, [Path(baseline).name]) if baseline is not None else {}
     fig = plot_stage_curves(read_logs({run: Path(folder) for run, folder in stages.items()}), read_logs(baselines))
     if figures_dir is not None:
-        print(f"saved {save_figure(fig, figures_dir, name)}")
+        print("saved", *save_figure(fig, figures_dir, name))
     return fig
 
 
@@ -172,7 +172,7 @@ def show_val_outputs(
     note_runs(run_dir.name)
     fig = plot_val_outputs(run_dir, data_root, n=n, trust=trust)
     if figures_dir is not None:
-        print(f"saved {save_figure(fig, figures_dir, name or f'{run_dir.name}_val_outputs')}")
+        print("saved", *save_figure(fig, figures_dir, name or f'{run_dir.name}_val_outputs'))
     return fig
 
 
@@ -206,6 +206,7 @@ def show_real_world(
     tta: bool | str | None = None,
     name: str = "06_real_world",
     trust: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> object | None:
     """The grid of every real-world LQ (``test_real/``) with bicubic and each model's output; save ``name``.
 
@@ -216,6 +217,7 @@ def show_real_world(
         tta: self-ensemble for the networks.
         name: the figure's file stem.
         trust: unpickle run folders' checkpoints in full, which runs code from them (only for trusted files).
+        columns: the grid's columns (:func:`facesr.report.figures.report_columns`); None: every net.
     """
     from facesr.data.check import REAL_WORLD, real_world_dir
     from facesr.report.figures import plot_real_world, real_world_images
@@ -225,9 +227,10 @@ def show_real_world(
         print(f"no {REAL_WORLD}/ in {data_root}: put the real-world LQ images released with the test set there "
               "for this figure")  # fmt: skip
         return None
-    fig = plot_real_world(real_world_images(nets, data_root, tta=tta, trust=trust))
+    shown = {run: net for run, net in nets.items() if columns is None or run in columns}
+    fig = plot_real_world(real_world_images(shown, data_root, tta=tta, trust=trust), columns=columns)
     if figures_dir is not None:
-        print(f"saved {save_figure(fig, figures_dir, name)}")
+        print("saved", *save_figure(fig, figures_dir, name))
     return fig
 
 

@@ -1,4 +1,4 @@
-"""The look every report figure shares: the models in order, one colour and one label per model, PNG files.
+"""The look every report figure shares: models in order, one colour and label each, page sizes, PDF + PNG files.
 
 A model keeps its colour in every figure of the report (curves, grids, histograms), so a reader matches
 a line to a face column at a glance; names the report does not know get a stable colour of their own.
@@ -6,9 +6,13 @@ a line to a face column at a glance; names the report does not know get a stable
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
+from facesr.atomic import atomic_write
 from facesr.report.manifest import record as record_saved
 
 # The report's own models (the seed report's three and the in-budget MSRResNets, named by depth), each with
@@ -93,17 +97,82 @@ def pyplot() -> object:
     return plt
 
 
-def save_figure(fig: object, figures_dir: str | os.PathLike, name: str, dpi: int = 150) -> Path:
-    """Write ``fig`` as ``figures_dir/name.png`` and return the path; the figure stays open for display.
+# Report figures are drawn at the size they are printed, so a font size is a font size on the page: the full
+# text width of a page with 1-inch margins (6.5 in on US letter, 6.27 on A4 scales it by 0.96) or one column
+# of a two-column layout. LaTeX's \includegraphics[width=\linewidth] then scales them by at most a few %.
+FULL_WIDTH = 6.5
+COLUMN_WIDTH = 3.25
+REPORT_WIDTHS = (COLUMN_WIDTH, FULL_WIDTH)
+REPORT_DPI = 300  # the PNG copy: print resolution at that size
+MIN_FONT_PT = 8  # the smallest text of any report figure, in points at its printed size
+REPORT_RC: dict[str, object] = {
+    "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 8, "ytick.labelsize": 8,
+    "legend.fontsize": 8, "legend.title_fontsize": 8, "figure.titlesize": 9, "lines.linewidth": 1.0,
+    "lines.markersize": 3, "axes.linewidth": 0.6, "grid.linewidth": 0.5, "legend.framealpha": 0.85,
+}  # fmt: skip
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def report_figure(function: F) -> F:
+    """Decorator of a figure function: everything it draws gets the report's font sizes and line widths.
+
+    Text keeps the size it was created with, so the rc settings only need to hold while the figure is drawn.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with pyplot().rc_context(REPORT_RC):
+            return function(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def report_width(width: float) -> float:
+    """The report width (:data:`FULL_WIDTH` or :data:`COLUMN_WIDTH`) nearest to ``width`` inches."""
+    return min(REPORT_WIDTHS, key=lambda w: abs(w - width))
+
+
+def _hide_title(fig: object) -> object | None:
+    """Hide the figure's suptitle, out of the layout too (the caption says it); return it to be shown again."""
+    title = getattr(fig, "_suptitle", None)  # matplotlib >= 3.7 has no public getter for the Text itself
+    if title is None or not title.get_visible():
+        return None
+    title.set_visible(False)
+    title.set_in_layout(False)
+    return title
+
+
+def save_figure(fig: object, figures_dir: str | os.PathLike, name: str, dpi: int = REPORT_DPI) -> tuple[Path, Path]:
+    """Write ``fig`` as ``figures_dir/name.png`` and ``figures_dir/name.pdf``; return both paths (PNG, PDF).
+
+    The PDF is vector: lines and text stay lines and text, and images drawn with ``interpolation="none"``
+    keep their own pixels (the viewer scales them); the PNG is the same page at ``dpi``. Both are exactly
+    the figure's size (no tight bounding box), which is set to the report width nearest to it
+    (:data:`FULL_WIDTH` or :data:`COLUMN_WIDTH`, height in proportion) when it is another. A figure title
+    (suptitle) is left out of both files, as the report's caption says it; the figure stays open for display,
+    title included. Each file is written atomically.
 
     Args:
         fig: a matplotlib Figure.
         figures_dir: the folder (created if missing).
-        name: the file name; any suffix is replaced by ``.png``.
-        dpi: 150 reads well at report size.
+        name: the file stem; any suffix is dropped.
+        dpi: the PNG's resolution (300: print quality at report size).
     """
-    path = Path(figures_dir) / f"{Path(name).stem}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight", facecolor="white")
-    record_saved(path.parent, [path])  # the manifest beside the figures: what made it (facesr.report.manifest)
-    return path
+    width, height = fig.get_size_inches()
+    if abs(width - report_width(width)) > 1e-6:  # a figure drawn elsewhere: scaled to the page, fonts not
+        fig.set_size_inches(report_width(width), height * report_width(width) / width)
+    title = _hide_title(fig)
+    stem = Path(figures_dir) / Path(name).stem
+
+    def writer(file_format: str, **options: object) -> Callable[[Any], None]:
+        return lambda fh: fig.savefig(fh, format=file_format, facecolor="white", **options)
+
+    try:
+        written = [atomic_write(stem.with_suffix(".png"), writer("png", dpi=dpi)),
+                   atomic_write(stem.with_suffix(".pdf"), writer("pdf", metadata={"CreationDate": None}))]  # fmt: skip
+    finally:
+        if title is not None:
+            title.set_visible(True)
+            title.set_in_layout(True)
+    record_saved(stem.parent, written)  # the manifest beside the figures: what made them (facesr.report.manifest)
+    return written[0], written[1]

@@ -1,4 +1,4 @@
-"""The report's tables: best val PSNR (plain and self-ensembled), parameters, training machines; CSV + Markdown.
+"""The report's tables: best val PSNR (plain and self-ensembled), training machines; CSV, Markdown and LaTeX.
 
 PSNR is shown with 4 decimals everywhere: the leaderboard shows 10 and submissions differ in the third.
 """
@@ -17,9 +17,11 @@ from facesr.errors import FacesrError
 from facesr.report.manifest import record as record_saved
 from facesr.report.runs import read_run_info, run_best_validation
 from facesr.report.style import model_label
+from facesr.report.table_views import REPORT_HIDE
 
 # The self-ensembles the PSNR table scores beside the plain output (see facesr.inference.tta), as column suffixes.
 ENSEMBLES: tuple[str, ...] = ("hflip", "x8")
+PSNR_REPORT_HIDE = ("params", "within_limit")  # the report's PSNR table leaves them to the parameter table
 
 
 def _format_cell(value: object, floatfmt: str) -> str:
@@ -62,8 +64,12 @@ def markdown_table(df: pd.DataFrame, floatfmt: str | Mapping[str, str] | None = 
 
 def save_table(
     df: pd.DataFrame, figures_dir: str | os.PathLike, name: str, floatfmt: str | Mapping[str, str] | None = None
-) -> tuple[Path, Path]:
-    """Write ``df`` as ``figures_dir/name.csv`` (full precision) and ``figures_dir/name.md``; return both paths.
+) -> tuple[Path, Path, Path]:
+    """Write ``df`` as ``name.csv`` (full precision, code names), ``name.md`` and ``name.tex``; return the three.
+
+    The ``.tex`` file is the report's form of the table (:mod:`facesr.report.table_views`): a booktabs
+    ``tabular`` with headers and units, PSNR to 4 decimals, the best of each score column bold and scores on
+    fewer images marked, ready for ``\\input``. Each file is written atomically.
 
     Args:
         df: the table.
@@ -71,13 +77,18 @@ def save_table(
         name: the file stem.
         floatfmt: float format(s) of the Markdown file, as in :func:`markdown_table`.
     """
-    folder = Path(figures_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    csv_path, md_path = folder / f"{name}.csv", folder / f"{name}.md"
-    df.to_csv(csv_path, index=False)
-    md_path.write_text(markdown_table(df, floatfmt), encoding="utf-8")
-    record_saved(folder, [csv_path, md_path])  # the manifest beside the tables (facesr.report.manifest)
-    return csv_path, md_path
+    from facesr.atomic import atomic_write_text
+    from facesr.report.latex import booktabs_tabular
+    from facesr.report.table_views import table_view
+
+    stem = Path(figures_dir) / name
+    written = [
+        atomic_write_text(stem.with_suffix(".csv"), df.to_csv(index=False)),
+        atomic_write_text(stem.with_suffix(".md"), markdown_table(df, floatfmt)),
+        atomic_write_text(stem.with_suffix(".tex"), booktabs_tabular(table_view(df))),
+    ]
+    record_saved(stem.parent, written)  # the manifest beside the tables (facesr.report.manifest)
+    return written[0], written[1], written[2]
 
 
 def val_subset(data_root: str | os.PathLike, n: int, folder: str | os.PathLike) -> Path:
@@ -188,6 +199,7 @@ def psnr_table(
     table = pd.DataFrame([first, *rows], columns=list(first))
     for col in ("best_iter", "images_x8")[: 2 if tta else 1]:
         table[col] = table[col].astype("Int64")  # integers, empty for bicubic
+    table.attrs[REPORT_HIDE] = PSNR_REPORT_HIDE
     return table
 
 
