@@ -161,6 +161,9 @@ def validate_config(cfg: TrainConfig) -> None:
         raise FacesrError(f"ema_decay={cfg.ema_decay} must be in [0, 1)")
     if cfg.is_gan and cfg.gt_patch != 128:
         raise FacesrError(f"a GAN run needs gt_patch=128 (the ModifiedVGG discriminator takes 128x128), got {cfg.gt_patch}")
+    if not cfg.distill_weight >= 0 or (cfg.distill_weight > 0 and not cfg.teacher):
+        raise FacesrError(f"distill_weight={cfg.distill_weight} must be >= 0, and > 0 only with a teacher "
+                          "(teacher=RUN_OR_CKPT: a run name, run folder or checkpoint; the _kd configs distil from esrgan)")
     if cfg.pixel_loss not in PIXEL_LOSSES:
         raise FacesrError(f"pixel_loss={cfg.pixel_loss!r} must be l1, charbonnier or l2")
     _check_loss_weights(cfg)
