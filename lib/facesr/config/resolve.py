@@ -45,18 +45,15 @@ def _rescale(values: list, old_iters: int, new_iters: int) -> list:
 
 def _not_in_edition(name: str, year: int) -> FacesrError:
     """The error for a config another edition has but ``year`` does not (msrresnet26 in 2022), with the numbers."""
-    import torch
-
-    from facesr.models import build_generator, count_parameters
+    from facesr.models import count_generator
 
     limit = EDITIONS[year].param_limit
     by_edition = configs_by_edition()
     others = [y for y, configs in by_edition.items() if name in configs]
     cfg = by_edition[others[0]][name]
-    with torch.device("meta"):  # exact count, no memory
-        n = count_parameters(build_generator(cfg.generator, **cfg.generator_args))
-    fitting = [c for c, other in by_edition[year].items() if c not in REPORT_CONFIGS
-               and other.generator == cfg.generator and c.endswith("_l2") == name.endswith("_l2")]
+    n = count_generator(cfg.generator, cfg.generator_args)  # exact, on the meta device
+    fitting = [c for c, other in by_edition[year].items() if c not in REPORT_CONFIGS and other.generator == cfg.generator
+               and c.endswith("_l2") == name.endswith("_l2") and c.endswith("_kd") == name.endswith("_kd")]
     over = f"has {n:,} parameters, over the {year} limit of {limit:,} (by {n - limit:,})" if n > limit else (
         f"is not one of the {year} edition's configs")
     instead = f"use {' or '.join(fitting)}, or " if fitting else ""

@@ -28,7 +28,8 @@ RECORD = GeneratorRecord(
     name="omnisr",
     build=build_omnisr,
     title="Omni-SR",
-    label=lambda a: f"Omni-SR {a['num_feat']}, {a['res_num']} groups x {a['block_num']} blocks",
+    label=lambda a: f"Omni-SR {a['num_feat']}, {a['res_num']} groups of {a['block_num']} "
+                    + ("block" if a["block_num"] == 1 else "blocks"),
     defaults=OMNISR_ARGS,
     quick={"iters": 300, "generator_args": {"res_num": 2}},
     quick_note="Omni-SR keeps 2 of its groups",

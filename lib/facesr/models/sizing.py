@@ -70,21 +70,23 @@ class _NoInitOnMeta(TorchFunctionMode):
 @functools.lru_cache(maxsize=4096)
 def _cached_count(version: int, name: str, frozen_args: str) -> int:
     with torch.device("meta"), _NoInitOnMeta():
-        return count_parameters(build_generator(name, **inference_args(name, json.loads(frozen_args))))
+        return count_parameters(build_generator(name, **json.loads(frozen_args)))
 
 
-def count_generator(name: str, args: Mapping[str, Any] | None = None) -> int:
+def count_generator(name: str, args: Mapping[str, Any] | None = None, trained: bool = False) -> int:
     """The parameter count of generator ``name`` with ``args`` as the course counts it: every parameter of its
     inference form (:func:`inference_form`), frozen ones included; built on the meta device and cached.
 
     Args:
         name: The generator's registry name.
         args: Its ``build_generator`` kwargs (None: its defaults).
+        trained: Count the form ``args`` build as it is instead (SPAN's training form, with its branches).
 
     Raises:
         FacesrError: an unknown generator, bad arguments, or a spandrel network without spandrel.
     """
-    return _cached_count(registry_version(), generator_record(name).name, json.dumps(dict(args or {}), sort_keys=True))
+    args = dict(args or {}) if trained else inference_args(name, args or {})
+    return _cached_count(registry_version(), generator_record(name).name, json.dumps(args, sort_keys=True))
 
 
 def _knob_text(args: Mapping[str, Any], keys: list[str]) -> str:
