@@ -11,7 +11,7 @@ and, on CUDA, the MFU against the card's dense peak for the step's precision (:d
 convolutions on Ampere and newer, as cuDNN uses it). On CUDA each config is timed with and without AMP and with
 GPU or CPU degradation.
 
-A configuration whose single step is estimated (from a batch-1 step at LQ 32, scaled by pixels and batch)
+A configuration whose single step is estimated (from a batch-2 step at LQ 32, scaled by pixels and batch)
 to take longer than ``--limit`` seconds is skipped with a note, so a CPU run finishes in minutes.
 
 ``--profile`` writes a ``torch.profiler`` trace (Chrome trace JSON; open it in https://ui.perfetto.dev) of 10
@@ -37,12 +37,18 @@ import torch
 
 from facesr.config import get_config
 from facesr.errors import FacesrError
+from facesr.models import build_generator
+from facesr.models.sizing import inference_args
+from facesr.report.budget import generator_label
 from facesr.training.device import resolve_device, training_numerics
 from facesr.training.run_info import precision_name
 from facesr.training.schedule import IterationBatchSampler
 from facesr.training.step import build_nets, prepare_batch, train_dataset, train_step
+from facesr.training.teacher import uses_teacher
 
 HOURS_FOR = 300_000
+# The networks sized to each limit by facesr.models.size_to_budget (facesr.config.sized_networks).
+SIZED = ("omnisr", "span", "realplksr", "dat", "atd")
 WARMUP_STEPS = 2
 # Dense peak TFLOPS of the cards Colab and the clouds lend, per step precision, from NVIDIA's data sheets
 # (SXM versions where there are two; "fp32" is TF32 on Ampere and newer, which cuDNN uses for convolutions).
@@ -91,7 +97,7 @@ def step_flops(cfg) -> int:
     meta = torch.device("meta")
     lq_size = (cfg.gt_patch or 512) // 4
     with fused_adam_on_meta():
-        nets = build_nets(cfg, meta)
+        nets = build_nets(cfg, meta, teacher=teacher_for(cfg, meta))
         lq = torch.rand(cfg.batch_size, 3, lq_size, lq_size, device=meta)
         gt = torch.rand(cfg.batch_size, 3, lq_size * 4, lq_size * 4, device=meta)
         with FlopCounterMode(display=False) as counter:
@@ -119,8 +125,27 @@ def _setups(quick_only: bool, names: list[str] | None) -> list[tuple[str, str, d
              {"name": "swinir", "quick": quick}),
             (setting, f"RCAN 64/{'4x6' if wide else '3x6'}" + (" (quick: 2x2)" if quick else ""),
              {"name": "rcan", "quick": quick}),
+            *[(setting, _label(name, quick), {"name": name, "quick": quick}) for name in SIZED],
+            # a distillation step: the student's step plus one forward of the RRDBNet teacher (random weights here)
+            (setting, "MSRResNet-20 + RRDBNet teacher", {"name": "msrresnet20_kd", "quick": quick}),
         ]
     return [row for row in rows if not names or row[2]["name"] in names]
+
+
+def _label(name: str, quick: bool) -> str:
+    """The row label of the in-budget config ``name`` of the edition: its network at its (quick) size."""
+    cfg = get_config(name, quick=quick)
+    return generator_label(cfg.generator, inference_args(cfg.generator, cfg.generator_args)) + (" (quick)" if quick else "")
+
+
+def teacher_for(cfg, device: torch.device) -> torch.nn.Module | None:
+    """A distillation config's teacher for timing: the edition's esrgan generator (at the same quick or full
+    size) with random weights, which cost what trained ones do; None for other configs."""
+    if not uses_teacher(cfg):
+        return None
+    esrgan = get_config("esrgan", quick=cfg.quick, edition=cfg.edition)
+    with torch.device(device):
+        return build_generator(esrgan.generator, **esrgan.generator_args).eval().requires_grad_(False)
 
 
 def _batch(cfg, ds: torch.utils.data.Dataset, k: int) -> tuple[dict, float]:
@@ -141,7 +166,8 @@ def _iteration(nets, lq, gt, scaler, k: int) -> None:
 def _measure(setting, label, kw, device, amp, gpu_degrade, repeats, limit, data_root) -> dict:
     name = kw.pop("name")
     cfg = get_config(name, amp=amp, gpu_degrade=gpu_degrade, **kw)
-    nets = build_nets(cfg, device)
+    teacher = teacher_for(cfg, device)
+    nets = build_nets(cfg, device, teacher=teacher)
     scaler = torch.amp.GradScaler("cuda", enabled=nets.amp_dtype == torch.float16)
     precision = precision_name(nets.amp_dtype)
     lq_size = (cfg.gt_patch or 512) // 4
@@ -149,18 +175,18 @@ def _measure(setting, label, kw, device, amp, gpu_degrade, repeats, limit, data_
            "degrade": "GPU" if nets.gpu_degrade else "CPU", "batch": cfg.batch_size,
            "size": f"{lq_size}->{lq_size * 4}", "note": "", "flops": step_flops(cfg)}
 
-    # estimate from a batch-1 step at LQ 32 (convolutions scale with pixels and batch)
-    lq, gt = torch.rand(1, 3, 32, 32, device=device), torch.rand(1, 3, 128, 128, device=device)
+    # estimate from a batch-2 step at LQ 32 (convolutions scale with pixels and batch; DAT's BatchNorm wants 2)
+    lq, gt = torch.rand(2, 3, 32, 32, device=device), torch.rand(2, 3, 128, 128, device=device)
     _sync(device)
     t = time.perf_counter()
     train_step(nets, lq, gt, scaler)
     _sync(device)
-    estimate = (time.perf_counter() - t) * cfg.batch_size * (lq_size / 32) ** 2
+    estimate = (time.perf_counter() - t) * cfg.batch_size / 2 * (lq_size / 32) ** 2
     if estimate > limit:
         row["note"] = f"skipped: one step estimated at {estimate:.0f} s (> --limit {limit:.0f} s)"
         return row
 
-    nets = build_nets(cfg, device)  # fresh nets: the estimate's step is not a training step of this config
+    nets = build_nets(cfg, device, teacher=teacher)  # fresh nets: the estimate's step is not a training step
     ds = train_dataset(cfg, data_root / "train" / "GT", on_device=nets.gpu_degrade)
     for k in range(WARMUP_STEPS):  # degradation kernels, cuDNN autotuning, first allocations: not timed
         batch, _ = _batch(cfg, ds, k)
@@ -213,7 +239,7 @@ def profile(name: str, quick: bool, device: torch.device, data_root, trace: str)
     from torch.profiler import profile as torch_profile
 
     cfg = get_config(name, quick=quick, vgg_weights="random") if name == "esrgan_gan" else get_config(name, quick=quick)
-    nets = build_nets(cfg, device)
+    nets = build_nets(cfg, device, teacher=teacher_for(cfg, device))
     scaler = torch.amp.GradScaler("cuda", enabled=nets.amp_dtype == torch.float16)
     ds = train_dataset(cfg, data_root / "train" / "GT", on_device=nets.gpu_degrade)
     batches = [_batch(cfg, ds, k)[0] for k in range(13)]  # loaded up front: the trace shows the device's work
@@ -246,7 +272,7 @@ def _ddp_worker(rank: int, world: int, port: int, cfg_kw: dict, repeats: int, th
     wanted = cfg_kw.pop("device", None)
     device = distributed.start(ranks, torch.device(wanted) if wanted else None)
     cfg = get_config(**cfg_kw)
-    nets = build_nets(cfg, device, ranks)
+    nets = build_nets(cfg, device, ranks, teacher=teacher_for(cfg, device))
     scaler = torch.amp.GradScaler("cuda", enabled=nets.amp_dtype == torch.float16)
     b, lq_size = distributed.per_rank_batch(cfg.batch_size, world), (cfg.gt_patch or 512) // 4
     gen = torch.Generator().manual_seed(rank)  # synthetic batches: this times the step, not the data

@@ -81,10 +81,10 @@ class DAT(_SpandrelDAT):
         upsampler: str = "pixelshuffledirect",
         **kwargs: Any,
     ) -> None:
-        if len(depth) != len(num_heads) or not depth or any(h % 2 or embed_dim % h for h in num_heads):
+        if embed_dim < 16 or len(depth) != len(num_heads) or not depth or any(h % 2 or embed_dim % h for h in num_heads):
             raise FacesrError(f"DAT depth={list(depth)} and num_heads={list(num_heads)} need one length, each head "
                               f"count even (its two spatial attentions take half each), embed_dim={embed_dim} "
-                              "divisible by each")
+                              "divisible by each and at least 16 (its channel interaction divides it by 16)")
         if upsampler not in ("pixelshuffledirect", "pixelshuffle") or resi_connection not in ("1conv", "3conv"):
             raise FacesrError(f"DAT upsampler={upsampler!r} / resi_connection={resi_connection!r}: use "
                               "'pixelshuffledirect' or 'pixelshuffle', '1conv' or '3conv'")
@@ -96,4 +96,8 @@ class DAT(_SpandrelDAT):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) in [0, 1] -> (N, C, H * upscale, W * upscale)."""
+        if self.training and x.shape[0] < 2:
+            # its channel interaction pools each sample to 1x1 before a BatchNorm, which needs 2 values
+            raise FacesrError("DAT trains with BatchNorm in its attention and needs at least 2 samples per batch "
+                              f"(on each rank), got {x.shape[0]}; raise batch_size")
         return super().forward(x)

@@ -46,7 +46,7 @@ RECORD = GeneratorRecord(
     spandrel="DAT",
     spandrel_args=("upscale", "in_chans", "img_size", "embed_dim", "split_size", "depth", "num_heads",
                    "expansion_factor", "img_range", "resi_connection", "upsampler"),
-    knobs=SizeKnobs(width="embed_dim", widths=tuple(range(12, 385, 6)),
+    knobs=SizeKnobs(width="embed_dim", widths=tuple(range(24, 385, 6)),
                     depths=tuple({"depth": [n] * g, "num_heads": [6] * g}
                                 for g, n in ((1, 14), (1, 16), (1, 18), (1, 20), (1, 22), (1, 24), (2, 9), (2, 12)))),
 )

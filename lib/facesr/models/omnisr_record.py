@@ -36,7 +36,7 @@ RECORD = GeneratorRecord(
     channels_last=False,  # window and grid attention on rearranged token layouts past its first convolution
     fp16=False,  # attention and normalisations: bf16 where the card has it, else fp32 (no GPU has checked fp16)
     # size_to_budget("omnisr", YEAR): the largest Omni-SR within each limit (2022; 2023-2025)
-    sizes={1_778_264: {**OMNISR_ARGS, "num_feat": 108, "res_num": 4},
+    sizes={1_790_297: {**OMNISR_ARGS, "num_feat": 124, "res_num": 3},
            2_275_008: {**OMNISR_ARGS, "num_feat": 80, "res_num": 5, "block_num": 2}},
     train_settings={"batch_size": 8, "gt_patch": 256, "grad_clip": 1.0},
     color="#e377c2",
@@ -45,5 +45,5 @@ RECORD = GeneratorRecord(
     spandrel_args=("num_in_ch", "num_out_ch", "num_feat", "block_num", "pe", "window_size", "res_num", "up_scale",
                    "bias"),
     knobs=SizeKnobs(width="num_feat", widths=tuple(range(16, 257, 4)),
-                    depths=tuple({"res_num": r, "block_num": b} for b in (1, 2) for r in (4, 5, 6, 8))),
+                    depths=tuple({"res_num": r, "block_num": b} for b in (1, 2) for r in (3, 4, 5, 6, 8))),
 )

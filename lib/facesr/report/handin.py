@@ -34,6 +34,7 @@ RUN_FILES = {
     "val.csv": "validation log: val PSNR/SSIM (RGB, 0-255, whole image) at each validation",
     "run_info.json": "the training machine: GPU model and count (or CPU), torch/CUDA, AMP dtype, wall hours",
 }
+FUSED_FILE = "generator_fused.safetensors"  # SPAN's inference form, beside its checkpoint (docs/course.md section 10)
 REQUIRED_RUN_FILES = ("config.json", "log.csv", "val.csv")  # run_info.json: runs of older kits lack it
 FIGURE_EXTENSIONS = (".png", ".csv", ".md")
 CODE_FILES = ("README.md", "requirements.txt", "pyproject.toml", "colab_setup.sh", "jupytext.toml")
@@ -213,6 +214,26 @@ def _run_files(run_dir: Path, checkpoint: Path, zip_path: Path) -> list[BundleFi
     return files
 
 
+def _fused_file(run_dir: Path, config: dict, net: object, edition: int) -> list[BundleFile]:
+    """For a net that trains in another form than it is submitted (SPAN), its inference form as a file of its own:
+    ``<run>/generator_fused.safetensors`` (written beside the checkpoint), the network the limit counts."""
+    from facesr.models import count_parameters, generator_record
+    from facesr.models.sizing import inference_args
+    from facesr.weights.exports import export_safetensors
+
+    name = str(config.get("generator") or "")
+    try:
+        if generator_record(name).fuse is None:
+            return []
+    except FacesrError:  # a generator this kit does not register
+        return []
+    args = inference_args(name, config.get("generator_args") or {})
+    path = export_safetensors(net, run_dir / FUSED_FILE, name, args, overwrite=True, edition=edition)
+    return [BundleFile(path, f"{run_dir.name}/{FUSED_FILE}", f"the submitted generator in its inference form "
+                       f"({count_parameters(net):,} parameters, the count the limit applies to; the checkpoint "
+                       "holds the training form with its re-parameterisable branches); load_generator reads it")]
+
+
 def _write_zip(out: Path, files: list[BundleFile], readme: str) -> None:
     """Write the bundle atomically (:mod:`facesr.atomic`): never half a zip, an older bundle intact on failure."""
 
@@ -273,7 +294,8 @@ def make_handin(
         raise FacesrError(f"run {run_dir.name} cannot be handed in: {err}") from None
     figures = _figure_files(Path(figures_dir).expanduser() if figures_dir else kit_root() / "figures")
     board = leaderboard_zip(run_dir, net, data_root, config, checkpoint, edition=edition)
-    files = _run_files(run_dir, checkpoint, board) + figures + _code_files()
+    files = _run_files(run_dir, checkpoint, board) + _fused_file(run_dir, config, net, edition)
+    files += figures + _code_files()
     readme = handin_readme(run_dir, config, net, params, files, matric=matric, codalab=codalab,
                            figures_dir=Path(figures[0].source).parent, edition=edition)  # fmt: skip
     _write_zip(out, files, readme)

@@ -76,12 +76,15 @@ def plan_run(
     from facesr.training.device import resolve_device
     from facesr.training.schedule import IterationBatchSampler
     from facesr.training.step import build_nets, prepare_batch, train_dataset, train_step
+    from facesr.training.teacher import load_teacher, uses_teacher
 
     smoke = cfg.quick and smoke_from_env()
     iters, warmup = iters or (1 if smoke else 8), warmup or (1 if smoke else 2)
     device = resolve_device(device, verbose=False)
     root = find_data_root(data_root)
-    nets = build_nets(cfg, device)
+    # a distillation run's teacher is a run name beside the run folder, as train() resolves it
+    teacher = load_teacher(cfg, Path(run_dir).parent) if run_dir is not None and uses_teacher(cfg) else None
+    nets = build_nets(cfg, device, teacher=teacher)  # the teacher's forward is timed with the step
     dataset = train_dataset(cfg, root / "train" / "GT", on_device=nets.gpu_degrade)
     sampler = IterationBatchSampler(len(dataset), cfg.batch_size, cfg.seed, 0, warmup + iters)
     loader = make_loader(dataset, cfg.num_workers, timeout=cfg.worker_timeout, batch_sampler=sampler,
