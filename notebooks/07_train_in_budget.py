@@ -93,17 +93,13 @@ BATCH_SIZE = 0  #@param {type:"integer"}
 BASELINE_RUN = "srgan"  #@param {type:"string"}
 X8_LIMIT = 0  #@param {type:"integer"}
 TRUST_CHECKPOINT = False  #@param {type:"boolean"}
-# RUN_NAME = "" names the run after CONFIG (<CONFIG>_kd with a TEACHER); FINISH trains the MSE finish <CONFIG>_l2
-# into <RUN_NAME>_l2. TEACHER = "esrgan" (notebook 04's run in RUNS_DIR; or a run folder or checkpoint of your
-# edition) trains <CONFIG>_kd, distilled from it; "" trains CONFIG from the GT alone. AVERAGE_LAST averages the
-# EMA weights of the last stage's newest kept checkpoints (at most the config's keep_last) into <run>_avg; 0: none.
-# CONFIG: msrresnet26 exists for 2023-2025 only (over 2022's limit); swinir and rcan are sized to your edition's
-# limit; the next cell lists your edition's in-budget configs (a network you register with a size within the
-# limit, README "Extending the kit", is one too: type its name). ITERS/FINISH_ITERS/BATCH_SIZE = 0 keep the
-# configs' (the tables below print them).
-# BASELINE_RUN: notebook 03's run, drawn beside this one. X8_LIMIT = 0 scores x8 on every val image
-# (quick mode: 1). TRUST_CHECKPOINT = True unpickles checkpoints in full, which runs code from the files:
-# only for files from a trusted source that the safe (weights-only) load refuses.
+# CONFIG: msrresnet26 is for 2023-2025 only; the others fill your edition's limit (the next cell lists them; type
+# the name of a network you registered). RUN_NAME = "": the config's name. TEACHER = "esrgan" (notebook 04's run in
+# RUNS_DIR, or a run folder or checkpoint) trains <CONFIG>_kd, distilled from it; "": from the GT alone. FINISH:
+# the MSE finish into <RUN_NAME>_l2. AVERAGE_LAST: the last stage's newest kept checkpoints averaged into <run>_avg
+# (0: none). ITERS/FINISH_ITERS/BATCH_SIZE = 0 keep the configs'. BASELINE_RUN: notebook 03's run, drawn beside.
+# X8_LIMIT = 0 scores x8 on every val image (quick mode: 1). TRUST_CHECKPOINT = True unpickles checkpoints in full,
+# which runs code from the files: only for trusted files that the safe (weights-only) load refuses.
 
 # %%
 from facesr.colab import resolve_settings

@@ -40,7 +40,7 @@ RECORD = GeneratorRecord(
     sizes={1_819_236: {**ATD_ARGS, "embed_dim": 64, "depths": [6] * 6, "num_heads": [4] * 6},
            2_254_598: {**ATD_ARGS, "embed_dim": 80, "depths": [6] * 5, "num_heads": [4] * 5}},
     train_settings={"batch_size": 8, "gt_patch": 256, "grad_clip": 1.0},
-    color="#ffbb78",
+    color="#c5b0d5",
     basicsr_why_not="BasicSR has no ATD",
     spandrel="ATD",
     spandrel_args=("upscale", "in_chans", "img_size", "embed_dim", "depths", "num_heads", "window_size",

@@ -41,7 +41,7 @@ RECORD = GeneratorRecord(
     sizes={1_814_613: {**DAT_ARGS, "embed_dim": 108, "depth": [9, 9], "num_heads": [6, 6]},
            2_255_216: {**DAT_ARGS, "embed_dim": 138, "depth": [14], "num_heads": [6]}},
     train_settings={"batch_size": 8, "gt_patch": 256, "grad_clip": 1.0},
-    color="#aec7e8",
+    color="#9edae5",
     basicsr_why_not="BasicSR has no DAT",
     spandrel="DAT",
     spandrel_args=("upscale", "in_chans", "img_size", "embed_dim", "split_size", "depth", "num_heads",

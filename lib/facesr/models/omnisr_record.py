@@ -39,7 +39,7 @@ RECORD = GeneratorRecord(
     sizes={1_790_297: {**OMNISR_ARGS, "num_feat": 124, "res_num": 3},
            2_275_008: {**OMNISR_ARGS, "num_feat": 80, "res_num": 5, "block_num": 2}},
     train_settings={"batch_size": 8, "gt_patch": 256, "grad_clip": 1.0},
-    color="#e377c2",
+    color="#ff9896",
     basicsr_why_not="BasicSR has no Omni-SR",
     spandrel="OmniSR",
     spandrel_args=("num_in_ch", "num_out_ch", "num_feat", "block_num", "pe", "window_size", "res_num", "up_scale",

@@ -37,7 +37,7 @@ RECORD = GeneratorRecord(
     # size_to_budget("realplksr", YEAR): the largest RealPLKSR within each limit (2022; 2023-2025)
     sizes={1_797_504: {**REALPLKSR_ARGS, "dim": 48, "n_blocks": 12}, 2_258_480: {**REALPLKSR_ARGS, "dim": 44, "n_blocks": 18}},
     train_settings={"batch_size": 8, "gt_patch": 256},
-    color="#bcbd22",
+    color="#dbdb8d",
     basicsr_why_not="BasicSR has no RealPLKSR",
     spandrel="PLKSR",
     spandrel_class="RealPLKSR",  # spandrel's PLKSR id is also the original PLKSR, which spandrel builds as it is

@@ -27,6 +27,7 @@ from facesr.editions import Edition, get_edition
 from facesr.errors import FacesrError
 from facesr.models.budget import count_parameters
 from facesr.models.registry import build_generator, generator_record, registry_version
+from facesr.models.spandrel_support import require_spandrel
 
 
 def inference_args(name: str, args: Mapping[str, Any]) -> dict:
@@ -85,8 +86,11 @@ def count_generator(name: str, args: Mapping[str, Any] | None = None, trained: b
     Raises:
         FacesrError: an unknown generator, bad arguments, or a spandrel network without spandrel.
     """
+    record = generator_record(name)
+    if record.spandrel_args:  # a spandrel network: the cache must not hide that spandrel is missing
+        require_spandrel()
     args = dict(args or {}) if trained else inference_args(name, args or {})
-    return _cached_count(registry_version(), generator_record(name).name, json.dumps(args, sort_keys=True))
+    return _cached_count(registry_version(), record.name, json.dumps(args, sort_keys=True))
 
 
 def _knob_text(args: Mapping[str, Any], keys: list[str]) -> str:

@@ -43,7 +43,7 @@ RECORD = GeneratorRecord(
     # size_to_budget("span", YEAR): the widest SPAN within each limit, counted fused (2022; 2023-2025)
     sizes={1_798_048: {**SPAN_ARGS, "feature_channels": 100}, 2_249_008: {**SPAN_ARGS, "feature_channels": 112}},
     train_settings={"batch_size": 8, "gt_patch": 256},
-    color="#8c564b",
+    color="#c49c94",
     basicsr_why_not="BasicSR has no SPAN",
     spandrel="SPAN",
     spandrel_args=("num_in_ch", "num_out_ch", "feature_channels", "upscale"),
