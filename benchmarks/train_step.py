@@ -17,6 +17,10 @@ to take longer than ``--limit`` seconds is skipped with a note, so a CPU run fin
 ``--profile`` writes a ``torch.profiler`` trace (Chrome trace JSON; open it in https://ui.perfetto.dev) of 10
 steps of one config (``--config``, ``--quick`` for its quick size) after 3 warm-up steps.
 
+``--fwbw`` times instead the forward and backward pass of each in-budget config's generator alone on the CPU
+(one batch of 2 LQ patches of 64), beside its parameters and the GFLOP of its training step: the networks compared
+at one input size, in minutes.
+
 ``--ddp N`` times instead the DistributedDataParallel step of one config (``--config``, default srgan;
 ``--quick`` for its quick-mode size) on 1 and N ranks at the same global batch, with synthetic batches
 (NCCL on CUDA, gloo on the CPU), and prints per-rank and global samples/s and the scaling efficiency.
@@ -24,6 +28,7 @@ steps of one config (``--config``, ``--quick`` for its quick size) after 3 warm-
 Usage: python benchmarks/train_step.py [--quick] [--configs NAME ...] [--repeats N] [--limit SECONDS] [--device cpu|cuda]
        python benchmarks/train_step.py --profile [--config NAME] [--quick] [--trace FILE]
        python benchmarks/train_step.py --ddp N [--config NAME] [--quick] [--repeats N] [--threads T]
+       python benchmarks/train_step.py --fwbw [--configs NAME ...] [--repeats N] [--threads T]
 """
 
 from __future__ import annotations
@@ -258,6 +263,36 @@ def profile(name: str, quick: bool, device: torch.device, data_root, trace: str)
     print(prof.key_averages().table(sort_by=sort, row_limit=15))
 
 
+# ----------------------------------------------------------------------------------------------- --fwbw
+FWBW_BATCH, FWBW_LQ = 2, 64  # DAT's BatchNorm wants 2 samples; LQ 64 is the transformers' training patch
+
+
+def fwbw_table(names: list[str], repeats: int) -> str:
+    """Forward+backward seconds of each config's generator (its in-budget size) on the CPU, on one batch of
+    FWBW_BATCH LQ patches of FWBW_LQ, median of ``repeats`` after one warm-up pass, beside its parameters (the
+    submitted form) and the GFLOP of one training step at the config's own batch and patch."""
+    from facesr.models import count_generator
+
+    lines = [f"| config | network | parameters | GFLOP/it (course step) | fwd+bwd s ({FWBW_BATCH} x LQ {FWBW_LQ}) |",
+             "|---|---|---:|---:|---:|"]
+    for name in names:
+        cfg = get_config(name)
+        net = build_generator(cfg.generator, **cfg.generator_args).train()
+        lq = torch.rand(FWBW_BATCH, 3, FWBW_LQ, FWBW_LQ)
+        net(lq).mean().backward()  # first allocations and thread start-up: not timed
+        times = []
+        for _ in range(repeats):
+            net.zero_grad(set_to_none=True)
+            t = time.perf_counter()
+            net(lq).mean().backward()
+            times.append(time.perf_counter() - t)
+        label = generator_label(cfg.generator, inference_args(cfg.generator, cfg.generator_args))
+        lines.append(f"| `{name}` | {label} | {count_generator(cfg.generator, cfg.generator_args):,} "
+                     f"| {step_flops(cfg) / 1e9:,.1f} | {sorted(times)[len(times) // 2]:.2f} |")
+        print(lines[-1], flush=True)
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------------------ --ddp N
 def _ddp_worker(rank: int, world: int, port: int, cfg_kw: dict, repeats: int, threads: int, results) -> None:
     """One rank of the DDP timing: the trainer's nets and step on this rank's part of the global batch."""
@@ -334,6 +369,8 @@ def main() -> None:
     parser.add_argument("--ddp", type=int, default=None, metavar="N",
                         help="instead: time one DistributedDataParallel step on N ranks against one (CPU: gloo)")
     parser.add_argument("--config", default="srgan", help="--ddp, --profile: the config (default: srgan)")
+    parser.add_argument("--fwbw", action="store_true",
+                        help="instead: CPU forward+backward seconds of each in-budget config's generator (--configs)")
     args = parser.parse_args()
     if args.ddp:
         threads = args.threads or 1  # one thread per rank, as torchrun sets OMP_NUM_THREADS
@@ -349,6 +386,14 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.fwbw:
+        from facesr.config.named_configs import in_budget_names
+
+        names = args.configs or in_budget_names()
+        print(f"Forward+backward on the CPU, {torch.get_num_threads()} threads, torch {torch.__version__}; medians of "
+              f"{args.repeats or 3} passes after one warm-up\n")
+        print("\n" + fwbw_table(names, args.repeats or 3))
+        return
     try:
         device = resolve_device(args.device)  # CUDA when available, after the kernel (arch) check
     except FacesrError as err:

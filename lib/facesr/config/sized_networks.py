@@ -43,19 +43,19 @@ _WORDS: dict[str, str] = {
     ),
 }
 
-# One training step at each config's course settings (batch 8, LQ 64 -> GT 256), as
-# ``python benchmarks/train_step.py --threads 2 --repeats 1 --configs NAME`` prints it on the kit's 2-core CPU
-# (a shared machine under load: compare the rows of one run, not the absolute seconds): (GFLOP, CPU s/it), for
-# the 2022 size and the 2023-2025 size.
+# (GFLOP of one training step at the config's own batch and patch, CPU seconds of one forward+backward pass of
+# 2 LQ patches of 64) of each in-budget network at its 2022 size (False) and its 2023-2025 size (True), as
+# ``python benchmarks/train_step.py --fwbw --threads 2`` prints them (FACESR_EDITION=2024 for the second) on the
+# kit's 2-core CPU. A shared machine: compare the networks of one run, do not plan by the seconds.
 STEP_COST: dict[str, dict[bool, tuple[float, float]]] = {
-    "msrresnet": {False: (2226.0, 27.7), True: (2770.0, 33.9)},
-    "swinir": {False: (386.9, 7.86), True: (494.1, 10.3)},
-    "rcan": {False: (1762.2, 12.0), True: (2234.4, 15.4)},
-    "omnisr": {False: (0.0, 0.0), True: (0.0, 0.0)},
-    "span": {False: (0.0, 0.0), True: (0.0, 0.0)},
-    "realplksr": {False: (0.0, 0.0), True: (0.0, 0.0)},
-    "dat": {False: (0.0, 0.0), True: (0.0, 0.0)},
-    "atd": {False: (0.0, 0.0), True: (0.0, 0.0)},
+    "msrresnet": {False: (2226.0, 0.0), True: (2573.9, 0.0)},
+    "swinir": {False: (386.9, 0.0), True: (497.4, 0.0)},
+    "rcan": {False: (1762.2, 0.0), True: (2139.1, 0.0)},
+    "omnisr": {False: (0.0, 0.0), True: (1794.8, 0.0)},
+    "span": {False: (1558.8, 0.0), True: (1953.9, 0.0)},
+    "realplksr": {False: (352.5, 0.0), True: (442.8, 0.0)},
+    "dat": {False: (699.3, 0.0), True: (840.9, 0.0)},
+    "atd": {False: (1156.5, 0.0), True: (1396.4, 0.0)},
 }
 
 
@@ -88,9 +88,10 @@ def sized_network_why(edition: Edition, record: GeneratorRecord, n: int, args: d
         f"{record.describe(args)} ({n:,} parameters, {100 * n / limit:.1f} % of the {limit:,} limit): the largest "
         f"size facesr.models.size_to_budget({record.name!r}, {edition.year}) finds with its width and depth knobs "
         f"(it prints every candidate it counted). {_WORDS[record.name]} One training step at its settings costs "
-        f"{gflop:,.0f} GFLOP and took {seconds:.1f} s forward+backward+Adam on 2 CPU cores, against {msr_name}'s "
-        f"{msr:.1f} s, swinir's {swin:.1f} s and rcan's {rcan:.1f} s (benchmarks/train_step.py --threads 2 "
-        f"--repeats 1, a shared machine: compare, do not plan by them; the notebooks time your GPU). On a GPU: "
+        f"{gflop:,.0f} GFLOP; a forward+backward pass of 2 LQ patches of 64 took {seconds:.2f} s on 2 CPU cores, "
+        f"against {msr:.2f} s for {msr_name}, {swin:.2f} s for swinir and {rcan:.2f} s for rcan "
+        "(benchmarks/train_step.py --fwbw --threads 2; compare, do not plan by them: the notebooks time your GPU). "
+        "On a GPU: "
         f"{precision_words(record)}. " + recipe + f"Its own settings, from its record: {own} (LQ patches of 64, "
         "SwinIR-light's, at the course's batch; the attention masks are built for that patch)."
     )
