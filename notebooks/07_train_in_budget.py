@@ -182,19 +182,15 @@ fig = show_stage_curves(STAGES, SETTINGS.runs_dir / BASELINE_RUN, SETTINGS.figur
 # The EMA weights of the last stage's newest kept checkpoints (`iter_N.pt`; the config keeps `keep_last` of them)
 # averaged entry by entry into `<run>_avg`, which records which checkpoints went in (`run_info.json`) and is
 # scored on the val set into its `val.csv`. Averaging checkpoints thousands of iterations apart smooths over a
-# longer stretch of the end of training than the EMA does. `python -m facesr average RUN --last K` does the same.
+# longer stretch of the end of training than the EMA does. The average joins the PSNR table below and may be the
+# stage that is submitted. A network with BatchNorm running statistics (DAT) is refused, the reason printed.
+# `python -m facesr average RUN --last K` does the same.
 
 # %%
-from facesr.report.runs import run_best_validation
-from facesr.weights.averaging import average_run
-LAST = list(STAGES)[-1]
-if AVERAGE_LAST:
-    STAGES[f"{LAST}_avg"] = average_run(STAGES[LAST], last=min(AVERAGE_LAST, CFG.keep_last),
-                                        data_root=SETTINGS.data_root, overwrite=True, trust=TRUST_CHECKPOINT)
-    print(f"val PSNR, plain {LAST} (its best validation): {run_best_validation(STAGES[LAST])['psnr']:.4f} dB; "
-          f"averaged: {run_best_validation(STAGES[f'{LAST}_avg'])['psnr']:.4f} dB")
-else:
-    print("AVERAGE_LAST = 0: no weight averaging")
+from facesr.report.steps import average_stage
+AVERAGED = average_stage(list(STAGES.values())[-1], AVERAGE_LAST, SETTINGS.data_root, trust=TRUST_CHECKPOINT)
+if AVERAGED is not None:  # scored and zipped below like the other stages
+    STAGES[AVERAGED.name] = AVERAGED
 
 # %% [markdown]
 # ## 6. Validation PSNR: plain, hflip and x8

@@ -206,6 +206,22 @@ def test_average_is_the_mean_of_the_ema_tensors_and_a_run_like_any(kd_run: Path,
         average_run(kd_run, last=3)
 
 
+def test_notebook_07_averages_what_the_run_keeps_and_prints_both_psnrs(kd_run: Path, data_root: Path, tmp_path: Path,
+                                                                       capsys) -> None:
+    import shutil
+
+    from facesr.report.runs import run_best_validation
+    from facesr.report.steps import average_stage
+
+    run = shutil.copytree(kd_run, tmp_path / kd_run.name)
+    out = average_stage(run, 3, data_root)  # AVERAGE_LAST = 3, the run keeps 2: both averaged
+    assert out == tmp_path / "msrresnet20_kd_avg" and (out / "best.pt").is_file()
+    text = capsys.readouterr().out
+    plain, averaged = run_best_validation(run)["psnr"], run_best_validation(out)["psnr"]
+    assert f"msrresnet20_kd: {plain:.4f} dB (its best validation); averaged (msrresnet20_kd_avg): {averaged:.4f} dB" in text
+    assert average_stage(run, 0, data_root) is None and "no weight averaging: AVERAGE_LAST = 0" in capsys.readouterr().out
+
+
 def test_averaging_refuses_running_statistics() -> None:
     from facesr.weights.averaging import average_state_dicts
 

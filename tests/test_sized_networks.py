@@ -95,8 +95,15 @@ def test_the_original_plksr_is_not_taken_for_realplksr() -> None:
     assert spandrel_architecture(sd) is None and type(spandrel_model(sd)).__name__ == "PLKSR"
 
 
-def test_span_trains_with_its_branches_and_is_counted_submitted_and_exported_fused(tmp_path: Path) -> None:
+def test_span_trains_with_its_branches_and_is_counted_submitted_and_exported_fused(tmp_path: Path,
+                                                                                      mini_root: Path) -> None:
+    import json
+    import zipfile
+
+    from facesr.config import get_config
     from facesr.inference.predict import load_generator
+    from facesr.report import make_handin
+    from facesr.report.handin import FUSED_FILE
     from facesr.weights.checkpoints import read_generator
     from facesr.weights.exports import export_generator
 
@@ -107,21 +114,42 @@ def test_span_trains_with_its_branches_and_is_counted_submitted_and_exported_fus
     assert count_parameters(net) == count_generator("span", args, trained=True) > count_generator("span", args)
     assert all(".eval_conv." not in n for n, p in net.named_parameters() if p.requires_grad) and trainable
     net(torch.rand(2, 3, 16, 16)).mean().backward()  # the branches train
-    ckpt = {"net_g_ema": net.state_dict(), "net_g": net.state_dict(), "iter": 1,
-            "config": {"generator": "span", "generator_args": args, "edition": 2022}}
-    torch.save(ckpt, tmp_path / "best.pt")
-    fused = load_generator(tmp_path)
+    run = tmp_path / "span"  # a run folder as the trainer leaves it
+    run.mkdir()
+    config = {**get_config("span", quick=True, generator_args=args).to_dict(), "name": "span"}
+    torch.save({"net_g_ema": net.state_dict(), "net_g": net.state_dict(), "iter": 1, "config": config},
+               run / "best.pt")
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "log.csv").write_text("iter,lr,l_pix\n1,0.0002,0.1\n")
+    (run / "val.csv").write_text("iter,psnr,ssim\n1,20.5,0.5\n")
+    fused = load_generator(run)
     assert count_parameters(fused) == count_generator("span", args)
     x = torch.rand(1, 3, 20, 24)
     with torch.no_grad():
         torch.testing.assert_close(fused(x), net.eval()(x), rtol=0, atol=1e-5)
-    written = export_generator(tmp_path, tmp_path / "span.safetensors")
+    written = export_generator(run, tmp_path / "span.safetensors")
     again = read_generator(written.path)
     assert again.generator_args == {**args, "fused": True} and count_parameters(again.net) == count_parameters(fused)
+    # the hand-in: the training checkpoint, and the fused generator the limit counts beside it
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    (figures / "psnr_table.md").write_text("| model | psnr |\n")
+    bundle = make_handin(run, tmp_path / "handin.zip", data_root=mini_root, figures_dir=figures)
+    with zipfile.ZipFile(bundle) as zf:
+        assert {"span/best.pt", f"span/{FUSED_FILE}"} <= set(zf.namelist())
+        (tmp_path / "unzipped").mkdir()
+        handed = read_generator(Path(zf.extract(f"span/{FUSED_FILE}", tmp_path / "unzipped")))
+        readme = zf.read("Readme.txt").decode()
+    assert count_parameters(handed.net) == count_parameters(fused) and f"{count_parameters(fused):,}" in readme
 
 
-def test_dat_needs_two_samples_per_batch_to_train() -> None:
+def test_dat_needs_two_samples_per_batch_to_train_and_is_not_averaged() -> None:
+    from facesr.weights.averaging import average_state_dicts
+
     net = build_generator("dat", embed_dim=48, depth=[2], num_heads=[6], img_size=16)
     net(torch.rand(2, 3, 16, 16))
     with pytest.raises(FacesrError, match="needs at least 2 samples per batch"):
         net(torch.rand(1, 3, 16, 16))
+    # its attention's BatchNorm statistics: the average of two checkpoints is refused, with the reason
+    with pytest.raises(FacesrError, match=r"BatchNorm running statistics \(.*running_mean, \.\.\.\): the mean"):
+        average_state_dicts([net.state_dict(), net.state_dict()], name="a DAT run")
