@@ -1,6 +1,6 @@
 """Speed and distribution of the training degradations: the course's (2022/2023) and the second order (2024/2025).
 
-Run: ``python benchmarks/degradations.py [--quick] [--section course|jpeg|second-order|all]``. Prints Markdown:
+Run: ``python benchmarks/degradations.py [--quick] [--section course|jpeg|second-order|resize-memory|all]``. Prints Markdown:
 
 1. ``course``: samples/s on one process (OpenCV and torch limited to one thread) of ``degrade`` with and
    without PNG decoding, of ``degrade_reference`` (full 41x41 filter2D, numpy rounding) and the speedup; of
@@ -17,6 +17,9 @@ Run: ``python benchmarks/degradations.py [--quick] [--section course|jpeg|second
    section 4 (full 2-D convolutions as BasicSR's ``filter2D``, ``torch.unique`` for Poisson, DiffJPEG with
    tensordot); their per-sample agreement with the same params and noise seeds; and the mean / std of the
    LQ's bicubic PSNR (against the plain GT) on the three images.
+4. ``resize-memory``: how much the process grows (resident memory, after the sweep) when ``resize_torch``
+   resizes a 512x512 image to every size from 32 to 512 and back in each of the three modes, as the course
+   degradation's draws do over a run: what the resize caches keep (the kit asks for at most 150 MB).
 """
 
 from __future__ import annotations
@@ -209,6 +212,50 @@ def jpeg_section(n_dist: int, cuda: bool) -> None:
           f"{'' if ok == TORCH_JPEG_ON_CUDA else ' (DISAGREES with this measurement)'}")  # fmt: skip
 
 
+# ----------------------------------------------------------------------------------------- resize caches
+
+RESIZE_MEMORY_BOUND_MB = 150
+
+
+def _resident_bytes() -> int:
+    """The process's resident memory now (Linux /proc; elsewhere its peak, which only grows)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def resize_memory_growth(sizes: range = range(32, 513), device: str = "cpu") -> float:
+    """MB the process keeps after ``resize_torch`` took a 512x512 image to every size in ``sizes`` and back,
+    in each of the three modes (on the CPU its resident memory; on CUDA the device memory allocated)."""
+    import gc
+
+    from facesr.data.opencv_resize import resize_torch
+
+    img = torch.rand(3, 512, 512, device=device)
+    for mode in ("bilinear", "area", "bicubic"):  # torch's own first-call allocations are not the caches'
+        resize_torch(resize_torch(img, (300, 300), mode), (512, 512), mode)
+    gc.collect()
+    before = torch.cuda.memory_allocated() if device == "cuda" else _resident_bytes()
+    for mode in ("bilinear", "area", "bicubic"):
+        for size in sizes:
+            resize_torch(resize_torch(img, (size, size), mode), (512, 512), mode)
+    gc.collect()
+    after = torch.cuda.memory_allocated() if device == "cuda" else _resident_bytes()
+    return (after - before) / 1e6
+
+
+def resize_memory_section(cuda: bool) -> None:
+    print("\n## Resize caches: what the process keeps after every size 32-512 and back, three modes\n")
+    print("| device | grows by (MB) | sweep time (s) | within the kit's bound |\n|---|---:|---:|---|")
+    for device in ["cpu"] + (["cuda"] if cuda else []):
+        t = time.perf_counter()
+        grown = resize_memory_growth(device=device)
+        ok = "yes" if grown <= RESIZE_MEMORY_BOUND_MB else "NO"
+        print(f"| {device} | {grown:.0f} | {time.perf_counter() - t:.1f} | {ok} (<= {RESIZE_MEMORY_BOUND_MB} MB) |")
+
+
 # ----------------------------------------------------------------------------------------- second order
 
 
@@ -385,7 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few samples; each section finishes in about a minute")
     parser.add_argument("--samples", type=int, default=None, help="distribution samples per image")
-    parser.add_argument("--section", choices=("course", "jpeg", "second-order", "all"), default="all")
+    parser.add_argument("--section", choices=("course", "jpeg", "second-order", "resize-memory", "all"),
+                        default="all")
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
@@ -397,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
         jpeg_section(n_dist, cuda)
     if args.section in ("second-order", "all"):
         second_order_section(args.quick, n_dist, cuda)
+    if args.section in ("resize-memory", "all"):
+        resize_memory_section(cuda)
     return 0
 
 

@@ -12,7 +12,8 @@ convolutions on Ampere and newer, as cuDNN uses it). On CUDA each config is time
 GPU or CPU degradation.
 
 A configuration whose single step is estimated (from a batch-2 step at LQ 32, scaled by pixels and batch)
-to take longer than ``--limit`` seconds is skipped with a note, so a CPU run finishes in minutes.
+to take longer than ``--limit`` seconds is skipped with a note, so a CPU run finishes in minutes; one that
+runs out of memory (RRDBNet at batch 8 on a T4) is a row that says so, and the table goes on.
 
 ``--profile`` writes a ``torch.profiler`` trace (Chrome trace JSON; open it in https://ui.perfetto.dev) of 10
 steps of one config (``--config``, ``--quick`` for its quick size) after 3 warm-up steps.
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import time
 from collections.abc import Iterator
 
@@ -46,9 +48,10 @@ from facesr.models import build_generator
 from facesr.models.sizing import inference_args
 from facesr.report.budget import generator_label
 from facesr.training.device import resolve_device, training_numerics
+from facesr.training.memory import free_memory, is_oom, release
 from facesr.training.run_info import precision_name
 from facesr.training.schedule import IterationBatchSampler
-from facesr.training.step import build_nets, prepare_batch, train_dataset, train_step
+from facesr.training.step import amp_dtype_for, build_nets, prepare_batch, train_dataset, train_step
 from facesr.training.teacher import uses_teacher
 
 HOURS_FOR = 300_000
@@ -74,9 +77,14 @@ def _sync(device: torch.device) -> None:
 
 
 def peak_tflops(gpu_name: str, precision: str) -> float | None:
-    """The card's dense peak for ``precision`` (bf16/fp16/fp32), None for a card not in :data:`PEAK_TFLOPS`."""
+    """The card's dense peak for ``precision`` (bf16/fp16/fp32), None for a card not in :data:`PEAK_TFLOPS`.
+
+    A card matches a whole word of the name (``torch.cuda.get_device_name``: "NVIDIA L4", "Tesla T4",
+    "NVIDIA A100-SXM4-40GB"), never a part of one: an L40S is not an L4.
+    """
+    words = set(re.split(r"[\s\-_/]+", gpu_name.upper()))
     for card, peaks in PEAK_TFLOPS.items():
-        if card in gpu_name.upper():
+        if card in words:
             return peaks.get(precision)
     return None
 
@@ -168,17 +176,25 @@ def _iteration(nets, lq, gt, scaler, k: int) -> None:
     nets.ema.update(k, applied=1 - nets.skipped)
 
 
-def _measure(setting, label, kw, device, amp, gpu_degrade, repeats, limit, data_root) -> dict:
+def _header(setting, label, kw, device, amp, gpu_degrade) -> tuple:
+    """The row's config and its first columns (what it is, before anything is measured)."""
     name = kw.pop("name")
     cfg = get_config(name, amp=amp, gpu_degrade=gpu_degrade, **kw)
+    lq_size = (cfg.gt_patch or 512) // 4
+    row = {"setting": setting, "model": label, "device": device.type,
+           "amp": precision_name(amp_dtype_for(cfg, device)),
+           "degrade": "GPU" if cfg.gpu_degrade and device.type == "cuda" else "CPU", "batch": cfg.batch_size,
+           "size": f"{lq_size}->{lq_size * 4}", "note": "", "flops": step_flops(cfg)}
+    return cfg, row
+
+
+def _measure(cfg, row: dict, device, repeats, limit, data_root) -> dict:
+    """Fill ``row`` with the data and step times of ``cfg`` (or a note why not)."""
     teacher = teacher_for(cfg, device)
     nets = build_nets(cfg, device, teacher=teacher)
     scaler = torch.amp.GradScaler("cuda", enabled=nets.amp_dtype == torch.float16)
     precision = precision_name(nets.amp_dtype)
     lq_size = (cfg.gt_patch or 512) // 4
-    row = {"setting": setting, "model": label, "device": device.type, "amp": precision,
-           "degrade": "GPU" if nets.gpu_degrade else "CPU", "batch": cfg.batch_size,
-           "size": f"{lq_size}->{lq_size * 4}", "note": "", "flops": step_flops(cfg)}
 
     # estimate from a batch-2 step at LQ 32 (convolutions scale with pixels and batch; DAT's BatchNorm wants 2)
     lq, gt = torch.rand(2, 3, 32, 32, device=device), torch.rand(2, 3, 128, 128, device=device)
@@ -217,6 +233,23 @@ def _measure(setting, label, kw, device, amp, gpu_degrade, repeats, limit, data_
         row["mfu"] = row["flops"] / step_s / (peak * 1e12) if peak else None
     if data_s > step_s and not nets.gpu_degrade:
         row["note"] = "data-bound in one process; num_workers DataLoader workers divide the data time"
+    return row
+
+
+def measured_row(setting, label, kw, device, amp, gpu_degrade, repeats, limit, data_root) -> dict:
+    """One row of the table; a configuration that runs out of memory is a row that says so (at which batch),
+    its memory let go before the next one (``facesr.training.memory``)."""
+    cfg, row = _header(setting, label, dict(kw), device, amp, gpu_degrade)
+    try:
+        return _measure(cfg, row, device, repeats, limit, data_root)
+    except (RuntimeError, MemoryError) as err:
+        if not is_oom(err):
+            raise
+        release(err)
+    free_memory()
+    for key in ("data", "step", "its", "sps", "share", "hours", "mfu"):
+        row.pop(key, None)
+    row["note"] = f"out of memory at batch {cfg.batch_size}"
     return row
 
 
@@ -408,7 +441,7 @@ def main() -> None:
         rows = []
         for setting, label, kw in _setups(args.quick, args.configs):
             for amp, gpu_degrade in variants:
-                row = _measure(setting, label, dict(kw), device, amp, gpu_degrade, repeats, args.limit, data_root)
+                row = measured_row(setting, label, kw, device, amp, gpu_degrade, repeats, args.limit, data_root)
                 print(f"  {row['setting']:6} {row['model']:28} {row['amp']:5} {row['degrade']}: "
                       + (f"step {row['step']:.3f} s, data {row['data']:.3f} s" if "step" in row else row["note"]),
                       flush=True)

@@ -26,12 +26,19 @@
 # notebook runs on the small bundled sample set instead (not FFHQ: a few faces and photos, for trying things out).
 
 # %%
-# Set-up, the same in every notebook: find the kit (on Colab: clone it), put its lib/ on the path,
-# then facesr.colab mounts Drive, links checkpoints/ into Drive, unpacks the data once, checks the GPU.
+# Set-up, the same in every notebook: find the kit (opened from its badge: clone KIT_REPO at KIT_BRANCH, or update
+# that clone), put its lib/ on the path; facesr.colab mounts Drive, links checkpoints/ into it, unpacks the data.
+KIT_REPO = "https://github.com/facesr-kit/facesr-kit"  #@param {type:"string"}
+KIT_BRANCH = "main"  #@param {type:"string"}
 import os, subprocess, sys
-KIT = next((os.path.abspath(p) for p in ("..", ".") if os.path.isdir(f"{p}/lib/facesr")), "/content/facesr-kit")
-if not os.path.isdir(KIT):
-    subprocess.run(["git", "clone", "-q", "https://github.com/facesr-kit/facesr-kit", KIT], check=True)
+KIT = next((os.path.abspath(p) for p in ("..", ".") if os.path.isdir(f"{p}/lib/facesr")), None)
+if KIT is None:  # opened from its badge: the kit is cloned once beside it, and updated on every run of this cell
+    KIT = os.environ.get("FACESR_KIT", "/content/facesr-kit")
+    if not os.path.isdir(KIT):
+        subprocess.run(["git", "clone", "-q", "-b", KIT_BRANCH, KIT_REPO, KIT], check=True)
+    elif subprocess.run(["git", "-C", KIT, "pull", "-q", "--ff-only", KIT_REPO, KIT_BRANCH]).returncode:
+        print(f"note: could not update {KIT} from {KIT_REPO} ({KIT_BRANCH}): local changes or another history; "
+              "it is used as it is (delete that folder to clone afresh)")
 sys.path.insert(0, f"{KIT}/lib")
 from facesr.colab import setup_runtime
 RUNTIME = setup_runtime(KIT)
@@ -39,15 +46,17 @@ RUNTIME = setup_runtime(KIT)
 # %% tags=["parameters"]
 # Settings. Relative paths are relative to the kit. FACESR_QUICK=1, FACESR_DATA, FACESR_FIGURES override them.
 DATA_ROOT = "data/FFHQ"  #@param {type:"string"}
-FIGURES_DIR = "figures"  #@param {type:"string"}
+FIGURES_DIR = ""  #@param {type:"string"}
 QUICK = False  #@param {type:"boolean"}
 NUM_SHOW = 8  #@param {type:"integer"}
 HIST_IMAGES = 100  #@param {type:"integer"}
-EDITION = 2022  #@param [2022, 2023, 2024, 2025]
+EDITION = "project"  #@param ["project", "2022", "2023", "2024", "2025"]
+# EDITION "project": your project's, saved on Drive (else what the data say); FIGURES_DIR "": the project's,
+# MyDrive/facesr/figures/<edition>/ (without a Drive: figures/).
 
 # %%
 from facesr.colab import resolve_settings
-SETTINGS = resolve_settings(data_root=DATA_ROOT, figures_dir=FIGURES_DIR, quick=QUICK, edition=EDITION)
+SETTINGS = resolve_settings(data_root=DATA_ROOT, figures_dir=FIGURES_DIR, quick=QUICK, edition=EDITION, notebook="01_data_exploration")
 print(SETTINGS)
 
 # %% [markdown]

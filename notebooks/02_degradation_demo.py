@@ -37,12 +37,19 @@
 # for bicubic upscaling over many random degradations.
 
 # %%
-# Set-up, the same in every notebook: find the kit (on Colab: clone it), put its lib/ on the path,
-# then facesr.colab mounts Drive, links checkpoints/ into Drive, unpacks the data once, checks the GPU.
+# Set-up, the same in every notebook: find the kit (opened from its badge: clone KIT_REPO at KIT_BRANCH, or update
+# that clone), put its lib/ on the path; facesr.colab mounts Drive, links checkpoints/ into it, unpacks the data.
+KIT_REPO = "https://github.com/facesr-kit/facesr-kit"  #@param {type:"string"}
+KIT_BRANCH = "main"  #@param {type:"string"}
 import os, subprocess, sys
-KIT = next((os.path.abspath(p) for p in ("..", ".") if os.path.isdir(f"{p}/lib/facesr")), "/content/facesr-kit")
-if not os.path.isdir(KIT):
-    subprocess.run(["git", "clone", "-q", "https://github.com/facesr-kit/facesr-kit", KIT], check=True)
+KIT = next((os.path.abspath(p) for p in ("..", ".") if os.path.isdir(f"{p}/lib/facesr")), None)
+if KIT is None:  # opened from its badge: the kit is cloned once beside it, and updated on every run of this cell
+    KIT = os.environ.get("FACESR_KIT", "/content/facesr-kit")
+    if not os.path.isdir(KIT):
+        subprocess.run(["git", "clone", "-q", "-b", KIT_BRANCH, KIT_REPO, KIT], check=True)
+    elif subprocess.run(["git", "-C", KIT, "pull", "-q", "--ff-only", KIT_REPO, KIT_BRANCH]).returncode:
+        print(f"note: could not update {KIT} from {KIT_REPO} ({KIT_BRANCH}): local changes or another history; "
+              "it is used as it is (delete that folder to clone afresh)")
 sys.path.insert(0, f"{KIT}/lib")
 from facesr.colab import setup_runtime
 RUNTIME = setup_runtime(KIT)
@@ -50,16 +57,18 @@ RUNTIME = setup_runtime(KIT)
 # %% tags=["parameters"]
 # Settings. Relative paths are relative to the kit. FACESR_QUICK=1, FACESR_DATA, FACESR_FIGURES override them.
 DATA_ROOT = "data/FFHQ"  #@param {type:"string"}
-FIGURES_DIR = "figures"  #@param {type:"string"}
+FIGURES_DIR = ""  #@param {type:"string"}
 QUICK = False  #@param {type:"boolean"}
 FACE_INDEX = 0  #@param {type:"integer"}
 SEED = 0  #@param {type:"integer"}
 NUM_SAMPLES = 500  #@param {type:"integer"}
-EDITION = 2022  #@param [2022, 2023, 2024, 2025]
+EDITION = "project"  #@param ["project", "2022", "2023", "2024", "2025"]
+# EDITION "project": your project's, saved on Drive (else what the data say); FIGURES_DIR "": the project's,
+# MyDrive/facesr/figures/<edition>/ (without a Drive: figures/).
 
 # %%
 from facesr.colab import resolve_settings
-SETTINGS = resolve_settings(data_root=DATA_ROOT, figures_dir=FIGURES_DIR, quick=QUICK, edition=EDITION)
+SETTINGS = resolve_settings(data_root=DATA_ROOT, figures_dir=FIGURES_DIR, quick=QUICK, edition=EDITION, notebook="02_degradation_demo")
 print(SETTINGS)
 
 # %% [markdown]
@@ -108,6 +117,31 @@ VAL_LQ_PSNR = psnr(bicubic_upscale(read_image(SETTINGS.data_root / "val" / "LQ" 
 fig = plot_psnr_histogram(VALUES, {f"real val LQ of {FACE.name}": VAL_LQ_PSNR},
                           title=f"bicubic x4 over {n} random degradations of {FACE.name} ({SETTINGS.edition})")
 print("saved", save_figure(fig, SETTINGS.figures_dir, "02_bicubic_psnr_histogram"))
+
+# %% [markdown]
+# ## 4. Does the training LQ look like the val LQ? The whole val set
+#
+# The course never said how its 2024/2025 val and test LQ were made. For every val pair the cell below measures
+# the val LQ and `COMPARE_DRAWS` training LQ made from the same val GT by your edition's training pipeline:
+# bicubic x4 PSNR, noise (Immerkaer's estimate), the equivalent Gaussian blur, sharpness (variance of the
+# Laplacian), JPEG blockiness and the colour shift (`facesr.data.lq_statistics` documents each one and its
+# source). The table gives the distance between the two distributions of each statistic (Wasserstein-1 over
+# their pooled spread; `reference` is what val LQ made by this very pipeline would score with this many pairs).
+# Change the training pipeline in `COMPARE_SET` with the spelling `train --set` takes (`course.<field>` for
+# 2022/2023, `second_order.<field>` or `gt_usm` for 2024/2025, e.g. `gt_usm=false
+# second_order.jpeg_range=[80,95]`): the setting with the lowest distance makes the training LQ most like the
+# val LQ, and passes to training as it is. The same from a shell:
+# `python -m facesr compare-degradation --data ROOT --edition YEAR --set ...`.
+
+# %%
+COMPARE_SET = ""  #@param {type:"string"}
+COMPARE_LIMIT = 0  #@param {type:"integer"}
+COMPARE_DRAWS = 4  #@param {type:"integer"}
+# COMPARE_LIMIT = 0 compares every val pair (quick mode: 4); each second-order draw takes about 0.2 s on a CPU.
+from facesr.report.degradation_match import show_degradation_match
+MATCH = show_degradation_match(SETTINGS.data_root, SETTINGS.edition, COMPARE_SET.split(),
+                               limit=COMPARE_LIMIT or (4 if SETTINGS.quick else None),
+                               draws=2 if SETTINGS.quick else COMPARE_DRAWS, figures_dir=SETTINGS.figures_dir)
 
 # %% [markdown]
 # Next: notebook 03 trains the edition's baseline (MSRResNet with L1) on pairs made by this pipeline.

@@ -27,12 +27,19 @@
 # from the last checkpoint. Keep the settings the same when you resume (the trainer refuses a changed config).
 
 # %%
-# Set-up, the same in every notebook: find the kit (on Colab: clone it), put its lib/ on the path,
-# then facesr.colab mounts Drive, links checkpoints/ into Drive, unpacks the data once, checks the GPU.
+# Set-up, the same in every notebook: find the kit (opened from its badge: clone KIT_REPO at KIT_BRANCH, or update
+# that clone), put its lib/ on the path; facesr.colab mounts Drive, links checkpoints/ into it, unpacks the data.
+KIT_REPO = "https://github.com/facesr-kit/facesr-kit"  #@param {type:"string"}
+KIT_BRANCH = "main"  #@param {type:"string"}
 import os, subprocess, sys
-KIT = next((os.path.abspath(p) for p in ("..", ".") if os.path.isdir(f"{p}/lib/facesr")), "/content/facesr-kit")
-if not os.path.isdir(KIT):
-    subprocess.run(["git", "clone", "-q", "https://github.com/facesr-kit/facesr-kit", KIT], check=True)
+KIT = next((os.path.abspath(p) for p in ("..", ".") if os.path.isdir(f"{p}/lib/facesr")), None)
+if KIT is None:  # opened from its badge: the kit is cloned once beside it, and updated on every run of this cell
+    KIT = os.environ.get("FACESR_KIT", "/content/facesr-kit")
+    if not os.path.isdir(KIT):
+        subprocess.run(["git", "clone", "-q", "-b", KIT_BRANCH, KIT_REPO, KIT], check=True)
+    elif subprocess.run(["git", "-C", KIT, "pull", "-q", "--ff-only", KIT_REPO, KIT_BRANCH]).returncode:
+        print(f"note: could not update {KIT} from {KIT_REPO} ({KIT_BRANCH}): local changes or another history; "
+              "it is used as it is (delete that folder to clone afresh)")
 sys.path.insert(0, f"{KIT}/lib")
 from facesr.colab import setup_runtime
 RUNTIME = setup_runtime(KIT)
@@ -41,14 +48,16 @@ RUNTIME = setup_runtime(KIT)
 # Settings. Relative paths are relative to the kit. FACESR_QUICK=1, FACESR_DATA, FACESR_RUNS, FACESR_FIGURES override them.
 DATA_ROOT = "data/FFHQ"  #@param {type:"string"}
 RUNS_DIR = "checkpoints"  #@param {type:"string"}
-FIGURES_DIR = "figures"  #@param {type:"string"}
+FIGURES_DIR = ""  #@param {type:"string"}
 QUICK = False  #@param {type:"boolean"}
-EDITION = 2022  #@param [2022, 2023, 2024, 2025]
+EDITION = "project"  #@param ["project", "2022", "2023", "2024", "2025"]
 ITERS = 0  #@param {type:"integer"}
 BATCH_SIZE = 0  #@param {type:"integer"}
 RUN_NAME = "srgan"  #@param {type:"string"}
 NUM_VAL_SHOW = 3  #@param {type:"integer"}
 TRUST_CHECKPOINT = False  #@param {type:"boolean"}
+# EDITION "project": your project's, saved on Drive (else what the data say); FIGURES_DIR "": the project's,
+# MyDrive/facesr/figures/<edition>/ (without a Drive: figures/).
 # 0 keeps the config's value (the table below prints it, quick mode's too). A smaller BATCH_SIZE helps when the
 # GPU runs out of memory.
 # TRUST_CHECKPOINT = True unpickles checkpoints in full, which runs code from the files: only for files from
@@ -57,7 +66,7 @@ TRUST_CHECKPOINT = False  #@param {type:"boolean"}
 # %%
 from facesr.colab import resolve_settings
 SETTINGS = resolve_settings(data_root=DATA_ROOT, runs_dir=RUNS_DIR, figures_dir=FIGURES_DIR, quick=QUICK,
-                            edition=EDITION)
+                            edition=EDITION, notebook="03_train_srgan")
 print(SETTINGS)
 
 # %% [markdown]

@@ -25,12 +25,19 @@
 # skipped with a note saying which notebook trains it.
 
 # %%
-# Set-up, the same in every notebook: find the kit (on Colab: clone it), put its lib/ on the path,
-# then facesr.colab mounts Drive, links checkpoints/ into Drive, unpacks the data once, checks the GPU.
+# Set-up, the same in every notebook: find the kit (opened from its badge: clone KIT_REPO at KIT_BRANCH, or update
+# that clone), put its lib/ on the path; facesr.colab mounts Drive, links checkpoints/ into it, unpacks the data.
+KIT_REPO = "https://github.com/facesr-kit/facesr-kit"  #@param {type:"string"}
+KIT_BRANCH = "main"  #@param {type:"string"}
 import os, subprocess, sys
-KIT = next((os.path.abspath(p) for p in ("..", ".") if os.path.isdir(f"{p}/lib/facesr")), "/content/facesr-kit")
-if not os.path.isdir(KIT):
-    subprocess.run(["git", "clone", "-q", "https://github.com/facesr-kit/facesr-kit", KIT], check=True)
+KIT = next((os.path.abspath(p) for p in ("..", ".") if os.path.isdir(f"{p}/lib/facesr")), None)
+if KIT is None:  # opened from its badge: the kit is cloned once beside it, and updated on every run of this cell
+    KIT = os.environ.get("FACESR_KIT", "/content/facesr-kit")
+    if not os.path.isdir(KIT):
+        subprocess.run(["git", "clone", "-q", "-b", KIT_BRANCH, KIT_REPO, KIT], check=True)
+    elif subprocess.run(["git", "-C", KIT, "pull", "-q", "--ff-only", KIT_REPO, KIT_BRANCH]).returncode:
+        print(f"note: could not update {KIT} from {KIT_REPO} ({KIT_BRANCH}): local changes or another history; "
+              "it is used as it is (delete that folder to clone afresh)")
 sys.path.insert(0, f"{KIT}/lib")
 from facesr.colab import setup_runtime
 RUNTIME = setup_runtime(KIT)
@@ -39,9 +46,9 @@ RUNTIME = setup_runtime(KIT)
 # Settings. Relative paths are relative to the kit. FACESR_QUICK=1, FACESR_DATA, FACESR_RUNS, FACESR_FIGURES override them.
 DATA_ROOT = "data/FFHQ"  #@param {type:"string"}
 RUNS_DIR = "checkpoints"  #@param {type:"string"}
-FIGURES_DIR = "figures"  #@param {type:"string"}
+FIGURES_DIR = ""  #@param {type:"string"}
 QUICK = False  #@param {type:"boolean"}
-EDITION = 2022  #@param [2022, 2023, 2024, 2025]
+EDITION = "project"  #@param ["project", "2022", "2023", "2024", "2025"]
 MODELS = ""  #@param {type:"string"}
 TTA = True  #@param {type:"boolean"}
 VAL_LIMIT = 0  #@param {type:"integer"}
@@ -52,19 +59,20 @@ MOUTH_BOX = "0.68,0.82,0.30,0.70"  #@param {type:"string"}
 SUBMIT_RUN = ""  #@param {type:"string"}
 MATRIC = ""  #@param {type:"string"}
 CODALAB_NAME = ""  #@param {type:"string"}
+SCREENSHOT = ""  #@param {type:"string"}
 TRUST_CHECKPOINT = False  #@param {type:"boolean"}
-# MODELS: run folders in RUNS_DIR to compare ("" = the edition's: srgan, esrgan, esrgan_gan and its in-budget
-# configs); each one's MSE finish <name>_l2 (notebook 07) joins it when it exists. VAL_LIMIT = 0 scores every val image. X8_LIMIT = 0 scores x8 on every val image too (quick mode: 1).
-# FACES: val images (index or file name) of the qualitative grid. The boxes are top,bottom,left,right
-# fractions of the face. SUBMIT_RUN = "" packages the in-budget run with the best val PSNR.
-# MATRIC, CODALAB_NAME: your matriculation number and CodaLab user name for the hand-in's Readme.txt
-# ("" leaves a marked blank to fill in). TRUST_CHECKPOINT = True unpickles checkpoints in full, which runs
-# code from the files: only for files from a trusted source that the safe (weights-only) load refuses.
+# EDITION "project": your project's, saved on Drive (else what the data say); FIGURES_DIR "": the project's,
+# MyDrive/facesr/figures/<edition>/ (without a Drive: figures/).
+# MODELS: runs to compare ("" = the edition's: srgan, esrgan, esrgan_gan, its in-budget configs, their _l2
+# finishes). VAL_LIMIT, X8_LIMIT = 0: every val image (x8 in quick mode: 1). FACES: val images of the grid; boxes:
+# top,bottom,left,right fractions. SUBMIT_RUN "" = the in-budget run with the best val PSNR. MATRIC, CODALAB_NAME,
+# SCREENSHOT (your CodaLab score's image, e.g. a file in MyDrive): for the hand-in ("" = a blank, listed missing).
+# TRUST_CHECKPOINT = True runs code from checkpoint files: only for trusted files the weights-only load refuses.
 
 # %%
 from facesr.colab import resolve_settings
 SETTINGS = resolve_settings(data_root=DATA_ROOT, runs_dir=RUNS_DIR, figures_dir=FIGURES_DIR, quick=QUICK,
-                            edition=EDITION)
+                            edition=EDITION, notebook="06_results_and_report")
 print(SETTINGS)
 
 # %%
@@ -184,7 +192,9 @@ fig = show_real_world(NETS, SETTINGS.data_root, SETTINGS.figures_dir,
 # The in-budget run with the best validation PSNR (or `SUBMIT_RUN`) super-resolves `test/LQ` with the
 # self-ensemble that scored best for it on val into its `test_predictions/`; `submission.zip` beside them
 # holds `results/00000.png ...`. The generator's parameter count is checked first. The real-world LQ
-# images get the same treatment, into the run folder's `test_real_predictions/`.
+# images get the same treatment, into the run folder's `test_real_predictions/`. The zip gets a row in
+# `RUNS_DIR/submissions.csv` with the test PSNR its val PSNR leads to expect; record CodaLab's score with
+# `python -m facesr submissions --score ROW_OR_ZIP PSNR` and the hand-in's Readme names it.
 
 # %%
 from facesr.report.steps import make_submission, predict_real_world
@@ -198,17 +208,20 @@ else:  # the generator loaded above, or the SUBMIT_RUN given
     # the best ensemble of the table; none in quick mode, where the test predictions run on a CPU
     SUBMIT_TTA = best_tta(PSNR_TABLE, SUBMIT) if TTA and SUBMIT in RUNS and not SETTINGS.quick else None
     ZIP = make_submission(NET_G, SETTINGS.data_root, SETTINGS.runs_dir / SUBMIT, tta=SUBMIT_TTA,
-                          edition=SETTINGS.edition)  # its own zip
+                          edition=SETTINGS.edition, psnr_table=PSNR_TABLE)  # logged in RUNS_DIR/submissions.csv
     predict_real_world(NET_G, SETTINGS.data_root, SETTINGS.runs_dir / SUBMIT, tta=SUBMIT_TTA)
 
 # %% [markdown]
 # ## 9. The hand-in bundle
 #
 # One zip with what the course asks for besides the report: the leaderboard zip, the submitted run's
-# `config.json`, logs, `run_info.json` and best checkpoint, its real-world predictions, the figures and
-# tables above, the kit's code and a `Readme.txt` (files, libraries with their versions, the commands
-# that reproduce the run, parameter count, val PSNR). The same as
-# `python -m facesr handin RUN --out FILE.zip --matric ID --codalab NAME`. Add the CodaLab screenshot.
+# `config.json`, logs, `run_info.json` and best checkpoint (an MSE finish: its first stage's logs too), its
+# real-world predictions, your figures and tables (those the manifest in `FIGURES_DIR` says were made for this
+# run's edition and mode, on whichever runtime), the CodaLab screenshot (`SCREENSHOT`), the kit's code and a
+# `Readme.txt` (files, libraries with their versions, the commands that reproduce the run, parameter count
+# against your edition's limit, val PSNR, the zip's self-ensemble). Whatever is still missing is listed there and
+# printed, with the notebook that makes it. The same as
+# `python -m facesr handin RUN --out FILE.zip --matric ID --codalab NAME --screenshot FILE`.
 # Running this cell again never replaces a bundle you may have edited: it writes `<run>_handin_2.zip`, `_3`, ...
 
 # %%
@@ -218,5 +231,5 @@ if SUBMIT is not None:
     HANDIN = make_handin(SETTINGS.runs_dir / SUBMIT, unused_bundle_name(SETTINGS.runs_dir / f"{SUBMIT}_handin.zip"),
                          matric=MATRIC or None, codalab=CODALAB_NAME or None, data_root=SETTINGS.data_root,
                          figures_dir=SETTINGS.figures_dir, trust_checkpoint=TRUST_CHECKPOINT,
-                         edition=SETTINGS.edition)
+                         edition=SETTINGS.edition, screenshot=SCREENSHOT or None)
     print(f"hand-in bundle: {HANDIN}")

@@ -65,12 +65,19 @@
 # on a GPU, hours on a CPU. A quick-mode PSNR far below bicubic is expected here, not a bug.
 
 # %%
-# Set-up, the same in every notebook: find the kit (on Colab: clone it), put its lib/ on the path,
-# then facesr.colab mounts Drive, links checkpoints/ into Drive, unpacks the data once, checks the GPU.
+# Set-up, the same in every notebook: find the kit (opened from its badge: clone KIT_REPO at KIT_BRANCH, or update
+# that clone), put its lib/ on the path; facesr.colab mounts Drive, links checkpoints/ into it, unpacks the data.
+KIT_REPO = "https://github.com/facesr-kit/facesr-kit"  #@param {type:"string"}
+KIT_BRANCH = "main"  #@param {type:"string"}
 import os, subprocess, sys
-KIT = next((os.path.abspath(p) for p in ("..", ".") if os.path.isdir(f"{p}/lib/facesr")), "/content/facesr-kit")
-if not os.path.isdir(KIT):
-    subprocess.run(["git", "clone", "-q", "https://github.com/facesr-kit/facesr-kit", KIT], check=True)
+KIT = next((os.path.abspath(p) for p in ("..", ".") if os.path.isdir(f"{p}/lib/facesr")), None)
+if KIT is None:  # opened from its badge: the kit is cloned once beside it, and updated on every run of this cell
+    KIT = os.environ.get("FACESR_KIT", "/content/facesr-kit")
+    if not os.path.isdir(KIT):
+        subprocess.run(["git", "clone", "-q", "-b", KIT_BRANCH, KIT_REPO, KIT], check=True)
+    elif subprocess.run(["git", "-C", KIT, "pull", "-q", "--ff-only", KIT_REPO, KIT_BRANCH]).returncode:
+        print(f"note: could not update {KIT} from {KIT_REPO} ({KIT_BRANCH}): local changes or another history; "
+              "it is used as it is (delete that folder to clone afresh)")
 sys.path.insert(0, f"{KIT}/lib")
 from facesr.colab import setup_runtime
 RUNTIME = setup_runtime(KIT)
@@ -79,9 +86,9 @@ RUNTIME = setup_runtime(KIT)
 # Settings. Relative paths are relative to the kit. FACESR_QUICK=1, FACESR_DATA, FACESR_RUNS, FACESR_FIGURES override them.
 DATA_ROOT = "data/FFHQ"  #@param {type:"string"}
 RUNS_DIR = "checkpoints"  #@param {type:"string"}
-FIGURES_DIR = "figures"  #@param {type:"string"}
+FIGURES_DIR = ""  #@param {type:"string"}
 QUICK = False  #@param {type:"boolean"}
-EDITION = 2022  #@param [2022, 2023, 2024, 2025]
+EDITION = "project"  #@param ["project", "2022", "2023", "2024", "2025"]
 CONFIG = "swinir"  #@param ["msrresnet20", "msrresnet26", "swinir", "rcan", "omnisr", "span", "realplksr", "dat", "atd"] {allow-input: true}
 RUN_NAME = ""  #@param {type:"string"}
 TEACHER = ""  #@param {type:"string"}
@@ -93,18 +100,19 @@ BATCH_SIZE = 0  #@param {type:"integer"}
 BASELINE_RUN = "srgan"  #@param {type:"string"}
 X8_LIMIT = 0  #@param {type:"integer"}
 TRUST_CHECKPOINT = False  #@param {type:"boolean"}
-# CONFIG: msrresnet26 is for 2023-2025 only; the others fill your edition's limit (the next cell lists them; type
-# the name of a network you registered). RUN_NAME = "": the config's name. TEACHER = "esrgan" (notebook 04's run in
-# RUNS_DIR, or a run folder or checkpoint) trains <CONFIG>_kd, distilled from it; "": from the GT alone. FINISH:
-# the MSE finish into <RUN_NAME>_l2. AVERAGE_LAST: the last stage's newest kept checkpoints averaged into <run>_avg
-# (0: none). ITERS/FINISH_ITERS/BATCH_SIZE = 0 keep the configs'. BASELINE_RUN: notebook 03's run, drawn beside.
-# X8_LIMIT = 0 scores x8 on every val image (quick mode: 1). TRUST_CHECKPOINT = True unpickles checkpoints in full,
-# which runs code from the files: only for trusted files that the safe (weights-only) load refuses.
+# EDITION "project": your project's, saved on Drive (else what the data say); FIGURES_DIR "": the project's,
+# MyDrive/facesr/figures/<edition>/ (without a Drive: figures/). CONFIG: msrresnet26 is for 2023-2025 only; the others
+# fill your edition's limit (the next cell lists them; or type the name of a network you registered). RUN_NAME = "":
+# the config's name. TEACHER = "esrgan" (notebook 04's run in RUNS_DIR, or a run folder or checkpoint) trains
+# <CONFIG>_kd, distilled from it; "": from the GT alone. FINISH: the MSE finish into <RUN_NAME>_l2. AVERAGE_LAST: the
+# last stage's newest kept checkpoints averaged into <run>_avg (0: none). ITERS/FINISH_ITERS/BATCH_SIZE = 0 keep the
+# configs'. BASELINE_RUN: notebook 03's run, drawn beside. X8_LIMIT = 0 scores x8 on every val image (quick mode: 1).
+# TRUST_CHECKPOINT = True unpickles checkpoints in full (runs their code): only for trusted files the safe load refuses.
 
 # %%
 from facesr.colab import resolve_settings
 SETTINGS = resolve_settings(data_root=DATA_ROOT, runs_dir=RUNS_DIR, figures_dir=FIGURES_DIR, quick=QUICK,
-                            edition=EDITION)
+                            edition=EDITION, notebook="07_train_in_budget")
 print(SETTINGS)
 
 # %% [markdown]
@@ -207,6 +215,8 @@ x8_limit = X8_LIMIT or (1 if SETTINGS.quick else 0)
 PSNR_TABLE = psnr_table(STAGES, SETTINGS.data_root, x8_limit=x8_limit or None, trust=TRUST_CHECKPOINT,
                         edition=SETTINGS.edition)
 print("saved", *save_table(PSNR_TABLE, SETTINGS.figures_dir, "07_in_budget_psnr"))
+from facesr.report.steps import expected_test_lines  # the test PSNR each val PSNR leads to expect
+print(expected_test_lines(PSNR_TABLE, SETTINGS.edition, SETTINGS.runs_dir))
 PSNR_TABLE
 
 # %% [markdown]
@@ -215,6 +225,10 @@ PSNR_TABLE
 # The better stage (best val PSNR over plain and the ensembles scored on every image) super-resolves
 # `test/LQ` with its best ensemble into its run folder's `test_predictions/`; `submission.zip` beside them
 # holds `results/00000.png ...` for CodaLab. The parameter count is checked before anything is written.
+# Every zip gets a row in `RUNS_DIR/submissions.csv` (its run, iteration, ensemble, val PSNR, expected test
+# range, sha256); after uploading, record what CodaLab gave it with
+# `python -m facesr submissions --score ROW_OR_ZIP PSNR`: the hand-in's Readme then names the zip with its score,
+# and your own val/test pairs join the published ones in every expected test range.
 
 # %%
 from facesr.inference.predict import load_generator
@@ -223,7 +237,8 @@ from facesr.report.tables import best_tta, submission_run
 BEST = submission_run(PSNR_TABLE)  # every config of this notebook fits the limit
 BEST_TTA = best_tta(PSNR_TABLE, BEST)
 NET_G = load_generator(STAGES[BEST], trust=TRUST_CHECKPOINT)
-ZIP = make_submission(NET_G, SETTINGS.data_root, STAGES[BEST], tta=BEST_TTA, edition=SETTINGS.edition)
+ZIP = make_submission(NET_G, SETTINGS.data_root, STAGES[BEST], tta=BEST_TTA, edition=SETTINGS.edition,
+                      psnr_table=PSNR_TABLE)  # logged in RUNS_DIR/submissions.csv
 
 # %% [markdown]
 # Next: notebook 06 puts these runs beside notebooks 03-05 (its default `MODELS` are your edition's report and

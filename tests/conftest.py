@@ -11,6 +11,15 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 @pytest.fixture(autouse=True)
+def _no_drive_from_earlier_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """setup_runtime with a Drive sets FACESR_DRIVE and FACESR_LOCAL_CHECKPOINTS for the notebook's later cells:
+    every test starts without them and leaves none behind."""
+    for name in ("FACESR_DRIVE", "FACESR_LOCAL_CHECKPOINTS"):
+        monkeypatch.setenv(name, "")  # records the variable's state before the test, so teardown restores it
+        monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
 def _globals_restored():
     """No test leaves torch's thread count changed: every later test (and the session fixtures they build)
     would otherwise run with it."""

@@ -13,7 +13,8 @@ import pytest
 
 from facesr.colab import runtime as colab
 from facesr.colab.drive import link_runs, unpack_data
-from facesr.colab.runtime import KIT_REPO_URL, arch_warning, resolve_settings, setup_runtime
+from facesr.colab.runtime import KIT_REPO_URL, arch_warning, setup_runtime
+from facesr.colab.settings import resolve_settings
 from facesr.errors import FacesrError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -160,11 +161,45 @@ def test_resolve_settings_env_overrides(
     assert quick.quick and quick.data_root == sample_root and quick.figures_dir == kit / "out" / "fig"
 
     own = resolve_settings(quick=True, kit=kit, env={"FACESR_DATA": str(tmp_path / "d"), "FACESR_RUNS": "r"})
-    assert own.quick and own.data_root == tmp_path / "d" and own.runs_dir == kit / "r"
+    assert own.quick and own.data_root == tmp_path / "d" and own.runs_dir == kit / "r" / "quick"  # apart from real runs
 
     off = resolve_settings(data_root="mydata", quick=True, kit=kit, env={"FACESR_QUICK": "0"})
     assert not off.quick and off.data_root == kit / "mydata"
     assert "MISSING" in str(off)
+
+
+def test_the_projects_edition_is_stored_once_on_drive_and_figures_live_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import json
+
+    from facesr.data.sample import ensure_sample_data
+
+    kit, drive = tmp_path / "kit", tmp_path / "MyDrive"
+    drive.mkdir()
+    env = {"FACESR_DRIVE": str(drive)}
+    data_2024 = ensure_sample_data(edition=2024)
+    fresh = resolve_settings(kit=kit, env=env, data_root=tmp_path / "none")  # nothing decides: 2022, not saved
+    assert fresh.edition == 2022 and "no edition chosen yet" in capsys.readouterr().out
+    assert not (drive / "facesr" / "settings.json").exists()
+    detected = resolve_settings(kit=kit, env=env, data_root=data_2024)  # the data say 2024: saved as the project's
+    assert detected.edition == 2024 and "the data's: the real-world file names test_real/01.png-06.png" in str(detected)
+    assert json.loads((drive / "facesr" / "settings.json").read_text()) == {"edition": 2024}
+    assert detected.figures_dir == drive / "facesr" / "figures" / "2024" and detected.drive == drive
+    later = resolve_settings(kit=kit, env=env, edition="project", quick=True, notebook="03_train_srgan")
+    assert later.edition == 2024 and later.edition_source.startswith("the project's")
+    assert later.figures_dir == drive / "facesr" / "figures" / "2024" / "quick"
+    assert later.runs_dir == kit / "checkpoints" / "quick" and later.data_root == data_2024
+    from facesr.colab.settings import active_settings
+
+    assert active_settings() is later and later.notebook == "03_train_srgan"
+    capsys.readouterr()
+    other = resolve_settings(kit=kit, env=env, edition=2023, data_root=tmp_path / "none")  # asked: used, said
+    assert other.edition == 2023 and "the project's edition is 2024" in capsys.readouterr().out
+    assert json.loads((drive / "facesr" / "settings.json").read_text()) == {"edition": 2024}
+    assert resolve_settings(kit=kit, env={**env, "FACESR_EDITION": "2025"}).edition == 2025
+    no_drive = resolve_settings(kit=kit, env={}, data_root=data_2024)
+    assert no_drive.edition == 2024 and no_drive.figures_dir == kit / "figures" and no_drive.drive is None
 
 
 def _run_setup_sh(*args: str) -> subprocess.CompletedProcess:
@@ -212,6 +247,44 @@ def test_notebooks_open_with_the_same_setup_cell() -> None:
         assert f"blob/main/notebooks/{nb.stem}.ipynb" in text, f"{nb.name}: Open-in-Colab badge"
         assert re.search(r'^# %% tags=\["parameters"\]$', text, flags=re.M), f"{nb.name}: no parameters cell"
         assert "resolve_settings(" in text
+
+
+def test_the_setup_cell_clones_kit_repo_at_kit_branch_then_updates_that_clone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Opened from its badge, the set-up cell clones KIT_REPO at KIT_BRANCH (a fork's, say), pulls it on every run
+    (fast-forward only) and says so when it cannot; a checkout it runs inside is used as it is."""
+
+    def git(*args: str, cwd: Path) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
+                       capture_output=True)
+
+    fork = tmp_path / "fork"
+    (fork / "lib" / "facesr").mkdir(parents=True)
+    git("init", "-q", "-b", "mine", cwd=fork)
+    (fork / "lib" / "facesr" / "version.txt").write_text("1")
+    git("add", ".", cwd=fork)
+    git("commit", "-q", "-m", "one", cwd=fork)
+    cell = _setup_cell(NOTEBOOKS[0].read_text())
+    opening = cell[: cell.index("sys.path.insert")]  # clone or update: all that runs before facesr is imported
+    opening = re.sub(r'KIT_REPO = "[^"]*"', f'KIT_REPO = "{fork}"', opening)
+    opening = re.sub(r'KIT_BRANCH = "[^"]*"', 'KIT_BRANCH = "mine"', opening)
+    clone = tmp_path / "content" / "facesr-kit"
+    monkeypatch.setenv("FACESR_KIT", str(clone))
+    monkeypatch.chdir(tmp_path)  # no kit in . or ..: as on Colab
+    exec(opening, {})
+    assert (clone / "lib" / "facesr" / "version.txt").read_text() == "1"
+    (fork / "lib" / "facesr" / "version.txt").write_text("2")
+    git("commit", "-q", "-am", "two", cwd=fork)
+    exec(opening, {})
+    assert (clone / "lib" / "facesr" / "version.txt").read_text() == "2" and "note:" not in capsys.readouterr().out
+    (clone / "lib" / "facesr" / "version.txt").write_text("mine")  # a local edit in the clone
+    git("commit", "-q", "-am", "local", cwd=clone)
+    (fork / "lib" / "facesr" / "version.txt").write_text("3")
+    git("commit", "-q", "-am", "three", cwd=fork)
+    exec(opening, {})
+    assert (clone / "lib" / "facesr" / "version.txt").read_text() == "mine"
+    assert "note: could not update" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- spandrel on Colab

@@ -30,7 +30,9 @@ def test_esrgan_differs_from_srgan_only_in_the_generator() -> None:
     assert esrgan["generator"] == "rrdbnet"
     assert esrgan["generator_args"] == {"mid_channels": 64, "num_blocks": 23, "growth_channels": 32}
     diff = {k for k in srgan if srgan[k] != esrgan[k]}
-    assert diff == {"name", "generator", "generator_args"}
+    assert diff == {"name", "generator", "generator_args", "why"}
+    assert "on a 16 GB T4 use batch_size 4" in esrgan["why"]  # as the 2024 one says
+    assert "16 GB T4" in get_config("esrgan_gan", quick=False).why
 
 
 def test_esrgan_gan_is_the_reports_gan_recipe() -> None:
@@ -198,6 +200,13 @@ def test_parse_overrides_uses_field_types() -> None:
         parse_overrides(["batch_size=2.5"])
     with pytest.raises(FacesrError, match="true/false"):
         parse_overrides(["amp=maybe"])
+
+
+def test_quick_mode_of_an_unknown_generator_is_one_line() -> None:
+    from facesr.config.quick_mode import shrink
+
+    with pytest.raises(FacesrError, match=r"^unknown generator 'edsr'; known generators: msrresnet, "):
+        shrink(dataclasses.replace(get_config("srgan", quick=False), generator="edsr"))
 
 
 def test_schedule_follows_iters_unless_given() -> None:

@@ -104,8 +104,10 @@ def test_find_data_root(sample_root: Path, tmp_path: Path) -> None:
     shutil.copytree(sample_root, nested / "FFHQ")
     assert find_data_root(nested) == nested / "FFHQ"  # archive unpacked one level too deep
     (tmp_path / "partial" / "train" / "GT").mkdir(parents=True)
-    with pytest.raises(FacesrError, match=r"val/LQ, val/GT, test/LQ.*sample-data"):
-        find_data_root(tmp_path / "partial")
+    with pytest.raises(FacesrError, match=r"missing folder\(s\) val/LQ, val/GT; .*sample-data"):
+        find_data_root(tmp_path / "partial")  # test/LQ is not needed to train
+    shutil.rmtree(nested / "FFHQ" / "test" / "LQ")
+    assert find_data_root(nested) == nested / "FFHQ"
     with pytest.raises(FacesrError, match="does not exist"):
         find_data_root(tmp_path / "nothing")
 
@@ -155,13 +157,17 @@ def test_check_dataset_reports_every_problem_at_once(
     assert "not a quarter of their GT (first: 00000.png, LQ 100x100, GT 512x512)" in errors
     assert "LQ file(s) without a GT of the same name: 00007.png" in errors
     assert "GT file(s) without an LQ of the same name: 00099.png" in errors
-    assert ("missing folder test/LQ" if test_lq == "missing" else "folder test/LQ is empty") in errors
-    assert len(report.errors) == 7
+    if test_lq == "missing":  # training does not need it: a warning naming what does
+        assert "missing folder test/LQ" in warns and "the hand-in need it" in warns
+    else:
+        assert "folder test/LQ is empty" in errors
+    n_errors, n_warnings = (6, 5) if test_lq == "missing" else (7, 4)
+    assert len(report.errors) == n_errors
     assert "1 alpha image(s) will be converted to 8-bit RGB: 00002.png" in warns
     assert "1 gray image(s) will be converted to 8-bit RGB: 00003.png" in warns
     assert "1 16-bit image(s) will be converted to 8-bit RGB: 00004.png" in warns
     assert report.counts["train/GT"] == 24 and report.counts["test/LQ"] == 0
-    assert str(report).splitlines()[-1].startswith("verdict: FAILED: 7 error(s), 4 warning(s)")
+    assert str(report).splitlines()[-1].startswith(f"verdict: FAILED: {n_errors} error(s), {n_warnings} warning(s)")
     before = _snapshot(data_copy)
     assert main(["check-data", str(data_copy)]) == 1
     assert "FAILED" in capsys.readouterr().out
@@ -190,6 +196,23 @@ def test_test_real_is_optional_reported_and_checked(data_copy: Path, tmp_path: P
     (data_copy / "test_real" / "c.png").unlink()
     real = TestDataset(data_copy / "test_real")  # what predict reads: images of any size
     assert real.names == ["a.png", "b.png"] and real[1]["lq"].shape == (3, 301, 220)
+
+
+def test_test_real_with_one_lq_level_inside_is_found(data_copy: Path) -> None:
+    """Some copies of the data hold the real-world images in test_real/LQ/: found, checked and shown the same."""
+    from facesr.report.steps import predict_real_world
+
+    real = data_copy / "test_real"
+    names = sorted(p.name for p in real.glob("*.png"))
+    (real / "LQ").mkdir()
+    for name in names:
+        (real / name).rename(real / "LQ" / name)
+    assert real_world_dir(data_copy) == real / "LQ"
+    report = check_dataset(data_copy)
+    assert report.ok and report.counts["test_real"] == len(names)
+    net = torch.nn.Upsample(scale_factor=4)  # any x4 network: what matters is where the images are found
+    paths = predict_real_world(net, data_copy, data_copy.parent / "run")
+    assert sorted(p.name for p in paths) == names
 
 
 def test_check_data_of_an_edition_2024_layout(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

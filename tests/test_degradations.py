@@ -11,7 +11,7 @@ from scipy.stats import multivariate_normal
 from facesr.data import degradations as D
 from facesr.data import degradations_torch as DT
 from facesr.data.degradations_torch import degrade_batch
-from facesr.data.opencv_resize import device_matrix, resize_matrix, resize_torch
+from facesr.data.opencv_resize import resize_matrix, resize_taps, resize_torch
 from facesr.errors import FacesrError
 
 
@@ -304,7 +304,7 @@ def test_apply_degradation_batch_on_the_meta_device_reads_nothing_back():
     table = DT.params_to_tensor([D.sample_params(np.random.default_rng(seed)) for seed in range(4)])
     lq = DT.apply_degradation_batch(gt, table, jpeg="torch")
     assert lq.device.type == "meta" and lq.shape == (4, 3, 16, 16)
-    assert device_matrix(64, 16, "area", torch.device("meta")) is device_matrix(64, 16, "area", torch.device("meta"))
+    assert resize_taps(64, 16, "area", "meta")[0] is resize_taps(64, 16, "area", torch.device("meta"))[0]
     with pytest.raises(NotImplementedError):
         DT.apply_degradation_batch(gt, table, jpeg="opencv")  # OpenCV needs the pixels on the host
 

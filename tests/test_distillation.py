@@ -178,7 +178,7 @@ def test_average_is_the_mean_of_the_ema_tensors_and_a_run_like_any(kd_run: Path,
 
     from facesr.cli import main
     from facesr.report import make_handin
-    from facesr.weights.averaging import average_run
+    from facesr.training.averaging import average_run
 
     out = tmp_path / "msrresnet20_kd_avg"
     assert main(["average", str(kd_run), "--last", "2", "--out", str(out), "--data", str(data_root)]) == 0
@@ -223,8 +223,28 @@ def test_notebook_07_averages_what_the_run_keeps_and_prints_both_psnrs(kd_run: P
 
 
 def test_averaging_refuses_running_statistics() -> None:
-    from facesr.weights.averaging import average_state_dicts
+    from facesr.training.averaging import average_state_dicts
 
     sd = {"conv.weight": torch.ones(2), "bn.running_mean": torch.zeros(2), "bn.num_batches_tracked": torch.tensor(3)}
     with pytest.raises(FacesrError, match="BatchNorm running statistics .*bn.running_mean"):
         average_state_dicts([sd, sd], name="a DAT run")
+
+
+def test_the_memory_estimate_holds_the_teacher(teacher_file: Path, tmp_path: Path) -> None:
+    """facesr.training.memory.step_memory (the out-of-memory line's batch): the teacher's weights and its forward."""
+    from facesr.models import count_generator
+    from facesr.training.memory import step_memory
+
+    plain = step_memory(get_config("msrresnet20", quick=True, **SETTINGS))
+    # a file outside a run folder (or no teacher run yet): counted as the edition's esrgan generator
+    esrgan = get_config("esrgan", quick=True)
+    kd = step_memory(_cfg(teacher_file))
+    assert kd.fixed - plain.fixed == 4 * count_generator(esrgan.generator, esrgan.generator_args)  # fp32, no Adam
+    assert kd.per_sample >= plain.per_sample
+    # a teacher run folder: its own network, from its config.json
+    run = tmp_path / "teacher_run"
+    run.mkdir()
+    torch.save({"net_g_ema": build_generator("rrdbnet", **TEACHER).state_dict()}, run / "best.pt")
+    (run / "config.json").write_text(f'{{"generator": "rrdbnet", "generator_args": {TEACHER!r}}}'.replace("'", '"'))
+    kd = step_memory(_cfg(run))
+    assert kd.fixed - plain.fixed == 4 * count_parameters(build_generator("rrdbnet", **TEACHER))

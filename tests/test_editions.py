@@ -139,3 +139,48 @@ def test_train_evaluate_and_predict_zip_per_edition(year: int, tmp_path, capsys:
     assert main(["train", "srgan", "--quick", "--edition", str(other), "--iters", "4", "--data", str(data),
                  "--runs", str(runs)]) == 2
     assert f"edition: {year} -> {other}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("year", list(FACTS))
+def test_detect_edition_names_each_editions_sample_data(year: int, tmp_path) -> None:
+    from facesr.data.sample import ensure_sample_data
+    from facesr.editions import data_facts, detect_edition
+
+    root = ensure_sample_data(edition=year)  # 24 faces, a subset: the real-world images decide
+    assert detect_edition(root) == year, data_facts(root)
+    facts = data_facts(root)
+    assert len(facts) == 1 and facts[0][1] == {year} and "test_real/" in facts[0][0]
+
+
+def test_detect_edition_from_counts_and_meta_info_and_on_contradicting_roots(tmp_path) -> None:
+    from facesr.editions import data_facts, describe_facts, detect_edition
+
+    def root_with(name: str, train: int = 0, real: list[str] | None = None, meta: list[str] | None = None,
+                  nested: bool = False):
+        root = tmp_path / name
+        (root / "train" / "GT").mkdir(parents=True)
+        for i in range(train):  # names only: nothing is decoded
+            (root / "train" / "GT" / f"{i:05d}.png").touch()
+        folder = root / "test_real" / ("LQ" if nested else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        for file in real or []:
+            (folder / file).touch()
+        for file in meta or []:
+            (root / file).write_text("00000.png (512,512,3)\n")
+        return root
+
+    assert detect_edition(root_with("2022", train=4000)) == 2022
+    assert detect_edition(root_with("5000", train=5000)) is None  # 2023 or 2024
+    assert detect_edition(root_with("2023", train=5000, real=[f"{i:03d}.png" for i in range(1, 7)])) == 2023
+    assert detect_edition(root_with("2024", train=5000, meta=["meta_info_FFHQ5000sub_GT.txt"])) == 2024
+    assert detect_edition(root_with("2025", meta=["meta_info_FFHQ6000sub_GT.txt"])) == 2025
+    nested = root_with("nested", real=["01.png", "02.png"], nested=True)  # test_real/LQ/: found all the same
+    assert detect_edition(nested) == 2024 and "test_real/LQ/01.png-02.png" in describe_facts(data_facts(nested))
+    assert detect_edition(tmp_path / "missing") is None and detect_edition(root_with("empty")) is None
+    # contradicting roots: each fact names an edition, together none
+    contra = root_with("contra", train=4000, real=["01.png", "02.png"])
+    assert detect_edition(contra) is None
+    assert describe_facts(data_facts(contra)) == ("4000 training faces in train/GT (2022); "
+                                                  "the real-world file names test_real/01.png-02.png (2024)")
+    assert detect_edition(root_with("contra2", train=6000, meta=["meta_info_FFHQ5000sub_GT.txt"])) == 2025
+    assert detect_edition(root_with("contra3", train=4000, meta=["meta_info_FFHQ6000sub_GT.txt"])) is None

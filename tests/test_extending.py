@@ -165,3 +165,70 @@ def test_the_record_picks_memory_format_and_amp(toys: None, monkeypatch: pytest.
     assert amp_dtype_for(toy, cuda) is None and amp_dtype_for(rcan, cuda) is torch.float16  # the toy: fp16=False
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
     assert amp_dtype_for(toy, cuda) is amp_dtype_for(rcan, cuda) is torch.bfloat16
+
+
+# ------------------------------------------------------------------------------ a degradation setting per run
+def test_a_second_order_setting_trains_and_reaches_the_workers_draws(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    """``--set second_order.jpeg_range=[80,95]``: a quick 2024 run trains with it, config.json keeps it, the draws
+    the workers make from the run's config stay in 80-95 (the course's 50-95 do not), and a resume with another
+    value is refused."""
+    from facesr.config.train_config import TrainConfig
+    from facesr.data.sample import smoke_sample_data
+    from facesr.training.step import train_dataset
+
+    data, runs = smoke_sample_data(tmp_path / "data", edition=2024), tmp_path / "runs"
+    args = ["train", "srgan", "--quick", "--edition", "2024", "--data", str(data), "--runs", str(runs), "--iters", "1",
+            "--set", "batch_size=1", "--set", "generator_args.num_block=1", "--set", "generator_args.num_feat=8",
+            "--set", "second_order.jpeg_range=[80,95]"]
+    assert main(args) == 0
+    config = json.loads((runs / "srgan" / "config.json").read_text())
+    assert config["second_order"] == {"jpeg_range": [80, 95]}
+    cfg = TrainConfig.from_dict(config)
+
+    def first_jpeg(cfg: TrainConfig) -> np.ndarray:  # each sample's draws as a DataLoader worker makes them
+        dataset = train_dataset(cfg, data / "train" / "GT", on_device=True)
+        return np.array([float(dataset[(i % len(dataset), (cfg.seed, 1, i))]["params"]["jpeg1_quality"])
+                         for i in range(48)])
+
+    drawn = first_jpeg(cfg)
+    assert drawn.min() >= 80 and drawn.max() <= 95
+    assert first_jpeg(TrainConfig.from_dict({**config, "second_order": {}})).min() < 80  # the course's range
+    capsys.readouterr()
+    assert main([*args[:-1], "second_order.jpeg_range=[70,95]"]) == 2
+    assert "second_order: {'jpeg_range': [80, 95]} -> {'jpeg_range': [70, 95]}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("year", "section", "message"), [
+    (2024, {"second_order": {"jpeg_rang": [80, 95]}},
+     "second_order.jpeg_rang: not a setting of the second_order degradation; did you mean jpeg_range or jpeg_range2?"),
+    (2024, {"second_order": {"jpeg_range": [80, 200]}}, "second_order.jpeg_range=(80.0, 200.0): use qualities in [1, 100]"),
+    (2024, {"second_order": {"jpeg_range": "high"}}, "second_order.jpeg_range='high' is not a list like [50.0, 95.0]"),
+    (2024, {"second_order": {"jpeg_range": [80]}}, "second_order.jpeg_range=[80]: give 2 values, e.g. [50.0, 95.0]"),
+    (2024, {"second_order": {"sinc_prob": True}}, "second_order.sinc_prob=True is not a float"),
+    (2024, {"second_order": {"gt_usm": False}}, "second_order.gt_usm: not a setting of the second_order degradation "
+                                                "(gt_usm is a config field of its own: set gt_usm)"),
+    (2022, {"second_order": {"jpeg_range": [80, 95]}}, "second_order.jpeg_range: this run trains on the course "
+                                                       "degradation (its edition's), which second_order.* does not set"),
+    (2022, {"course": {"sigma_range": [3, 1]}}, "course.sigma_range=(3.0, 1.0): low must not exceed high"),
+], ids=["unknown", "range", "type", "length", "bool", "gt_usm", "other-edition", "course-range"])
+def test_a_bad_degradation_setting_is_one_line_naming_it(year: int, section: dict, message: str) -> None:
+    from facesr.config import get_config
+
+    with pytest.raises(FacesrError) as err:
+        get_config("srgan", quick=False, edition=year, **section)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_degradation_settings_from_the_cli_and_keywords() -> None:
+    from facesr.config import get_config, parse_overrides
+    from facesr.training.step import pair_recipe
+
+    overrides = parse_overrides(["second_order.jpeg_range=[80,95]", "second_order.sinc_prob=0"])
+    assert overrides == {"second_order": {"jpeg_range": [80, 95], "sinc_prob": 0}}
+    cfg = get_config("srgan", quick=True, edition=2024, **overrides, gt_usm=False)
+    recipe = pair_recipe(cfg, on_device=False)
+    assert (recipe.second_order.jpeg_range, recipe.second_order.sinc_prob, recipe.second_order.gt_usm) == (
+        (80.0, 95.0), 0.0, False)
+    course = pair_recipe(get_config("srgan", edition=2022, course={"jpeg_quality_range": [60, 95]}), True).course
+    assert course.jpeg_quality_range == (60.0, 95.0) and course.kernel_size == 41  # the rest stays the course's

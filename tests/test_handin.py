@@ -67,13 +67,20 @@ def run(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def figures(tmp_path: Path) -> Path:
+    """A figures folder as notebook 06 leaves it for the quick 2022 runs: two files recorded in its manifest, one
+    file that is not (put there by hand)."""
+    from facesr.report.manifest import record
+
     folder = tmp_path / "figures"
     folder.mkdir()
     write_png(folder / "06_psnr_curves.png", np.zeros((8, 8, 3), np.uint8))
     pd.DataFrame({"run": ["bicubic", "srgan"], "images": [3, 3], "psnr": [22.0, 21.987654321],
                   "psnr_hflip": [np.nan, 22.123456789], "images_x8": [np.nan, 1],
                   "psnr_x8": [np.nan, 22.5]}).to_csv(folder / "psnr_table.csv", index=False)  # fmt: skip
+    record(folder, [folder / "06_psnr_curves.png", folder / "psnr_table.csv"], notebook="06_results_and_report",
+           edition=2022, mode="quick", runs=["srgan"])
     (folder / "notes.txt").write_text("not a figure")
+    write_png(folder / "01_train_gt.png", np.zeros((8, 8, 3), np.uint8))  # not in the manifest: not the student's
     return folder
 
 
@@ -122,7 +129,7 @@ def test_handin_bundle_contents(run: Path, mini_root: Path, figures: Path, tmp_p
     names = _names(out)
     expected = {"Readme.txt", "submission.zip", "srgan/config.json", "srgan/log.csv", "srgan/val.csv",
                 "srgan/run_info.json", "srgan/best.pt", "figures/06_psnr_curves.png", "figures/psnr_table.csv"}
-    assert expected <= names and "figures/notes.txt" not in names
+    assert expected <= names and "figures/notes.txt" not in names and "figures/01_train_gt.png" not in names
     assert {"code/lib/facesr/report/handin.py", "code/notebooks/06_results_and_report.ipynb",
             "code/requirements.txt"} <= names  # fmt: skip
     assert not any("__pycache__" in n for n in names)
@@ -149,8 +156,17 @@ def test_handin_bundle_contents(run: Path, mini_root: Path, figures: Path, tmp_p
     assert "spandrel" not in readme  # only a spandrel generator brings it in
     for arcname in expected - {"Readme.txt"}:
         assert f"  {arcname} " in readme  # every file is described
-    assert "python -m facesr train srgan --quick --iters 20 --set generator_args.mid_channels=8" in readme
-    assert "python -m facesr handin checkpoints/srgan --out handin.zip" in readme
+    assert "python -m facesr train srgan --edition 2022 --quick --iters 20 --set generator_args.mid_channels=8 " \
+           "--set generator_args.num_blocks=1\n" in readme
+    assert "python -m facesr handin checkpoints/quick/srgan --out handin.zip" in readme
+    assert re.search(r"leaderboard zip      row \d+ of submissions.csv .*self-ensemble none, sha256", readme)  # the hand-in's
+    assert re.search(r"figures/06_psnr_curves.png +report figure \(notebook 06\), made 20\d\d-", readme)
+    missing = readme[readme.index("Missing (required"):readme.index("Third-party")]
+    for item in ("training curves: notebook 06, section 1", "parameter table: notebook 06, section 4",
+                 "machine table: notebook 06, section 5", "real-world predictions: put the real-world LQ images",
+                 "the CodaLab screenshot: set SCREENSHOT in notebook 06 (CLI: --screenshot FILE)"):
+        assert item in missing, item
+    assert "val PSNR table" not in missing
     # the second bundle reuses the run's leaderboard zip (newer than best.pt, complete), and names the student
     again = make_handin(run, tmp_path / "named.zip", matric="A0123456X", codalab="face_fan", data_root=mini_root,
                         figures_dir=figures)  # fmt: skip
@@ -196,13 +212,19 @@ def test_the_same_net_is_refused_for_2022_and_handed_in_for_2024(mini_root: Path
 
     args = {"mid_channels": 64, "num_blocks": 24}
     run = _make_run(tmp_path / "runs" / "m24", net=MSRResNet(**args), generator_args=args, edition=2024)
-    with pytest.raises(FacesrError, match="over the course limit of 1,821,085 of the 2022 edition"):
+    with pytest.raises(FacesrError, match="run m24 was trained for the 2024 edition, not 2022: leave the edition out"):
         make_handin(run, tmp_path / "h.zip", data_root=mini_root, figures_dir=figures, edition=2022)
     assert not (tmp_path / "h.zip").exists()
     out = make_handin(run, tmp_path / "h.zip", data_root=mini_root, figures_dir=figures)  # the run's own: 2024
     readme = zipfile.ZipFile(out).read("Readme.txt").decode()
     assert "for the 2024 edition of the course" in readme and "(2024 limit 2,276,356," in readme
     assert "second order (Real-ESRGAN) degradation" in readme
+    assert "figures/" not in readme.replace("figures/psnr_table.csv)", "")  # the 2022 figures are not this run's
+    assert ("python -m facesr train srgan --edition 2024 --name m24 --quick --iters 20 --set generator=msrresnet "
+            "--set generator_args.mid_channels=64 --set generator_args.num_blocks=24\n") in readme
+    # a 2024 in-budget run is its config and edition, nothing else (no --set for what the edition sets)
+    assert train_command(get_config("msrresnet26", quick=False, edition=2024).to_dict()) == (
+        "python -m facesr train msrresnet26 --edition 2024 --data data/FFHQ")
     preds = run / "test_predictions"
     with pytest.raises(FacesrError, match="2,108,419 parameters, over the course limit of 1,821,085"):
         package_submission(preds, tmp_path / "s.zip", MSRResNet(**args), mini_root / "test" / "LQ", edition=2022)
@@ -313,15 +335,21 @@ def test_handin_never_overwrites_partial_predictions(run: Path, mini_root: Path,
     assert len(list_images(run / "test_predictions")) == 1 and not (tmp_path / "handin.zip").exists()
 
 
-def test_handin_refuses_missing_run_files_and_figures(run: Path, mini_root: Path, figures: Path, tmp_path: Path) -> None:
-    with pytest.raises(FacesrError, match="figures folder .*nowhere not found"):
-        make_handin(run, tmp_path / "a.zip", data_root=mini_root, figures_dir=tmp_path / "nowhere")
+def test_handin_refuses_missing_run_files_and_lists_missing_figures(run: Path, mini_root: Path, figures: Path,
+                                                                     tmp_path: Path, capsys) -> None:
+    out = make_handin(run, tmp_path / "a.zip", data_root=mini_root, figures_dir=tmp_path / "nowhere")
+    assert not [n for n in _names(out) if n.startswith("figures/")]
+    printed = capsys.readouterr().out
+    for item in ("training curves", "val PSNR table", "parameter table", "machine table", "the CodaLab screenshot"):
+        assert f"missing from the bundle: {item}: " in printed
+    with pytest.raises(FacesrError, match="screenshot .*shot.png not found"):
+        make_handin(run, tmp_path / "b.zip", data_root=mini_root, screenshot=tmp_path / "shot.png")
     with pytest.raises(FacesrError, match="not a run folder with best.pt or latest.pt"):
-        make_handin(tmp_path / "runs" / "missing", tmp_path / "a.zip", figures_dir=figures)
+        make_handin(tmp_path / "runs" / "missing", tmp_path / "d.zip", figures_dir=figures)
     (run / "val.csv").unlink()
     with pytest.raises(FacesrError, match="has no val.csv"):
-        make_handin(run, tmp_path / "a.zip", data_root=mini_root, figures_dir=figures)
-    assert not (tmp_path / "a.zip").exists()
+        make_handin(run, tmp_path / "c.zip", data_root=mini_root, figures_dir=figures)
+    assert not (tmp_path / "c.zip").exists()
 
 
 @pytest.mark.parametrize(
@@ -339,8 +367,9 @@ def test_train_command_trains_the_same_config_again(config: str, quick: bool, ov
     command = train_command(cfg.to_dict())
     words = shlex.split(command)
     assert words[:5] == ["python", "-m", "facesr", "train", config]
+    assert words[5:7] == ["--edition", "2022"]
     args = build_parser().parse_args(words[3:])
-    again = get_config(args.config, quick=args.quick, **parse_overrides(args.set),
+    again = get_config(args.config, quick=args.quick, edition=args.edition, **parse_overrides(args.set),
                        **({"iters": args.iters} if args.iters else {}), **({"init": args.init} if args.init else {}))
     location = ("name", "data_root", "runs_dir", "quick", "why")
     assert {k: v for k, v in again.to_dict().items() if k not in location} == {
@@ -364,3 +393,54 @@ def test_spandrel_is_listed_only_for_its_own_networks() -> None:
     plain = dict(library_versions())
     assert "spandrel" not in plain and {"torch", "numpy"} <= set(plain)
     assert set(dict(library_versions(uses_spandrel=True))) - set(plain) <= {"spandrel"}
+
+
+def test_handin_bundles_only_the_students_own_figures_and_what_an_l2_finish_needs(
+    run: Path, mini_root: Path, figures: Path, tmp_path: Path, capsys
+) -> None:
+    """Figures made for another edition or mode, changed since they were recorded, or never recorded stay out; an
+    MSE finish brings its first stage's logs; the screenshot goes in; the zip's self-ensemble is named."""
+    from facesr.report.manifest import read_manifest, record
+    from facesr.report.steps import make_submission
+
+    write_png(figures / "06_loss_curves.png", np.ones((8, 8, 3), np.uint8))
+    record(figures, [figures / "06_loss_curves.png"], edition=2024, mode="quick", notebook="06")  # another edition
+    write_png(figures / "param_table.csv", np.ones((8, 8, 3), np.uint8))
+    record(figures, [figures / "param_table.csv"], edition=2022, mode="full", notebook="06")  # a full-size run's
+    write_png(figures / "machine_table.csv", np.ones((8, 8, 3), np.uint8))
+    record(figures, [figures / "machine_table.csv"], edition=2022, mode="quick", notebook="06")
+    (figures / "machine_table.csv").write_bytes(b"changed since: no longer what the notebook made")
+    assert set(read_manifest(figures)) == {"06_psnr_curves.png", "psnr_table.csv", "06_loss_curves.png",
+                                           "param_table.csv", "machine_table.csv"}
+    finish = _make_run(tmp_path / "runs" / "srgan_l2", init="srgan", pixel_loss="l2")
+    make_submission(load_generator(finish), mini_root, finish, tta="hflip")
+    shot = tmp_path / "Score.PNG"
+    write_png(shot, np.zeros((4, 4, 3), np.uint8))
+    capsys.readouterr()
+    out = make_handin(finish, tmp_path / "h.zip", data_root=mini_root, figures_dir=figures, screenshot=shot)
+    names = _names(out)
+    assert {n for n in names if n.startswith("figures/")} == {"figures/06_psnr_curves.png", "figures/psnr_table.csv"}
+    assert {"srgan/config.json", "srgan/log.csv", "srgan/val.csv", "srgan_l2/config.json", "srgan_l2/best.pt",
+            "codalab_screenshot.png"} <= names and "srgan/best.pt" not in names
+    readme = zipfile.ZipFile(out).read("Readme.txt").decode()
+    assert "the first stage (srgan) of this MSE finish" in readme
+    assert re.search(r"leaderboard zip      row \d+ of submissions.csv .*self-ensemble hflip, sha256", readme)
+    assert "--zip checkpoints/quick/srgan_l2/submission.zip --tta hflip --edition 2022" in readme
+    assert "CodaLab screenshot" not in readme[readme.index("Missing"):]
+    printed = capsys.readouterr().out
+    assert "missing from the bundle: training curves" in printed and "screenshot" not in printed
+
+
+def test_notebook_06s_tables_refuse_an_explicit_other_edition_for_a_run(mini_root: Path, tmp_path: Path) -> None:
+    """Notebook 06 passes its EDITION to the PSNR table, the zip and the hand-in: a run of another edition is
+    refused, never scored against that edition's limit."""
+    from facesr.report.steps import make_submission
+    from facesr.report.tables import psnr_table
+
+    run = _make_run(tmp_path / "runs" / "srgan", edition=2024)
+    with pytest.raises(FacesrError, match="run srgan was trained for the 2024 edition, not 2022"):
+        psnr_table({"srgan": run}, mini_root, tta=False, edition=2022)
+    with pytest.raises(FacesrError, match="run srgan was trained for the 2024 edition, not 2022"):
+        make_submission(load_generator(run), mini_root, run, edition=2022)
+    table = psnr_table({"srgan": run}, mini_root, tta=False, edition=2024)
+    assert bool(table.set_index("run").loc["srgan", "within_limit"])

@@ -25,8 +25,9 @@ EXPECTED_NOTEBOOKS = [
     "01_data_exploration", "02_degradation_demo", "03_train_srgan", "04_train_esrgan", "05_gan_finetune",
     "06_results_and_report", "07_train_in_budget",
 ]  # fmt: skip
-# What notebooks 03-07 write to the figures folder in quick mode.
+# What notebooks 02-07 write to the figures folder in quick mode (02: the training LQ against the val LQ).
 EXPECTED_FIGURES = [
+    "02_degradation_match.png", "02_degradation_match.csv",
     "03_srgan_curves.png", "03_srgan_val_outputs.png", "04_esrgan_curves.png", "04_esrgan_val_outputs.png",
     "05_esrgan_gan_curves.png", "05_esrgan_gan_val_outputs.png", "06_loss_curves.png", "06_psnr_curves.png",
     "06_qualitative_0.png", "06_qualitative_1.png", "06_real_world.png", "psnr_table.csv", "psnr_table.md",
@@ -117,10 +118,14 @@ def test_notebook_07_offers_the_in_budget_configs_and_their_finishes():
     assert 'MODELS = ""  #@param {type:"string"}' in _settings_cell(NOTEBOOKS / "06_results_and_report.py")
 
 
-def test_every_notebook_has_the_edition_setting():
+def test_every_notebook_has_the_edition_setting_and_names_itself():
     for source in SOURCES:
-        assert "EDITION = 2022  #@param [2022, 2023, 2024, 2025]" in _settings_cell(source), source.name
+        settings = _settings_cell(source)
+        assert 'EDITION = "project"  #@param ["project", "2022", "2023", "2024", "2025"]' in settings, source.name
+        assert 'FIGURES_DIR = ""  #@param {type:"string"}' in settings or "FIGURES_DIR" not in settings, source.name
         assert "edition=EDITION" in source.read_text(), source.name
+        assert f'notebook="{source.stem}")' in source.read_text(), source.name  # the figure manifest records it
+    assert 'SCREENSHOT = ""  #@param {type:"string"}' in _settings_cell(NOTEBOOKS / "06_results_and_report.py")
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +169,9 @@ def test_demo_writes_figures_tables_and_runs(demo):
     (handin,) = demo.runs_dir.glob("*_handin.zip")
     submitted = demo.runs_dir / handin.name.removesuffix("_handin.zip")
     assert (submitted / "submission.zip").is_file()
+    from facesr.inference.submissions import find_submission
+
+    assert find_submission(demo.runs_dir, submitted / "submission.zip") is not None  # logged in submissions.csv
     # ... wrote the real-world predictions and the hand-in bundle of that run, with the machine table
     from facesr.data.sample import SMOKE_COUNTS
 

@@ -144,7 +144,7 @@ def test_span_trains_with_its_branches_and_is_counted_submitted_and_exported_fus
 
 
 def test_dat_needs_two_samples_per_batch_to_train_and_is_not_averaged() -> None:
-    from facesr.weights.averaging import average_state_dicts
+    from facesr.training.averaging import average_state_dicts
 
     net = build_generator("dat", embed_dim=48, depth=[2], num_heads=[6], img_size=16)
     net(torch.rand(2, 3, 16, 16))

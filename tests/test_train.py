@@ -367,12 +367,34 @@ def test_out_of_memory_keeps_the_last_checkpoint(monkeypatch, sample_root: Path,
     with pytest.raises(FacesrError) as info:
         train(_tiny_cfg(), data_root=sample_root, runs_dir=tmp_path)
     msg = str(info.value)
-    assert "out of memory at iteration 3" in msg and "--set batch_size=1" in msg and "--set gt_patch=128" in msg
+    assert "out of memory at iteration 3" in msg and "--set batch_size=1" in msg and "--set gt_patch=32" in msg
     assert "iteration 2) is intact" in msg
     assert load_checkpoint(run / "latest.pt")["iter"] == 2
     assert not (run / ".latest.pt.k2j4.tmp").exists() and (run / "notes.txt").read_text() == "mine"
     assert not (run / "run_info.json.tmp").exists()
     assert sorted(p.name for p in run.glob("*.pt")) == ["iter_000002.pt", "latest.pt"]
+
+
+# ------------------------------------------------------------------------------------------------ data root
+def test_train_takes_its_data_root_as_it_is_and_the_cli_builds_quick_mode_s(
+    sample_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """train() builds nothing (a missing data root is one line, nothing written); building quick mode's sample
+    data is the caller's step: the CLI's train does it when --data names none."""
+    import facesr.data.sample as sample
+
+    monkeypatch.setattr(sample, "default_sample_root", lambda edition=None: tmp_path / "sample")
+    cfg = _tiny_cfg(iters=1)
+    assert cfg.data_root == str(tmp_path / "sample")
+    with pytest.raises(FacesrError, match=r"data root .*sample does not exist; run .python -m facesr sample-data"):
+        train(cfg, runs_dir=tmp_path / "runs")
+    assert not (tmp_path / "sample").exists() and not (tmp_path / "runs").exists()
+    counts = {"train/GT": 2, "val/LQ": 1, "val/GT": 1, "test/LQ": 1}
+    built, tiny = [], sample.copy_data_subset(sample_root, tmp_path / "tiny", counts)
+    monkeypatch.setattr(sample, "ensure_sample_data", lambda root, edition: built.append((root, edition)) or tiny)
+    assert main(["train", "srgan", "--quick", "--runs", str(tmp_path / "runs"), *TINY, "--iters", "1"]) == 0
+    assert built == [(tmp_path / "sample", cfg.edition)] and (tmp_path / "runs" / "srgan" / "latest.pt").is_file()
+    assert sample.ensure_quick_data(sample_root, cfg.edition) == sample_root and len(built) == 1  # others untouched
 
 
 # ---------------------------------------------------------------------------------------------- CLI errors

@@ -1,4 +1,6 @@
-"""The one atomic write of the kit: checkpoints, run_info.json, logs, submissions, the hand-in bundle, predictions.
+"""The one atomic write of the kit: checkpoints, run_info.json, logs, submissions, the hand-in bundle, predictions;
+and the one write in place (:func:`write_in_place`), for Drive, where a file renamed over another sends that one to
+the Trash.
 
 A file is written to a temp file in its own folder under a name no other process uses
 (``.<name>.<random>.tmp``), flushed and fsynced, renamed over the target with ``os.replace`` (atomic on POSIX,
@@ -89,3 +91,28 @@ def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> bool:
         return False
     _fsync_dir(path.parent)
     return True
+
+
+def write_in_place(source: str | os.PathLike, target: str | os.PathLike) -> dict:
+    """Copy ``source``'s bytes into ``target`` in place (the same file, no rename), fsynced; return ``{"size",
+    "sha256"}`` of what was written. A hard-linked ``target`` is unlinked first: writing through it would change the
+    other name's file too.
+
+    Not atomic: a crash leaves a torn ``target``, so the caller must be able to tell (the checksums of
+    :mod:`facesr.training.checkpoint_files`). It is for Google Drive, where the atomic write's rename sends the
+    replaced file to the Trash while a write in place only makes a new revision.
+    """
+    import hashlib
+
+    source, target = Path(source), Path(target)
+    if target.exists() and target.stat().st_nlink > 1:
+        target.unlink()
+    digest = hashlib.sha256()
+    with open(source, "rb") as src, open(target, "r+b" if target.exists() else "wb") as dst:
+        while chunk := src.read(16 << 20):
+            dst.write(chunk)
+            digest.update(chunk)
+        dst.truncate()
+        dst.flush()
+        os.fsync(dst.fileno())
+    return {"size": source.stat().st_size, "sha256": digest.hexdigest()}

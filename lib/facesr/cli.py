@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from facesr.errors import FacesrError
 
@@ -69,6 +70,7 @@ def _cmd_sample_data(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from facesr.config import get_config, parse_overrides
+    from facesr.data.sample import ensure_quick_data
     from facesr.training import train
 
     overrides = parse_overrides(args.set)
@@ -78,8 +80,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = get_config(args.config, quick=args.quick or None, edition=edition, **overrides)  # quick None: FACESR_QUICK
     train(
         cfg,
-        data_root=args.data,
-        runs_dir=args.runs,
+        data_root=args.data or ensure_quick_data(cfg.data_root, cfg.edition),  # quick mode's sample data, built once
+        runs_dir=args.runs,  # default: the config's, checkpoints/quick in quick mode
         name=args.name,
         init=args.init,
         allow_config_change=args.allow_config_change,
@@ -94,7 +96,7 @@ def _generator(args: argparse.Namespace) -> tuple[object, object]:
     from facesr.weights.checkpoints import checkpoint_file, read_generator
 
     gen = read_generator(checkpoint_file(args.run_or_ckpt), trust=args.trust_checkpoint)
-    return gen, choose_edition(args.edition, gen.edition)
+    return gen, choose_edition(args.edition, gen.edition, what=str(gen.path))
 
 
 def _resumed_edition(args: argparse.Namespace) -> int | None:
@@ -122,9 +124,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     paths = predict(gen.net, args.lq_dir, args.out_dir, tta=args.tta)
     print(f"wrote {len(paths)} images to {args.out_dir}")
     if args.zip:
+        from facesr.inference.submissions import describe_row, find_submission, run_folder_of
+
+        run_dir = run_folder_of(args.run_or_ckpt)
+        runs = args.runs or (run_dir.parent if run_dir else Path(args.zip).parent)  # where the log goes
         zip_path = package_submission(args.out_dir, args.zip, gen.net, args.lq_dir, overwrite=args.overwrite,
-                                      edition=edition)
+                                      edition=edition, source=args.run_or_ckpt, tta=args.tta, runs_dir=runs)
         print(f"submission zip: {zip_path}")
+        print(describe_row(find_submission(runs, zip_path), runs))
     return 0
 
 
@@ -133,13 +140,34 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from facesr.models import count_parameters
 
     gen, edition = _generator(args)
+    from facesr.inference.submissions import run_folder_of
+
     table = evaluate(gen.net, args.data, tta=args.tta)
-    print(evaluation_summary(table))
+    run_dir = run_folder_of(args.run_or_ckpt)  # its runs folder's submissions.csv adds the student's scored pairs
+    print(evaluation_summary(table, edition, run_dir.parent if run_dir else None))
     n = count_parameters(gen.net)
     fits = "within" if n <= edition.param_limit else "OVER"
     print(f"  parameters        {n:,}, {fits} the {edition.year} limit of {edition.param_limit:,}")
     table.to_csv(args.csv, index=False)
     print(f"table written to {args.csv}")
+    return 0
+
+
+def _cmd_submissions(args: argparse.Namespace) -> int:
+    from facesr.inference.submissions import describe_row, record_score, submissions_text
+
+    if args.score:
+        row = record_score(args.runs, *args.score)
+        print(f"recorded: {describe_row(row, args.runs)}")
+    print(submissions_text(args.runs))
+    return 0
+
+
+def _cmd_compare_degradation(args: argparse.Namespace) -> int:
+    from facesr.report.degradation_match import show_degradation_match
+
+    show_degradation_match(args.data, edition=args.edition, settings=args.set, limit=args.limit, draws=args.draws,
+                           figures_dir=args.figures)
     return 0
 
 
@@ -162,7 +190,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_average(args: argparse.Namespace) -> int:
-    from facesr.weights.averaging import average_run
+    from facesr.training.averaging import average_run
 
     average_run(args.run, last=args.last, iters=args.iters, out=args.out, data_root=args.data,
                 overwrite=args.overwrite, trust=args.trust_checkpoint)
@@ -182,7 +210,7 @@ def _cmd_handin(args: argparse.Namespace) -> int:
 
     out = make_handin(args.run, args.out, matric=args.matric, codalab=args.codalab, data_root=args.data,
                       figures_dir=args.figures, overwrite=args.overwrite, trust_checkpoint=args.trust_checkpoint,
-                      edition=args.edition)
+                      edition=args.edition, screenshot=args.screenshot)
     print(f"hand-in bundle: {out} (its Readme.txt lists every file)")
     return 0
 
@@ -272,8 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lq_dir", metavar="LQ_DIR")
     p.add_argument("out_dir", metavar="OUT_DIR")
     p.add_argument(*_TTA_ARGS, **_TTA_OPTIONS)
-    p.add_argument("--zip", default=None, metavar="FILE", help="also package the leaderboard zip")
+    p.add_argument("--zip", default=None, metavar="FILE", help="also package the leaderboard zip (logged in "
+                   "RUNS_DIR/submissions.csv)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing zip")
+    p.add_argument("--runs", default=None, metavar="DIR", help="the folder whose submissions.csv logs the zip "
+                   "(default: the run folder's parent, else the zip's folder)")
     p.add_argument(*_EDITION_ARGS, **_EDITION_OPTIONS)
     p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
 
@@ -284,6 +315,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", default="evaluation.csv", help="where to write the table (default: evaluation.csv)")
     p.add_argument(*_EDITION_ARGS, **_EDITION_OPTIONS)
     p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
+
+    p = add("submissions", _cmd_submissions, "print RUNS_DIR/submissions.csv, the log of every leaderboard zip the "
+            "kit made, or record the CodaLab score of one")
+    p.add_argument("--runs", default="checkpoints", metavar="DIR", help="the folder of run folders (default: "
+                   "checkpoints)")
+    p.add_argument("--score", nargs=2, default=None, metavar=("ZIP_OR_ROW", "PSNR"),
+                   help="record the PSNR CodaLab gave a logged zip (its path or row number)")
+
+    p = add("compare-degradation", _cmd_compare_degradation, "statistics of the val LQ against training LQ made from "
+            "the same val GT (bicubic PSNR, noise, blur, sharpness, JPEG blocks, colour shift) and their distances")
+    p.add_argument("--data", default="data/FFHQ", metavar="ROOT", help="data root with val/LQ and val/GT "
+                   "(default: data/FFHQ)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="change the training degradation as train --set does: course.<field> (2022/2023), "
+                        "second_order.<field> or gt_usm (2024/2025), e.g. second_order.jpeg_range=[80,95]")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="the first N val pairs only")
+    p.add_argument("--draws", type=int, default=4, metavar="K", help="training LQ per val GT (default: 4)")
+    p.add_argument("--figures", default=None, metavar="DIR", help="save the histograms and the table there")
+    p.add_argument(*_EDITION_ARGS, **_EDITION_OPTIONS)
 
     p = add("export", _cmd_export, "write a generator's EMA weights: .safetensors with the kit's architecture "
             "metadata, or a BasicSR .pth ({'params': ...}) that the 2024/2025 course code loads")
@@ -319,7 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codalab", default=None, metavar="NAME", help="CodaLab user name for Readme.txt")
     p.add_argument("--data", default=None, metavar="ROOT",
                    help="data root with test/LQ, to make missing test predictions (default: the run's config)")
-    p.add_argument("--figures", default=None, metavar="DIR", help="the report's figures (default: the kit's figures/)")
+    p.add_argument("--figures", default=None, metavar="DIR",
+                   help="the report's figures (default: the project's for the run's edition and mode: "
+                        "FACESR_DRIVE/facesr/figures/<edition>/, else the kit's figures/)")
+    p.add_argument("--screenshot", default=None, metavar="FILE", help="the screenshot of your CodaLab score")
     p.add_argument("--overwrite", action="store_true", help="replace an existing FILE.zip")
     p.add_argument(*_EDITION_ARGS, **_EDITION_OPTIONS)
     p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
@@ -327,7 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", _cmd_demo, "the main job: notebooks 01-07 in quick mode on the sample data")
     p.add_argument("--out", default="demo_output", help="folder for the executed notebooks and runs")
     p.add_argument("--data", default=None, help="data root (default: sample data, built if missing)")
-    p.add_argument("--figures", default=None, help="folder for the figures and tables (default: the repo's figures/)")
+    p.add_argument("--figures", default=None,
+                   help="folder for the figures and tables (default: the repo's docs/figures/, the README's)")
     p.add_argument("--smoke", action="store_true",
                    help="the tests' sizes: every cell runs in a few minutes, the numbers mean nothing")
     return parser

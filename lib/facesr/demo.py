@@ -2,7 +2,8 @@
 
 ``python -m facesr demo [--out DIR] [--data ROOT]`` calls :func:`run_demo`. The committed notebooks
 are never modified: each executed copy (with outputs) goes to ``<out>/notebooks/NN_name.ipynb``, the
-runs to ``<out>/runs``, and the figures and tables to the repository's ``figures/`` (or ``figures_dir``).
+runs to ``<out>/runs/quick`` (quick mode's runs folder), and the figures and tables to the repository's
+``docs/figures/`` (or ``figures_dir``): the README's pictures, kept apart from ``figures/``, where a student's own go.
 The notebooks read these locations from the environment (``FACESR_QUICK``, ``FACESR_DATA``,
 ``FACESR_RUNS``, ``FACESR_FIGURES``) through :func:`facesr.colab.resolve_settings`.
 """
@@ -22,7 +23,8 @@ from pathlib import Path
 from facesr.errors import FacesrError
 
 CELL_TIMEOUT_S = 900  # one cell of a quick-mode notebook takes at most a few minutes on 2 CPU cores
-PSNR_TABLE = "psnr_table"  # written by notebook 06 as figures/psnr_table.{csv,md}
+PSNR_TABLE = "psnr_table"  # written by notebook 06 as docs/figures/psnr_table.{csv,md}
+DEMO_FIGURES = "docs/figures"  # the demo's figures, relative to the kit (the README shows them)
 
 
 @dataclass
@@ -120,6 +122,7 @@ def _kernel_env(data_root: Path, runs_dir: Path, figures_dir: Path, smoke: bool 
     from facesr.colab import kit_root
 
     env = dict(os.environ)
+    env.pop("FACESR_DRIVE", None)  # the demo is no student's project: nothing of it goes to a Drive
     lib = str(kit_root() / "lib")
     env["PYTHONPATH"] = os.pathsep.join([lib, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
     env.update(
@@ -223,7 +226,7 @@ def run_demo(
         out_dir: folder for ``notebooks/`` (executed copies) and ``runs/`` (quick training runs).
         data_root: data root in the course layout (default: the bundled sample data, built if missing;
             with ``smoke`` a copy of its first few files, :data:`facesr.data.sample.SMOKE_COUNTS`).
-        figures_dir: where notebook 06 writes figures and tables (default: the repository's ``figures/``).
+        figures_dir: where the notebooks write figures and tables (default: the repository's ``docs/figures/``).
         notebooks: the notebooks to run (default: every ``notebooks/NN_*.ipynb`` of the kit).
         smoke: run every cell at the tests' sizes (``FACESR_SMOKE=1``, see :mod:`facesr.config.quick_mode`): minutes
             instead of the demo's, and numbers that mean nothing.
@@ -232,6 +235,7 @@ def run_demo(
         A :class:`DemoResult`. A failing notebook stops the demo with a FacesrError naming it.
     """
     from facesr.colab import kit_root
+    from facesr.config.quick_mode import quick_runs_dir
     from facesr.data.check import find_data_root
     from facesr.data.sample import ensure_sample_data, smoke_sample_data
 
@@ -241,10 +245,10 @@ def run_demo(
         data = find_data_root(data_root)
     else:  # the sample set; smoke mode a few files of it, so that every cell runs in seconds
         data = smoke_sample_data(out / "data") if smoke else ensure_sample_data()
-    figures = Path(figures_dir).expanduser().resolve() if figures_dir is not None else kit_root() / "figures"
-    result = DemoResult(out_dir=out, runs_dir=out / "runs", figures_dir=figures)
+    figures = Path(figures_dir).expanduser().resolve() if figures_dir is not None else kit_root() / DEMO_FIGURES
+    result = DemoResult(out_dir=out, runs_dir=Path(quick_runs_dir(out / "runs")), figures_dir=figures)
     paths = list(notebooks) if notebooks is not None else kit_notebooks()
-    env = _kernel_env(Path(data).resolve(), result.runs_dir, figures, smoke)
+    env = _kernel_env(Path(data).resolve(), out / "runs", figures, smoke)  # the notebooks add quick/
     mode = "smoke mode (the tests' sizes)" if smoke else "quick mode"
     print(f"facesr demo: {len(paths)} notebooks in {mode} on {data}", flush=True)
     with tempfile.TemporaryDirectory(prefix="facesr-kernel-") as spec_dir:

@@ -17,7 +17,9 @@ Numbers of one edition are not comparable with another's: each had its own val a
 from __future__ import annotations
 
 import json
+import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -320,15 +322,119 @@ def run_edition(run_dir: str | os.PathLike) -> int | None:
     return edition if isinstance(edition, int) and edition in EDITIONS else None
 
 
-def choose_edition(asked: int | str | Edition | None = None, recorded: int | str | None = None) -> Edition:
-    """The edition that applies: the one asked for (``--edition``, an argument), else the one a run folder or a
-    file records (its config.json, its export metadata), else :func:`get_edition`'s default.
+def choose_edition(
+    asked: int | str | Edition | None = None, recorded: int | str | None = None, what: str = "this run"
+) -> Edition:
+    """The edition that applies: the one a run folder or a file records (its config.json, its export metadata),
+    else the one asked for (``--edition``, ``EDITION``, an argument), else :func:`get_edition`'s default.
+
+    A run keeps the edition it was trained for: asking for another one is refused, not applied silently (its
+    limit, degradation and data are that edition's).
 
     Args:
         asked: What the caller asked for, or None.
         recorded: What the run or file says, or None (a checkpoint of an older kit records none).
+        what: The run or file, for the error message.
+
+    Raises:
+        FacesrError: ``asked`` and ``recorded`` are different editions.
     """
-    return get_edition(asked if asked is not None else recorded)
+    if asked is not None and recorded is not None and edition_year(asked) != edition_year(recorded):
+        raise FacesrError(
+            f"{what} was trained for the {edition_year(recorded)} edition, not {edition_year(asked)}: leave the "
+            f"edition out (EDITION, --edition) to use the run's own, or pick a run of the {edition_year(asked)} edition"
+        )
+    return get_edition(recorded if recorded is not None else asked)
+
+
+# What a data root says about its edition (detect_edition): the layout's folders, as the course names them.
+TRAIN_GT = "train/GT"
+REAL_WORLD_FOLDER = "test_real"
+
+
+def _files(folder: Path) -> list[str]:
+    """Names of the regular, non-hidden files directly in ``folder`` (none when it is missing)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def real_world_folder(root: str | os.PathLike) -> Path | None:
+    """The data root's real-world LQ folder: ``test_real/`` holding the images, or its one ``LQ/`` level inside
+    (as some copies of the data have it); None without one."""
+    folder = Path(root) / REAL_WORLD_FOLDER
+    if _files(folder) or not (folder / "LQ").is_dir():
+        return folder if folder.is_dir() else None
+    return folder / "LQ"
+
+
+def _layout_root(root: Path) -> Path:
+    """``root``, or its single sub-folder in the course layout (an archive unpacked one level too deep)."""
+    if (root / "train").is_dir() or (root / "val").is_dir() or (root / REAL_WORLD_FOLDER).is_dir():
+        return root
+    inner = [d for d in sorted(root.iterdir()) if d.is_dir() and ((d / "train").is_dir() or (d / "val").is_dir())]
+    return inner[0] if len(inner) == 1 else root
+
+
+def data_facts(data_root: str | os.PathLike) -> list[tuple[str, frozenset[int]]]:
+    """What a data root's files say about its edition: ``[(the fact in words, the editions it fits)]``.
+
+    Only facts that name at least one edition are listed: the number of training faces when it is one
+    edition's exact count, a BasicSR ``meta_info`` list (in the root, ``train/`` or ``train/GT/``), and the
+    real-world images (their file names where editions published them, else their count). A subset of the data
+    or the kit's sample set says little; nothing is decoded, so this takes milliseconds.
+
+    Args:
+        data_root: A data root in the course layout (or the folder holding it).
+    """
+    root = Path(data_root).expanduser()
+    if not root.is_dir():
+        return []
+    root = _layout_root(root)
+    facts: list[tuple[str, frozenset[int]]] = []
+    n_train = len(_files(root / TRAIN_GT))
+    by_count = frozenset(y for y, ed in EDITIONS.items() if ed.train_images == n_train)
+    if by_count:
+        facts.append((f"{n_train} training faces in {TRAIN_GT}", by_count))
+    for folder in (root, root / "train", root / TRAIN_GT):
+        for name in _files(folder):
+            fits = frozenset(y for y, ed in EDITIONS.items() if name in (ed.meta_info, ed.course_yml_meta_info))
+            if fits:
+                facts.append((f"the meta_info list {(folder / name).relative_to(root).as_posix()}", fits))
+    real = real_world_folder(root)
+    names = set(_files(real)) if real is not None else set()
+    if names:
+        where = real.relative_to(root).as_posix()
+        fits = frozenset(y for y, ed in EDITIONS.items() if ed.real_world.files and names <= set(ed.real_world.files))
+        if fits:
+            facts.append((f"the real-world file names {where}/{min(names)}-{max(names)}", fits))
+        else:  # names no edition published: the count of those that did not publish theirs
+            fits = frozenset(y for y, ed in EDITIONS.items()
+                             if not ed.real_world.files and ed.real_world.count == len(names))
+            if fits:
+                facts.append((f"{len(names)} real-world images in {where}/", fits))
+    return facts
+
+
+def detect_edition(data_root: str | os.PathLike) -> int | None:
+    """The edition a data root belongs to, from its facts (:func:`data_facts`), or None where they do not decide
+    (no fact, facts that fit several editions, or facts that contradict each other).
+
+    Args:
+        data_root: A data root in the course layout.
+    """
+    facts = data_facts(data_root)
+    if not facts:
+        return None
+    fits = frozenset(EDITIONS)
+    for _, editions in facts:
+        fits &= editions
+    return next(iter(fits)) if len(fits) == 1 else None
+
+
+def describe_facts(facts: list[tuple[str, frozenset[int]]]) -> str:
+    """``"the real-world file names test_real/01.png-06.png (2024)"``: the facts and the editions each fits."""
+    return "; ".join(f"{text} ({', '.join(map(str, sorted(fits)))})" for text, fits in facts)
 
 
 def editions_table() -> str:
@@ -358,3 +464,114 @@ def results_table(edition: int | Edition | None = None) -> str:
         lines.append(f"| {r.recipe} | {params} | {_db(r.val_psnr).removesuffix(' dB')} "
                      f"| {_db(r.test_psnr).removesuffix(' dB')} |")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------- val PSNR -> expected test PSNR
+
+
+@dataclass(frozen=True)
+class ValTestPair:
+    """One result scored on both val and test (dB): a published one of the edition, or one of the student's own.
+
+    Args:
+        label: what it is (the recipe, or the student's submission).
+        val_psnr: its val PSNR.
+        test_psnr: its test (leaderboard) PSNR.
+    """
+
+    label: str
+    val_psnr: float
+    test_psnr: float
+
+    @property
+    def offset(self) -> float:
+        """test minus val (dB)."""
+        return self.test_psnr - self.val_psnr
+
+
+@dataclass(frozen=True)
+class ExpectedTest:
+    """The test PSNR a val PSNR leads to expect: ``val_psnr`` plus the lowest to the highest val-to-test offset of
+    ``pairs`` (None where there is no val PSNR or no pair). Same edition only: each had its own val and test images.
+
+    Args:
+        edition: the edition whose pairs were used.
+        val_psnr: the val PSNR it was computed for (None: not known).
+        low: the lowest expected test PSNR (dB).
+        high: the highest expected test PSNR (dB).
+        pairs: the val/test pairs used: the edition's published ones, then the student's own.
+        own: how many of ``pairs`` are the student's own.
+    """
+
+    edition: int
+    val_psnr: float | None
+    low: float | None
+    high: float | None
+    pairs: tuple[ValTestPair, ...]
+    own: int = 0
+
+    def range_text(self) -> str:
+        """``"28.8437-28.8475"``, ``"no published pairs"`` or ``"no val PSNR"``: the short form (a table cell)."""
+        if self.val_psnr is None:
+            return "no val PSNR"
+        if self.low is None or self.high is None:
+            return "no published pairs"
+        return f"{self.low:.4f}" if self.low == self.high else f"{self.low:.4f}-{self.high:.4f}"
+
+    def source_text(self) -> str:
+        """How many pairs of which kind: ``"3 published val/test pairs of 2022 and 1 of your own"``."""
+        published = len(self.pairs) - self.own
+        if not published and not self.own:
+            return f"the {self.edition} edition published no result with both a val and a test PSNR"
+        mine = f"{self.own} of your own scored submission{'s' * (self.own != 1)}"
+        if not published:
+            return f"{mine} (the {self.edition} edition published none)"
+        text = f"{published} published val/test pair{'s' * (published != 1)} of {self.edition}"
+        return f"{text} and {mine}" if self.own else text
+
+    def __str__(self) -> str:
+        if self.low is None or self.high is None:
+            return f"expected test PSNR: {self.range_text()} ({self.source_text()})"
+        offsets = [p.offset for p in self.pairs]
+        return (f"expected test PSNR {self.range_text()} dB (val {self.val_psnr:.4f} dB {min(offsets):+.4f} to "
+                f"{max(offsets):+.4f} dB: the val-to-test offsets of {self.source_text()})")
+
+    def pairs_text(self) -> list[str]:
+        """One line per pair used: label, val, test and the offset."""
+        return [f"{p.label}: val {p.val_psnr}, test {p.test_psnr} ({p.offset:+.4f} dB)" for p in self.pairs]
+
+
+def published_pairs(edition: int | str | Edition | None = None) -> tuple[ValTestPair, ...]:
+    """The edition's reported results with both a val and a test PSNR, as :class:`ValTestPair` s."""
+    ed = get_edition(edition)
+    return tuple(ValTestPair(r.recipe, r.val_psnr, r.test_psnr) for r in ed.reported
+                 if r.val_psnr is not None and r.test_psnr is not None)
+
+
+def expected_test_range(
+    edition: int | str | Edition | None,
+    val_psnr: float | None,
+    own_pairs: Sequence[ValTestPair | tuple[float, float]] = (),
+) -> ExpectedTest:
+    """The test PSNR to expect from a val PSNR: the val PSNR plus the lowest to the highest val-to-test offset of
+    the edition's published results (:func:`published_pairs`) and of the student's own scored submissions.
+
+    A range, not a prediction: every pair is one network on one edition's val and test images (2022: about
+    -0.17 dB for every pair; 2023: about -0.29; 2024: +0.07 to +0.19); "no published pairs" where the edition
+    has none (2025 published no val PSNR beside a test PSNR) and the student has recorded none yet.
+
+    Args:
+        edition: whose val and test images (None: ``FACESR_EDITION``, else 2022).
+        val_psnr: the val PSNR (dB; None, NaN or inf: not known).
+        own_pairs: the student's own (val, test) scores of this edition: :class:`ValTestPair` s or ``(val, test)``.
+    """
+    ed = get_edition(edition)
+    own = tuple(p if isinstance(p, ValTestPair) else ValTestPair(f"your submission {i + 1}", float(p[0]), float(p[1]))
+                for i, p in enumerate(own_pairs))
+    pairs = published_pairs(ed) + own
+    known = val_psnr is not None and math.isfinite(val_psnr)  # NaN: not known; inf: an image identical to its GT
+    if not known or not pairs:
+        return ExpectedTest(ed.year, float(val_psnr) if known else None, None, None, pairs, len(own))
+    offsets = [p.offset for p in pairs]
+    return ExpectedTest(ed.year, float(val_psnr), float(val_psnr) + min(offsets), float(val_psnr) + max(offsets),
+                        pairs, len(own))

@@ -224,6 +224,10 @@ class DistillationLoss(nn.Module):
 
 # ------------------------------------------------------------------------------ the terms of the generator's loss
 
+TERM_INPUTS = ("sr", "gt", "lq")  # what a term may be computed from: the output (fp32), the GT, the LQ
+PIXEL_TERM = "l_pix"  # in every run: the progress bar's loss, log.csv's first loss column
+DISTILL_TERM = "l_distill"  # runs with a teacher: L1 to the teacher's output, its own log.csv column
+
 
 @dataclass(frozen=True)
 class TermContext:
@@ -271,11 +275,6 @@ class LossTerm:
                               "name='l_fft', weight='fft_weight'")
         if not self.inputs or any(i not in TERM_INPUTS for i in self.inputs):
             raise FacesrError(f"loss term {self.name!r}: inputs {self.inputs} must name {', '.join(TERM_INPUTS)}")
-
-
-TERM_INPUTS = ("sr", "gt", "lq")
-PIXEL_TERM = "l_pix"  # in every run: the progress bar's loss, log.csv's first loss column
-DISTILL_TERM = "l_distill"  # runs with a teacher: L1 to the teacher's output, its own log.csv column
 
 
 def _gan_term(cfg: Any, weight: float, context: TermContext) -> nn.Module:
@@ -338,12 +337,6 @@ def run_terms(cfg: Any) -> tuple[LossTerm, ...]:
     """The terms the run of ``cfg`` trains on, in order (:attr:`LossTerm.required`, else a weight > 0)."""
     return tuple(t for t in _TERMS.values()
                  if t.required or (term_weight(cfg, t) > 0 and (t.active is None or t.active(cfg))))
-
-
-def run_loss_names(cfg: Any) -> tuple[str, ...]:
-    """The log names of what a step of ``cfg``'s run returns: its terms, then its discriminator's terms."""
-    terms = run_terms(cfg)
-    return tuple(t.name for t in terms) + tuple(n for t in terms for n in t.discriminator_terms)
 
 
 for _term in (

@@ -1,10 +1,14 @@
 """Image-quality metrics with MMEditing 0.x conventions (docs/course.md section 8), plus the bicubic baseline.
 
 ``psnr`` and ``ssim`` score uint8 HxWx3 RGB arrays: network outputs go through ``tensor_to_uint8``
-(clamp to [0, 1], x255, round, uint8) first, exactly as MMEditing scores its outputs.
+(clamp to [0, 1], x255, round, uint8) first, exactly as MMEditing scores its outputs. The outputs that are
+scored or submitted, and the training degradation, are computed in full float32 (:func:`exact_fp32`).
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -143,3 +147,23 @@ def bicubic_upscale(lq_uint8: np.ndarray, scale: int = 4) -> np.ndarray:
     out = cv2.resize(np.ascontiguousarray(lq_uint8), (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
     # cv2 drops the channel axis of a 1-channel image; the uint8 result needs no clipping.
     return out.reshape(h * scale, w * scale, lq_uint8.shape[2])
+
+
+@contextlib.contextmanager
+def exact_fp32() -> Iterator[None]:
+    """Float32 matrix products and convolutions in full float32 for the duration (TF32 off in cuBLAS and cuDNN),
+    the previous settings restored after.
+
+    cuDNN convolutions run in TF32 (10-bit mantissas) by default on Ampere and newer cards and in float32 on
+    older ones, so outputs computed with it depend on the card. The kit computes in float32 what it scores
+    or submits (validation, predict, evaluate, TTA) and the training degradation, so that a val PSNR, a
+    leaderboard PNG or a training pair is the same on a T4 and an H100; the training step keeps the card's
+    default (its precision is the run's ``amp``).
+    """
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = (matmul.allow_tf32, cudnn.allow_tf32)
+    matmul.allow_tf32 = cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        matmul.allow_tf32, cudnn.allow_tf32 = saved

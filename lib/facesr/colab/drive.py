@@ -1,9 +1,13 @@
 """The kit's side of Google Drive: its layout there, the runs link into it, the one-time data unpack from it.
 
-Colab runtimes are recycled without warning, so run folders must live in Drive: the kit's ``checkpoints/``
-becomes a link to ``MyDrive/facesr/runs``. Reading thousands of small files from mounted Drive is slow,
-so the data archive is copied to local disk and unpacked there once. Both steps are idempotent and never
-overwrite or lose data; :func:`facesr.colab.setup_runtime` runs them after mounting Drive.
+Colab runtimes are recycled without warning, so everything of a project that must last lives in Drive, under
+``MyDrive/facesr/``: the run folders (the kit's ``checkpoints/`` becomes a link to ``facesr/runs``), the figures
+and tables (``facesr/figures/<edition>/``), the project's settings (``facesr/settings.json``, its edition) and
+the data archive (``facesr/FFHQ.zip``). Reading thousands of small files from mounted Drive is slow, so the
+archive is copied to local disk and unpacked there once. Every step is idempotent and never overwrites or loses
+data; :func:`facesr.colab.setup_runtime` runs them after mounting Drive. ``FACESR_DRIVE=DIR`` (or
+``setup_runtime(drive_root=DIR)``) makes any folder stand for ``MyDrive`` without mounting: that is how the tests,
+and anyone, reproduce a Colab project on one machine.
 """
 
 from __future__ import annotations
@@ -14,12 +18,22 @@ import tempfile
 from pathlib import Path
 
 from facesr.errors import FacesrError
+from facesr.training.checkpoint_files import DRIVE_ENV  # a folder standing for MyDrive; the set-up sets it
 
 DRIVE_ARCHIVE = "facesr/FFHQ.zip"  # relative to MyDrive
 DRIVE_RUNS = "facesr/runs"  # relative to MyDrive; the kit's checkpoints/ becomes a link to it
+DRIVE_FIGURES = "facesr/figures"  # relative to MyDrive; one folder per edition (quick mode: <edition>/quick)
+DRIVE_SETTINGS = "facesr/settings.json"  # relative to MyDrive: the project's edition, stored once
 RUNS_DIR = "checkpoints"  # the kit's run folders, relative to the kit (see DEVELOPERS.md)
+LOCAL_CHECKPOINTS = "checkpoints-local"  # relative to the kit: iter_*.pt of runs on Drive, on the runtime's disk
 DATA_NAME = "FFHQ"  # the archive is unpacked to <kit>/data/FFHQ
 _TRACKED_IN_RUNS = {"README.md"}  # files the kit itself commits into checkpoints/
+
+
+def drive_from_env(env: dict | None = None) -> Path | None:
+    """The folder ``FACESR_DRIVE`` names (the one that stands for ``MyDrive``), or None."""
+    value = (os.environ if env is None else env).get(DRIVE_ENV, "").strip()
+    return Path(value).expanduser() if value else None
 
 
 def link_runs(kit: Path, drive_runs: Path, runs_name: str = RUNS_DIR) -> Path:

@@ -1,13 +1,14 @@
 """Runtime set-up for the notebooks: Colab + Google Drive on Colab, nothing harmful elsewhere.
 
-Every notebook opens with the same short cell that finds (on Colab: clones) the kit, puts ``lib/`` on
-``sys.path`` and calls :func:`setup_runtime`; its settings cell then calls :func:`resolve_settings`.
+Every notebook opens with the same short cell that finds the kit (opened from its badge: clones ``KIT_REPO`` at
+``KIT_BRANCH``, or updates that clone with ``git pull --ff-only``), puts ``lib/`` on ``sys.path`` and calls
+:func:`setup_runtime`; its settings cell then calls :func:`facesr.colab.settings.resolve_settings`.
 ``colab_setup.sh`` is a thin shell wrapper around :func:`main` (``python -m facesr.colab``), so the
 set-up logic exists once, here.
 
-On Colab, :func:`setup_runtime` mounts Drive, links the kit's ``checkpoints/`` folder into Drive
-(runtimes are recycled without warning; runs must survive that), copies the data archive from Drive
-to local disk and unpacks it once (reading thousands of small files from Drive is slow; both steps live
+On Colab, :func:`setup_runtime` mounts Drive (``FACESR_DRIVE=DIR`` or ``drive_root=DIR``: DIR stands for it,
+nothing is mounted), links the kit's ``checkpoints/`` folder into Drive (runtimes are recycled without warning;
+runs must survive that), copies the data archive from Drive to local disk and unpacks it once (reading thousands of small files from Drive is slow; both steps live
 in :mod:`facesr.colab.drive`), installs spandrel (SwinIR, RCAN) when it is missing without touching Colab's
 torch, and checks that the installed torch build has kernels for the GPU. Locally it only reports where
 it runs.
@@ -21,12 +22,21 @@ import importlib.util
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from facesr.colab.drive import DRIVE_ARCHIVE, DRIVE_RUNS, RUNS_DIR, link_runs, unpack_data
+from facesr.colab.drive import (
+    DRIVE_ARCHIVE,
+    DRIVE_ENV,
+    DRIVE_RUNS,
+    LOCAL_CHECKPOINTS,
+    drive_from_env,
+    link_runs,
+    unpack_data,
+)
 from facesr.errors import FacesrError
+from facesr.training.checkpoint_files import LOCAL_ENV
 
 KIT_REPO_URL = "https://github.com/facesr-kit/facesr-kit"  # also in colab_setup.sh and the notebooks' first cell
 COLAB_DRIVE_MOUNT = Path("/content/drive")
@@ -134,7 +144,11 @@ class RuntimeInfo:
     messages: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        lines = [f"{'Colab' if self.colab else 'local'} run, kit at {self.kit}", f"device: {self.device_text}"]
+        from facesr.training.run_info import kit_commit
+
+        commit = kit_commit(self.kit)
+        where = f"kit at {self.kit}" + (f" (commit {commit[:10]})" if commit else "")
+        lines = [f"{'Colab' if self.colab else 'local'} run, {where}", f"device: {self.device_text}"]
         if self.drive is not None:
             lines.append(f"Drive: {self.drive}")
         if self.runs_link is not None:
@@ -169,8 +183,11 @@ def setup_runtime(
 
     Args:
         kit: the kit's root (default: the one this module lives in).
-        drive_root: the Drive folder that holds ``archive`` and ``drive_runs`` (default on Colab:
-            /content/drive/MyDrive after mounting; elsewhere None, which skips all Drive steps).
+        drive_root: the Drive folder that holds ``archive`` and ``drive_runs`` (default ``FACESR_DRIVE``, which
+            stands for Drive without mounting; else on Colab /content/drive/MyDrive after mounting; elsewhere None,
+            which skips all Drive steps). Once found, ``FACESR_DRIVE`` names it for the rest of the session (the
+            settings cell, the trainer, commands run from the notebook) and ``FACESR_LOCAL_CHECKPOINTS`` the
+            runtime's own disk, where runs on Drive keep their ``iter_*.pt``.
         archive: the data archive (zip or tar), relative to ``drive_root`` or absolute.
         drive_runs: the runs folder in Drive, relative to ``drive_root`` or absolute.
         data_dir: where the archive is unpacked to ``data_dir/FFHQ`` (default ``kit/data``).
@@ -188,6 +205,8 @@ def setup_runtime(
         info.messages.append(warning)
     if colab and (note := ensure_spandrel()):  # elsewhere a missing spandrel is a clear error when it is needed
         info.messages.append(note)
+    if drive_root is None and mount is not True:
+        drive_root = drive_from_env()
     if drive_root is None and (mount if mount is not None else colab):
         drive_root = _mount_drive()
         if drive_root is None:
@@ -202,6 +221,8 @@ def setup_runtime(
                 "drive; drive.mount('/content/drive')) or pass another folder; skipped the runs link and the data"
             )
         else:
+            os.environ[DRIVE_ENV] = str(info.drive.resolve())
+            os.environ.setdefault(LOCAL_ENV, str(kit / LOCAL_CHECKPOINTS))
             try:
                 info.runs_link = link_runs(kit, info.drive / drive_runs)
             except FacesrError as exc:
@@ -213,91 +234,6 @@ def setup_runtime(
     if verbose:
         print(info)
     return info
-
-
-# ------------------------------------------------------------------------------------------------ settings
-
-
-def _env_flag(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-@dataclass
-class Settings:
-    """Resolved notebook settings; paths are absolute. ``str(settings)`` prints them."""
-
-    kit: Path
-    data_root: Path
-    runs_dir: Path
-    figures_dir: Path
-    quick: bool
-    device: str
-    smoke: bool = False  # quick mode at the tests' sizes (FACESR_SMOKE=1): every cell runs, numbers mean nothing
-    edition: int = 2022  # the course edition (facesr.editions): limit, data, degradation, configs
-
-    def __str__(self) -> str:
-        mode = "QUICK (small sizes, sample data unless FACESR_DATA is set)" if self.quick else "full"
-        mode += ", SMOKE (the tests' sizes)" if self.smoke else ""
-        return "\n".join(
-            [
-                f"edition:  {self.edition}",
-                f"mode:     {mode}",
-                f"device:   {self.device}",
-                f"data:     {self.data_root}" + ("" if self.data_root.is_dir() else "  (MISSING)"),
-                f"runs:     {self.runs_dir}",
-                f"figures:  {self.figures_dir}",
-            ]
-        )
-
-
-def resolve_settings(
-    data_root: str | os.PathLike = "data/FFHQ",
-    runs_dir: str | os.PathLike = RUNS_DIR,
-    figures_dir: str | os.PathLike = "figures",
-    quick: bool = False,
-    kit: str | os.PathLike | None = None,
-    env: Mapping[str, str] | None = None,
-    edition: int | str | None = None,
-) -> Settings:
-    """The notebook's settings after the environment overrides; relative paths are relative to the kit.
-
-    ``FACESR_EDITION`` overrides ``edition`` (the notebook's ``EDITION``; None: 2022). ``FACESR_QUICK`` (1/0)
-    overrides ``quick``; quick mode uses the edition's bundled sample data
-    (:func:`facesr.data.sample.ensure_sample_data`) unless ``FACESR_DATA`` is set. ``FACESR_DATA``,
-    ``FACESR_RUNS`` and ``FACESR_FIGURES`` override the data root, the runs folder and the figures folder.
-    ``FACESR_SMOKE=1`` (with quick mode) sets ``smoke``: the tests' sizes (:mod:`facesr.config.quick_mode`).
-    """
-    import torch
-
-    from facesr.editions import EDITION_ENV, get_edition
-
-    env = os.environ if env is None else env
-    kit = Path(kit).resolve() if kit is not None else kit_root()
-    year = get_edition(env[EDITION_ENV] if env.get(EDITION_ENV, "").strip() else edition or 2022).year
-    if env.get("FACESR_QUICK", "").strip():
-        quick = _env_flag(env["FACESR_QUICK"])
-    if env.get("FACESR_DATA"):
-        data_root = env["FACESR_DATA"]
-    elif quick:
-        from facesr.data.sample import ensure_sample_data
-
-        data_root = ensure_sample_data(edition=year)
-    settings = Settings(
-        kit=kit,
-        data_root=kit / Path(data_root).expanduser(),  # an absolute path stays as it is
-        runs_dir=kit / Path(env.get("FACESR_RUNS") or runs_dir).expanduser(),
-        figures_dir=kit / Path(env.get("FACESR_FIGURES") or figures_dir).expanduser(),
-        quick=bool(quick),
-        device="cuda" if torch.cuda.is_available() else "cpu",
-        smoke=bool(quick) and _env_flag(env.get("FACESR_SMOKE", "")),
-        edition=year,
-    )
-    if not settings.data_root.is_dir():
-        print(
-            f"note: data root {settings.data_root} not found; on Colab put {DRIVE_ARCHIVE} in your Drive and "
-            "re-run the set-up cell, or set QUICK for the bundled sample data"
-        )
-    return settings
 
 
 # ------------------------------------------------------------------------------------------------ CLI

@@ -226,6 +226,24 @@ def _basicsr_esrgan_why(edition: Edition) -> str:
     )
 
 
+_COURSE_ESRGAN_WHY = (
+    "RRDBNet 64/23/32 (16,697,987 parameters, over the limit: for the report's comparison, not the leaderboard), "
+    "the seed report's ESRGAN experiment, trained exactly as srgan so that the comparison isolates the network. One "
+    f"step takes about {_STEP_GIB['esrgan'][0]} GiB in fp32 and {_STEP_GIB['esrgan'][1]} GiB under fp16/bf16 "
+    "autocast (benchmarks/train_memory.py --configs esrgan): full 128->512 images at batch 8 need a 40 GB card in "
+    "fp32 or a 24 GB one in bf16; on a 16 GB T4 use batch_size 4, which halves the activations."
+)
+
+
+_COURSE_GAN_WHY = (
+    "The seed report's GAN fine-tune of esrgan (MMEditing's ESRGAN recipe: ModifiedVGG discriminator on 128x128 GT "
+    "crops, relativistic average GAN loss weight 5e-3, VGG19 conv5_4 perceptual loss weight 1, L1 weight 1e-2, lr "
+    "1e-4 for both nets halved at 50k, 100k, 200k and 300k, 400k iterations, no EMA as the report had none). Its "
+    "crops hold a sixteenth of esrgan's full images' pixels, so batch 8 needs no smaller batch on a 16 GB T4. It "
+    "lowers PSNR: it is for the report's visual comparison, not the leaderboard."
+)
+
+
 def _basicsr_gan_why(edition: Edition) -> str:
     return (
         "The seed report's GAN fine-tune of esrgan (MMEditing's ESRGAN recipe: ModifiedVGG discriminator on "
@@ -355,9 +373,9 @@ def _build_edition_configs(edition: Edition) -> dict[str, TrainConfig]:
     course = edition.degradation == "course"
     # The report's over-budget RRDBNet 64/23/32 (16.7M parameters), the baseline's recipe otherwise.
     esrgan = dataclasses.replace(srgan, name="esrgan", generator="rrdbnet", generator_args=dict(RRDBNET_ARGS),
-                                 why="" if course else _basicsr_esrgan_why(edition))
+                                 why=_COURSE_ESRGAN_WHY if course else _basicsr_esrgan_why(edition))
     # The report's GAN fine-tune of the esrgan generator; no EMA where the report had none.
-    gan = (_gan_finetune(esrgan, ema_decay=0.0) if course
+    gan = (_gan_finetune(esrgan, ema_decay=0.0, why=_COURSE_GAN_WHY) if course
            else _gan_finetune(esrgan, why=_basicsr_gan_why(edition)))
     # The fixed-budget recipe of the in-budget configs: one cosine period after a linear warm-up, EMA weights;
     # on the second-order editions trained against the plain GT (usm_target off; see _recipe_150).

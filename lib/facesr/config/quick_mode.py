@@ -47,6 +47,7 @@ QUICK_FINISH_SHARE = 0.25  # an MSE finish (a config with an init and pixel_loss
 QUICK_VALIDATIONS = 3  # validations (and checkpoints) per quick run, the last at its last iteration
 QUICK_LOG_ROWS = 20
 
+QUICK_RUNS = "quick"  # quick runs live in RUNS_DIR/quick: a real run never meets a quick one of the same name
 SMOKE = {"iters": 4, "val_every": 4, "checkpoint_every": 2, "log_every": 1}
 SMOKE_GAN = {"iters": 2, "val_every": 2, "checkpoint_every": 1, "log_every": 1}
 
@@ -63,6 +64,11 @@ def quick_from_env() -> bool:
 def smoke_from_env() -> bool:
     """``FACESR_SMOKE=1``: quick mode at the tests' size (see the module docstring)."""
     return _env_flag("FACESR_SMOKE")
+
+
+def quick_runs_dir(runs_dir: str | os.PathLike) -> str:
+    """The quick-mode runs folder of ``runs_dir``: its ``quick/`` (already that folder: as it is)."""
+    return str(runs_dir) if os.path.basename(os.path.normpath(runs_dir)) == QUICK_RUNS else os.path.join(runs_dir, QUICK_RUNS)
 
 
 def quick_changes(cfg: Any, smoke: bool = False) -> dict[str, Any]:
@@ -89,7 +95,7 @@ def quick_changes(cfg: Any, smoke: bool = False) -> dict[str, Any]:
     if smoke:
         changes.update(SMOKE_GAN if cfg.is_gan else SMOKE)
         changes["warmup_iters"] = 1
-    return dict(changes, data_root=str(default_sample_root(cfg.edition)), quick=True)
+    return dict(changes, data_root=str(default_sample_root(cfg.edition)), runs_dir=quick_runs_dir(cfg.runs_dir), quick=True)
 
 
 def shrink(cfg: Any, smoke: bool = False) -> Any:

@@ -27,7 +27,7 @@ from facesr.editions import EDITIONS, Edition, edition_year
 from facesr.errors import FacesrError
 
 # Dict fields whose overrides are merged into the named config's entries instead of replacing them.
-MERGED = ("generator_args", "loss_weights")
+MERGED = ("generator_args", "loss_weights", "course", "second_order")
 
 
 def parse_overrides(items: list[str] | None) -> dict:
@@ -124,6 +124,7 @@ def get_config(
 
 def validate_config(cfg: TrainConfig) -> None:
     """FacesrError for values that cannot train (checked before any file is touched)."""
+    from facesr.data.pairs import run_recipe
     from facesr.losses import PIXEL_LOSSES
     from facesr.models import GENERATORS
 
@@ -164,6 +165,9 @@ def validate_config(cfg: TrainConfig) -> None:
     if cfg.pixel_loss not in PIXEL_LOSSES:
         raise FacesrError(f"pixel_loss={cfg.pixel_loss!r} must be l1, charbonnier or l2")
     _check_loss_weights(cfg)
+    # the degradation sections (and the crop) as the run's pairs will take them: one line naming a bad one
+    run_recipe(EDITIONS[cfg.edition].degradation, cfg.gt_patch, False, course=cfg.course,
+               second_order=cfg.second_order, gt_usm=cfg.gt_usm, usm_target=cfg.usm_target)
 
 
 def _check_loss_weights(cfg: TrainConfig) -> None:

@@ -38,6 +38,11 @@ class TrainConfig:
     # second-order editions (2024, 2025) only; the course degradation has no sharpening
     gt_usm: bool = True  # sharpen the GT (unsharp mask) before degrading it, as the course's pipeline does
     usm_target: bool = True  # train against the sharpened GT (the course's); False: the plain GT val/test score
+    # the edition's degradation settings over the course's values, in the section named like its degradation
+    # (facesr.data.pairs.degradation_settings): any field of DegradationSettings (2022, 2023) or
+    # SecondOrderSettings (2024, 2025), e.g. --set second_order.jpeg_range=[80,95]; empty = the course's
+    course: dict = field(default_factory=dict)
+    second_order: dict = field(default_factory=dict)
     # losses
     pixel_loss: str = "l1"
     pixel_weight: float = 1.0

@@ -2,7 +2,9 @@
 
 Layout under a data root (the course's ``data/FFHQ/``): ``train/GT`` (4000 GT, 512x512), ``val/LQ`` +
 ``val/GT`` (400 pairs, LQ 128x128), ``test/LQ`` (400 LQ); files ``00000.png``, ``00001.png``, ...
-Optionally ``test_real/``: the real-world LQ images released with the test set (any size, no GT).
+Optionally ``test_real/``: the real-world LQ images released with the test set (any size, no GT), flat or with
+one ``LQ/`` level inside. Training and validation need ``train/GT`` and ``val/`` only; ``test/LQ`` only the test
+predictions, the leaderboard zip and the hand-in (:func:`test_lq_dir`).
 File I/O is :mod:`facesr.data.images`; nothing in this module ever writes into a data folder.
 """
 
@@ -18,10 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from facesr.data.images import HOW_TO_GET_DATA, IMAGE_EXTENSIONS, list_images, probe_image
+from facesr.editions import REAL_WORLD_FOLDER, real_world_folder
 from facesr.errors import FacesrError
 
 LAYOUT = ("train/GT", "val/LQ", "val/GT", "test/LQ")
-REAL_WORLD = "test_real"  # optional: the report shows predictions on these, the leaderboard never scores them
+TRAIN_VAL = ("train/GT", "val/LQ", "val/GT")  # what training and validation need; test/LQ only predictions do
+TEST_LQ = "test/LQ"
+REAL_WORLD = REAL_WORLD_FOLDER  # optional: the report shows predictions on these, the leaderboard never scores them
 SCALE = 4
 GT_SIZE = 512
 LQ_SIZE = GT_SIZE // SCALE
@@ -33,16 +38,21 @@ def name_list(files: Sequence[Path | str], limit: int = 5) -> str:
     return shown + (f" and {len(files) - limit} more" if len(files) > limit else "")
 
 
-def find_data_root(path: str | os.PathLike) -> Path:
-    """The data root at ``path`` (or its single sub-folder in the course layout); FacesrError if none."""
+def find_data_root(path: str | os.PathLike, needs: Sequence[str] = TRAIN_VAL) -> Path:
+    """The data root at ``path`` (or its single sub-folder in the course layout); FacesrError if none.
+
+    Args:
+        path: The data root, or the folder holding it.
+        needs: The folders the caller reads (default: ``train/GT`` and ``val/``, what training needs).
+    """
     root = Path(path).expanduser()
     if not root.is_dir():
         raise FacesrError(f"data root {root} does not exist; {HOW_TO_GET_DATA}")
-    missing = [sub for sub in LAYOUT if not (root / sub).is_dir()]
+    missing = [sub for sub in needs if not (root / sub).is_dir()]
     if not missing:
         return root
     # An archive unpacked one level too deep (root/FFHQ/train/...) is still found.
-    inner = [d for d in sorted(root.iterdir()) if d.is_dir() and all((d / s).is_dir() for s in LAYOUT)]
+    inner = [d for d in sorted(root.iterdir()) if d.is_dir() and all((d / s).is_dir() for s in needs)]
     if len(inner) == 1:
         return inner[0]
     raise FacesrError(
@@ -50,13 +60,27 @@ def find_data_root(path: str | os.PathLike) -> Path:
     )
 
 
+def test_lq_dir(data_root: str | os.PathLike) -> Path:
+    """The data root's ``test/LQ`` (test predictions, the leaderboard zip and the hand-in need it); FacesrError
+    naming it when it is missing."""
+    root = Path(data_root).expanduser()
+    with contextlib.suppress(FacesrError):
+        root = find_data_root(root, needs=(TEST_LQ,))
+    if not (root / TEST_LQ).is_dir():
+        raise FacesrError(f"{root} has no {TEST_LQ}: the test predictions, the leaderboard zip and the hand-in need "
+                          "the course's test LQ images there (training and validation do not)")
+    return root / TEST_LQ
+
+
 def real_world_dir(root: str | os.PathLike) -> Path | None:
-    """The data root's optional ``test_real/`` folder (real-world LQ, any size, no GT); None when it has none."""
+    """The data root's optional ``test_real/`` folder (real-world LQ, any size, no GT; flat or with one ``LQ/``
+    level inside: :func:`facesr.editions.real_world_folder`); None when it has none."""
     root = Path(root).expanduser()
-    with contextlib.suppress(FacesrError):  # a folder holding test_real alone is fine: no course layout needed
-        root = find_data_root(root)
-    folder = root / REAL_WORLD
-    return folder if folder.is_dir() else None
+    for needs in (TRAIN_VAL, ("val/LQ",), (REAL_WORLD,)):  # a folder holding test_real alone is fine too
+        with contextlib.suppress(FacesrError):
+            root = find_data_root(root, needs=needs)
+            break
+    return real_world_folder(root)
 
 
 @dataclass
@@ -130,6 +154,10 @@ def check_dataset(root: str | os.PathLike, full_decode: bool = False, edition: i
     for sub in LAYOUT:
         folder = report.root / sub
         report.counts[sub] = 0
+        if not folder.is_dir() and sub == TEST_LQ:  # training works without it; the predictions need it
+            report.warnings.append(f"missing folder {sub} ({folder}): training and validation work, the test "
+                                   "predictions, the leaderboard zip and the hand-in need it")
+            continue
         if not folder.is_dir():
             report.errors.append(f"missing folder {sub} ({folder}); {HOW_TO_GET_DATA}")
             continue
@@ -144,8 +172,9 @@ def check_dataset(root: str | os.PathLike, full_decode: bool = False, edition: i
             report.warnings.append(f"{sub}: {len(other)} non-image entries ignored ({name_list(sorted(other))})")
         if not files[sub]:
             report.errors.append(f"folder {sub} is empty; it must hold the {sub.split('/')[1]} images")
-    if (report.root / REAL_WORLD).is_dir():  # optional: reported when present, never an error when absent
-        files[REAL_WORLD] = list_images(report.root / REAL_WORLD)
+    real = real_world_folder(report.root)
+    if real is not None:  # optional: reported when present, never an error when absent
+        files[REAL_WORLD] = list_images(real)
         report.counts[REAL_WORLD] = len(files[REAL_WORLD])
         if not files[REAL_WORLD]:
             report.warnings.append(f"{REAL_WORLD} is empty; put the real-world LQ images there or remove it")

@@ -10,7 +10,7 @@ output bit for bit and runs on the device.
 The trainer's GPU path draws each sample's :class:`DegradationParams` on the CPU in its DataLoader worker
 (``sample_params`` after the crop and flip draws, exactly as the CPU path), collates them as
 :func:`params_to_tensor` rows and calls :func:`apply_degradation_batch` on the device, which reads nothing
-back when ``jpeg="torch"``.
+back when ``jpeg="torch"`` and copies nothing up but those rows.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from facesr.data.degradations import (
 from facesr.data.jpeg_torch import jpeg_libjpeg_list
 from facesr.data.opencv_resize import resize_torch
 from facesr.errors import FacesrError
+from facesr.metrics import exact_fp32
 
 #: Measured with ``python benchmarks/degradations.py --samples 200 --section jpeg`` (CPU, same seeds, 200
 #: samples per image): the mean bicubic PSNR of ``degrade_batch`` LQs is 21.983 / 24.588 / 28.549 dB on
@@ -50,10 +51,16 @@ PARAM_COLUMNS = ("kernel_kind", "sigma_x", "sigma_y", "angle", "scale", "down_in
 INTERPOLATION_NAMES = tuple(INTERPOLATIONS)
 
 
-def blur_kernels_torch(params: list[DegradationParams], size: int, device: torch.device) -> torch.Tensor:
-    """(B, size, size) float32 kernels on ``device`` with ``facesr.data.degradations.blur_kernel``'s formula."""
-    table = torch.tensor([[p.sigma_x, p.sigma_y, p.angle] for p in params], dtype=torch.float64)
-    sx, sy, ang = table.to(device, non_blocking=True).unbind(1)  # an upload that waits on nothing
+def blur_kernels_torch(table: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, size, size) float32 kernels with ``facesr.data.degradations.blur_kernel``'s formula, on the device of
+    ``table``, the (B, 9) float64 rows of :func:`params_to_tensor` (their sigmas and angle), computed there.
+
+    Args:
+        table: the parameter rows, on the device the kernels are for.
+        size: the kernel size (odd).
+    """
+    device = table.device
+    sx, sy, ang = table[:, 1], table[:, 2], table[:, 3]
     cos, sin = torch.cos(ang), torch.sin(ang)
     # Inverse of R diag(sx^2, sy^2) R^T = R diag(1/sx^2, 1/sy^2) R^T.
     a, b = 1 / sx**2, 1 / sy**2
@@ -94,7 +101,8 @@ def jpeg_batch(images: Sequence[torch.Tensor], qualities: Sequence[int], codec: 
 
     Args:
         images: float images on one device.
-        qualities: one integer quality per image.
+        qualities: one integer quality per image, on the host; for the torch codec also a tensor on the
+            images' device (nothing is then copied there).
         codec: ``"opencv"``: OpenCV itself; off the CPU the batch makes one trip (one copy to the host of
             all images, the JPEGs in parallel threads, one copy back). ``"torch"``:
             :func:`facesr.data.jpeg_torch.jpeg_libjpeg_list` on the images' device (bit-exact with OpenCV,
@@ -106,7 +114,7 @@ def jpeg_batch(images: Sequence[torch.Tensor], qualities: Sequence[int], codec: 
         return []
     img8 = [(img * 255).round().clamp(0, 255).to(torch.uint8) for img in images]  # torch.round: half to even
     if codec == "torch":
-        return [out.to(torch.float32) / 255 for out in jpeg_libjpeg_list(img8, list(qualities))]
+        return [out.to(torch.float32) / 255 for out in jpeg_libjpeg_list(img8, qualities)]
     hwc = [t.permute(1, 2, 0) for t in img8]
     if images[0].device.type == "cpu":
         outs = [torch.from_numpy(jpeg_roundtrip_uint8(t.contiguous().numpy(), int(q)))
@@ -222,7 +230,9 @@ def apply_degradation_batch(
 
     Only the noise is random here: sample ``i`` draws it from ``generators[i]`` (None: the default RNG of
     the GT's device; the meta device has none). The parameters are read on the host; with
-    ``jpeg="torch"`` no device value is ever read back.
+    ``jpeg="torch"`` no device value is ever read back. The parameter table goes to the device in one copy
+    (from the loader's pinned batch, in training: it waits on nothing), and every table the device needs
+    (blur kernels, JPEG quantisation tables) is made there from it.
 
     Args:
         gt: GT batch, float, values in [0, 1], on any device.
@@ -235,15 +245,17 @@ def apply_degradation_batch(
     s = settings or DegradationSettings()
     factor = _check_batch(gt, s, "apply_degradation_batch")
     b, _, h, w = gt.shape
-    plist = params_from_tensor(params) if torch.is_tensor(params) else list(params)
+    table = params if torch.is_tensor(params) else params_to_tensor(list(params))
+    plist = params_from_tensor(table)
     gens = list(generators) if generators is not None else [None] * b
     if len(plist) != b or len(gens) != b:
         raise FacesrError(
             f"apply_degradation_batch: {len(plist)} parameter sets and {len(gens)} generators for a batch of {b}"
         )
     codec = jpeg or default_jpeg_codec(gt.device)
-    with torch.no_grad():
-        x = blur_torch(gt.to(torch.float32), blur_kernels_torch(plist, s.kernel_size, gt.device))
+    with torch.no_grad(), exact_fp32():  # the same pairs on every card (no TF32 convolutions)
+        table = table.reshape(-1, len(PARAM_COLUMNS)).to(gt.device, torch.float64, non_blocking=True)  # the one copy
+        x = blur_torch(gt.to(torch.float32), blur_kernels_torch(table, s.kernel_size))
         smalls = []
         for i, p in enumerate(plist):
             small = resize_torch(x[i], (max(1, int(h * p.scale)), max(1, int(w * p.scale))), p.down_interpolation)
@@ -251,7 +263,8 @@ def apply_degradation_batch(
             noise_device = gen.device if gen is not None else gt.device
             noise = torch.randn(small.shape, generator=gen, device=noise_device).to(gt.device, non_blocking=True)
             smalls.append(small + noise * (p.noise_sigma / 255))
-        smalls = jpeg_batch(smalls, [p.jpeg_quality for p in plist], codec)
+        smalls = jpeg_batch(smalls, table[:, PARAM_COLUMNS.index("jpeg_quality")] if codec == "torch"
+                            else [p.jpeg_quality for p in plist], codec)
         x = torch.stack([resize_torch(t, (h, w), p.up_interpolation) for t, p in zip(smalls, plist, strict=True)])
         x = (x * 255).round().clamp(0, 255) / 255  # torch.round is half-to-even, like np.round
         return F.avg_pool2d(x, factor)  # exact INTER_AREA for an integer factor

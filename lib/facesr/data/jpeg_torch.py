@@ -86,6 +86,27 @@ def _reciprocals(quality: int) -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=16)
+def _all_reciprocals(device: torch.device) -> torch.Tensor:
+    """(100, 2, 4, 8, 8) int32: :func:`_reciprocals` of qualities 1-100 on ``device``, uploaded once, so that a
+    batch picks its tables there by quality (an index on the device) instead of copying them up each time."""
+    table = np.stack([_reciprocals(q) for q in range(1, 101)]).astype(np.int32)
+    return torch.from_numpy(table).to(device)
+
+
+def _quality_index(quality: Sequence[int] | torch.Tensor, n: int, device: torch.device) -> torch.Tensor:
+    """Row of :func:`_all_reciprocals` per image (quality clamped to 1-100, as libjpeg does), on ``device``:
+    device ops on a quality tensor already there; host qualities make one small copy."""
+    on_device = torch.is_tensor(quality) and quality.device == device
+    count = quality.numel() if on_device else len(quality.tolist() if torch.is_tensor(quality) else quality)
+    if count != n:
+        raise FacesrError(f"jpeg_libjpeg: {count} qualities for {n} images")
+    if on_device:
+        return quality.reshape(-1).round().long().clamp(1, 100) - 1
+    qualities = [min(max(int(q), 1), 100) - 1 for q in (quality.tolist() if torch.is_tensor(quality) else quality)]
+    return torch.tensor(qualities, dtype=torch.long).to(device, non_blocking=True)
+
+
 def _descale(x: torch.Tensor, n: int) -> torch.Tensor:
     """libjpeg's DESCALE: ``(x + 2^(n-1)) >> n``, an arithmetic shift."""
     return (x + (1 << (n - 1))) >> n
@@ -223,16 +244,13 @@ def jpeg_libjpeg_list(images: Sequence[torch.Tensor], quality: Sequence[int] | t
 
     Args:
         images: (3, h, w) integer tensors (0-255) on one device; sizes may differ.
-        quality: one integer quality (1-100) per image, on the host.
+        quality: one integer quality (1-100) per image: on the host, or a tensor on the images' device (the
+            training path: the batch's qualities, already there; nothing is copied up).
     """
-    qualities = [int(q) for q in (quality.tolist() if torch.is_tensor(quality) else quality)]
-    if len(qualities) != len(images):
-        raise FacesrError(f"jpeg_libjpeg: {len(qualities)} qualities for {len(images)} images")
     if not images:
         return []
     dev = images[0].device
-    recips = np.stack([_reciprocals(q) for q in qualities]).astype(np.int32)  # (B, 2, 4, 8, 8)
-    tables = torch.from_numpy(recips).to(dev, non_blocking=True)  # an upload that waits on nothing
+    tables = _all_reciprocals(dev).index_select(0, _quality_index(quality, len(images), dev))  # (B, 2, 4, 8, 8)
     planes, blocks, table_ids = [], [], []
     for i, img in enumerate(images):
         if img.ndim != 3 or img.shape[0] != 3:
@@ -258,8 +276,8 @@ def jpeg_libjpeg(img8: torch.Tensor, quality: Sequence[int] | torch.Tensor) -> t
 
     Args:
         img8: (B, 3, H, W) uint8 (any integer dtype with values in 0-255 works).
-        quality: one integer quality (1-100) per sample, on the host (a list or a CPU tensor): it only
-            selects tables, which travel to the device as one small copy.
+        quality: one integer quality (1-100) per sample, on the host (a list or a CPU tensor) or a tensor on
+            the batch's device: it only selects tables, which are uploaded once per device.
     """
     if img8.ndim != 4 or img8.shape[1] != 3:
         raise FacesrError(f"jpeg_libjpeg: expected a (B, 3, H, W) uint8 batch, got shape {tuple(img8.shape)}")

@@ -9,7 +9,10 @@ of its noise. Where the degradation itself runs:
   returns the finished pair;
 - on the training device (CUDA): the worker returns the full GT and its draws as tensors, and
   :func:`pairs_on_device` only computes. It never reads a device value back: the draws are CPU tensors read on
-  the host, the noise comes from per-sample device generators seeded on the host.
+  the host, the noise comes from per-sample device generators seeded on the host. And it copies nothing to
+  the device but the collated batch, which the loader pins: the draws' own tables (parameter rows, kernels,
+  JPEG qualities) go up with it, and what is made of them (blur kernels, JPEG quantisation tables, resize
+  taps) is made on the device, so the host never waits for the GPU and can prepare the next batch.
 
 Course degradation (2022, 2023, docs/course.md section 3): the crop and flip draws, then ``sample_params`` and
 the noise from the same generator: the pairs of today's CPU path, unchanged. The device path draws the same
@@ -19,10 +22,19 @@ pipeline flipped LQ and GT together after degrading.
 Second order (2024, 2025, docs/course.md section 4): the GT is flipped first, then sharpened (``gt_usm``) and
 degraded, as the course's dataset and model did; the crop is taken from the degraded pair. The target is the
 sharpened GT when ``usm_target`` (the course's), else the plain GT that val and test PSNR compare with.
+
+A run's config reaches its pairs through :func:`run_recipe`, with plain values: the config's sections of
+degradation settings (``course``, ``second_order``: any field of :class:`DegradationSettings` /
+:class:`SecondOrderSettings` over the course's values) become the settings dataclass, checked with one-line
+errors that name the setting (:func:`degradation_settings`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +43,13 @@ import torch
 
 from facesr.data.degradations import DegradationSettings
 from facesr.data.images import chw_tensor
+from facesr.data.second_order_draws import SecondOrderSettings
 from facesr.errors import FacesrError
 
 SCALE = 4
-DEGRADATIONS = ("course", "second_order")
+# The settings dataclass of each degradation, by its name: also the config section that sets its fields.
+SETTINGS_CLASSES: dict[str, type] = {"course": DegradationSettings, "second_order": SecondOrderSettings}
+DEGRADATIONS = tuple(SETTINGS_CLASSES)
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,96 @@ class PairRecipe:
 
 
 
+def _scalar(kind: Any, value: Any) -> Any:
+    """``value`` as one ``kind`` (bool, int, float or str) of a settings field; ValueError if it is not one."""
+    if kind is bool and isinstance(value, bool):
+        return value
+    if kind in (int, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if kind is int and value != int(value):
+            raise ValueError
+        return kind(value)
+    if kind is str and isinstance(value, str):
+        return value
+    raise ValueError
+
+
+def _setting(cls: type, section: str, key: str, value: Any) -> Any:
+    """``value`` converted to the type of field ``key`` of ``cls`` (a list for a tuple field), or FacesrError."""
+    hint = typing.get_type_hints(cls)[key]
+    args = typing.get_args(hint)
+    try:
+        if typing.get_origin(hint) is not tuple:
+            return _scalar(hint, value)
+        if not isinstance(value, (list, tuple)):
+            raise ValueError
+        kinds = [args[0]] * len(value) if args[-1] is Ellipsis else list(args)
+        if len(kinds) != len(value):
+            raise FacesrError(f"{section}.{key}={value!r}: give {len(kinds)} values, e.g. "
+                              f"{list(getattr(cls(), key))}")
+        return tuple(_scalar(kind, v) for kind, v in zip(kinds, value, strict=True))
+    except ValueError:
+        example = getattr(cls(), key)
+        want = f"a list like {list(example)}" if isinstance(example, tuple) else f"a {type(example).__name__}"
+        raise FacesrError(f"{section}.{key}={value!r} is not {want}") from None
+
+
+def degradation_settings(section: str, values: Mapping[str, Any] | None = None, gt_usm: bool = True) -> Any:
+    """The settings of a degradation with ``values`` over the course's: one-line FacesrError naming a bad setting.
+
+    Args:
+        section: ``"course"`` (:class:`DegradationSettings`, 2022/2023) or ``"second_order"``
+            (:class:`SecondOrderSettings`, 2024/2025): the degradation, and the config section that sets it.
+        values: Setting -> value (lists for ranges, as config.json holds them), e.g. ``{"jpeg_range": [80, 95]}``.
+        gt_usm: The second order's ``gt_usm`` (a config field of its own, ``TrainConfig.gt_usm``).
+    """
+    if section not in SETTINGS_CLASSES:
+        raise FacesrError(f"degradation={section!r}: use one of {', '.join(SETTINGS_CLASSES)}")
+    cls = SETTINGS_CLASSES[section]
+    names = [f.name for f in dataclasses.fields(cls) if not (section == "second_order" and f.name == "gt_usm")]
+    kwargs: dict[str, Any] = {"gt_usm": bool(gt_usm)} if section == "second_order" else {}
+    for key, value in (values or {}).items():
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=2, cutoff=0.5)
+            hint = f"did you mean {' or '.join(close)}?" if close else f"its settings: {', '.join(names)}"
+            own = " (gt_usm is a config field of its own: set gt_usm)" if key == "gt_usm" else ""
+            raise FacesrError(f"{section}.{key}: not a setting of the {section} degradation{own}; {hint}")
+        kwargs[key] = _setting(cls, section, key, value)
+    try:
+        return cls(**kwargs)
+    except FacesrError as err:  # "SecondOrderSettings.jpeg_range=...: ..." -> "second_order.jpeg_range=...: ..."
+        raise FacesrError(str(err).replace(f"{cls.__name__}.", f"{section}.").replace(f"{cls.__name__}:",
+                                                                                        f"{section}:")) from None
+
+
+def run_recipe(
+    degradation: str, gt_patch: int | None, on_device: bool, course: Mapping[str, Any] | None = None,
+    second_order: Mapping[str, Any] | None = None, gt_usm: bool = True, usm_target: bool = True,
+) -> PairRecipe:
+    """How a run makes its training pairs, from its config's values (``TrainConfig`` fields of the same names).
+
+    Args:
+        degradation: The edition's degradation, ``"course"`` or ``"second_order"``.
+        gt_patch: GT crop size, None for the full image.
+        on_device: The device degrades (the CUDA path), else the workers.
+        course: Settings of the course degradation over the course's values (``--set course.KEY=VALUE``).
+        second_order: Settings of the second order over the course's values (``--set second_order.KEY=VALUE``).
+        gt_usm: Second order: sharpen the GT before degrading it.
+        usm_target: Second order: train against the sharpened GT.
+
+    Raises:
+        FacesrError: a bad setting or value (one line naming it), or settings of the other degradation.
+    """
+    sections = {"course": course or {}, "second_order": second_order or {}}
+    for name, values in sections.items():
+        if name != degradation and values:
+            raise FacesrError(f"{name}.{next(iter(values))}: this run trains on the {degradation} degradation "
+                              f"(its edition's), which {name}.* does not set; use {degradation}.* settings")
+    settings = degradation_settings(degradation, sections.get(degradation), gt_usm=gt_usm)
+    return PairRecipe(degradation=degradation, gt_patch=gt_patch, flip=True, on_device=on_device,
+                      course=settings if degradation == "course" else None,
+                      second_order=settings if degradation == "second_order" else None, usm_target=usm_target)
+
+
 def _crop(x: np.ndarray | torch.Tensor, top: int, left: int, size: int) -> Any:
     """The ``size`` x ``size`` window at (top, left) of an HxWxC array or a (C, H, W) tensor."""
     if isinstance(x, np.ndarray):
@@ -75,8 +180,6 @@ def _crop(x: np.ndarray | torch.Tensor, top: int, left: int, size: int) -> Any:
 
 
 def _second_order_settings(recipe: PairRecipe) -> Any:
-    from facesr.data.second_order import SecondOrderSettings
-
     return recipe.second_order or SecondOrderSettings()
 
 

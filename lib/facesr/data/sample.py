@@ -248,3 +248,18 @@ def ensure_sample_data(root: str | os.PathLike | None = None, edition: int | str
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return root
+
+
+def ensure_quick_data(data_root: str | os.PathLike, edition: int | str | None = None) -> Path:
+    """``data_root``, with the edition's sample set built there first when it is quick mode's own data root
+    (:func:`default_sample_root`, what ``get_config(..., quick=True)`` names): the caller's step before
+    :func:`facesr.training.train`, which takes a data root as it is (the CLI's ``train``, notebooks' settings).
+
+    Args:
+        data_root: The run's data root (``cfg.data_root``); any other folder is returned untouched.
+        edition: The run's edition (``cfg.edition``).
+    """
+    path = Path(data_root).expanduser()
+    if path.resolve() == default_sample_root(edition).resolve():
+        return ensure_sample_data(path, edition)
+    return path

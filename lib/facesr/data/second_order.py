@@ -36,6 +36,7 @@ from facesr.data.second_order_draws import (
     sample_second_order_params,
 )
 from facesr.errors import FacesrError
+from facesr.metrics import exact_fp32
 
 __all__ = ["SecondOrderSettings", "apply_second_order", "degrade_second_order", "filter2d", "jpeg_torch", "usm_sharpen"]
 
@@ -118,18 +119,30 @@ def filter_opencv(img: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     return torch.stack(out)
 
 
-def filter_conv(img: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+def kernel_radius(kernels: torch.Tensor) -> int:
+    """How far from the centre the taps of any of the (B, k, k) host ``kernels`` reach: beyond it they are the
+    zero padding of smaller kernels, which a convolution can leave out (same result, less work)."""
+    centre = kernels.shape[-1] // 2
+    taps = torch.nonzero(kernels.detach().cpu().abs().sum(0))  # (n, 2) positions used by any kernel, on the host
+    return int((taps - centre).abs().max()) if len(taps) else 0
+
+
+def filter_conv(img: torch.Tensor, kernels: torch.Tensor, radius: int | None = None) -> torch.Tensor:
     """:func:`filter2d` on any device: reflect padding and one grouped convolution for the whole batch.
 
-    The kernels' zero border (the padding of small kernels) is cut on the host first: same result, less work.
+    Args:
+        img: (B, C, H, W) float batch.
+        kernels: (B, k, k) kernels on ``img``'s device, or on the host (then copied there whole).
+        radius: :func:`kernel_radius` of the kernels, known on the host (None: worked out from ``kernels``,
+            which reads them back when they are on a device).
     """
     b, c, h, w = img.shape
     centre = kernels.shape[-1] // 2
-    taps = torch.nonzero(kernels.detach().cpu().abs().sum(0))  # (n, 2) positions used by any kernel, on the host
-    r = int((taps - centre).abs().max()) if len(taps) else 0
-    kernels = kernels[:, centre - r : centre + r + 1, centre - r : centre + r + 1]
+    r = kernel_radius(kernels) if radius is None else radius
+    kernels = kernels.to(img.device, torch.float32, non_blocking=True)[:, centre - r : centre + r + 1,
+                                                                       centre - r : centre + r + 1]
     k = kernels.shape[-1]
-    weight = kernels.to(img.device, torch.float32, non_blocking=True).repeat_interleave(c, 0).unsqueeze(1)
+    weight = kernels.repeat_interleave(c, 0).unsqueeze(1)
     padded = F.pad(img.reshape(1, b * c, h, w).to(torch.float32), (k // 2,) * 4, mode="reflect")
     return F.conv2d(padded, weight, groups=b * c).reshape(b, c, h, w)
 
@@ -140,7 +153,8 @@ def filter2d(img: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
 
     Args:
         img: (B, C, H, W) float batch on any device, H and W larger than k / 2.
-        kernels: (B, k, k) float kernels, k odd, on the host (uploaded to ``img``'s device without waiting).
+        kernels: (B, k, k) float kernels, k odd, on the host (copied to ``img``'s device, without waiting when
+            they are pinned; :func:`apply_second_order` copies its batch's kernels up once instead).
     """
     if kernels.ndim != 3 or kernels.shape[0] != img.shape[0] or kernels.shape[-1] % 2 == 0:
         raise FacesrError(f"filter2d: expected (B, k, k) kernels with k odd for a batch of {img.shape[0]}, "
@@ -192,9 +206,29 @@ def _add_noise(
 # ------------------------------------------------------------------------------------------ the pipeline
 
 
-def _index(rows: list[int], device: torch.device) -> torch.Tensor:
-    """Row indices known on the host as a tensor on ``device`` (an upload that waits on nothing)."""
-    return torch.tensor(rows, dtype=torch.long).to(device, non_blocking=True)
+#: The params a batch's degradation needs on its device (the rest is read on the host): copied there once.
+DEVICE_PARAMS = ("kernel1", "kernel2", "sinc_kernel", "jpeg1_quality", "jpeg2_quality")
+
+
+def _rows(t: torch.Tensor, rows: list[int]) -> torch.Tensor:
+    """The ``rows`` of ``t`` (index lists known on the host), by slices: no index tensor goes to the device."""
+    return t if rows == list(range(len(t))) else torch.cat([t[i : i + 1] for i in rows])
+
+
+def _with_rows(x: torch.Tensor, rows: list[int], new: torch.Tensor) -> torch.Tensor:
+    """``x`` with its ``rows`` replaced by those of ``new``, in order."""
+    parts = list(x.unbind(0))
+    for j, i in enumerate(rows):
+        parts[i] = new[j]
+    return torch.stack(parts)
+
+
+def _filtered(img: torch.Tensor, host: torch.Tensor, on_device: torch.Tensor) -> torch.Tensor:
+    """:func:`filter2d` of ``img`` with kernels already on its device (``on_device``) and their ``host`` copy
+    (OpenCV's input on the CPU; elsewhere only their extent is read)."""
+    if img.device.type == "cpu":
+        return filter_opencv(img, host)
+    return filter_conv(img, on_device, kernel_radius(host))
 
 
 def apply_second_order(
@@ -210,8 +244,10 @@ def apply_second_order(
     ``settings.gt_usm`` (the course: the degradation starts from it too), else the GT itself. Only the
     noise is random here: sample ``i`` draws it from ``generators[i]`` alone (None: the device's default
     RNG; the meta device has no generators), so its LQ does not depend on the other samples. The params
-    are read on the host; no device value is read back. For the course's ranges on a non-CPU device, H
-    and W should be at least 64 (reflect padding needs images wider than half a kernel).
+    are read on the host; no device value is read back, and what the device needs of them
+    (:data:`DEVICE_PARAMS`: kernels, JPEG qualities) goes there in one copy each, from the loader's pinned
+    batch in training (waiting on nothing). For the course's ranges on a non-CPU device, H and W should be
+    at least 64 (reflect padding needs images wider than half a kernel).
 
     Args:
         gt: float batch in [0, 1] on any device; H and W multiples of ``settings.scale``.
@@ -239,17 +275,18 @@ def apply_second_order(
         raise FacesrError(f"apply_second_order: give generators on the GT's device ({dev}) or None")
     out_size = (h // s.scale, w // s.scale)
     per = [params_of(p, i) for i in range(b)]
+    d = {key: p[key].to(dev, non_blocking=True) for key in DEVICE_PARAMS}  # the one copy of each (CPU: as is)
 
     def record(name: str, img: torch.Tensor) -> None:
         if steps is not None:
             steps[name] = img.detach().clone()
 
-    with torch.no_grad():
+    with torch.no_grad(), exact_fp32():  # the same pairs on every card (no TF32 convolutions)
         record("GT", gt[0])
         target = usm_sharpen(gt, s.usm_weight, s.usm_radius, s.usm_threshold) if s.gt_usm else gt.to(torch.float32)
         if s.gt_usm:
             record("sharpened GT (USM)", target[0])
-        x = filter2d(target, p["kernel1"])
+        x = _filtered(target, p["kernel1"], d["kernel1"])
         record("1 blur", x[0])
         xs = []
         for i, (q, g) in enumerate(zip(per, gens, strict=True)):
@@ -258,12 +295,12 @@ def apply_second_order(
                 record("1 resize", t[0])
             xs.append(_add_noise(t, q, 1, g)[0])
         record("1 noise", xs[0])
-        xs = jpeg_torch_list([t.clamp(0, 1) for t in xs], p["jpeg1_quality"])
+        xs = jpeg_torch_list([t.clamp(0, 1) for t in xs], d["jpeg1_quality"])
         record("1 JPEG", xs[0])
         for i, q in enumerate(per):
             t = xs[i][None]
             if bool(q["blur2"]):
-                t = filter2d(t, q["kernel2"][None])
+                t = _filtered(t, p["kernel2"][i : i + 1], d["kernel2"][i : i + 1])
                 if i == 0:
                     record("2 blur", t[0])
             size = (int(out_size[0] * float(q["resize2_scale"])), int(out_size[1] * float(q["resize2_scale"])))
@@ -275,7 +312,7 @@ def apply_second_order(
         # Final step: [resize to the LQ size + sinc] then JPEG, or JPEG then [resize + sinc], per sample.
         jpeg_first = [i for i, q in enumerate(per) if not bool(q["final_sinc_first"])]
         if jpeg_first:
-            done = jpeg_torch_list([xs[i].clamp(0, 1) for i in jpeg_first], p["jpeg2_quality"][jpeg_first])
+            done = jpeg_torch_list([xs[i].clamp(0, 1) for i in jpeg_first], _rows(d["jpeg2_quality"], jpeg_first))
             for i, t in zip(jpeg_first, done, strict=True):
                 xs[i] = t
             if jpeg_first[0] == 0:
@@ -284,14 +321,14 @@ def apply_second_order(
         record("final resize", x[0])
         sinc = [i for i, q in enumerate(per) if bool(q["final_sinc"])]
         if sinc:  # the others have the identity pulse
-            idx = _index(sinc, dev)
-            x = x.index_copy(0, idx, filter2d(x.index_select(0, idx), p["sinc_kernel"][sinc]))
+            kernels = (_rows(p["sinc_kernel"], sinc), _rows(d["sinc_kernel"], sinc))
+            x = _with_rows(x, sinc, _filtered(_rows(x, sinc), *kernels))
             if sinc[0] == 0:
                 record("final sinc", x[0])
         sinc_first = [i for i, q in enumerate(per) if bool(q["final_sinc_first"])]
         if sinc_first:
-            idx = _index(sinc_first, dev)
-            x = x.index_copy(0, idx, jpeg_torch(x.index_select(0, idx).clamp(0, 1), p["jpeg2_quality"][sinc_first]))
+            done = jpeg_torch_list([x[i].clamp(0, 1) for i in sinc_first], _rows(d["jpeg2_quality"], sinc_first))
+            x = _with_rows(x, sinc_first, torch.stack(done))
             if sinc_first[0] == 0:
                 record("final JPEG", x[0])
         lq = _to_8bit(x)

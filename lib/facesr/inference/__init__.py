@@ -4,6 +4,7 @@
   PNGs), ``evaluate`` / ``evaluate_variants`` (val PSNR/SSIM beside bicubic).
 - :mod:`~facesr.inference.tta`: the self-ensembles (plain, hflip, x8).
 - :mod:`~facesr.inference.submission`: the leaderboard zip (``package_submission``) and ``score``.
+- :mod:`~facesr.inference.submissions`: ``RUNS_DIR/submissions.csv``, the log of every zip and its CodaLab score.
 """
 
 from facesr.inference.predict import evaluate, evaluate_variants, load_generator, predict, upscale

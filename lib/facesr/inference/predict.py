@@ -25,9 +25,10 @@ from facesr.data.datasets import TestDataset
 from facesr.data.images import list_images, read_image, write_png
 from facesr.data.workers import iterate, make_loader
 from facesr.errors import FacesrError
-from facesr.inference.tta import run_net, run_net_variants, tta_mode
+from facesr.inference.tta import oom_message, run_net, sr_uint8, tta_mode
 from facesr.metrics import bicubic_upscale, psnr, ssim, tensor_to_uint8
 from facesr.training.device import resolve_device
+from facesr.training.memory import call_freeing_memory
 from facesr.weights.checkpoints import checkpoint_file, read_generator
 
 
@@ -63,6 +64,11 @@ def upscale(net: nn.Module, lq_uint8: np.ndarray, tta: bool | str | None = None)
     if not is_rgb8 or lq_uint8.shape[2] != 3:
         got = f"{lq_uint8.dtype} {lq_uint8.shape}" if isinstance(lq_uint8, np.ndarray) else type(lq_uint8)
         raise ValueError(f"upscale expects an HxWx3 uint8 RGB array, got {got}")
+    return call_freeing_memory(_upscale, lambda err: oom_message(f"one {lq_uint8.shape[1]}x{lq_uint8.shape[0]} image"),
+                               net, lq_uint8, tta)
+
+
+def _upscale(net: nn.Module, lq_uint8: np.ndarray, tta: bool | str | None) -> np.ndarray:
     with _prepared(net, None) as device:
         lq = torch.from_numpy(np.ascontiguousarray(lq_uint8)).permute(2, 0, 1).float().div_(255)
         sr = run_net(net, lq.unsqueeze(0).to(device), tta)  # (1, 3, 4h, 4w)
@@ -97,7 +103,8 @@ def _iter_sr(
             sr_images: list[tuple[np.ndarray, ...]] = [()] * len(items)
             for idx in by_size.values():
                 lq = torch.stack([items[i]["lq"] for i in idx]).to(dev, non_blocking=True)  # (B, 3, h, w)
-                batches = [tensor_to_uint8(sr) for sr in run_net_variants(net, lq, ttas)]  # B x 4h x 4w x 3
+                batches = sr_uint8(net, lq, ttas)  # B x 4h x 4w x 3 each
+                del lq
                 for j, i in enumerate(idx):
                     sr_images[i] = tuple(batch[j] for batch in batches)
             for item, imgs in zip(items, sr_images, strict=True):  # in the order of the LQ files
@@ -143,6 +150,12 @@ def predict(
         raise FacesrError(
             f"output folder {out_dir} is the LQ folder; choose another folder for the SR images"
         )
+    return call_freeing_memory(_predict, lambda err: oom_message(f"the images of {dataset.lq_dir}"), net, dataset,
+                               out_dir, tta, batch_size, device)
+
+
+def _predict(net: nn.Module, dataset: TestDataset, out_dir: Path, tta: bool | str | None, batch_size: int,
+             device: str | torch.device | None) -> list[Path]:
     paths: list[Path] = []
     stream = _iter_sr(net, dataset, (tta,), batch_size, device, desc="predict")
     with contextlib.closing(stream):  # gives the net back at once, even when a write fails
@@ -189,7 +202,8 @@ def _read_sr_folder(sr_dir: Path, stems: list[str]) -> Iterator[tuple[str, np.nd
 
 
 def evaluate(
-    net_or_sr_dir: nn.Module | str | os.PathLike, data_root: str | os.PathLike, tta: bool | str | None = None
+    net_or_sr_dir: nn.Module | str | os.PathLike, data_root: str | os.PathLike, tta: bool | str | None = None,
+    device: str | torch.device | None = None,
 ) -> pd.DataFrame:
     """PSNR/SSIM (RGB, 0-255, no border crop) per val image and their mean, beside bicubic.
 
@@ -197,19 +211,21 @@ def evaluate(
         net_or_sr_dir: a generator, or a folder of SR PNGs named like val/GT (then ``tta`` must be None).
         data_root: data root holding val/LQ and val/GT.
         tta: self-ensemble for a net: None (plain), "hflip" or "x8" (True = "x8").
+        device: where a net runs, e.g. "cpu" or "cuda"; default CUDA when available.
 
     Returns:
         DataFrame with columns name, psnr, ssim, bicubic_psnr, bicubic_ssim; one row per image
         (sorted by name) and a last row named "mean". A PSNR of an image identical to its GT is inf,
         and a mean over values holding inf is inf.
     """
-    return evaluate_variants(net_or_sr_dir, data_root, ttas=(tta,))[tta]
+    return evaluate_variants(net_or_sr_dir, data_root, ttas=(tta,), device=device)[tta]
 
 
 def evaluate_variants(
     net_or_sr_dir: nn.Module | str | os.PathLike,
     data_root: str | os.PathLike,
     ttas: Sequence[bool | str | None] = (None, "hflip", "x8"),
+    device: str | torch.device | None = None,
 ) -> dict[bool | str | None, pd.DataFrame]:
     """:func:`evaluate` for each setting of ``tta`` in ``ttas`` from one pass over the val set, keyed as given.
 
@@ -223,9 +239,15 @@ def evaluate_variants(
     if not ttas:
         raise FacesrError("ttas is empty; pass e.g. (None,), (None, 'hflip') or (None, 'hflip', 'x8')")
     data_root = Path(data_root)
+    return call_freeing_memory(_evaluate, lambda err: oom_message(f"the val images of {data_root}"), net_or_sr_dir,
+                               data_root, ttas, device)
+
+
+def _evaluate(net_or_sr_dir: nn.Module | str | os.PathLike, data_root: Path, ttas: tuple,
+              device: str | torch.device | None) -> dict[bool | str | None, pd.DataFrame]:
     lq_dir, lq_paths, gt_paths = _val_pairs(data_root)
     if isinstance(net_or_sr_dir, nn.Module):
-        stream = _iter_sr(net_or_sr_dir, TestDataset(lq_dir), ttas, 4, None, "evaluate")
+        stream = _iter_sr(net_or_sr_dir, TestDataset(lq_dir), ttas, 4, device, "evaluate")
     elif any(tta_mode(t) for t in ttas):
         raise FacesrError(f"tta needs a network, but {Path(net_or_sr_dir)} is a folder of SR images")
     else:
@@ -257,14 +279,21 @@ def _with_mean(rows: list[dict]) -> pd.DataFrame:
     return pd.concat([table, pd.DataFrame([mean])], ignore_index=True)
 
 
-def evaluation_summary(df: pd.DataFrame) -> str:
-    """A few printable lines: per-image table (when short), model vs bicubic means, worst and best images.
+def evaluation_summary(df: pd.DataFrame, edition: int | str | None = None,
+                       runs_dir: str | os.PathLike | None = None) -> str:
+    """A few printable lines: per-image table (when short), model vs bicubic means, worst and best images, and
+    the test PSNR the mean val PSNR leads to expect (:func:`facesr.inference.submissions.expected_test`).
 
     PSNR has 4 decimals throughout: the leaderboard shows 10, and submissions differ in the third.
 
     Args:
         df: a table of :func:`evaluate` (per-image rows and a last "mean" row).
+        edition: whose published val/test pairs give the expected test range (None: ``FACESR_EDITION``, else
+            2022).
+        runs_dir: the folder of run folders whose ``submissions.csv`` adds the student's own scored pairs.
     """
+    from facesr.inference.submissions import expected_test
+
     images = df[df["name"] != "mean"]
     mean = (
         df[df["name"] == "mean"].iloc[0] if (df["name"] == "mean").any() else images.mean(numeric_only=True)
@@ -284,6 +313,7 @@ def evaluation_summary(df: pd.DataFrame) -> str:
         worst, best = images.loc[images["psnr"].idxmin()], images.loc[images["psnr"].idxmax()]
         lines.append(f"  worst image: {worst['name']} ({worst['psnr']:.4f} dB)")
         lines.append(f"  best image:  {best['name']} ({best['psnr']:.4f} dB)")
+    lines.append(f"  {expected_test(float(mean['psnr']), edition, runs_dir)}")
     return "\n".join(lines)
 
 

@@ -74,8 +74,16 @@ def package_submission(
     lq_dir: str | os.PathLike,
     overwrite: bool = False,
     edition: int | None = None,
+    source: str | os.PathLike | None = None,
+    tta: bool | str | None = None,
+    val_psnr: float | None = None,
+    val_psnr_from: str = "",
+    runs_dir: str | os.PathLike | None = None,
 ) -> Path:
-    """Check the SR folder and the generator against the rules and write the leaderboard zip.
+    """Check the SR folder and the generator against the rules, write the leaderboard zip, and log it.
+
+    The zip gets a row in ``RUNS_DIR/submissions.csv`` (:func:`facesr.inference.submissions.record_submission`)
+    when ``source`` or ``runs_dir`` says where it belongs; every zip the kit makes says so.
 
     Args:
         sr_dir: folder of SR PNGs (from :func:`facesr.inference.predict.predict`).
@@ -84,6 +92,11 @@ def package_submission(
         lq_dir: the test LQ folder the SR images must match one to one (by name, ``.png``).
         overwrite: replace an existing ``zip_path``.
         edition: whose limit applies (:func:`facesr.editions.get_edition`; None: ``FACESR_EDITION``, else 2022).
+        source: the run folder or checkpoint of ``net`` (the log reads its iteration and val.csv).
+        tta: the self-ensemble the SR images were made with (None, "hflip", "x8"), for the log.
+        val_psnr: the val PSNR this zip was chosen on, with ``tta`` (None: the run's val.csv).
+        val_psnr_from: where ``val_psnr`` comes from, for the log.
+        runs_dir: the log's folder (None: the run folder's parent, else the zip's folder).
 
     Returns:
         ``zip_path``.
@@ -117,7 +130,12 @@ def package_submission(
             for name in expected:
                 zf.write(found[name], arcname=f"{ZIP_FOLDER}/{name}")
 
-    return atomic_write(zip_path, write)
+    atomic_write(zip_path, write)
+    if source is not None or runs_dir is not None:
+        from facesr.inference.submissions import record_submission
+
+        record_submission(zip_path, source, tta, val_psnr, val_psnr_from, edition, runs_dir)
+    return zip_path
 
 
 @dataclass

@@ -4,7 +4,7 @@ spandrel's DAT keeps the keys of the authors' code (``conv_first``, ``before_RG`
 aggregation blocks, ``norm``, ``conv_after_body``, ``upsample``), so their checkpoints load strictly. Blocks
 alternate spatial window attention (rectangular windows of ``split_size``) and channel attention; both
 attentions run a depth-wise convolution branch through **BatchNorm**, so DAT has running statistics:
-:func:`facesr.weights.averaging.average_run` refuses it (the mean of running statistics is not the statistics
+:func:`facesr.training.averaging.average_run` refuses it (the mean of running statistics is not the statistics
 of the averaged weights), and the EMA averages them with the weights as it does every buffer.
 
 Building on the meta device (the kit counts parameters there) takes spandrel's constructor's ``.item()`` of

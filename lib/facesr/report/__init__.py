@@ -11,6 +11,7 @@ Modules, each named for what it draws or computes (import from them directly):
 - :mod:`~facesr.report.explore`: the figures of notebooks 01-02 (data, degradation steps, histograms).
 - :mod:`~facesr.report.widgets`: the course degradation's panel of notebook 02.
 - :mod:`~facesr.report.second_order_panel`: the second-order degradation's panel and knobs (2024/2025).
+- :mod:`~facesr.report.degradation_match`: training LQ against the val LQ over the val set (``compare-degradation``).
 - :mod:`~facesr.report.steps`: the cells notebooks 03-07 share (config and budget, curves, outputs, the
   leaderboard zip).
 - :mod:`~facesr.report.handin` and :mod:`~facesr.report.readme`: the course hand-in bundle and its Readme.txt.

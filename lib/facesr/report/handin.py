@@ -2,17 +2,25 @@
 
 ``python -m facesr handin RUN --out FILE.zip`` calls :func:`make_handin`, which writes::
 
-    Readme.txt                  matriculation number, CodaLab name, files, libraries, how to run
+    Readme.txt                  matriculation number, CodaLab name, files, libraries, how to run, what is missing
     submission.zip              the leaderboard zip of the run's test predictions (results/00000.png ...)
     <run>/config.json, log.csv, val.csv, run_info.json, best.pt, test_real_predictions/*.png
-    figures/...                 the report's figures and tables
+    <first stage>/config.json, log.csv, val.csv, run_info.json   (an MSE finish ``*_l2``: the stage it started from)
+    figures/...                 the report's figures and tables made for this run's edition and mode
+    codalab_screenshot.png      the CodaLab score (``screenshot=``, ``--screenshot FILE``, notebook 06's SCREENSHOT)
     code/...                    the kit's source (library, notebooks, requirements)
+
+Only the student's own figures go in: the files that the figures folder's manifest
+(:mod:`facesr.report.manifest`) says were made for the run's edition and mode, still as they were made. Each
+required item the bundle lacks (training curves, val PSNR table, parameter table, machine table, real-world
+predictions, the CodaLab screenshot) is listed with the notebook that makes it, in Readme.txt and printed.
 
 Everything is checked before anything is written: the bundle never replaces an existing bundle unless
 asked, and an over-budget generator is refused with its numbers. The run's ``submission.zip`` is reused
 only when it is newer than the checkpoint and complete; otherwise it is made again from the run's test
 predictions, which are made (into the run folder, where notebook 06 puts them too) when they are missing
-or older than the checkpoint and the data root has ``test/LQ``.
+or older than the checkpoint and the data root has ``test/LQ``; the real-world predictions likewise, when the
+data root has ``test_real/``.
 """
 
 from __future__ import annotations
@@ -25,8 +33,13 @@ from typing import IO
 
 from facesr.atomic import atomic_write
 from facesr.errors import FacesrError
-from facesr.report.readme import BundleFile, figure_description, handin_readme
-from facesr.report.steps import LEADERBOARD_ZIP, REAL_WORLD_PREDICTIONS, TEST_PREDICTIONS
+from facesr.report.readme import BundleFile, ReadmeFacts, figure_description, handin_readme
+from facesr.report.steps import (
+    LEADERBOARD_ZIP,
+    REAL_WORLD_PREDICTIONS,
+    TEST_PREDICTIONS,
+    read_submission_tta,
+)
 
 RUN_FILES = {
     "config.json": "every training setting of the run (facesr.config.train_config.TrainConfig fields)",
@@ -36,7 +49,14 @@ RUN_FILES = {
 }
 FUSED_FILE = "generator_fused.safetensors"  # SPAN's inference form, beside its checkpoint (docs/course.md section 10)
 REQUIRED_RUN_FILES = ("config.json", "log.csv", "val.csv")  # run_info.json: runs of older kits lack it
-FIGURE_EXTENSIONS = (".png", ".csv", ".md")
+# The report's required figures and tables (docs/course.md section 11), by file stem, with what makes them.
+REQUIRED_FIGURES = {
+    "training curves": ("06_loss_curves", "notebook 06, section 1"),
+    "val PSNR table": ("psnr_table", "notebook 06, section 3"),
+    "parameter table": ("param_table", "notebook 06, section 4"),
+    "machine table": ("machine_table", "notebook 06, section 5"),
+}
+SCREENSHOT = "codalab_screenshot"  # the bundle's name for the CodaLab screenshot (its own suffix kept)
 CODE_FILES = ("README.md", "requirements.txt", "pyproject.toml", "colab_setup.sh", "jupytext.toml")
 CODE_FOLDERS = {"lib/facesr": ("*.py",), "notebooks": ("*.py", "*.ipynb")}
 
@@ -82,16 +102,21 @@ def _read_config(run_dir: Path) -> dict:
 
 def _test_lq_dir(data_root: str | os.PathLike | None, config: dict) -> Path | None:
     """``test/LQ`` of the given data root, else of the run's own config (as given, then inside the kit)."""
+    for root in _data_roots(data_root, config):
+        for candidate in (root / "test" / "LQ", root):  # a data root, or the test/LQ folder itself
+            if candidate.is_dir() and candidate.name == "LQ":
+                return candidate
+    return None
+
+
+def _data_roots(data_root: str | os.PathLike | None, config: dict) -> list[Path]:
+    """The data root given, else the run's own (as given, then inside the kit)."""
     from facesr.colab import kit_root
 
     roots = [Path(data_root).expanduser()] if data_root else [Path(config.get("data_root") or "data/FFHQ")]
     if not data_root and not roots[0].is_absolute():
         roots.append(kit_root() / roots[0])
-    for root in roots:
-        for candidate in (root / "test" / "LQ", root):  # a data root, or the test/LQ folder itself
-            if candidate.is_dir() and candidate.name == "LQ":
-                return candidate
-    return None
+    return roots
 
 
 def _older(path: Path, than: Path | None) -> bool:
@@ -160,7 +185,7 @@ def leaderboard_zip(
             return zip_path
         why = f"older than {ckpt.name}" if _older(zip_path, ckpt) else f"not one PNG per image of {lq_dir}"
         print(f"{zip_path} is {why}: making it again from the run's test predictions")
-    edition = choose_edition(edition, config.get("edition")).year
+    edition = choose_edition(edition, config.get("edition"), what=f"run {run_dir.name}").year
     check_param_budget(net, edition)
     predictions = list_images(pred_dir) if pred_dir.is_dir() else []
     stale = not predictions or any(_older(path, ckpt) for path in predictions)
@@ -171,19 +196,30 @@ def leaderboard_zip(
             f"{run_dir}, newer than its checkpoint) and {where} has no test/LQ to make them; pass --data ROOT "
             "(data_root=ROOT) with test/LQ inside"
         )
+    tta = None if stale else read_submission_tta(run_dir)  # kept predictions keep their self-ensemble
     if stale:
         paths = predict(net, lq_dir, pred_dir)
         print(f"{len(paths)} test predictions written to {pred_dir}")
-    return package_submission(pred_dir, zip_path, net, lq_dir, overwrite=True, edition=edition)
+    return package_submission(pred_dir, zip_path, net, lq_dir, overwrite=True, edition=edition, source=ckpt,
+                              tta=None if tta == "unknown" else tta, runs_dir=run_dir.parent)  # logged
 
 
-def _figure_files(figures_dir: Path) -> list[BundleFile]:
-    if not figures_dir.is_dir():
-        raise FacesrError(f"figures folder {figures_dir} not found; run notebook 06 first or pass --figures DIR")
-    files = sorted(p for p in figures_dir.iterdir() if p.is_file() and p.suffix.lower() in FIGURE_EXTENSIONS)
-    if not files:
-        raise FacesrError(f"{figures_dir} holds no figures or tables; run notebook 06 first or pass --figures DIR")
-    return [BundleFile(p, f"figures/{p.name}", figure_description(p.name)) for p in files]
+def _figure_files(figures_dir: Path, edition: int, quick: bool) -> list[BundleFile]:
+    """The figures and tables the manifest says were made for ``edition`` in this mode (:func:`made_for`)."""
+    from facesr.report.manifest import made_for
+
+    return [BundleFile(path, f"figures/{path.name}", f"{figure_description(path.name, edition)}, made "
+                       f"{entry.get('time', '?')[:10]}") for path, entry in made_for(figures_dir, edition, quick)]
+
+
+def default_figures_dir(edition: int, quick: bool) -> Path:
+    """The project's figures folder of an edition and mode: on Drive when there is one (``FACESR_DRIVE``), else
+    the kit's ``figures/`` (:func:`facesr.colab.settings.figures_folder`)."""
+    from facesr.colab import kit_root
+    from facesr.colab.drive import drive_from_env
+    from facesr.colab.settings import figures_folder
+
+    return figures_folder(edition, quick, drive_from_env(), kit_root())
 
 
 def _code_files() -> list[BundleFile]:
@@ -207,6 +243,10 @@ def _run_files(run_dir: Path, checkpoint: Path, zip_path: Path) -> list[BundleFi
     files += [BundleFile(run_dir / f, f"{name}/{f}", text) for f, text in RUN_FILES.items() if (run_dir / f).is_file()]
     files.append(BundleFile(checkpoint, f"{name}/{checkpoint.name}", "the submitted checkpoint: net_g, net_g_ema "
                             "(the weights used for the predictions), optimizer state, config"))  # fmt: skip
+    first = _first_stage(run_dir)
+    if first is not None:
+        files += [BundleFile(first / f, f"{first.name}/{f}", f"the first stage ({first.name}) of this MSE finish: "
+                             f"{text}") for f, text in RUN_FILES.items() if (first / f).is_file()]  # fmt: skip
     real = run_dir / REAL_WORLD_PREDICTIONS
     if real.is_dir():
         files += [BundleFile(p, f"{name}/{REAL_WORLD_PREDICTIONS}/{p.name}", "x4 output of the real-world LQ image "
@@ -234,6 +274,47 @@ def _fused_file(run_dir: Path, config: dict, net: object, edition: int) -> list[
                        "holds the training form with its re-parameterisable branches); load_generator reads it")]
 
 
+def _first_stage(run_dir: Path) -> Path | None:
+    """The run folder an MSE finish (``init`` in its config.json) started from, when it is a kit run folder."""
+    init = _read_config(run_dir).get("init")
+    if not init:
+        return None
+    for folder in (Path(str(init)).expanduser(), run_dir.parent / str(init)):
+        if folder.is_dir() and folder.resolve() != run_dir.resolve() and (folder / "config.json").is_file():
+            return folder
+    return None
+
+
+def _real_world(run_dir: Path, net: object, data_root: str | os.PathLike | None, config: dict) -> str | None:
+    """Make the run's real-world predictions when it has none and the data root has ``test_real/``; None when
+    they are there, else what to do (for the missing list)."""
+    from facesr.data.check import REAL_WORLD, real_world_dir
+    from facesr.report.steps import predict_real_world
+
+    if any((run_dir / REAL_WORLD_PREDICTIONS).glob("*.png")):
+        return None
+    for root in _data_roots(data_root, config):
+        if real_world_dir(root) is not None:
+            tta = read_submission_tta(run_dir)  # the test predictions' self-ensemble
+            predict_real_world(net, root, run_dir, tta=None if tta == "unknown" else tta)
+            return None
+    return (f"put the real-world LQ images in the data root's {REAL_WORLD}/ and run notebook 06, section 8 (or "
+            "this command again with --data ROOT)")
+
+
+def _missing(files: list[BundleFile], run_dir: Path, real_world: str | None, screenshot: bool) -> list[tuple[str, str]]:
+    """``(item, how to make it)`` of each required item the bundle lacks."""
+    stems = {Path(f.arcname).stem for f in files if f.arcname.startswith("figures/")}
+    missing = [(item, f"{how} (figures made for this run's edition and mode)") for item, (stem, how)
+               in REQUIRED_FIGURES.items() if stem not in stems]  # fmt: skip
+    if real_world is not None:
+        missing.append(("real-world predictions", real_world))
+    if not screenshot:
+        missing.append(("the CodaLab screenshot", "set SCREENSHOT in notebook 06 (CLI: --screenshot FILE) to the "
+                        "image of your score on the leaderboard"))  # fmt: skip
+    return missing
+
+
 def _write_zip(out: Path, files: list[BundleFile], readme: str) -> None:
     """Write the bundle atomically (:mod:`facesr.atomic`): never half a zip, an older bundle intact on failure."""
 
@@ -257,6 +338,7 @@ def make_handin(
     overwrite: bool = False,
     trust_checkpoint: bool = False,
     edition: int | None = None,
+    screenshot: str | os.PathLike | None = None,
 ) -> Path:
     """Write the course hand-in bundle of a run as one zip (see the module docstring for its contents).
 
@@ -265,16 +347,18 @@ def make_handin(
         out: the bundle to write, ``*.zip``.
         matric: the matriculation number for Readme.txt (None: a marked blank to fill in).
         codalab: the CodaLab user name for Readme.txt (None: a marked blank).
-        data_root: data root with ``test/LQ`` to make missing test predictions (None: the run's config).
-        figures_dir: the report's figures and tables (None: the kit's ``figures/``).
+        data_root: data root with ``test/LQ`` (and ``test_real/``) to make missing predictions (None: the run's
+            config).
+        figures_dir: the report's figures and tables (None: the project's for the run's edition and mode,
+            :func:`default_figures_dir`).
         overwrite: replace an existing ``out``.
         trust_checkpoint: unpickle the checkpoint in full (runs code from it; only for trusted files).
-        edition: the course edition whose limit and hand-in apply (None: the run's own, else the default).
+        edition: the course edition (None: the run's own; another one than the run's is refused).
+        screenshot: the CodaLab screenshot to put in the bundle (None: listed as missing).
 
     Returns:
         ``out``.
     """
-    from facesr.colab import kit_root
     from facesr.editions import choose_edition
     from facesr.inference.predict import load_generator
     from facesr.models import check_param_budget
@@ -286,17 +370,28 @@ def make_handin(
     if checkpoint is None:
         raise FacesrError(f"{run_dir} is not a run folder with best.pt or latest.pt; pass the submitted run's folder")
     config = _read_config(run_dir)
+    edition = choose_edition(edition, config.get("edition"), what=f"run {run_dir.name}").year
+    shot = Path(screenshot).expanduser() if screenshot else None
+    if shot is not None and not shot.is_file():
+        raise FacesrError(f"screenshot {shot} not found; pass the image file of your CodaLab score")
     net = load_generator(checkpoint, trust=trust_checkpoint)
-    edition = choose_edition(edition, config.get("edition")).year
     try:
         params = check_param_budget(net, edition)
     except FacesrError as err:
         raise FacesrError(f"run {run_dir.name} cannot be handed in: {err}") from None
-    figures = _figure_files(Path(figures_dir).expanduser() if figures_dir else kit_root() / "figures")
+    quick = bool(config.get("quick"))
+    folder = Path(figures_dir).expanduser() if figures_dir else default_figures_dir(edition, quick)
     board = leaderboard_zip(run_dir, net, data_root, config, checkpoint, edition=edition)
+    real_world = _real_world(run_dir, net, data_root, config)
     files = _run_files(run_dir, checkpoint, board) + _fused_file(run_dir, config, net, edition)
-    files += figures + _code_files()
-    readme = handin_readme(run_dir, config, net, params, files, matric=matric, codalab=codalab,
-                           figures_dir=Path(figures[0].source).parent, edition=edition)  # fmt: skip
-    _write_zip(out, files, readme)
+    files += _figure_files(folder, edition, quick)
+    if shot is not None:
+        files.append(BundleFile(shot, f"{SCREENSHOT}{shot.suffix.lower()}", "the screenshot of the CodaLab score"))
+    files += _code_files()
+    missing = _missing(files, run_dir, real_world, shot is not None)
+    facts = ReadmeFacts(run_dir, config, net, params, files, edition, matric=matric, codalab=codalab,
+                        figures_dir=folder, missing=missing, tta=read_submission_tta(run_dir))  # fmt: skip
+    _write_zip(out, files, handin_readme(facts))
+    for item, how in missing:
+        print(f"missing from the bundle: {item}: {how}")
     return out

@@ -1,7 +1,9 @@
 """The hand-in bundle's Readme.txt, filled from what the kit knows about the run.
 
 The handout wants the matriculation number, the CodaLab user name, a description of the files, the
-third-party libraries used and how to run the code. Names the kit cannot know stay as marked blanks.
+third-party libraries used and how to run the code. Names the kit cannot know stay as marked blanks; required
+items the bundle lacks are listed with the notebook that makes them. The text is a list of sections
+(:data:`SECTIONS`), each a function of one :class:`ReadmeFacts`: a new line or section goes in one place.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import json
 import math
 import platform
 import shlex
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -22,10 +24,11 @@ import pandas as pd
 BLANK = "<FILL IN: {what}>"
 # Import names of the libraries the kit runs on (distribution names differ: cv2 is opencv-python...).
 LIBRARIES = ("torch", "torchvision", "numpy", "cv2", "skimage", "PIL", "pandas", "matplotlib", "tqdm", "ipywidgets")
-# What each figure or table is, by file-name prefix (the notebook that writes it).
+# What each figure or table is, by file-name prefix (the notebook that writes it); {degradation} and {limit} are
+# the edition's.
 FIGURE_NOTES = {
     "01_": "data exploration (notebook 01)",
-    "02_": "the course degradation (notebook 02)",
+    "02_": "the {degradation} degradation (notebook 02)",
     "03_": "SRGAN training: curves or val outputs (notebook 03)",
     "04_": "ESRGAN training: curves or val outputs (notebook 04)",
     "05_": "GAN fine-tune: curves or val outputs (notebook 05)",
@@ -33,11 +36,11 @@ FIGURE_NOTES = {
     "06_real_world": "every model's x4 output of the real-world LQ images (notebook 06)",
     "06_": "report figure (notebook 06)",
     "psnr_table": "val PSNR/SSIM of each run, plain and self-ensembled (notebook 06)",
-    "param_table": "parameter counts against the 1,821,085 limit (notebook 06)",
+    "param_table": "parameter counts against the {limit} limit (notebook 06)",
     "machine_table": "the training machine of each run, from run_info.json (notebook 06)",
 }
 # Config fields that say where a run lives, not what it trains: the commands carry them as flags.
-_LOCATION_FIELDS = ("name", "data_root", "runs_dir", "quick", "why")
+_LOCATION_FIELDS = ("name", "data_root", "runs_dir", "quick", "why", "edition")
 
 
 @dataclass
@@ -49,12 +52,15 @@ class BundleFile:
     description: str
 
 
-def figure_description(name: str) -> str:
-    """The Readme line of a file in the figures folder, from its name."""
+def figure_description(name: str, edition: int | None = None) -> str:
+    """The Readme line of a file in the figures folder, from its name and the edition it was made for."""
+    from facesr.editions import get_edition
+
+    ed = get_edition(edition)
     for prefix, text in FIGURE_NOTES.items():
         if name.startswith(prefix):
-            return text
-    return "report table" if name.endswith((".csv", ".md")) else "report figure"
+            return text.format(degradation=ed.degradation_label, limit=f"{ed.year} edition's {ed.param_limit:,}")
+    return "report table" if name.endswith((".csv", ".md", ".tex")) else "report figure"
 
 
 def library_versions(uses_spandrel: bool = False) -> list[tuple[str, str]]:
@@ -94,30 +100,33 @@ def _flag_value(value: object) -> str:
 def train_command(config: dict) -> str:
     """The ``python -m facesr train`` command that trains a run with this config.json again.
 
-    The named config the run started from (its name, else the one differing in fewest fields), in quick
-    mode when the run was; every field that differs becomes ``--iters``, ``--init`` or ``--set``.
+    ``python -m facesr train <config> --edition YEAR``: the edition's named config the run started from (its
+    name, else the one differing in fewest fields), in quick mode when the run was, with only the real
+    differences as ``--iters``, ``--init`` or ``--set``.
 
     Args:
         config: the run's config.json contents.
     """
     from facesr.config import get_config
     from facesr.config.named_configs import config_names
+    from facesr.editions import DEFAULT_YEAR
 
+    edition = int(config.get("edition") or DEFAULT_YEAR)
     quick = bool(config.get("quick"))
     iters = {"iters": config["iters"]} if isinstance(config.get("iters"), int) else {}
 
     def named(base: str) -> dict:  # --iters stretches the lr schedule, so compare with it applied
-        return get_config(base, quick=quick, **iters).to_dict()
+        return get_config(base, quick=quick, edition=edition, **iters).to_dict()
 
     def differences(base: str) -> dict:
         ref = named(base)
         return {k: v for k, v in config.items() if k not in _LOCATION_FIELDS and k in ref and ref[k] != v}
 
+    names = config_names(edition)
     name = str(config.get("name", "srgan"))
-    names = config_names()  # get_config's edition
     base = name if name in names else min(names, key=lambda c: len(differences(c)))
     diff, ref = differences(base), named(base)
-    words = ["python", "-m", "facesr", "train", base]
+    words = ["python", "-m", "facesr", "train", base, "--edition", str(edition)]
     if name != base:
         words += ["--name", name]
     if quick:
@@ -126,7 +135,7 @@ def train_command(config: dict) -> str:
         words += ["--data", str(config.get("data_root") or "data/FFHQ")]
     if config.get("runs_dir") and config["runs_dir"] != ref["runs_dir"]:
         words += ["--runs", str(config["runs_dir"])]
-    if iters and iters["iters"] != get_config(base, quick=quick).iters:
+    if iters and iters["iters"] != get_config(base, quick=quick, edition=edition).iters:
         words += ["--iters", str(iters["iters"])]
     for key, value in diff.items():
         if key == "init":
@@ -167,6 +176,33 @@ def _psnr_lines(run_dir: Path, figures_dir: Path | None) -> list[str]:
     return lines
 
 
+def submission_lines(run_dir: Path, zip_path: Path | None) -> list[str]:
+    """The Readme's lines on the submitted zip: its row in ``RUNS_DIR/submissions.csv`` (found by its sha256), the
+    val PSNR it was chosen on with the test PSNR that leads to expect, and its CodaLab score once recorded.
+
+    Args:
+        run_dir: the submitted run's folder (its parent holds ``submissions.csv``).
+        zip_path: the leaderboard zip of the bundle (None: none).
+    """
+    from facesr.inference.submissions import SUBMISSIONS_FILE, find_submission, submissions_path
+
+    runs = run_dir.parent
+    row = find_submission(runs, zip_path) if zip_path is not None and zip_path.is_file() else None
+    if row is None:
+        return [f"  leaderboard zip      not logged in {submissions_path(runs)} (made outside the kit)"]
+    val = f"{row['val_psnr']} dB ({row['val_psnr_from']})" if row.get("val_psnr") else "not known"
+    score = (f"{row['codalab_psnr']} dB" if row.get("codalab_psnr") else
+             f"not recorded yet (python -m facesr submissions --runs {runs} --score {row['row']} PSNR, then make the "
+             "hand-in again)")  # fmt: skip
+    iteration = f"iteration {row['iteration']}" if row.get("iteration") else "iteration not known"
+    return [
+        f"  leaderboard zip      row {row['row']} of {SUBMISSIONS_FILE} ({row['time']}): {row.get('run') or 'no run'}, "
+        f"{iteration}, self-ensemble {row['self_ensemble']}, sha256 {row['sha256']}",
+        f"  its val PSNR         {val}; expected test PSNR {row['expected_test']}",
+        f"  CodaLab score        {score}",
+    ]
+
+
 def _machine_line(run_dir: Path) -> str:
     from facesr.report.tables import machine_table
 
@@ -179,18 +215,9 @@ def _machine_line(run_dir: Path) -> str:
             f"{row['wall_hours']:.2f} h for {row['iterations']:,} iterations{speed}")  # fmt: skip
 
 
-def handin_readme(
-    run_dir: Path,
-    config: dict,
-    net: object,
-    params: int,
-    files: Sequence[BundleFile],
-    matric: str | None = None,
-    codalab: str | None = None,
-    figures_dir: Path | None = None,
-    edition: int | None = None,
-) -> str:
-    """The text of Readme.txt for the bundle of ``run_dir``.
+@dataclass
+class ReadmeFacts:
+    """Everything Readme.txt says, gathered once by :func:`facesr.report.handin.make_handin`.
 
     Args:
         run_dir: the submitted run's folder.
@@ -198,55 +225,103 @@ def handin_readme(
         net: its generator (for the libraries: spandrel only when it is a spandrel network).
         params: its parameter count (every parameter, as the handout counts them).
         files: the bundle's files (``code/`` gets one line for all).
+        edition: the edition handed in for (the run's own).
         matric: the matriculation number (None: a marked blank).
         codalab: the CodaLab user name (None: a marked blank).
         figures_dir: the report's figures folder (for the PSNR table row of the run).
-        edition: the course edition handed in for (None: the run's own, else the default).
+        missing: ``(required item, how to make it)`` of what the bundle lacks.
+        tta: the self-ensemble the leaderboard zip was made with (``"unknown"`` when not recorded).
     """
+
+    run_dir: Path
+    config: dict
+    net: object
+    params: int
+    files: Sequence[BundleFile]
+    edition: int
+    matric: str | None = None
+    codalab: str | None = None
+    figures_dir: Path | None = None
+    missing: Sequence[tuple[str, str]] = field(default_factory=list)
+    tta: str | None = "unknown"
+
+
+def _header(facts: ReadmeFacts) -> list[str]:
     import facesr
-    from facesr.editions import choose_edition
 
-    ed = choose_edition(edition, config.get("edition"))
-
-    name, data = run_dir.name, str(config.get("data_root") or "data/FFHQ")
-    runs = Path(str(config.get("runs_dir") or "checkpoints")) / name
     made = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [
-        f"Hand-in of run {name!r} for the {ed.year} edition of the course, made by facesr-kit "
+    return [
+        f"Hand-in of run {facts.run_dir.name!r} for the {facts.edition} edition of the course, made by facesr-kit "
         f"{facesr.__version__} on {made}",
         "",
-        f"Matriculation number: {matric or BLANK.format(what='your matriculation number')}",
-        f"CodaLab user name:    {codalab or BLANK.format(what='your CodaLab user name')}",
-        "",
+        f"Matriculation number: {facts.matric or BLANK.format(what='your matriculation number')}",
+        f"CodaLab user name:    {facts.codalab or BLANK.format(what='your CodaLab user name')}",
+    ]
+
+
+def _model(facts: ReadmeFacts) -> list[str]:
+    from facesr.editions import get_edition
+
+    ed, config = get_edition(facts.edition), facts.config
+    return [
         "Model",
         f"  generator            {config.get('generator')} {config.get('generator_args')}",
         f"  edition              {ed.year}: {ed.degradation_label} degradation, {ed.framework}",
-        f"  parameters           {params:,} ({ed.year} limit {ed.param_limit:,}, every parameter counted)",
-        *_psnr_lines(run_dir, figures_dir),
-        _machine_line(run_dir),
-        "",
-        "Files",
+        f"  parameters           {facts.params:,} ({ed.year} limit {ed.param_limit:,}, every parameter counted)",
+        *_psnr_lines(facts.run_dir, facts.figures_dir),
+        *submission_lines(facts.run_dir, next((f.source for f in facts.files if f.arcname == "submission.zip"), None)),
+        _machine_line(facts.run_dir),
     ]
-    width = max(len(f.arcname) for f in files if not f.arcname.startswith("code/")) + 2
-    lines += [f"  {'Readme.txt'.ljust(width)}this file"]
+
+
+def _files(facts: ReadmeFacts) -> list[str]:
+    files = facts.files
+    width = max([len(f.arcname) for f in files if not f.arcname.startswith("code/")] + [10]) + 2
+    lines = ["Files", f"  {'Readme.txt'.ljust(width)}this file"]
     lines += [f"  {f.arcname.ljust(width)}{f.description}" for f in files if not f.arcname.startswith("code/")]
     if any(f.arcname.startswith("code/") for f in files):
         lines.append(f"  {'code/'.ljust(width)}the kit's source: lib/facesr (library), notebooks (.py source, .ipynb)")
-    lines.append("  Not included, add it yourself: the screenshot of the CodaLab score.")
-    lines += ["", "Third-party libraries (the versions installed when this bundle was made)",
-              f"  Python {platform.python_version()}"]  # fmt: skip
-    lines += [f"  {dist} {version}" for dist, version in library_versions(uses_spandrel(net))]
-    lines += [
-        "",
+    return lines
+
+
+def _missing(facts: ReadmeFacts) -> list[str]:
+    if not facts.missing:
+        return []
+    return ["Missing (required by the course; make them, then make this bundle again)",
+            *(f"  {item}: {how}" for item, how in facts.missing)]
+
+
+def _libraries(facts: ReadmeFacts) -> list[str]:
+    lines = ["Third-party libraries (the versions installed when this bundle was made)",
+             f"  Python {platform.python_version()}"]
+    return lines + [f"  {dist} {version}" for dist, version in library_versions(uses_spandrel(facts.net))]
+
+
+def _how_to_run(facts: ReadmeFacts) -> list[str]:
+    config, name = facts.config, facts.run_dir.name
+    data = str(config.get("data_root") or "data/FFHQ")
+    runs = Path(str(config.get("runs_dir") or "checkpoints")) / name
+    tta = f" --tta {facts.tta}" if facts.tta in ("hflip", "x8") else ""
+    edition = f" --edition {facts.edition}"
+    return [
         "How to run (from the code/ folder; on Colab open the notebooks instead: they run the same functions)",
         "  python -m pip install -r requirements.txt -e .",
         f"  # data: the course data root ({data}: train/GT, val/LQ, val/GT, test/LQ, test_real)",
         f"  {train_command(config)}",
-        f"  python -m facesr evaluate {runs} --data {data}",
-        f"  python -m facesr predict {runs} {data}/test/LQ {runs}/test_predictions --zip {runs}/submission.zip",
-        f"  python -m facesr predict {runs} {data}/test_real {runs}/test_real_predictions",
-        f"  python -m facesr handin {runs} --out handin.zip --matric ID --codalab NAME",
-        "  (add --tta hflip or --tta x8 to evaluate/predict for the self-ensembles of the report's table)",
-        "",
+        f"  python -m facesr evaluate {runs} --data {data}{edition}",
+        f"  python -m facesr predict {runs} {data}/test/LQ {runs}/test_predictions --zip {runs}/submission.zip"
+        f"{tta}{edition}",
+        f"  python -m facesr predict {runs} {data}/test_real {runs}/test_real_predictions{tta}{edition}",
+        f"  python -m facesr handin {runs} --out handin.zip --matric ID --codalab NAME --screenshot FILE{edition}",
+        "  (add --tta hflip or --tta x8 to evaluate for the self-ensembles of the report's table)",
     ]
-    return "\n".join(lines)
+
+
+# The sections of Readme.txt in order, each separated by an empty line: add one here.
+SECTIONS: list[Callable[[ReadmeFacts], list[str]]] = [_header, _model, _files, _missing, _libraries, _how_to_run]
+
+
+def handin_readme(facts: ReadmeFacts) -> str:
+    """The text of Readme.txt: the :data:`SECTIONS` filled from ``facts``."""
+    parts = [section(facts) for section in SECTIONS]
+    return "\n\n".join("\n".join(lines) for lines in parts if lines) + "\n"

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from facesr.errors import FacesrError
+from facesr.report.manifest import note_runs
 from facesr.report.style import MODEL_ORDER
 
 RUN_INFO = "run_info.json"  # written by the trainer beside the checkpoints (facesr.training.run_folder)
@@ -73,6 +74,7 @@ def find_runs(
         optional = finishes and not name.endswith(FINISH_SUFFIX) and finish not in names
         if optional and run_checkpoint(runs_dir / finish) is not None:
             found[finish] = runs_dir / finish
+    note_runs(*found)  # the figures saved from these runs record them (facesr.report.manifest)
     return found
 
 

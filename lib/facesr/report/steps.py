@@ -11,10 +11,24 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from facesr.errors import FacesrError
+from facesr.report.manifest import note_runs
 
 TEST_PREDICTIONS = "test_predictions"  # in the submitted run's folder; the Readme's predict command writes there
 LEADERBOARD_ZIP = "submission.zip"  # the leaderboard zip of the run's test predictions, beside them
 REAL_WORLD_PREDICTIONS = "test_real_predictions"  # in the submitted run's folder, beside test_predictions
+
+
+def read_submission_tta(run_dir: str | os.PathLike) -> str | None:
+    """The self-ensemble the run's leaderboard zip was made with (None: plain), from its row in
+    ``RUNS_DIR/submissions.csv`` (:func:`facesr.inference.submissions.find_submission`, by the zip's sha256);
+    ``"unknown"`` when the zip is missing or not logged (made outside the kit)."""
+    from facesr.inference.submissions import find_submission
+
+    zip_path = Path(run_dir) / LEADERBOARD_ZIP
+    row = find_submission(Path(run_dir).parent, zip_path) if zip_path.is_file() else None
+    if row is None:
+        return "unknown"
+    return None if row.get("self_ensemble") in (None, "", "none") else row["self_ensemble"]
 
 
 def budget_line(cfg: object) -> str:
@@ -95,6 +109,7 @@ def show_curves(
     from facesr.training import read_run_logs
 
     run_dir = Path(run_dir)
+    note_runs(run_dir.name)
     log, val = read_run_logs(run_dir)
     fig = plot_run_curves(run_dir.name, log, val)
     if figures_dir is not None:
@@ -121,6 +136,7 @@ def show_stage_curves(
     from facesr.report.runs import find_runs, read_logs
     from facesr.report.style import save_figure
 
+    note_runs(*stages)
     baselines = find_runs(Path(baseline).parent, [Path(baseline).name]) if baseline is not None else {}
     fig = plot_stage_curves(read_logs({run: Path(folder) for run, folder in stages.items()}), read_logs(baselines))
     if figures_dir is not None:
@@ -150,6 +166,7 @@ def show_val_outputs(
     from facesr.report.style import save_figure
 
     run_dir = Path(run_dir)
+    note_runs(run_dir.name)
     fig = plot_val_outputs(run_dir, data_root, n=n, trust=trust)
     if figures_dir is not None:
         print(f"saved {save_figure(fig, figures_dir, name or f'{run_dir.name}_val_outputs')}")
@@ -250,7 +267,7 @@ def average_stage(
         trust: unpickle the checkpoints in full (``TRUST_CHECKPOINT``).
     """
     from facesr.report.runs import run_best_validation
-    from facesr.weights.averaging import average_run, kept_checkpoints
+    from facesr.training.averaging import average_run, kept_checkpoints
 
     run_dir = Path(run_dir)
     kept = len(kept_checkpoints(run_dir))
@@ -274,8 +291,10 @@ def make_submission(
     run_dir: str | os.PathLike,
     tta: bool | str | None = None,
     edition: int | None = None,
+    psnr_table: object | None = None,
 ) -> Path:
-    """The run's leaderboard zip: ``test/LQ`` predicted into ``<run>/test_predictions``, zipped to ``submission.zip``.
+    """The run's leaderboard zip: ``test/LQ`` predicted into ``<run>/test_predictions``, zipped to ``submission.zip``,
+    logged in ``RUNS_DIR/submissions.csv`` with its val PSNR and the test PSNR to expect (printed).
 
     The parameter budget is checked before anything is predicted; :func:`facesr.inference.submission.package_submission`
     then checks every file and writes the zip atomically. The zip is this step's own: it replaces the run's
@@ -287,17 +306,70 @@ def make_submission(
         run_dir: the run folder the predictions and the zip go to.
         tta: self-ensemble: None, "hflip" or "x8" (e.g. :func:`facesr.report.tables.best_tta`).
         edition: whose parameter limit applies (None: the run's own, from its config.json, else the default).
+        psnr_table: a :func:`facesr.report.tables.psnr_table` holding the run: its val PSNR with ``tta`` is logged
+            (None, or not in it: the run's val.csv, which has no self-ensemble).
     """
+    from facesr.data.check import test_lq_dir
     from facesr.editions import choose_edition, run_edition
     from facesr.inference.predict import predict
     from facesr.inference.submission import package_submission
+    from facesr.inference.submissions import describe_row, find_submission
     from facesr.models import check_param_budget
 
-    lq_dir, run_dir = Path(data_root) / "test" / "LQ", Path(run_dir)
-    edition = choose_edition(edition, run_edition(run_dir)).year
+    run_dir = Path(run_dir)
+    edition = choose_edition(edition, run_edition(run_dir), what=f"run {run_dir.name}").year
     check_param_budget(net, edition)  # FacesrError with the count and the limit, before minutes of predicting
+    lq_dir = test_lq_dir(data_root)  # FacesrError naming test/LQ when the data root has none
     pred_dir = run_dir / TEST_PREDICTIONS
     paths = predict(net, lq_dir, pred_dir, tta=tta)
-    zip_path = package_submission(pred_dir, run_dir / LEADERBOARD_ZIP, net, lq_dir, overwrite=True, edition=edition)
+    val_psnr, val_from = table_psnr(psnr_table, run_dir.name, tta)
+    zip_path = package_submission(pred_dir, run_dir / LEADERBOARD_ZIP, net, lq_dir, overwrite=True, edition=edition,
+                                  source=run_dir, tta=tta, val_psnr=val_psnr, val_psnr_from=val_from,
+                                  runs_dir=run_dir.parent)
     print(f"{run_dir.name} (self-ensemble: {tta}): {len(paths)} test predictions in {pred_dir}; zip {zip_path}")
+    row = find_submission(run_dir.parent, zip_path)
+    if row is not None:
+        print(describe_row(row, run_dir.parent))
     return zip_path
+
+
+def table_psnr(psnr_table: object | None, run: str, tta: bool | str | None) -> tuple[float | None, str]:
+    """(val PSNR of ``run`` with ``tta`` in a :func:`facesr.report.tables.psnr_table`, where it comes from);
+    (None, "") when the table is None or lacks the run or the column."""
+    import math
+
+    from facesr.inference.tta import tta_mode
+
+    mode = tta_mode(tta)
+    column = "psnr" if mode is None else f"psnr_{mode}"
+    if psnr_table is None or column not in psnr_table.columns:
+        return None, ""
+    rows = psnr_table[psnr_table["run"].astype(str) == run]
+    value = float(rows.iloc[0][column]) if not rows.empty else math.nan
+    if not math.isfinite(value):
+        return None, ""
+    count = rows.iloc[0].get("images_x8" if mode == "x8" else "images")
+    images = f", {int(count)} images" if count is not None and count == count else ""
+    return value, f"psnr table, {mode or 'no self-ensemble'}{images}"
+
+
+def expected_test_lines(psnr_table: object, edition: int | None = None,
+                        runs_dir: str | os.PathLike | None = None) -> str:
+    """One line per run of a :func:`facesr.report.tables.psnr_table`: its best val PSNR (plain or the self-ensemble
+    :func:`facesr.report.tables.best_tta` picks) and the test PSNR it leads to expect (notebook 07's result).
+
+    Args:
+        psnr_table: the table.
+        edition: whose published val/test pairs (None: ``FACESR_EDITION``, else 2022).
+        runs_dir: the folder whose ``submissions.csv`` adds the student's own scored pairs (None: none).
+    """
+    from facesr.inference.submissions import expected_test
+    from facesr.report.tables import best_tta
+
+    lines = []
+    for run in (str(r) for r in psnr_table["run"] if str(r) != "bicubic"):
+        tta = best_tta(psnr_table, run)
+        value, _ = table_psnr(psnr_table, run, tta)
+        lines.append(f"{run} (val {value:.4f} dB, self-ensemble {tta or 'none'}): "
+                     f"{expected_test(value, edition, runs_dir)}" if value is not None else f"{run}: no val PSNR")
+    return "\n".join(lines)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from facesr.report.manifest import record as record_saved
+
 # The report's own models (the seed report's three and the in-budget MSRResNets, named by depth), each with
 # its colour (tab10 colours, distinguishable when printed) and label. The in-budget configs of the other
 # networks (SwinIR, RCAN, any registered one) take theirs from the network's record (facesr.models.record);
@@ -103,4 +105,5 @@ def save_figure(fig: object, figures_dir: str | os.PathLike, name: str, dpi: int
     path = Path(figures_dir) / f"{Path(name).stem}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight", facecolor="white")
+    record_saved(path.parent, [path])  # the manifest beside the figures: what made it (facesr.report.manifest)
     return path

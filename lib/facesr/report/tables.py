@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from facesr.errors import FacesrError
+from facesr.report.manifest import record as record_saved
 from facesr.report.runs import read_run_info, run_best_validation
 from facesr.report.style import model_label
 
@@ -75,6 +76,7 @@ def save_table(
     csv_path, md_path = folder / f"{name}.csv", folder / f"{name}.md"
     df.to_csv(csv_path, index=False)
     md_path.write_text(markdown_table(df, floatfmt), encoding="utf-8")
+    record_saved(folder, [csv_path, md_path])  # the manifest beside the tables (facesr.report.manifest)
     return csv_path, md_path
 
 
@@ -101,7 +103,7 @@ def _run_row(
     from facesr.models import count_parameters
 
     net_g = load_generator(run_dir, trust=trust)
-    limit = choose_edition(edition, run_edition(run_dir)).param_limit
+    limit = choose_edition(edition, run_edition(run_dir), what=f"run {run_dir.name}").param_limit
     # one pass gives every table: the plain output is the ensembles' identity pass
     ttas = (None, *(e for e in ENSEMBLES if e != "x8" or x8_root is None)) if tta else (None,)
     tables = evaluate_variants(net_g, data_root, ttas=ttas)

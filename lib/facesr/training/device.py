@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 import torch
 
 from facesr.errors import FacesrError
+from facesr.training.memory import OutOfMemory, is_oom, out_of_memory_line
 
 TORCH_CU126_HINT = "pip install torch torchvision --index-url https://download.pytorch.org/whl/cu126"
 
@@ -113,17 +114,15 @@ def is_compile_error(err: BaseException) -> bool:
     return type(err).__module__.startswith(("torch._dynamo", "torch._inductor"))
 
 
-def is_oom(err: BaseException) -> bool:
-    oom_type = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
-    return isinstance(err, oom_type) or (isinstance(err, RuntimeError) and "out of memory" in str(err))
-
-
 def is_no_kernel(err: BaseException) -> bool:
     return isinstance(err, RuntimeError) and "no kernel image is available" in str(err)
 
 
 def step_error(err: BaseException, it: int, cfg: object, kept: str) -> BaseException:
     """One clear FacesrError for CUDA OOM and missing kernels; anything else is returned as it is.
+
+    The out-of-memory one (:class:`facesr.training.memory.OutOfMemory`) still has the step's memory behind it:
+    the caller's outer boundary lets go of it (:mod:`facesr.training.memory`).
 
     Args:
         err: what the step or the validation raised.
@@ -132,14 +131,7 @@ def step_error(err: BaseException, it: int, cfg: object, kept: str) -> BaseExcep
         kept: what is left on disk, e.g. "the last checkpoint (..., iteration 2) is intact".
     """
     if is_oom(err):
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        smaller = max(1, cfg.batch_size // 2)
-        return FacesrError(
-            f"CUDA ran out of memory at iteration {it} (batch_size={cfg.batch_size}, gt_patch={cfg.gt_patch}); "
-            f"use a smaller batch (--set batch_size={smaller}) or crops (--set gt_patch=128); "
-            f"notebooks: get_config(..., batch_size={smaller}); {kept}"
-        )
+        return OutOfMemory(out_of_memory_line(cfg, f"at iteration {it}", kept))
     if is_compile_error(err):
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         return FacesrError(

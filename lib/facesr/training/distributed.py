@@ -12,6 +12,9 @@ What a config means does not depend on the number of ranks N:
 - The data order is a pure function of (seed, iteration) and each rank takes its slice of the global
   batch; the degradation, crop and flip of each sample are seeded by (seed, iteration, index in the global
   batch), on the CPU (:class:`facesr.data.datasets.TrainDataset`) and on the GPU (:func:`facesr.training.step.prepare_batch`).
+- The random draws of the step itself (SwinIR's drop path, any dropout) come from the device's own generator,
+  which every iteration seeds from (seed, iteration, rank) on CUDA (:func:`seed_step`): each rank draws its
+  own masks, and a resumed run draws what the uninterrupted one did.
 - Gradients are averaged by ``DistributedDataParallel``; on CUDA the discriminator's BatchNorm becomes
   ``SyncBatchNorm`` (torch has no CPU SyncBatchNorm: gloo runs normalise with each rank's own batch). The
   relativistic GAN loss averages D's outputs over each rank's batch, as MMEditing's multi-GPU runs do.
@@ -19,9 +22,9 @@ What a config means does not depend on the number of ranks N:
 - Rank 0 alone validates, prints, writes ``log.csv`` (losses averaged over the ranks), ``val.csv``,
   TensorBoard, ``run_info.json`` and the checkpoints (atomic; they hold the unwrapped nets, so they load
   anywhere); the other ranks wait for it at a barrier.
-- Every rank resumes from the same ``latest.pt``. The randomness a run draws is keyed by sample, not by
-  rank, so a checkpoint written by an N-rank run resumes on M ranks, or in one process, with the same
-  global batch.
+- Every rank resumes from the same ``latest.pt``. The data a run draws is keyed by sample, not by rank, so
+  a checkpoint written by an N-rank run resumes on M ranks, or in one process, with the same global batch
+  (bit-exact only on N ranks: the step's own draws and the sums of the averaged gradients are per rank).
 - A rank that dies ends the job (torchrun's default); the last checkpoint is whole, and starting the same
   command again resumes from it.
 - Stops and time-based checkpoints (:mod:`facesr.training.stopping`) are decided at sync points that rank 0
@@ -35,6 +38,7 @@ import datetime
 import os
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
@@ -112,6 +116,28 @@ def start(ranks: Ranks, device: torch.device | None) -> torch.device:
     # every rank creates the gloo group of the sync points here, in the same order (a collective call)
     _CONTROL["group"] = dist.new_group(backend="gloo", timeout=BARRIER_TIMEOUT) if cuda else dist.group.WORLD
     return device
+
+
+def seed_step(seed: int, iteration: int, ranks: Ranks, device: torch.device) -> None:
+    """Seed the CUDA ``device``'s default generator for ``iteration`` from (seed, iteration, rank); nothing
+    elsewhere.
+
+    A GPU step draws its drop-path and dropout masks from that generator: seeded alike (``torch.manual_seed``),
+    every torchrun rank would draw the same ones. Seeded per iteration, the draws are a pure function of
+    (seed, iteration, rank), as the samples are of (seed, iteration, index): a resumed run draws the same
+    ones, on the same number of ranks. A host-side seed: no synchronisation.
+
+    Args:
+        seed: The run's seed.
+        iteration: The iteration about to run (1-based).
+        ranks: This process's place in the job.
+        device: The training device.
+    """
+    if device.type != "cuda":
+        return
+    state = np.random.SeedSequence((int(seed), 2, int(iteration), ranks.rank)).generate_state(1, np.uint64)[0]
+    with torch.cuda.device(device):
+        torch.cuda.manual_seed(int(state))
 
 
 def stop(ranks: Ranks) -> None:

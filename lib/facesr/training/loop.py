@@ -42,12 +42,14 @@ import numpy as np
 import torch
 
 from facesr.config.train_config import TrainConfig
+from facesr.data.check import find_data_root
 from facesr.data.workers import iterate, loader_error, make_loader
 from facesr.errors import FacesrError
 from facesr.training import distributed
 from facesr.training.device import resolve_device, step_error, training_numerics
 from facesr.training.guard import BadSteps
 from facesr.training.logs import LossWindow, last_logged_iteration
+from facesr.training.memory import call_freeing_memory, out_of_memory_line
 from facesr.training.run_folder import (
     load_resume,
     plain_values,
@@ -62,14 +64,20 @@ from facesr.training.stopping import Cadence, StopSignals, TrainingStopped
 from facesr.training.teacher import load_teacher, uses_teacher
 
 
-def _resolve_data_root(path: str | os.PathLike, edition: int) -> Path:
-    from facesr.data.check import find_data_root
-    from facesr.data.sample import default_sample_root, ensure_sample_data
+def check_data_edition(root: Path, cfg: TrainConfig) -> None:
+    """FacesrError, before a fresh run trains, when the data root's facts name another edition than the run's
+    (:func:`facesr.editions.detect_edition`): both facts and the fix; data that do not decide pass."""
+    from facesr.editions import data_facts, describe_facts, detect_edition
 
-    path = Path(path).expanduser()
-    if path.resolve() == default_sample_root(edition).resolve():
-        return ensure_sample_data(path, edition)  # quick mode's data: built on first use
-    return find_data_root(path)
+    found = detect_edition(root)
+    if found is None or found == cfg.edition:
+        return
+    raise FacesrError(
+        f"the data in {root} are the {found} edition's ({describe_facts(data_facts(root))}), but {cfg.name} trains "
+        f"the {cfg.edition} edition's config (its limit, degradation and network); set EDITION = {found} in the "
+        f"notebook's settings cell (CLI: --edition {found}) to train for {found}, or point the data root at the "
+        f"{cfg.edition} edition's data"
+    )
 
 
 def train(
@@ -90,7 +98,8 @@ def train(
 
     Args:
         cfg: A :class:`facesr.config.train_config.TrainConfig` (``get_config(...)``).
-        data_root: Data root in the course layout; default ``cfg.data_root``.
+        data_root: Data root in the course layout, as it is (nothing is built: quick mode's sample data comes
+            from the caller, :func:`facesr.data.sample.ensure_quick_data`); default ``cfg.data_root``.
         runs_dir: Folder of run folders (may be a Drive mount); default ``cfg.runs_dir``.
         name: Run folder name; default ``cfg.name``.
         init: Run name, run folder or checkpoint to initialise the generator from (fresh runs only);
@@ -106,9 +115,12 @@ def train(
     cfg = dataclasses.replace(cfg, **changes)
     ranks = distributed.ranks_from_env()
     quiet = open(os.devnull, "w") if not ranks.is_main else None  # noqa: SIM115 - closed below
-    try:
+    def line(err: BaseException) -> str:  # one that no step or validation worded
+        return out_of_memory_line(cfg, "outside the training steps", "the checkpoints written so far are intact")
+
+    try:  # an out-of-memory error is raised holding nothing of the run (facesr.training.memory)
         with contextlib.redirect_stdout(quiet) if quiet else contextlib.nullcontext():
-            return _train(cfg, ranks, allow_config_change, device, trust)
+            return call_freeing_memory(_train, line, cfg, ranks, allow_config_change, device, trust)
     finally:
         if quiet is not None:
             quiet.close()
@@ -119,9 +131,11 @@ def _train(
 ) -> Path:
     try:  # checks that fail the same way on every rank, before any process group or file
         distributed.per_rank_batch(cfg.batch_size, ranks.world_size)
-        root = _resolve_data_root(cfg.data_root, cfg.edition)
+        root = find_data_root(Path(cfg.data_root).expanduser())  # resolved by the caller: nothing is built here
         run_dir = Path(cfg.runs_dir).expanduser() / cfg.name
         ckpt = load_resume(run_dir, cfg, allow_config_change, trust=trust)
+        if ckpt is None:
+            check_data_edition(root, cfg)  # before the first iteration of a fresh run
         init_path = resolve_init(cfg.init, run_dir.parent, cfg.name) if cfg.init and ckpt is None else None
         teacher = load_teacher(cfg, run_dir.parent, trust=trust) if uses_teacher(cfg) else None  # every rank
         device = resolve_device(distributed.start(ranks, torch.device(device) if device else None),
@@ -226,6 +240,7 @@ def _loop(run: RunState, root: Path) -> None:
                     raise FacesrError(f"{err}; {kept(run)}") from None
                 data_s = time.perf_counter() - t_wait
                 lr = nets.optimizer_g.param_groups[0]["lr"]
+                distributed.seed_step(cfg.seed, it, ranks, run.device)  # this rank's drop-path masks
                 try:
                     lq, gt = prepare_batch(batch, cfg, nets, run.device)
                     losses = train_step(nets, lq, gt, run.scaler)

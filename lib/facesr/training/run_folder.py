@@ -77,10 +77,11 @@ def load_resume(
         allow_config_change: Resume although compared fields differ.
         trust: Unpickle ``latest.pt`` in full (runs code from it); the kit's own checkpoints never need it.
     """
+    from facesr.training.checkpoint_files import repair_best, resume_checkpoint
     from facesr.weights.checkpoints import load_checkpoint
 
-    latest = run_dir / "latest.pt"
-    if not latest.exists():
+    latest = resume_checkpoint(run_dir)  # latest.pt; on Drive the newest slot whose checksum matches
+    if latest is None:
         return None
     try:
         ckpt = load_checkpoint(latest, trust=trust)
@@ -90,8 +91,16 @@ def load_resume(
         raise FacesrError(f"{err}{hint}") from None
     if "net_g" not in ckpt or "iter" not in ckpt:
         raise FacesrError(f"{latest} is not a kit training checkpoint (no net_g/iter); move it away to start afresh")
+    repair_best(run_dir, ckpt)
     diff = config_differences(ckpt.get("config", {}), cfg)
     if diff and not allow_config_change:
+        saved_edition = ckpt.get("config", {}).get("edition")
+        if saved_edition != cfg.edition and saved_edition is not None:  # the edition is not a value to change
+            raise FacesrError(
+                f"{run_dir} was trained for the {saved_edition} edition ({'; '.join(diff)}); set EDITION = "
+                f"{saved_edition} in the notebook's settings cell (CLI: --edition {saved_edition}) to continue it, "
+                f"or give the {cfg.edition} run another name (RUN_NAME, --name)"
+            )
         raise FacesrError(
             f"{run_dir} was trained with another config ({'; '.join(diff)}); use another --name for a new run, "
             "or --allow-config-change (notebooks: allow_config_change=True) to continue with the new values"
@@ -109,16 +118,51 @@ def as_fused(optimizer_state: dict) -> dict:
     return {**optimizer_state, "param_groups": groups}
 
 
+def state_like_parameters(optimizer: torch.optim.Optimizer) -> None:
+    """Give every per-parameter state tensor of ``optimizer`` its parameter's layout, dtype and device.
+
+    ``Optimizer.load_state_dict`` casts a state tensor's dtype and device only, and ``torch.save`` keeps the
+    strides it was saved with: a moment saved from channels_last parameters (a CUDA run) stays channels_last
+    where the parameters are contiguous (a CPU resume, or another ``channels_last`` choice), and fused Adam
+    walks both in memory order, pairing each moment with the wrong weight (CPU) or refusing (CUDA). Tensors
+    of the parameter's shape get its strides; the others (``step``) keep what torch gave them.
+
+    Args:
+        optimizer: An optimizer just loaded from a state dict.
+    """
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            for key, value in state.items():
+                if not torch.is_tensor(value) or value.shape != param.shape:
+                    continue
+                dtype = param.dtype if value.is_floating_point() else value.dtype
+                if value.stride() != param.stride() or value.dtype != dtype or value.device != param.device:
+                    state[key] = torch.empty_like(param, dtype=dtype).copy_(value)  # empty_like keeps the strides
+
+
+def load_optimizer(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """Load a checkpoint's optimizer ``state`` as the kit's fused Adam (:func:`as_fused`), every state tensor in
+    its parameter's layout (:func:`state_like_parameters`).
+
+    Args:
+        optimizer: The run's optimizer.
+        state: Its state dict from a checkpoint (any kit version, any device or memory format).
+    """
+    optimizer.load_state_dict(as_fused(state))
+    state_like_parameters(optimizer)
+
+
 def restore_state(nets: Nets, ckpt: dict, scheduler: dict, scaler: Any, path: Path) -> None:
     from facesr.weights.checkpoints import load_weights
 
     load_weights(nets.net_g, ckpt, prefer_ema=False)
     load_weights(nets.net_g_ema, ckpt, prefer_ema=True)
     try:
-        nets.optimizer_g.load_state_dict(as_fused(ckpt["optimizer_g"]))
+        load_optimizer(nets.optimizer_g, ckpt["optimizer_g"])
         if nets.net_d is not None and "net_d" in ckpt:
             load_weights(nets.net_d, ckpt)
-            nets.optimizer_d.load_state_dict(as_fused(ckpt["optimizer_d"]))
+            load_optimizer(nets.optimizer_d, ckpt["optimizer_d"])
     except (KeyError, ValueError, RuntimeError) as err:
         raise FacesrError(f"{path}: optimizer state does not fit this config ({err}); use another --name") from None
     for key, sched in scheduler.items():
@@ -181,7 +225,8 @@ def plain_values(obj: Any) -> Any:
 
 def remove_stale_temp_files(run_dir: Path) -> None:
     """Temp files of the kit's own atomic writes left by a killed process (never any other file)."""
-    names = ["latest.pt", "best.pt", "iter_[0-9]*.pt", "config.json", "run_info.json", "log.csv", "val.csv"]
+    names = ["latest.pt", "best.pt", "iter_[0-9]*.pt", "config.json", "run_info.json", "log.csv", "val.csv",
+             "checksums.json"]
     patterns = [temp_pattern(name) for name in names]
     patterns += [f"{name}.tmp" for name in names[3:]] + [".*.pt.link.tmp"]  # the fixed names of older kits
     for pattern in patterns:
@@ -199,12 +244,6 @@ def link_or_save(state: dict, written: Path | None, path: Path) -> Path:
     if written is not None and atomic_link(written, path):
         return path
     return save_checkpoint(state, path)
-
-
-def rotate_checkpoints(run_dir: Path, keep_last: int) -> None:
-    """Keep the ``keep_last`` newest ``iter_NNNNNN.pt`` files (best.pt and latest.pt are separate files)."""
-    for old in sorted(run_dir.glob("iter_[0-9][0-9][0-9][0-9][0-9][0-9].pt"))[:-keep_last]:
-        old.unlink(missing_ok=True)
 
 
 def check_finite(nets: Nets, it: int, kept: str) -> None:
@@ -231,8 +270,13 @@ def save_iteration(
     instead of three; Drive falls back to a full atomic save). latest.pt comes last: a crash before it
     resumes earlier and redoes these iterations identically.
     """
+    from facesr.training.checkpoint_files import on_drive, rotate_checkpoints, save_on_drive
     from facesr.weights.checkpoints import save_checkpoint
 
+    if on_drive(run_dir):  # replaced files fill Drive's Trash: slots written in place (checkpoint_files)
+        save_on_drive(run_dir, state, it, improved, periodic, keep_last, latest=periodic if latest is None else latest)
+        atomic_write_json(run_dir / "run_info.json", state.get("run_info") or {})
+        return
     written = save_checkpoint(state, run_dir / f"iter_{it:06d}.pt") if periodic else None
     if improved:
         written = link_or_save(state, written, run_dir / "best.pt")

@@ -1,5 +1,5 @@
-"""run_info.json: where and how fast a run trained, session by session (one per process start, e.g. one
-Colab runtime), with the iterations an interrupted session trained past its last checkpoint (the work lost
+"""run_info.json: where and how fast a run trained and with which kit commit, session by session (one per process
+start, e.g. one Colab runtime), with the iterations an interrupted session trained past its last checkpoint (the work lost
 to restarts). It is written next to every checkpoint (:func:`facesr.training.run_folder.save_iteration`) and
 read by the report and the hand-in.
 """
@@ -7,12 +7,33 @@ read by the report and the hand-in.
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import platform
 
 import torch
 
 from facesr.training.distributed import Ranks
+
+
+@functools.lru_cache(maxsize=8)
+def kit_commit(kit: str | os.PathLike | None = None) -> str | None:
+    """The git commit the kit's checkout is at (``git rev-parse HEAD``), or None when it is not a git checkout.
+
+    Args:
+        kit: The kit's root (default: the checkout this module lives in).
+    """
+    import subprocess
+    from pathlib import Path
+
+    root = Path(kit) if kit is not None else Path(__file__).resolve().parents[3]  # lib/facesr/training/run_info.py
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def precision_name(dtype: torch.dtype | None) -> str:
@@ -35,6 +56,7 @@ def machine_info(device: torch.device, ranks: Ranks, amp_dtype: torch.dtype | No
         "cudnn": torch.backends.cudnn.version() if cuda else None,
         "python": platform.python_version(),
         "amp_dtype": precision_name(amp_dtype),
+        "kit_commit": kit_commit(),  # the kit's code this session trained with (None outside a git checkout)
     }
     if cuda:
         props = torch.cuda.get_device_properties(device)

@@ -164,16 +164,14 @@ def build_nets(cfg: Any, device: torch.device, ranks: Ranks | None = None, teach
 
 
 def pair_recipe(cfg: Any, on_device: bool) -> Any:
-    """How a run makes its training pairs (:class:`facesr.data.pairs.PairRecipe`): its edition's degradation,
-    crop, ``gt_usm`` / ``usm_target``, and whether the device degrades (the CUDA path) or the workers do."""
-    from facesr.data.pairs import PairRecipe
-    from facesr.data.second_order import SecondOrderSettings
+    """How the run of ``cfg`` makes its training pairs (:func:`facesr.data.pairs.run_recipe`): its edition's
+    degradation with the config's settings of it, crop, ``gt_usm`` / ``usm_target``, and whether the device
+    degrades (the CUDA path) or the workers do."""
+    from facesr.data.pairs import run_recipe
     from facesr.editions import get_edition
 
-    degradation = get_edition(cfg.edition).degradation
-    second_order = SecondOrderSettings(gt_usm=cfg.gt_usm) if degradation == "second_order" else None
-    return PairRecipe(degradation=degradation, gt_patch=cfg.gt_patch, flip=True, on_device=on_device,
-                      second_order=second_order, usm_target=cfg.usm_target)
+    return run_recipe(get_edition(cfg.edition).degradation, cfg.gt_patch, on_device, course=cfg.course,
+                      second_order=cfg.second_order, gt_usm=cfg.gt_usm, usm_target=cfg.usm_target)
 
 
 def train_dataset(cfg: Any, gt_dir: Any, on_device: bool) -> Any:
@@ -181,9 +179,9 @@ def train_dataset(cfg: Any, gt_dir: Any, on_device: bool) -> Any:
     from facesr.data.datasets import TrainDataset
 
     recipe = pair_recipe(cfg, on_device)
-    return TrainDataset(gt_dir, gt_patch=recipe.gt_patch, flip=recipe.flip, degrade=not on_device, cache=cfg.cache,
-                        seed=cfg.seed, degradation=recipe.degradation, second_order=recipe.second_order,
-                        usm_target=recipe.usm_target)
+    return TrainDataset(gt_dir, gt_patch=recipe.gt_patch, flip=recipe.flip, degrade=not on_device,
+                        settings=recipe.course, cache=cfg.cache, seed=cfg.seed, degradation=recipe.degradation,
+                        second_order=recipe.second_order, usm_target=recipe.usm_target)
 
 
 def prepare_batch(batch: dict, cfg: Any, nets: Nets, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -313,7 +311,7 @@ def train_step(nets: Nets, lq: torch.Tensor, gt: torch.Tensor, scaler: Any) -> d
 
 @torch.no_grad()
 def validate(net: nn.Module, val_set: Any, device: torch.device, channels_last: bool = False) -> tuple[float, float]:
-    """Mean PSNR and SSIM (RGB, no border crop) over the whole val set on uint8-rounded outputs, in fp32.
+    """Mean PSNR and SSIM (RGB, no border crop) over the whole val set on uint8-rounded outputs, in full fp32.
 
     Args:
         net: The network to score (the run's EMA generator).
@@ -321,13 +319,14 @@ def validate(net: nn.Module, val_set: Any, device: torch.device, channels_last: 
         device: Where ``net`` is.
         channels_last: Feed the LQ images in channels_last, the layout the run trains in (``Nets.channels_last``).
     """
-    from facesr.metrics import psnr, ssim, tensor_to_uint8
+    from facesr.metrics import exact_fp32, psnr, ssim, tensor_to_uint8
 
     net.eval()
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     p_values, s_values = [], []
     for item in val_set:
-        sr = net(item["lq"].unsqueeze(0).to(device, memory_format=memory_format))[0]
+        with exact_fp32():  # the same score on every card (no TF32)
+            sr = net(item["lq"].unsqueeze(0).to(device, memory_format=memory_format))[0]
         sr_u8, gt_u8 = tensor_to_uint8(sr), tensor_to_uint8(item["gt"])
         p_values.append(psnr(sr_u8, gt_u8))
         s_values.append(ssim(sr_u8, gt_u8))

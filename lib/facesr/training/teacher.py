@@ -59,6 +59,27 @@ def resolve_teacher(cfg: Any, runs_dir: str | Path | None = None) -> Path:
     )
 
 
+def teacher_generator(cfg: Any, runs_dir: str | Path | None = None) -> tuple[str, dict]:
+    """The generator name and arguments of ``cfg``'s teacher, without its weights: from the ``config.json`` of the
+    run its checkpoint lies in, else (no such run yet, or a file outside a run) the edition's ``esrgan``
+    generator, the ``_kd`` configs' teacher. For memory estimates (:func:`facesr.training.memory.step_memory`).
+
+    Args:
+        cfg: The student's config.
+        runs_dir: Where a run name is looked up (default ``cfg.runs_dir``).
+    """
+    import json
+
+    from facesr.config import get_config
+
+    try:
+        config = json.loads((resolve_teacher(cfg, runs_dir).parent / "config.json").read_text(encoding="utf-8"))
+        return str(config["generator"]), dict(config.get("generator_args") or {})
+    except (FacesrError, OSError, ValueError, KeyError, TypeError):
+        esrgan = get_config("esrgan", quick=bool(cfg.quick), edition=cfg.edition)
+        return esrgan.generator, dict(esrgan.generator_args)
+
+
 def load_teacher(cfg: Any, runs_dir: str | Path | None = None, trust: bool = False) -> nn.Module:
     """The teacher of ``cfg``'s run on the CPU, frozen in eval mode, checked against the student's edition and scale.
 

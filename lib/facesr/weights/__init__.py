@@ -5,10 +5,8 @@
 - :mod:`~facesr.weights.formats`: what a file holds (kit, MMEditing 0.x, BasicSR, ESRGAN, safetensors
   metadata), the allow-list of globals, fitting a state dict to a net.
 - :mod:`~facesr.weights.exports`: the EMA generator as safetensors or in BasicSR's layout.
-- :mod:`~facesr.weights.averaging`: the mean of the EMA weights of a run's kept checkpoints, as a run folder.
 """
 
-from facesr.weights.averaging import average_run
 from facesr.weights.checkpoints import (
     checkpoint_file,
     load_checkpoint,
@@ -20,7 +18,6 @@ from facesr.weights.checkpoints import (
 from facesr.weights.exports import export_generator
 
 __all__ = [
-    "average_run",
     "checkpoint_file",
     "export_generator",
     "load_checkpoint",

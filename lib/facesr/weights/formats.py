@@ -238,6 +238,7 @@ def check_fit(sd: Mapping, target: Mapping, name: str, fmt: str) -> None:
 
 # ------------------------------------------------------------------------------ BasicSR files
 
+
 def basicsr_network(generator: str, generator_args: Mapping) -> str:
     """The BasicSR constructor call that builds the net of ``generator`` (``"MSRResNet(num_feat=64, ...)"``).
 

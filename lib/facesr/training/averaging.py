@@ -1,7 +1,8 @@
 """Checkpoint averaging: the mean of the EMA weights of a run's last kept checkpoints, as a run folder of its own.
 
 ``python -m facesr average RUN --last K`` (or ``--iters N ...``) averages the EMA generator weights of the
-run's ``iter_N.pt`` files (the ``keep_last`` newest are kept; ``--set keep_last=K`` keeps more) into
+run's ``iter_N.pt`` files (the ``keep_last`` newest are kept; ``--set keep_last=K`` keeps more; a run on Drive
+keeps them on the runtime's own disk, where they are looked up) into
 ``RUN_avg``: a run folder like any other, so ``evaluate``, ``predict --zip``, ``handin``, ``export``, ``--init``
 and the report's tables take it. It holds ``best.pt`` (the averaged weights as ``net_g_ema`` and ``net_g``, the
 source's config renamed, and ``averaged``: which run and checkpoints went in), ``config.json``, the source's
@@ -39,8 +40,13 @@ _ITER_FILE = re.compile(r"iter_(\d+)\.pt")
 
 
 def kept_checkpoints(run_dir: str | os.PathLike) -> dict[int, Path]:
-    """The run's periodic checkpoints ``iter_N.pt``, iteration -> file, oldest first."""
-    found = {int(m.group(1)): p for p in Path(run_dir).glob("iter_*.pt") if (m := _ITER_FILE.fullmatch(p.name))}
+    """The run's periodic checkpoints ``iter_N.pt``, iteration -> file, oldest first: in the run folder, or for a
+    run folder on Drive in its folder on the runtime's disk (:func:`facesr.training.checkpoint_files.history_dir`)."""
+    from facesr.training.checkpoint_files import history_dir
+
+    found = {}
+    for folder in dict.fromkeys((Path(run_dir), history_dir(run_dir))):
+        found.update({int(m.group(1)): p for p in folder.glob("iter_*.pt") if (m := _ITER_FILE.fullmatch(p.name))})
     return dict(sorted(found.items()))
 
 
