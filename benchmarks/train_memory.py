@@ -40,8 +40,9 @@ GIB = 2.0**30
 
 
 def default_configs(edition: int) -> list[str]:
-    """The edition's baseline (srgan) and its in-budget first stages (no ``_l2`` finish: the same net)."""
-    return ["srgan"] + [n for n in config_names(edition) if n not in REPORT_CONFIGS and not n.endswith("_l2")]
+    """The edition's baseline (srgan) and its in-budget first stages (no ``_l2`` finish or ``_kd`` distillation:
+    the same net; a teacher adds its weights and one forward without saved activations)."""
+    return ["srgan"] + [n for n in config_names(edition) if n not in REPORT_CONFIGS and not n.endswith(("_l2", "_kd"))]
 
 
 def saved_bytes(nets: Nets, lq_size: int, amp: bool) -> tuple[int, int]:

@@ -11,12 +11,16 @@ and, on CUDA, the MFU against the card's dense peak for the step's precision (:d
 convolutions on Ampere and newer, as cuDNN uses it). On CUDA each config is timed with and without AMP and with
 GPU or CPU degradation.
 
-A configuration whose single step is estimated (from a batch-1 step at LQ 32, scaled by pixels and batch)
+A configuration whose single step is estimated (from a batch-2 step at LQ 32, scaled by pixels and batch)
 to take longer than ``--limit`` seconds is skipped with a note, so a CPU run finishes in minutes; one that
 runs out of memory (RRDBNet at batch 8 on a T4) is a row that says so, and the table goes on.
 
 ``--profile`` writes a ``torch.profiler`` trace (Chrome trace JSON; open it in https://ui.perfetto.dev) of 10
 steps of one config (``--config``, ``--quick`` for its quick size) after 3 warm-up steps.
+
+``--fwbw`` times instead the forward and backward pass of each in-budget config's generator alone on the CPU
+(one batch of 2 LQ patches of 64), beside its parameters and the GFLOP of its training step: the networks compared
+at one input size, in minutes.
 
 ``--ddp N`` times instead the DistributedDataParallel step of one config (``--config``, default srgan;
 ``--quick`` for its quick-mode size) on 1 and N ranks at the same global batch, with synthetic batches
@@ -25,6 +29,7 @@ steps of one config (``--config``, ``--quick`` for its quick size) after 3 warm-
 Usage: python benchmarks/train_step.py [--quick] [--configs NAME ...] [--repeats N] [--limit SECONDS] [--device cpu|cuda]
        python benchmarks/train_step.py --profile [--config NAME] [--quick] [--trace FILE]
        python benchmarks/train_step.py --ddp N [--config NAME] [--quick] [--repeats N] [--threads T]
+       python benchmarks/train_step.py --fwbw [--configs NAME ...] [--repeats N] [--threads T]
 """
 
 from __future__ import annotations
@@ -39,13 +44,19 @@ import torch
 
 from facesr.config import get_config
 from facesr.errors import FacesrError
+from facesr.models import build_generator
+from facesr.models.sizing import inference_args
+from facesr.report.budget import generator_label
 from facesr.training.device import resolve_device, training_numerics
 from facesr.training.memory import free_memory, is_oom, release
 from facesr.training.run_info import precision_name
 from facesr.training.schedule import IterationBatchSampler
 from facesr.training.step import amp_dtype_for, build_nets, prepare_batch, train_dataset, train_step
+from facesr.training.teacher import uses_teacher
 
 HOURS_FOR = 300_000
+# The networks sized to each limit by facesr.models.size_to_budget (facesr.config.sized_networks).
+SIZED = ("omnisr", "span", "realplksr", "dat", "atd")
 WARMUP_STEPS = 2
 # Dense peak TFLOPS of the cards Colab and the clouds lend, per step precision, from NVIDIA's data sheets
 # (SXM versions where there are two; "fp32" is TF32 on Ampere and newer, which cuDNN uses for convolutions).
@@ -99,7 +110,7 @@ def step_flops(cfg) -> int:
     meta = torch.device("meta")
     lq_size = (cfg.gt_patch or 512) // 4
     with fused_adam_on_meta():
-        nets = build_nets(cfg, meta)
+        nets = build_nets(cfg, meta, teacher=teacher_for(cfg, meta))
         lq = torch.rand(cfg.batch_size, 3, lq_size, lq_size, device=meta)
         gt = torch.rand(cfg.batch_size, 3, lq_size * 4, lq_size * 4, device=meta)
         with FlopCounterMode(display=False) as counter:
@@ -127,8 +138,27 @@ def _setups(quick_only: bool, names: list[str] | None) -> list[tuple[str, str, d
              {"name": "swinir", "quick": quick}),
             (setting, f"RCAN 64/{'4x6' if wide else '3x6'}" + (" (quick: 2x2)" if quick else ""),
              {"name": "rcan", "quick": quick}),
+            *[(setting, _label(name, quick), {"name": name, "quick": quick}) for name in SIZED],
+            # a distillation step: the student's step plus one forward of the RRDBNet teacher (random weights here)
+            (setting, "MSRResNet-20 + RRDBNet teacher", {"name": "msrresnet20_kd", "quick": quick}),
         ]
     return [row for row in rows if not names or row[2]["name"] in names]
+
+
+def _label(name: str, quick: bool) -> str:
+    """The row label of the in-budget config ``name`` of the edition: its network at its (quick) size."""
+    cfg = get_config(name, quick=quick)
+    return generator_label(cfg.generator, inference_args(cfg.generator, cfg.generator_args)) + (" (quick)" if quick else "")
+
+
+def teacher_for(cfg, device: torch.device) -> torch.nn.Module | None:
+    """A distillation config's teacher for timing: the edition's esrgan generator (at the same quick or full
+    size) with random weights, which cost what trained ones do; None for other configs."""
+    if not uses_teacher(cfg):
+        return None
+    esrgan = get_config("esrgan", quick=cfg.quick, edition=cfg.edition)
+    with torch.device(device):
+        return build_generator(esrgan.generator, **esrgan.generator_args).eval().requires_grad_(False)
 
 
 def _batch(cfg, ds: torch.utils.data.Dataset, k: int) -> tuple[dict, float]:
@@ -160,23 +190,24 @@ def _header(setting, label, kw, device, amp, gpu_degrade) -> tuple:
 
 def _measure(cfg, row: dict, device, repeats, limit, data_root) -> dict:
     """Fill ``row`` with the data and step times of ``cfg`` (or a note why not)."""
-    nets = build_nets(cfg, device)
+    teacher = teacher_for(cfg, device)
+    nets = build_nets(cfg, device, teacher=teacher)
     scaler = torch.amp.GradScaler("cuda", enabled=nets.amp_dtype == torch.float16)
     precision = precision_name(nets.amp_dtype)
     lq_size = (cfg.gt_patch or 512) // 4
 
-    # estimate from a batch-1 step at LQ 32 (convolutions scale with pixels and batch)
-    lq, gt = torch.rand(1, 3, 32, 32, device=device), torch.rand(1, 3, 128, 128, device=device)
+    # estimate from a batch-2 step at LQ 32 (convolutions scale with pixels and batch; DAT's BatchNorm wants 2)
+    lq, gt = torch.rand(2, 3, 32, 32, device=device), torch.rand(2, 3, 128, 128, device=device)
     _sync(device)
     t = time.perf_counter()
     train_step(nets, lq, gt, scaler)
     _sync(device)
-    estimate = (time.perf_counter() - t) * cfg.batch_size * (lq_size / 32) ** 2
+    estimate = (time.perf_counter() - t) * cfg.batch_size / 2 * (lq_size / 32) ** 2
     if estimate > limit:
         row["note"] = f"skipped: one step estimated at {estimate:.0f} s (> --limit {limit:.0f} s)"
         return row
 
-    nets = build_nets(cfg, device)  # fresh nets: the estimate's step is not a training step of this config
+    nets = build_nets(cfg, device, teacher=teacher)  # fresh nets: the estimate's step is not a training step
     ds = train_dataset(cfg, data_root / "train" / "GT", on_device=nets.gpu_degrade)
     for k in range(WARMUP_STEPS):  # degradation kernels, cuDNN autotuning, first allocations: not timed
         batch, _ = _batch(cfg, ds, k)
@@ -246,7 +277,7 @@ def profile(name: str, quick: bool, device: torch.device, data_root, trace: str)
     from torch.profiler import profile as torch_profile
 
     cfg = get_config(name, quick=quick, vgg_weights="random") if name == "esrgan_gan" else get_config(name, quick=quick)
-    nets = build_nets(cfg, device)
+    nets = build_nets(cfg, device, teacher=teacher_for(cfg, device))
     scaler = torch.amp.GradScaler("cuda", enabled=nets.amp_dtype == torch.float16)
     ds = train_dataset(cfg, data_root / "train" / "GT", on_device=nets.gpu_degrade)
     batches = [_batch(cfg, ds, k)[0] for k in range(13)]  # loaded up front: the trace shows the device's work
@@ -265,6 +296,36 @@ def profile(name: str, quick: bool, device: torch.device, data_root, trace: str)
     print(prof.key_averages().table(sort_by=sort, row_limit=15))
 
 
+# ----------------------------------------------------------------------------------------------- --fwbw
+FWBW_BATCH, FWBW_LQ = 2, 64  # DAT's BatchNorm wants 2 samples; LQ 64 is the transformers' training patch
+
+
+def fwbw_table(names: list[str], repeats: int) -> str:
+    """Forward+backward seconds of each config's generator (its in-budget size) on the CPU, on one batch of
+    FWBW_BATCH LQ patches of FWBW_LQ, median of ``repeats`` after one warm-up pass, beside its parameters (the
+    submitted form) and the GFLOP of one training step at the config's own batch and patch."""
+    from facesr.models import count_generator
+
+    lines = [f"| config | network | parameters | GFLOP/it (course step) | fwd+bwd s ({FWBW_BATCH} x LQ {FWBW_LQ}) |",
+             "|---|---|---:|---:|---:|"]
+    for name in names:
+        cfg = get_config(name)
+        net = build_generator(cfg.generator, **cfg.generator_args).train()
+        lq = torch.rand(FWBW_BATCH, 3, FWBW_LQ, FWBW_LQ)
+        net(lq).mean().backward()  # first allocations and thread start-up: not timed
+        times = []
+        for _ in range(repeats):
+            net.zero_grad(set_to_none=True)
+            t = time.perf_counter()
+            net(lq).mean().backward()
+            times.append(time.perf_counter() - t)
+        label = generator_label(cfg.generator, inference_args(cfg.generator, cfg.generator_args))
+        lines.append(f"| `{name}` | {label} | {count_generator(cfg.generator, cfg.generator_args):,} "
+                     f"| {step_flops(cfg) / 1e9:,.1f} | {sorted(times)[len(times) // 2]:.2f} |")
+        print(lines[-1], flush=True)
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------------------ --ddp N
 def _ddp_worker(rank: int, world: int, port: int, cfg_kw: dict, repeats: int, threads: int, results) -> None:
     """One rank of the DDP timing: the trainer's nets and step on this rank's part of the global batch."""
@@ -279,7 +340,7 @@ def _ddp_worker(rank: int, world: int, port: int, cfg_kw: dict, repeats: int, th
     wanted = cfg_kw.pop("device", None)
     device = distributed.start(ranks, torch.device(wanted) if wanted else None)
     cfg = get_config(**cfg_kw)
-    nets = build_nets(cfg, device, ranks)
+    nets = build_nets(cfg, device, ranks, teacher=teacher_for(cfg, device))
     scaler = torch.amp.GradScaler("cuda", enabled=nets.amp_dtype == torch.float16)
     b, lq_size = distributed.per_rank_batch(cfg.batch_size, world), (cfg.gt_patch or 512) // 4
     gen = torch.Generator().manual_seed(rank)  # synthetic batches: this times the step, not the data
@@ -341,6 +402,8 @@ def main() -> None:
     parser.add_argument("--ddp", type=int, default=None, metavar="N",
                         help="instead: time one DistributedDataParallel step on N ranks against one (CPU: gloo)")
     parser.add_argument("--config", default="srgan", help="--ddp, --profile: the config (default: srgan)")
+    parser.add_argument("--fwbw", action="store_true",
+                        help="instead: CPU forward+backward seconds of each in-budget config's generator (--configs)")
     args = parser.parse_args()
     if args.ddp:
         threads = args.threads or 1  # one thread per rank, as torchrun sets OMP_NUM_THREADS
@@ -356,6 +419,14 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.fwbw:
+        from facesr.config.named_configs import in_budget_names
+
+        names = args.configs or in_budget_names()
+        print(f"Forward+backward on the CPU, {torch.get_num_threads()} threads, torch {torch.__version__}; medians of "
+              f"{args.repeats or 3} passes after one warm-up\n")
+        print("\n" + fwbw_table(names, args.repeats or 3))
+        return
     try:
         device = resolve_device(args.device)  # CUDA when available, after the kernel (arch) check
     except FacesrError as err:

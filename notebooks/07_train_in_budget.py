@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # 07 Train within the budget: MSRResNet, SwinIR or RCAN
+# # 07 Train within the budget: any in-budget network, distilled from RRDBNet, weights averaged
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/facesr-kit/facesr-kit/blob/main/notebooks/07_train_in_budget.ipynb)
 #
@@ -20,8 +20,10 @@
 # for 2022 `msrresnet20` (MSRResNet with 20 blocks, 1,812,995), `swinir` (SwinIR, embed 84, 4x6 blocks,
 # window 8: 1,766,292) and `rcan` (RCAN, 64 features, 3 groups of 6 blocks: 1,786,531); for 2023-2025
 # `msrresnet26` (2,256,131), `swinir` (embed 78, 6x6 blocks: 2,251,758) and `rcan` (4 groups of 6 blocks:
-# 2,270,075), and `python -m facesr params --edition YEAR` lists them. SwinIR and RCAN are the authors'
-# networks from the `spandrel` package, with their official state-dict names. All train with one fixed-budget recipe,
+# 2,270,075), and `python -m facesr params --edition YEAR` lists them. Five newer lightweight networks are sized to
+# each limit by `facesr.models.size_to_budget`: `omnisr` (Omni-SR), `span` (SPAN, counted in its fused form),
+# `realplksr`, `dat` (DAT-light) and `atd` (ATD-light). All but the MSRResNets are the authors' networks from the
+# `spandrel` package, with their official state-dict names. All train with one fixed-budget recipe,
 # so that they compare at equal iterations:
 #
 # - **One cosine period after a warm-up.** The learning rate rises linearly over the first 5k iterations
@@ -38,6 +40,16 @@
 #   (2x the time) helps because training flips faces horizontally too. The x8 ensemble also rotates the
 #   input in 90-degree steps: it shows the network upside-down and sideways faces, which it never saw
 #   (the faces are aligned and the course forbids vertical flips), so it can gain less or even lose.
+#
+# Two more steps towards the top of the leaderboard:
+#
+# - **Distillation** (`TEACHER`). Notebook 04's RRDBNet is the best net you train, and 9x over the limit. With
+#   `TEACHER = "esrgan"` this notebook trains `<CONFIG>_kd`: the same run with an extra term, the L1 distance
+#   between the student's output and the frozen RRDBNet's output on the same batch (`l_distill` in `log.csv`).
+#   The teacher is only used for training: it is never saved with the student nor counted in its parameters.
+# - **Weight averaging** (`AVERAGE_LAST`). The EMA weights of the last kept checkpoints are averaged into a run
+#   folder of their own, `<run>_avg`, scored, zipped and handed in like any run; the table below puts the
+#   plain and the averaged weights side by side.
 #
 # Each config's `why`, printed with it, explains its own choices: patch size, lr, gradient clipping,
 # precision (SwinIR's attention overflows in fp16) and the measured memory of one training step.
@@ -77,9 +89,11 @@ RUNS_DIR = "checkpoints"  #@param {type:"string"}
 FIGURES_DIR = ""  #@param {type:"string"}
 QUICK = False  #@param {type:"boolean"}
 EDITION = "project"  #@param ["project", "2022", "2023", "2024", "2025"]
-CONFIG = "swinir"  #@param ["msrresnet20", "msrresnet26", "swinir", "rcan"] {allow-input: true}
+CONFIG = "swinir"  #@param ["msrresnet20", "msrresnet26", "swinir", "rcan", "omnisr", "span", "realplksr", "dat", "atd"] {allow-input: true}
 RUN_NAME = ""  #@param {type:"string"}
+TEACHER = ""  #@param {type:"string"}
 FINISH = True  #@param {type:"boolean"}
+AVERAGE_LAST = 3  #@param {type:"integer"}
 ITERS = 0  #@param {type:"integer"}
 FINISH_ITERS = 0  #@param {type:"integer"}
 BATCH_SIZE = 0  #@param {type:"integer"}
@@ -87,15 +101,13 @@ BASELINE_RUN = "srgan"  #@param {type:"string"}
 X8_LIMIT = 0  #@param {type:"integer"}
 TRUST_CHECKPOINT = False  #@param {type:"boolean"}
 # EDITION "project": your project's, saved on Drive (else what the data say); FIGURES_DIR "": the project's,
-# MyDrive/facesr/figures/<edition>/ (without a Drive: figures/).
-# RUN_NAME = "" names the run after CONFIG; FINISH trains the MSE finish <CONFIG>_l2 into <RUN_NAME>_l2.
-# CONFIG: msrresnet26 exists for 2023-2025 only (over 2022's limit); swinir and rcan are sized to your edition's
-# limit; the next cell lists your edition's in-budget configs (a network you register with a size within the
-# limit, README "Extending the kit", is one too: type its name). ITERS/FINISH_ITERS/BATCH_SIZE = 0 keep the
-# configs' (the tables below print them).
-# BASELINE_RUN: notebook 03's run, drawn beside this one. X8_LIMIT = 0 scores x8 on every val image
-# (quick mode: 1). TRUST_CHECKPOINT = True unpickles checkpoints in full, which runs code from the files:
-# only for files from a trusted source that the safe (weights-only) load refuses.
+# MyDrive/facesr/figures/<edition>/ (without a Drive: figures/). CONFIG: msrresnet26 is for 2023-2025 only; the others
+# fill your edition's limit (the next cell lists them; or type the name of a network you registered). RUN_NAME = "":
+# the config's name. TEACHER = "esrgan" (notebook 04's run in RUNS_DIR, or a run folder or checkpoint) trains
+# <CONFIG>_kd, distilled from it; "": from the GT alone. FINISH: the MSE finish into <RUN_NAME>_l2. AVERAGE_LAST: the
+# last stage's newest kept checkpoints averaged into <run>_avg (0: none). ITERS/FINISH_ITERS/BATCH_SIZE = 0 keep the
+# configs'. BASELINE_RUN: notebook 03's run, drawn beside. X8_LIMIT = 0 scores x8 on every val image (quick mode: 1).
+# TRUST_CHECKPOINT = True unpickles checkpoints in full (runs their code): only for trusted files the safe load refuses.
 
 # %%
 from facesr.colab import resolve_settings
@@ -113,9 +125,10 @@ print(SETTINGS)
 from facesr.config import get_config, in_budget_names
 from facesr.report.steps import overrides, show_config
 print(f"in-budget configs of {SETTINGS.edition}: {', '.join(in_budget_names(SETTINGS.edition))}")
-NAME = RUN_NAME or CONFIG
-CFG = get_config(CONFIG, quick=SETTINGS.quick, edition=SETTINGS.edition,
-                 **overrides(iters=ITERS, batch_size=BATCH_SIZE))
+FIRST = f"{CONFIG}_kd" if TEACHER else CONFIG  # the _kd config distils from TEACHER
+NAME = RUN_NAME or FIRST
+CFG = get_config(FIRST, quick=SETTINGS.quick, edition=SETTINGS.edition,
+                 **overrides(iters=ITERS, batch_size=BATCH_SIZE, teacher=TEACHER))
 show_config(CFG)
 
 # %% [markdown]
@@ -172,7 +185,23 @@ from facesr.report.steps import show_stage_curves
 fig = show_stage_curves(STAGES, SETTINGS.runs_dir / BASELINE_RUN, SETTINGS.figures_dir, name="07_in_budget_curves")
 
 # %% [markdown]
-# ## 5. Validation PSNR: plain, hflip and x8
+# ## 5. Weight averaging
+#
+# The EMA weights of the last stage's newest kept checkpoints (`iter_N.pt`; the config keeps `keep_last` of them)
+# averaged entry by entry into `<run>_avg`, which records which checkpoints went in (`run_info.json`) and is
+# scored on the val set into its `val.csv`. Averaging checkpoints thousands of iterations apart smooths over a
+# longer stretch of the end of training than the EMA does. The average joins the PSNR table below and may be the
+# stage that is submitted. A network with BatchNorm running statistics (DAT) is refused, the reason printed.
+# `python -m facesr average RUN --last K` does the same.
+
+# %%
+from facesr.report.steps import average_stage
+AVERAGED = average_stage(list(STAGES.values())[-1], AVERAGE_LAST, SETTINGS.data_root, trust=TRUST_CHECKPOINT)
+if AVERAGED is not None:  # scored and zipped below like the other stages
+    STAGES[AVERAGED.name] = AVERAGED
+
+# %% [markdown]
+# ## 6. Validation PSNR: plain, hflip and x8
 #
 # Each stage's best checkpoint on the whole validation set like the leaderboard (RGB PSNR, 0-255, whole
 # image, 4 decimals; SSIM beside it), plain and with the two self-ensembles. `images` counts the val
@@ -191,7 +220,7 @@ print(expected_test_lines(PSNR_TABLE, SETTINGS.edition, SETTINGS.runs_dir))
 PSNR_TABLE
 
 # %% [markdown]
-# ## 6. The leaderboard zip
+# ## 7. The leaderboard zip
 #
 # The better stage (best val PSNR over plain and the ensembles scored on every image) super-resolves
 # `test/LQ` with its best ensemble into its run folder's `test_predictions/`; `submission.zip` beside them

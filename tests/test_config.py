@@ -50,12 +50,9 @@ IN_BUDGET = {"msrresnet20": 1_812_995, "swinir": 1_766_292, "rcan": 1_786_531}
 
 
 def _count(cfg) -> int:
-    import torch
+    from facesr.models import count_generator
 
-    from facesr.models import build_generator, count_parameters
-
-    with torch.device("meta"):
-        return count_parameters(build_generator(cfg.generator, **cfg.generator_args))
+    return count_generator(cfg.generator, cfg.generator_args)  # on the meta device; SPAN counted fused
 
 
 @pytest.mark.parametrize("name", list(IN_BUDGET))
@@ -281,16 +278,22 @@ def test_each_edition_s_configs_build_and_fit_its_limit(year: int, no_edition_en
     # every registered network with a size within the limit has an in-budget config, after the MSRResNets
     sized = [r.name for r in generator_records() if r.size_for(limit)]
     msr = [n for n in expected if n.startswith("msrresnet")]
-    assert names == [*REPORT_CONFIGS, *msr, *sized, *(f"{n}_l2" for n in (*msr, *sized))]
+    assert names == [*REPORT_CONFIGS, *msr, *sized, *(f"{n}_l2" for n in (*msr, *sized)),
+                     *(f"{n}_kd" for n in (*msr, *sized))]
     assert in_budget_names(year) == [msr[-1], *sized] and {"swinir", "rcan"} <= set(sized)
     has_spandrel = importlib.util.find_spec("spandrel") is not None
     for name in names:
         cfg = get_config(name, quick=False, edition=year)
         assert cfg.edition == year and cfg.name == name
-        if name.endswith("_l2"):  # the finish trains its first stage's network
-            assert cfg.generator_args == get_config(name[:-3], quick=False, edition=year).generator_args
+        if name.endswith(("_l2", "_kd")):  # the finish and the distillation train their first stage's network
+            first = get_config(name[:-3], quick=False, edition=year)
+            assert cfg.generator_args == first.generator_args
+            if name.endswith("_kd"):  # and only add the teacher to it
+                assert (cfg.teacher, cfg.distill_weight) == ("esrgan", 1.0) and "notebook 04" in cfg.why
+                diff = {k for k, v in cfg.to_dict().items() if v != first.to_dict()[k]}
+                assert diff == {"name", "teacher", "distill_weight", "why"}, diff
             continue
-        if cfg.generator in ("swinir", "rcan") and not has_spandrel:
+        if generator_record(cfg.generator).spandrel and cfg.generator != "rrdbnet" and not has_spandrel:
             continue
         n = _count(cfg)
         if name in REPORT_CONFIGS:
@@ -300,6 +303,8 @@ def test_each_edition_s_configs_build_and_fit_its_limit(year: int, no_edition_en
             assert f"{n:,}" in cfg.why and "GiB" in cfg.why and f"{limit:,}" in cfg.why and "16 GB T4" in cfg.why
         else:  # a registered network: the size its record counts
             assert n == generator_record(cfg.generator).size_for(limit)[0] <= limit and f"{n:,}" in cfg.why
+            if generator_record(cfg.generator).knobs:  # sized by size_to_budget: its cost and numerics in words
+                assert all(w in cfg.why for w in ("size_to_budget", "GFLOP", "2 CPU cores", "bf16 autocast")), name
 
 
 def test_msrresnet26_is_refused_for_2022_with_the_numbers(no_edition_env: None) -> None:

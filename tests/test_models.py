@@ -282,13 +282,14 @@ def test_build_generator() -> None:
 def test_every_record_labels_its_net_and_counts_its_sizes() -> None:
     """A record's in-budget sizes are keyed by their true parameter counts (the configs trust them)."""
     from facesr.models import generator_records
+    from facesr.models.sizing import inference_args
 
     for record in generator_records():
         assert record.describe({}) and GENERATORS[record.name] is record.build
         for n, args in record.sizes.items():
             try:
                 with torch.device("meta"):
-                    net = build_generator(record.name, **args)
+                    net = build_generator(record.name, **inference_args(record.name, args))  # SPAN: fused
             except FacesrError:  # a spandrel network without spandrel (test_zoo has it)
                 continue
             assert count_parameters(net) == n, (record.name, args)

@@ -110,9 +110,11 @@ def test_notebook_07_offers_the_in_budget_configs_and_their_finishes():
     options = [o.strip().strip('"') for o in choices.group(2).split(",")]
     offered = {n for year in (2022, 2023, 2024, 2025) for n in in_budget_names(year)}
     assert set(options) == offered and len(options) == len(offered) and choices.group(1) in options  # the registry's
-    for year in (2022, 2023, 2024, 2025):  # with their finishes
-        assert all(f"{name}_l2" in config_names(year) for name in in_budget_names(year))
+    for year in (2022, 2023, 2024, 2025):  # with their finishes and distillation configs
+        assert all({f"{name}_l2", f"{name}_kd"} <= set(config_names(year)) for name in in_budget_names(year))
     assert 'FINISH = True  #@param {type:"boolean"}' in settings
+    assert 'TEACHER = ""  #@param {type:"string"}' in settings  # "esrgan": <CONFIG>_kd, taught by notebook 04's run
+    assert 'AVERAGE_LAST = 3  #@param {type:"integer"}' in settings
     # notebook 06 compares the edition's runs by default (their _l2 finishes join them when they exist)
     assert 'MODELS = ""  #@param {type:"string"}' in _settings_cell(NOTEBOOKS / "06_results_and_report.py")
 
@@ -195,14 +197,17 @@ def test_demo_writes_figures_tables_and_runs(demo):
 @pytest.mark.slow
 @pytest.mark.timeout(2400)
 def test_demo_trains_in_budget_with_the_mse_finish(demo):
-    """Notebook 07 in quick mode: swinir and its MSE finish, curves, the PSNR table, the better stage's zip."""
+    """Notebook 07 in quick mode: swinir, its MSE finish and the average of the finish's last checkpoints, curves,
+    the PSNR table, the better stage's zip."""
     import json
 
     import pandas as pd
 
-    stages = ("swinir", "swinir_l2")
+    stages = ("swinir", "swinir_l2", "swinir_l2_avg")
     for run in stages:
         assert (demo.runs_dir / run / "best.pt").is_file()
+    averaged = json.loads((demo.runs_dir / "swinir_l2_avg" / "run_info.json").read_text(encoding="utf-8"))["averaged"]
+    assert len(averaged["checkpoints"]) >= 2 and averaged["run"].endswith("swinir_l2")
     finish = json.loads((demo.runs_dir / "swinir_l2" / "config.json").read_text(encoding="utf-8"))
     assert finish["pixel_loss"] == "l2" and finish["generator"] == "swinir"
     table = pd.read_csv(demo.figures_dir / "07_in_budget_psnr.csv").set_index("run")
@@ -216,6 +221,7 @@ def test_demo_trains_in_budget_with_the_mse_finish(demo):
     nb07 = nbformat.read(demo.notebooks["07_train_in_budget"], as_version=4)
     text = "".join(o.get("text", "") for c in nb07.cells if c.cell_type == "code" for o in c.outputs)
     assert "1,821,085 limit" in text and "generator initialised from" in text and "no srgan run" not in text
+    assert "averaged (swinir_l2_avg): " in text  # plain and averaged val PSNR side by side
 
 
 def test_demo_stops_at_a_failing_notebook(tmp_path: Path):

@@ -112,7 +112,9 @@ def test_a_worker_that_dies_while_handing_over_a_batch_is_one_line() -> None:
         for item in iterate(loader, "the test data"):
             got.append(item)
     text = str(err.value)
-    assert got == [0, 1, 2, 3, 4], got
+    # 4 comes from the other worker: whether it reaches the shared result queue before 5 breaks the hand-over is
+    # a race between the two (4 lost it in 2 of 6 runs on torch 2.6 and Python 3.10, none of 8 on newer ones)
+    assert got in ([0, 1, 2, 3], [0, 1, 2, 3, 4]), got
     assert "\n" not in text and "a data loader worker of the test data died" in text, text
     assert "killed by signal" in text and "num_workers=1" in text, text
     assert multiprocessing.active_children() == []  # the other worker stopped too, while the error is held
@@ -174,13 +176,19 @@ def _fake_imagenet_vgg19(torch_home: Path) -> None:
 # What each real config may cut to fit 2 CPU cores (batch and patch only): full 512x512 GT steps become 64x64
 # crops; SwinIR keeps its own 256 (its attention masks are built for it), the GAN run its 128.
 _CUT_PATCH = {"swinir": None, "swinir_l2": None, "esrgan_gan": None}
+# Configs whose path another one runs already: the MSE finishes of the networks sized by size_to_budget (their
+# first stages run, and the kit's own finishes run the finish's path), and every distillation config but the
+# first (the teacher, the esrgan run trained just before, is the same for all of them).
+_SAME_PATH = {f"{net}_l2" for net in ("omnisr", "span", "realplksr", "dat", "atd")} | {
+    name for name in config_names(2022) if name.endswith("_kd") and name != "msrresnet20_kd"}
 
 
 @pytest.mark.slow
 def test_every_named_config_trains_on_its_real_path(sample_root: Path, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """2 iterations of every named config, not quick: its workers (after the main process used OpenCV's pool),
-    its network, the RAM cache where asked, a full-size validation and the checkpoint at the last iteration."""
+    its network, the RAM cache where asked, a full-size validation and the checkpoint at the last iteration; a
+    distillation config with its teacher, the full RRDBNet of the esrgan run trained here before it."""
     import cv2
     import numpy as np
 
@@ -195,9 +203,12 @@ def test_every_named_config_trains_on_its_real_path(sample_root: Path, tmp_path:
         cv2.resize(img, (512, 512), interpolation=cv2.INTER_CUBIC)
     runs = tmp_path / "runs"
     for name in config_names(2022):  # first stages come before their fine-tunes and MSE finishes (dict order)
+        if name in _SAME_PATH:
+            continue
         named = get_config(name, quick=False)
         assert named.num_workers > 0 and not named.quick
-        cut = {"batch_size": 2 if named.is_gan else 1, "iters": 2}  # BatchNorm in D wants 2
+        # BatchNorm in D and in DAT's attention wants 2 samples
+        cut = {"batch_size": 2 if named.is_gan or named.generator == "dat" else 1, "iters": 2}
         if name not in _CUT_PATCH:
             cut["gt_patch"] = 64
         cfg = get_config(name, quick=False, **cut)

@@ -283,6 +283,9 @@ SMALL_IN_BUDGET = {"msrresnet20": dict(mid_channels=16, num_blocks=2), "swinir":
                    "rcan": dict(n_resgroups=1, n_resblocks=1)}  # fmt: skip
 
 
+# slow: minutes of CPU for what, on the floors and Colab's versions (.ci/run), the demo's smoke run (notebook 07:
+# SwinIR, its MSE finish, evaluate and predict with TTA) and the quick-mode tests of each network already check
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SMALL_IN_BUDGET))
 def test_in_budget_config_end_to_end_in_quick_mode(name: str, tiny_root: Path, tmp_path: Path) -> None:
     """Train, the MSE finish from its EMA weights, evaluate and predict with every TTA mode."""

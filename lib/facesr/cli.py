@@ -189,6 +189,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_average(args: argparse.Namespace) -> int:
+    from facesr.training.averaging import average_run
+
+    average_run(args.run, last=args.last, iters=args.iters, out=args.out, data_root=args.data,
+                overwrite=args.overwrite, trust=args.trust_checkpoint)
+    return 0
+
+
 def _cmd_score(args: argparse.Namespace) -> int:
     from facesr.inference.submission import score
 
@@ -357,6 +365,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="safetensors (default), or basicsr: BasicSR's names in {'params': ...} (msrresnet_basicsr, "
                         "rrdbnet and swinir nets)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
+
+    p = add("average", _cmd_average, "average the EMA weights of a run's last kept checkpoints into a new run folder "
+            "RUN_avg (evaluate, predict, export and handin take it like any run)")
+    p.add_argument("run", metavar="RUN", help="the run folder (its iter_N.pt files)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--last", type=int, default=None, metavar="K", help="average the K newest kept checkpoints")
+    which.add_argument("--iters", type=int, nargs="+", default=None, metavar="N", help="average these iterations")
+    p.add_argument("--out", default=None, metavar="DIR", help="the new run folder (default: RUN_avg beside RUN)")
+    p.add_argument("--data", default=None, metavar="ROOT",
+                   help="data root whose val set scores the average into val.csv (default: the run's data_root)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing average in DIR")
     p.add_argument(*_TRUST_ARGS, **_TRUST_OPTIONS)
 
     p = add("score", _cmd_score, "score SR images (a folder or a submission zip) like the leaderboard")

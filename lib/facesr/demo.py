@@ -72,10 +72,13 @@ def polling_kernel_client() -> type:
     from queue import Empty
 
     from jupyter_client.asynchronous.client import AsyncKernelClient
-    from jupyter_client.channels import AsyncZMQSocketChannel
     from traitlets import Type
 
-    class _PollingChannel(AsyncZMQSocketChannel):
+    # The async client's own channel class: jupyter_client 8 names it AsyncZMQSocketChannel, 7.x (Colab's)
+    # ZMQSocketChannel, both in jupyter_client.channels with the same awaitable get_msg.
+    async_channel = AsyncKernelClient.shell_channel_class.default_value
+
+    class _PollingChannel(async_channel):
         async def get_msg(self, timeout: float | None = None) -> dict:
             deadline = None if timeout is None else time.monotonic() + timeout
             while True:

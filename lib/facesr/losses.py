@@ -1,5 +1,5 @@
-"""Training losses with MMEditing 0.x semantics: pixel losses, VGG perceptual loss, relativistic GAN loss; and
-the record of each term of the generator's loss (:class:`LossTerm`).
+"""Training losses with MMEditing 0.x semantics: pixel losses, VGG perceptual loss, relativistic GAN loss, the
+distillation term of a teacher's output; and the record of each term of the generator's loss (:class:`LossTerm`).
 
 All losses use mean reduction and return a scalar tensor already multiplied by their weight, so the
 trainer only sums them (docs/course.md section 6).
@@ -194,10 +194,39 @@ class GeneratorGANLoss(nn.Module):
         return self.gan.generator_loss(real.float(), fake.float())
 
 
+class DistillationLoss(nn.Module):
+    """``loss_weight * L1(sr, teacher(lq))``: the student follows a frozen teacher's output on the same batch.
+
+    The teacher runs in eval mode without gradients (its output is a fixed target, as the GT is), under
+    whatever autocast the step runs this term in. It is held outside the module tree: not a submodule, so no
+    ``state_dict``, ``parameters()`` or ``.to()`` of this module, or of anything the run saves or counts,
+    reaches it (:func:`facesr.training.teacher.load_teacher` puts it on the run's device).
+
+    Args:
+        teacher: The teacher generator (same scale as the student).
+        loss_weight: Weight of the term (``distill_weight``).
+    """
+
+    def __init__(self, teacher: nn.Module, loss_weight: float = 1.0) -> None:
+        super().__init__()
+        self.loss_weight = loss_weight
+        self._teacher = (teacher.eval().requires_grad_(False),)  # a tuple: not registered as a submodule
+
+    @property
+    def teacher(self) -> nn.Module:
+        return self._teacher[0]
+
+    def forward(self, sr: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target = self.teacher(lq).float()
+        return self.loss_weight * F.l1_loss(sr, target)
+
+
 # ------------------------------------------------------------------------------ the terms of the generator's loss
 
 TERM_INPUTS = ("sr", "gt", "lq")  # what a term may be computed from: the output (fp32), the GT, the LQ
 PIXEL_TERM = "l_pix"  # in every run: the progress bar's loss, log.csv's first loss column
+DISTILL_TERM = "l_distill"  # runs with a teacher: L1 to the teacher's output, its own log.csv column
 
 
 @dataclass(frozen=True)
@@ -206,9 +235,12 @@ class TermContext:
 
     Args:
         net_d: The run's discriminator (GAN runs), else None.
+        teacher: The run's teacher (runs with ``distill_weight`` > 0), loaded by
+            :func:`facesr.training.teacher.load_teacher`, else None.
     """
 
     net_d: nn.Module | None = None
+    teacher: nn.Module | None = None
 
 
 @dataclass(frozen=True)
@@ -249,6 +281,12 @@ def _gan_term(cfg: Any, weight: float, context: TermContext) -> nn.Module:
     if context.net_d is None:
         raise FacesrError("the relativistic GAN term needs the run's discriminator (gan_weight > 0 builds it)")
     return GeneratorGANLoss(context.net_d, loss_weight=weight)
+
+
+def _distill_term(cfg: Any, weight: float, context: TermContext) -> nn.Module:
+    if context.teacher is None:
+        raise FacesrError("the distillation term needs the run's teacher (teacher=RUN_OR_CKPT with distill_weight > 0)")
+    return DistillationLoss(context.teacher, loss_weight=weight)
 
 
 # Every registered term, in the order the step adds them up and log.csv lists them (the kit's own, at the end
@@ -309,5 +347,7 @@ for _term in (
                                                 perceptual_weight=w, weights=cfg.vgg_weights),
              autocast=True, active=lambda cfg: bool(cfg.perceptual_layers)),
     LossTerm("l_g_gan", "gan_weight", _gan_term, autocast=True, discriminator_terms=("l_d_real", "l_d_fake")),
+    LossTerm(DISTILL_TERM, "distill_weight", _distill_term, inputs=("sr", "lq"), autocast=True,
+             active=lambda cfg: bool(getattr(cfg, "teacher", None))),
 ):
     register_loss_term(_term)

@@ -4,11 +4,14 @@ Each edition of the course (:mod:`facesr.editions`) has its own configs: ``srgan
 (MMEditing's settings for 2022 and 2023, BasicSR's for 2024 and 2025), ``esrgan`` and ``esrgan_gan`` the seed
 report's two other experiments under that edition's degradation and schedule, and the in-budget configs fill
 the edition's limit: msrresnet20, swinir and rcan under 2022's 1,821,085 parameters; msrresnet26, swinir and
-rcan sized to 2,276,356 for 2023-2025 (msrresnet20 stays there for comparisons). The MSRResNets are the
-baseline deepened; every other in-budget config comes from a network's record (:mod:`facesr.models.record`:
-the largest of its sizes within the limit, its own settings), so a network registered with
-:func:`facesr.models.register_generator` gets one too. Each in-budget config has an MSE finish (``*_l2``) that
-starts from it, and each config's ``why`` says why it is set as it is. :func:`facesr.config.get_config` returns
+rcan sized to 2,276,356 for 2023-2025 (msrresnet20 stays there for comparisons), then Omni-SR, SPAN, RealPLKSR,
+DAT-light and ATD-light sized to each limit by :func:`facesr.models.size_to_budget`
+(:mod:`facesr.config.sized_networks`). The MSRResNets are the baseline deepened; every other in-budget config
+comes from a network's record (:mod:`facesr.models.record`: the largest of its sizes within the limit, its own
+settings), so a network registered with :func:`facesr.models.register_generator` gets one too. Each in-budget
+config has an MSE finish (``*_l2``) that starts from it and a distillation config (``*_kd``,
+:mod:`facesr.config.distillation`) taught by notebook 04's RRDBNet, and each config's ``why`` says why it is set
+as it is. :func:`facesr.config.get_config` returns
 a copy of one.
 """
 
@@ -19,6 +22,8 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from facesr.config.distillation import KD_SUFFIX, kd_config
+from facesr.config.sized_networks import STEP_COST, sized_network_why
 from facesr.config.train_config import TrainConfig
 from facesr.editions import DEFAULT_YEAR, EDITIONS, Edition, edition_year, get_edition
 from facesr.errors import FacesrError
@@ -337,7 +342,14 @@ def _record_configs(edition: Edition, budget: TrainConfig) -> dict[str, TrainCon
         if found is None:
             continue
         n, args = found
-        why = _WHYS[record.name](edition) if record.name in _WHYS else _record_why(edition, record, n, args)
+        if record.name in _WHYS:
+            why = _WHYS[record.name](edition)
+        elif record.name in STEP_COST:  # the networks sized by size_to_budget
+            recipe = (_recipe_150(edition, record.name) if edition.param_limit >= _MSRRESNET26_PARAMS
+                      else _RECIPE.format(name=record.name))
+            why = sized_network_why(edition, record, n, args, recipe)
+        else:
+            why = _record_why(edition, record, n, args)
         try:
             configs[record.name] = dataclasses.replace(
                 budget, name=record.name, generator=record.name, generator_args=args, allow_fp16=record.fp16,
@@ -378,6 +390,8 @@ def _build_edition_configs(edition: Edition) -> dict[str, TrainConfig]:
     configs.update(in_budget)
     for name in in_budget:
         configs[f"{name}_l2"] = _mse_finish(configs[name])  # the MSE finish of each in-budget config
+    for name in in_budget:
+        configs[f"{name}{KD_SUFFIX}"] = kd_config(configs[name], edition)  # taught by notebook 04's RRDBNet
     return configs
 
 

@@ -45,18 +45,15 @@ def _rescale(values: list, old_iters: int, new_iters: int) -> list:
 
 def _not_in_edition(name: str, year: int) -> FacesrError:
     """The error for a config another edition has but ``year`` does not (msrresnet26 in 2022), with the numbers."""
-    import torch
-
-    from facesr.models import build_generator, count_parameters
+    from facesr.models import count_generator
 
     limit = EDITIONS[year].param_limit
     by_edition = configs_by_edition()
     others = [y for y, configs in by_edition.items() if name in configs]
     cfg = by_edition[others[0]][name]
-    with torch.device("meta"):  # exact count, no memory
-        n = count_parameters(build_generator(cfg.generator, **cfg.generator_args))
-    fitting = [c for c, other in by_edition[year].items() if c not in REPORT_CONFIGS
-               and other.generator == cfg.generator and c.endswith("_l2") == name.endswith("_l2")]
+    n = count_generator(cfg.generator, cfg.generator_args)  # exact, on the meta device
+    fitting = [c for c, other in by_edition[year].items() if c not in REPORT_CONFIGS and other.generator == cfg.generator
+               and c.endswith("_l2") == name.endswith("_l2") and c.endswith("_kd") == name.endswith("_kd")]
     over = f"has {n:,} parameters, over the {year} limit of {limit:,} (by {n - limit:,})" if n > limit else (
         f"is not one of the {year} edition's configs")
     instead = f"use {' or '.join(fitting)}, or " if fitting else ""
@@ -162,6 +159,9 @@ def validate_config(cfg: TrainConfig) -> None:
         raise FacesrError(f"ema_decay={cfg.ema_decay} must be in [0, 1)")
     if cfg.is_gan and cfg.gt_patch != 128:
         raise FacesrError(f"a GAN run needs gt_patch=128 (the ModifiedVGG discriminator takes 128x128), got {cfg.gt_patch}")
+    if not cfg.distill_weight >= 0 or (cfg.distill_weight > 0 and not cfg.teacher):
+        raise FacesrError(f"distill_weight={cfg.distill_weight} must be >= 0, and > 0 only with a teacher "
+                          "(teacher=RUN_OR_CKPT: a run name, run folder or checkpoint; the _kd configs distil from esrgan)")
     if cfg.pixel_loss not in PIXEL_LOSSES:
         raise FacesrError(f"pixel_loss={cfg.pixel_loss!r} must be l1, charbonnier or l2")
     _check_loss_weights(cfg)

@@ -50,6 +50,10 @@ class TrainConfig:
     perceptual_layers: dict = field(default_factory=dict)  # e.g. {"34": 1.0}; empty = no perceptual loss
     perceptual_weight: float = 0.0
     vgg_weights: str = "imagenet"  # "imagenet", a local vgg19 .pth path, or "random"
+    # knowledge distillation (facesr.training.teacher): distill_weight * L1(sr, teacher(lq)) on the same batch; the
+    # teacher is a run name under runs_dir, a run folder or a checkpoint (the _kd configs: "esrgan", notebook 04's run)
+    teacher: str | None = None
+    distill_weight: float = 0.0  # > 0 with a teacher adds the l_distill term
     # the weights of loss terms registered without a field here (facesr.losses.register_loss_term), by weight name
     loss_weights: dict = field(default_factory=dict)  # e.g. {"fft_weight": 0.1}; empty = none of them
     # optimisation

@@ -68,7 +68,8 @@ def _lq(gt: np.ndarray, split_id: int, index: int, ed: Edition) -> np.ndarray:
     from facesr.metrics import tensor_to_uint8
 
     gt_t = torch.from_numpy(to_float(gt).transpose(2, 0, 1).copy())[None]
-    seed = int(np.random.SeedSequence([SEED, split_id, index]).generate_state(1, np.uint64)[0] >> 1)
+    # shifted as a Python int: numpy 1.x has no uint64 >> int (it promotes the pair to float64)
+    seed = int(np.random.SeedSequence([SEED, split_id, index]).generate_state(1, np.uint64)[0]) >> 1
     # the LQ of the plain GT: val and test score against it (the course sharpens the training GT only)
     lq, _ = degrade_second_order(gt_t, [torch.Generator().manual_seed(seed)], SecondOrderSettings(gt_usm=False))
     return tensor_to_uint8(lq[0])

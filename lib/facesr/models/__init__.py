@@ -2,7 +2,8 @@
 recognised from their state dicts.
 
 Modules, each importing only those listed after it: :mod:`~facesr.models.zoo` (foreign state dicts through
-spandrel), :mod:`~facesr.models.registry` (the networks' records, ``build_generator``, ``register_generator``),
+spandrel), :mod:`~facesr.models.sizing` (the count the limit applies to, SPAN's fused form, ``size_to_budget``),
+:mod:`~facesr.models.registry` (the networks' records, ``build_generator``, ``register_generator``),
 :mod:`~facesr.models.budget` (counts and limits), :mod:`~facesr.models.state_dicts` (what a state dict holds),
 the networks and their records (``*_arch.py``; ``*_record.py`` beside the spandrel ones),
 :mod:`~facesr.models.spandrel_support` and :mod:`~facesr.models.record` (``GeneratorRecord``).
@@ -22,6 +23,7 @@ from facesr.models.registry import (
     unregister_generator,
 )
 from facesr.models.rrdbnet_arch import RRDBNet
+from facesr.models.sizing import count_generator, inference_form, size_to_budget
 from facesr.models.state_dicts import describe_state_dict, generator_architecture, is_basicsr_msrresnet
 from facesr.models.vgg_arch import VGGFeatureExtractor
 
@@ -35,14 +37,17 @@ __all__ = [
     "VGGFeatureExtractor",
     "build_generator",
     "check_param_budget",
+    "count_generator",
     "count_parameters",
     "describe_state_dict",
     "generator_architecture",
     "generator_record",
     "generator_records",
+    "inference_form",
     "is_basicsr_msrresnet",
     "param_limit",
     "perceptual_vgg_params",
     "register_generator",
+    "size_to_budget",
     "unregister_generator",
 ]

@@ -11,7 +11,9 @@ Who reads what: the registry builds the net (``build``); quick mode shrinks it (
 trainer picks its memory format and AMP dtype (``channels_last``, ``fp16``, ``bf16``); the named configs
 of each edition make an in-budget config of it with an MSE finish, the largest of its ``sizes`` that fits
 the edition's limit, with its ``train_settings`` (notebook 07 offers it, the report styles it with
-``color``); the BasicSR export and spandrel's detection map it to the names other frameworks give it.
+``color``); the BasicSR export and spandrel's detection map it to the names other frameworks give it;
+:func:`facesr.models.sizing.size_to_budget` searches its ``knobs`` for the largest size within a limit; a net
+that trains in another form than it is submitted (SPAN's re-parameterisable branches) says how to ``fuse`` it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,23 @@ import torch.nn as nn
 from facesr.errors import FacesrError
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class SizeKnobs:
+    """The arguments :func:`facesr.models.sizing.size_to_budget` varies to size a network to a limit.
+
+    Args:
+        width: The argument that sets the width (channels); the parameter count grows with it.
+        widths: Its values to try, ascending (a step that keeps heads and groups whole).
+        depths: The depth settings to try, each a dict of arguments (e.g. ``{"res_num": 5}``, or
+            ``{"depths": [6, 6], "num_heads": [6, 6]}`` where two arguments go together); each is tried with
+            every width. ``({},)``: the depth is fixed (SPAN's six blocks).
+    """
+
+    width: str
+    widths: tuple[int, ...]
+    depths: tuple[Mapping[str, Any], ...] = ({},)
 
 
 @dataclass(frozen=True)
@@ -58,9 +77,18 @@ class GeneratorRecord:
         basicsr_args: The kit's argument names -> BasicSR's, where they differ.
         basicsr_why_not: Why BasicSR cannot hold the net under its key names, when ``basicsr`` is None.
         spandrel: spandrel's architecture id of the net (detection of foreign state dicts).
+        spandrel_class: spandrel's class of the net where its architecture id covers several (spandrel's
+            ``PLKSR`` is PLKSR or RealPLKSR); empty: whatever the id builds.
         spandrel_args: The official arguments always spelled out when a state dict spandrel detects is rebuilt
             (the others only where they differ from the defaults); empty: the kit's key-based detection
             rebuilds such files (RRDBNet, which spandrel calls ESRGAN).
+        knobs: The width and depth arguments :func:`facesr.models.sizing.size_to_budget` searches; None: not
+            sized by the kit's search.
+        fuse: For a net that trains in another form than the one it is submitted in (SPAN: re-parameterisable
+            branches, fused into single convolutions for inference): the function that turns a trained net
+            into its inference form, the form the course's count applies to and the kit counts, submits and
+            exports. None: the trained net is its own inference form.
+        fused_args: The arguments that build the inference form directly (added to the net's own).
     """
 
     name: str
@@ -82,6 +110,10 @@ class GeneratorRecord:
     basicsr_why_not: str = "BasicSR has no network with its key names"
     spandrel: str | None = None
     spandrel_args: tuple[str, ...] = ()
+    spandrel_class: str = ""
+    knobs: SizeKnobs | None = None
+    fuse: Callable[[nn.Module], nn.Module] | None = None
+    fused_args: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name) or self.name.endswith("_l2"):
@@ -95,6 +127,8 @@ class GeneratorRecord:
                               f"not {', '.join(sorted(unknown))}")
         if any(not isinstance(n, int) or n < 1 for n in self.sizes):
             raise FacesrError(f"generator record {self.name!r}: sizes are keyed by their parameter counts")
+        if (self.fuse is None) != (not self.fused_args):
+            raise FacesrError(f"generator record {self.name!r}: fuse and fused_args go together")
 
     def describe(self, args: Mapping[str, Any]) -> str:
         """The label of the net built with ``args`` (its defaults filled in), e.g. ``"SwinIR 84, 4x6, window 8"``."""

@@ -15,7 +15,18 @@ from collections.abc import Callable
 import torch.nn as nn
 
 from facesr.errors import FacesrError
-from facesr.models import msrresnet_arch, msrresnet_basicsr_arch, rcan_record, rrdbnet_arch, swinir_record
+from facesr.models import (
+    atd_record,
+    dat_record,
+    msrresnet_arch,
+    msrresnet_basicsr_arch,
+    omnisr_record,
+    rcan_record,
+    realplksr_record,
+    rrdbnet_arch,
+    span_record,
+    swinir_record,
+)
 from facesr.models.record import GeneratorRecord
 
 _RECORDS: dict[str, GeneratorRecord] = {}
@@ -90,5 +101,6 @@ def build_generator(name: str, **kwargs: object) -> nn.Module:
 
 
 # The kit's own networks, in the order configs, tables and legends list them.
-for _module in (msrresnet_arch, msrresnet_basicsr_arch, rrdbnet_arch, swinir_record, rcan_record):
+for _module in (msrresnet_arch, msrresnet_basicsr_arch, rrdbnet_arch, swinir_record, rcan_record, omnisr_record,
+                span_record, realplksr_record, dat_record, atd_record):
     register_generator(_module.RECORD)

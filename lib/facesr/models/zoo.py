@@ -76,8 +76,8 @@ def spandrel_architecture(sd: Mapping) -> tuple[str, dict] | None:
         found = generator_architecture(sd)
         return found if found and found[0] == record.name else None
     descriptor = _load_descriptor(sd)
-    if descriptor is None:
-        return None
+    if descriptor is None or record.spandrel_class not in ("", type(descriptor.model).__name__):
+        return None  # another network of the same id (the original PLKSR): spandrel_model builds it as it is
     return record.name, _kit_kwargs(record, descriptor.model, sd)
 
 

@@ -12,11 +12,12 @@ from facesr.errors import FacesrError
 from facesr.models import (
     ModifiedVGG,
     RRDBNet,
-    build_generator,
+    count_generator,
     count_parameters,
     generator_record,
     perceptual_vgg_params,
 )
+from facesr.models.sizing import inference_args
 
 
 def generator_label(name: str, args: Mapping[str, object]) -> str:
@@ -30,10 +31,10 @@ def generator_label(name: str, args: Mapping[str, object]) -> str:
 
 
 def _count(generator: str, args: Mapping[str, object]) -> int | None:
-    """The exact parameter count (meta device: no memory, no init cost); None when spandrel is missing."""
+    """The exact parameter count of the form that is submitted (meta device: no memory, no init cost; SPAN
+    fused); None when spandrel is missing."""
     try:
-        with torch.device("meta"):
-            return count_parameters(build_generator(generator, **args))
+        return count_generator(generator, args)
     except FacesrError:  # spandrel missing: the table still prints, saying so
         return None
 
@@ -50,11 +51,14 @@ def _config_rows(edition: Edition) -> list[tuple[str, int | None, bool]]:
     over: list[tuple[str, int | None, bool]] = []
     depths: dict[str, int] = {}
     for cfg_name, cfg in edition_configs(edition.year).items():
-        if cfg_name.endswith("_l2") or cfg.is_gan:  # a finish or fine-tune: its first stage's generator
-            continue
+        if cfg_name.endswith(("_l2", "_kd")) or cfg.is_gan:  # a finish, fine-tune or distillation: its first
+            continue  # stage's generator
         note = ", the course baseline" if cfg_name == edition.baseline_config else ""
         n = _count(cfg.generator, cfg.generator_args)
-        row = (f"{generator_label(cfg.generator, cfg.generator_args)} ({cfg_name} config{note})", n, True)
+        label = generator_label(cfg.generator, inference_args(cfg.generator, cfg.generator_args))
+        if n is not None and generator_record(cfg.generator).fuse is not None:  # SPAN: counted fused
+            note += f", trains with {count_generator(cfg.generator, cfg.generator_args, trained=True):,}"
+        row = (f"{label} ({cfg_name} config{note})", n, True)
         (over if n is not None and n > edition.param_limit else rows).append(row)
         depth_arg = generator_record(cfg.generator).depth_arg
         if depth_arg is not None:
@@ -123,8 +127,7 @@ def parameter_budget_table(edition: int | str | Edition | None = None) -> pd.Dat
     def add(label: str, name: str) -> int | None:
         cfg = configs[name]
         try:
-            with torch.device("meta"):
-                n = count_parameters(build_generator(cfg.generator, **cfg.generator_args))
+            n = count_generator(cfg.generator, cfg.generator_args)
         except FacesrError as err:  # spandrel missing: the report's own networks still get their rows
             print(f"parameter table without {name}: {err}")
             return None

@@ -47,6 +47,7 @@ RUN_FILES = {
     "val.csv": "validation log: val PSNR/SSIM (RGB, 0-255, whole image) at each validation",
     "run_info.json": "the training machine: GPU model and count (or CPU), torch/CUDA, AMP dtype, wall hours",
 }
+FUSED_FILE = "generator_fused.safetensors"  # SPAN's inference form, beside its checkpoint (docs/course.md section 10)
 REQUIRED_RUN_FILES = ("config.json", "log.csv", "val.csv")  # run_info.json: runs of older kits lack it
 # The report's required figures and tables (docs/course.md section 11), by file stem, with what makes them.
 REQUIRED_FIGURES = {
@@ -253,6 +254,26 @@ def _run_files(run_dir: Path, checkpoint: Path, zip_path: Path) -> list[BundleFi
     return files
 
 
+def _fused_file(run_dir: Path, config: dict, net: object, edition: int) -> list[BundleFile]:
+    """For a net that trains in another form than it is submitted (SPAN), its inference form as a file of its own:
+    ``<run>/generator_fused.safetensors`` (written beside the checkpoint), the network the limit counts."""
+    from facesr.models import count_parameters, generator_record
+    from facesr.models.sizing import inference_args
+    from facesr.weights.exports import export_safetensors
+
+    name = str(config.get("generator") or "")
+    try:
+        if generator_record(name).fuse is None:
+            return []
+    except FacesrError:  # a generator this kit does not register
+        return []
+    args = inference_args(name, config.get("generator_args") or {})
+    path = export_safetensors(net, run_dir / FUSED_FILE, name, args, overwrite=True, edition=edition)
+    return [BundleFile(path, f"{run_dir.name}/{FUSED_FILE}", f"the submitted generator in its inference form "
+                       f"({count_parameters(net):,} parameters, the count the limit applies to; the checkpoint "
+                       "holds the training form with its re-parameterisable branches); load_generator reads it")]
+
+
 def _first_stage(run_dir: Path) -> Path | None:
     """The run folder an MSE finish (``init`` in its config.json) started from, when it is a kit run folder."""
     init = _read_config(run_dir).get("init")
@@ -362,7 +383,8 @@ def make_handin(
     folder = Path(figures_dir).expanduser() if figures_dir else default_figures_dir(edition, quick)
     board = leaderboard_zip(run_dir, net, data_root, config, checkpoint, edition=edition)
     real_world = _real_world(run_dir, net, data_root, config)
-    files = _run_files(run_dir, checkpoint, board) + _figure_files(folder, edition, quick)
+    files = _run_files(run_dir, checkpoint, board) + _fused_file(run_dir, config, net, edition)
+    files += _figure_files(folder, edition, quick)
     if shot is not None:
         files.append(BundleFile(shot, f"{SCREENSHOT}{shot.suffix.lower()}", "the screenshot of the CodaLab score"))
     files += _code_files()

@@ -14,6 +14,7 @@ import json
 import math
 import platform
 import shlex
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -65,13 +66,30 @@ def figure_description(name: str, edition: int | None = None) -> str:
     return "report table" if name.endswith((".csv", ".md", ".tex")) else "report figure"
 
 
+def _distributions_by_import() -> dict[str, list[str]]:
+    """Import name -> the distributions that install it, as Python 3.11's ``packages_distributions``.
+
+    Python 3.10's reads only ``top_level.txt``, which wheels not built by setuptools lack (scikit-image's, built
+    with meson); 3.11 also infers the names from the files each distribution installed, as done here on 3.10.
+    """
+    by_import = metadata.packages_distributions()
+    if sys.version_info >= (3, 11):
+        return by_import
+    for dist in metadata.distributions():
+        for top in {f.parts[0] for f in dist.files or () if len(f.parts) > 1 and f.suffix == ".py"}:
+            names = by_import.setdefault(top, [])
+            if dist.metadata["Name"] not in names:
+                names.append(dist.metadata["Name"])
+    return by_import
+
+
 def library_versions(uses_spandrel: bool = False) -> list[tuple[str, str]]:
     """``[(distribution, installed version)]`` of the kit's third-party libraries that are installed.
 
     Args:
         uses_spandrel: add spandrel (the run's generator is one of its networks).
     """
-    by_import = metadata.packages_distributions()
+    by_import = _distributions_by_import()
     found: list[tuple[str, str]] = []
     for module in (*LIBRARIES, "spandrel") if uses_spandrel else LIBRARIES:
         for dist in dict.fromkeys(by_import.get(module, [])):

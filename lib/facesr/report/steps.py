@@ -37,12 +37,9 @@ def budget_line(cfg: object) -> str:
     Every parameter counts, frozen ones too, as the handout counts them (:func:`facesr.models.count_parameters`).
     The network is built on the meta device: exact count, no memory, no initialisation cost.
     """
-    import torch
+    from facesr.models import count_generator, param_limit
 
-    from facesr.models import build_generator, count_parameters, param_limit
-
-    with torch.device("meta"):
-        n = count_parameters(build_generator(cfg.generator, **cfg.generator_args))
+    n = count_generator(cfg.generator, cfg.generator_args)  # the form that is submitted (SPAN: fused)
     limit = param_limit(cfg.edition)
     share = f"{100 * n / limit:.1f} % of the limit"
     if n <= limit:
@@ -256,6 +253,39 @@ def predict_real_world(
     paths = predict(net, folder, out, tta=tta)
     print(f"{len(paths)} real-world predictions in {out}")
     return paths
+
+
+def average_stage(
+    run_dir: str | os.PathLike, last: int, data_root: str | os.PathLike, trust: bool = False
+) -> Path | None:
+    """Notebook 07's weight averaging: the EMA weights of the run's ``last`` newest kept checkpoints (fewer when
+    it keeps fewer) averaged into ``<run>_avg`` and scored on the val set, printed beside the run's own best
+    validation; None, with the reason printed, when there is nothing to average (``last`` 0, fewer than 2
+    kept checkpoints) or the network is refused (BatchNorm running statistics: DAT).
+
+    Args:
+        run_dir: the run folder (its ``iter_N.pt`` files).
+        last: how many of the newest kept checkpoints to average (``AVERAGE_LAST``; 0: none).
+        data_root: the data root whose val set scores the average.
+        trust: unpickle the checkpoints in full (``TRUST_CHECKPOINT``).
+    """
+    from facesr.report.runs import run_best_validation
+    from facesr.training.averaging import average_run, kept_checkpoints
+
+    run_dir = Path(run_dir)
+    kept = len(kept_checkpoints(run_dir))
+    if last <= 0 or kept < 2:
+        print(f"no weight averaging: AVERAGE_LAST = {last}, {run_dir.name} keeps {kept} checkpoint(s) (2 or more "
+              "are averaged; --set keep_last=K keeps more)")
+        return None
+    try:
+        out = average_run(run_dir, last=min(last, kept), data_root=data_root, overwrite=True, trust=trust)
+    except FacesrError as err:  # refused with its reason (running statistics); the run itself is submitted
+        print(f"no weight averaging: {err}")
+        return None
+    print(f"val PSNR of {run_dir.name}: {run_best_validation(run_dir)['psnr']:.4f} dB (its best validation); "
+          f"averaged ({out.name}): {run_best_validation(out)['psnr']:.4f} dB")
+    return out
 
 
 def make_submission(

@@ -17,6 +17,9 @@ Modules, each named for what it holds:
 - :mod:`~facesr.training.logs`: ``log.csv``, ``val.csv``, TensorBoard.
 - :mod:`~facesr.training.distributed`: torchrun set-up and rank helpers; its docstring states what a config
   means on N ranks (``batch_size`` is the global batch, samples seeded by their index in it, rank 0 writes).
+- :mod:`~facesr.training.teacher`: a distillation run's teacher, found, checked and loaded on every rank.
+- :mod:`~facesr.training.averaging`: ``python -m facesr average``: the mean of the EMA weights of a run's kept
+  checkpoints, as a run folder of its own.
 - :mod:`~facesr.training.device`: CUDA checks (kernels for the card, out of memory), the CPU fallback, cuDNN
   autotuning or deterministic algorithms.
 - :mod:`~facesr.training.memory`: out of memory: a step's memory estimate, the batch that fits, the one line,

@@ -61,6 +61,7 @@ from facesr.training.run_state import RunState, kept, log_and_save, open_run_fol
 from facesr.training.schedule import IterationBatchSampler, IterationLR
 from facesr.training.step import build_nets, prepare_batch, train_dataset, train_step
 from facesr.training.stopping import Cadence, StopSignals, TrainingStopped
+from facesr.training.teacher import load_teacher, uses_teacher
 
 
 def check_data_edition(root: Path, cfg: TrainConfig) -> None:
@@ -136,6 +137,7 @@ def _train(
         if ckpt is None:
             check_data_edition(root, cfg)  # before the first iteration of a fresh run
         init_path = resolve_init(cfg.init, run_dir.parent, cfg.name) if cfg.init and ckpt is None else None
+        teacher = load_teacher(cfg, run_dir.parent, trust=trust) if uses_teacher(cfg) else None  # every rank
         device = resolve_device(distributed.start(ranks, torch.device(device) if device else None),
                                 verbose=ranks.is_main)
     except FacesrError as err:
@@ -144,7 +146,7 @@ def _train(
     ok = False
     try:
         with training_numerics(device, cfg.deterministic):
-            run = _prepare(cfg, ranks, device, run_dir, ckpt, init_path, trust)
+            run = _prepare(cfg, ranks, device, run_dir, ckpt, init_path, trust, teacher)
             if run.start >= cfg.iters:
                 print(f"{run_dir} is already at iteration {run.start} >= iters={cfg.iters}: nothing to train")
             else:
@@ -160,15 +162,16 @@ def _train(
 
 def _prepare(
     cfg: TrainConfig, ranks: distributed.Ranks, device: torch.device, run_dir: Path, ckpt: dict | None,
-    init_path: Path | None, trust: bool = False,
+    init_path: Path | None, trust: bool = False, teacher: torch.nn.Module | None = None,
 ) -> RunState:
-    """Seeds, nets, schedulers and scaler, restored from ``ckpt`` or initialised from ``init_path``."""
+    """Seeds, nets (with a distillation run's ``teacher``), schedulers and scaler, restored from ``ckpt`` or
+    initialised from ``init_path``."""
     from facesr.weights.checkpoints import load_weights
 
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    nets = build_nets(cfg, device, ranks)
+    nets = build_nets(cfg, device, ranks, teacher=teacher)
     schedulers = {"scheduler_g": IterationLR(nets.optimizer_g, cfg, cfg.lr)}
     if nets.optimizer_d is not None:
         schedulers["scheduler_d"] = IterationLR(nets.optimizer_d, cfg, cfg.lr_d)

@@ -77,24 +77,50 @@ class StepMemory:
         return max(0, int((free_bytes * HEADROOM - self.fixed) // max(self.per_sample, 1)))
 
 
-def _nets_on_meta(cfg: Any) -> list[tuple[torch.nn.Module, bool]]:
-    """(net, trained) for every net of a step of ``cfg`` on the ``meta`` device, where a forward pass costs
-    nothing (built there; a constructor that reads a value back is built on the CPU and moved)."""
+def _nets_on_meta(cfg: Any) -> list[tuple[torch.nn.Module, str]]:
+    """(net, role) for every net of a step of ``cfg`` on the ``meta`` device, where a forward pass costs nothing
+    (built there; a constructor that reads a value back is built on the CPU and moved). Roles: ``generator``
+    first, then ``discriminator``, ``perceptual`` and a distillation run's ``teacher``
+    (:func:`facesr.training.teacher.teacher_generator`: its run's network, read without its weights)."""
     from facesr.models import ModifiedVGG, VGGFeatureExtractor, build_generator
+    from facesr.training.teacher import teacher_generator, uses_teacher
 
-    def nets() -> list[tuple[torch.nn.Module, bool]]:
-        out = [(build_generator(cfg.generator, **cfg.generator_args), True)]
+    teacher = teacher_generator(cfg) if uses_teacher(cfg) else None
+
+    def nets() -> list[tuple[torch.nn.Module, str]]:
+        out = [(build_generator(cfg.generator, **cfg.generator_args), "generator")]
         if cfg.gan_weight > 0:
-            out.append((ModifiedVGG(in_channels=3, mid_channels=64), True))
+            out.append((ModifiedVGG(in_channels=3, mid_channels=64), "discriminator"))
         if cfg.perceptual_weight > 0 and cfg.perceptual_layers:
-            out.append((VGGFeatureExtractor(list(cfg.perceptual_layers), weights="random"), False))
+            out.append((VGGFeatureExtractor(list(cfg.perceptual_layers), weights="random"), "perceptual"))
+        if teacher is not None:
+            out.append((build_generator(teacher[0], **teacher[1]).requires_grad_(False), "teacher"))
         return out
 
     try:
         with torch.device("meta"):
             return nets()
     except (RuntimeError, NotImplementedError):
-        return [(net.to("meta"), trained) for net, trained in nets()]
+        return [(net.to("meta"), role) for net, role in nets()]
+
+
+def _forward_peak(net: torch.nn.Module, x: torch.Tensor) -> int:
+    """Bytes a forward pass of ``net`` without gradients holds at its peak, estimated: the largest input plus
+    output of one of its modules, plus the net's output (a teacher's target, kept until the loss)."""
+    peak = [0]
+
+    def hook(_: torch.nn.Module, inputs: tuple, output: object) -> None:
+        tensors = [t for t in (*inputs, output) if isinstance(t, torch.Tensor)]
+        peak[0] = max(peak[0], sum(t.numel() * t.element_size() for t in tensors))
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            out = net(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return peak[0] + out.numel() * out.element_size()
 
 
 def step_memory(cfg: Any, dtype: torch.dtype | None = None) -> StepMemory:
@@ -102,13 +128,17 @@ def step_memory(cfg: Any, dtype: torch.dtype | None = None) -> StepMemory:
     bytes autograd saves for backward counted storage by storage (as ``benchmarks/train_memory.py`` counts
     them); ``dtype`` (the run's autocast dtype) sizes the activations as half precision nets would keep them.
 
+    A distillation run's teacher adds its weights (fp32, no gradients or Adam) and the peak of its forward pass
+    without gradients, which runs while the student's saved activations are held, before the backward pass.
+
     Args:
         cfg: The run's TrainConfig.
         dtype: The autocast dtype (None: fp32).
     """
     nets = _nets_on_meta(cfg)
     dtype = dtype or torch.float32
-    trained = sum(p.numel() for net, t in nets if t for p in net.parameters() if p.requires_grad)
+    trained = sum(p.numel() for net, role in nets if role in ("generator", "discriminator")
+                  for p in net.parameters() if p.requires_grad)
     total = sum(p.numel() for net, _ in nets for p in net.parameters())
     ema = sum(p.numel() for p in nets[0][0].parameters())
     fixed = 4 * total + 12 * trained + 4 * ema  # weights; gradients and Adam's two moments; the EMA copy
@@ -122,13 +152,17 @@ def step_memory(cfg: Any, dtype: torch.dtype | None = None) -> StepMemory:
 
     lq_size = (cfg.gt_patch or 512) // 4
     lq = torch.rand(1, 3, lq_size, lq_size, device="meta", dtype=dtype)
+    teacher_peak = 0
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         sr = nets[0][0].to(dtype)(lq)
-        for net, trained in nets[1:]:  # the discriminator's step keeps two graphs (fake, real), VGG's one
-            for _ in range(2 if trained else 1):
+        for net, role in nets[1:]:  # the discriminator's step keeps two graphs (fake, real), VGG's one
+            if role == "teacher":
+                teacher_peak = _forward_peak(net.to(dtype), lq)
+                continue
+            for _ in range(2 if role == "discriminator" else 1):
                 net.to(dtype)(sr)
     largest = max(saved.values(), default=0)
-    return StepMemory(fixed=fixed, per_sample=sum(saved.values()) + 2 * largest)
+    return StepMemory(fixed=fixed, per_sample=sum(saved.values()) + max(2 * largest, teacher_peak))
 
 
 def out_of_memory_line(cfg: Any, where: str, kept: str) -> str:

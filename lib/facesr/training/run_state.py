@@ -65,6 +65,7 @@ def open_run_folder(run: RunState, val_set: Any, n_train: int) -> None:
     """Rank 0: bicubic baseline, config.json, the logs, and the one-line summary of the run."""
     from facesr.metrics import bicubic_upscale, psnr, tensor_to_uint8
     from facesr.models import count_parameters, param_limit
+    from facesr.models.sizing import count_generator
 
     cfg, run_dir = run.cfg, run.run_dir
     run.bicubic = float(np.mean([psnr(bicubic_upscale(tensor_to_uint8(v["lq"])), tensor_to_uint8(v["gt"]))
@@ -73,9 +74,12 @@ def open_run_folder(run: RunState, val_set: Any, n_train: int) -> None:
     remove_stale_temp_files(run_dir)
     atomic_write_json(run_dir / "config.json", cfg.to_dict())
     run.logs = RunLogs(run_dir, run.nets.loss_names(), run.start, cfg.tensorboard)  # a column per term it trains on
-    n_params = count_parameters(run.nets.net_g)
+    n_params = count_generator(cfg.generator, cfg.generator_args)  # the student's submitted form: no teacher, SPAN fused
     limit = param_limit(cfg.edition)
     over = f", over the {cfg.edition} limit of {limit:,}: not submittable" if n_params > limit else ""
+    trained = count_parameters(run.nets.net_g)
+    if trained != n_params:
+        over += f"; it trains with {trained:,} in its re-parameterisable form"
     ranks = f", {run.ranks.world_size} ranks x batch {cfg.batch_size // run.ranks.world_size}" if run.ranks.enabled else ""
     print(f"{cfg.name}: {cfg.generator} {cfg.generator_args} ({n_params:,} parameters{over}), {n_train} training "
           f"images, {len(val_set)} val pairs (bicubic {run.bicubic:.4f} dB), iterations {run.start} -> {cfg.iters}"

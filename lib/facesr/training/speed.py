@@ -2,7 +2,9 @@
 
 :func:`plan_run` builds the run's networks and data loader as :func:`facesr.training.train` does (the same
 workers, degradation path, batch, patch and step, under the run's numerics settings) in memory, times a few
-iterations after a warm-up, and writes nothing. Out of memory, it gives the trainer's one line. The training notebooks print it before they train.
+iterations after a warm-up, and writes nothing. A distillation run's teacher is loaded as ``train`` loads it
+and its forward is timed with the step. Out of memory, it gives the trainer's one line. The training notebooks
+print it before they train.
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ def plan_run(
         return out_of_memory_line(cfg, "before the timed iterations", NOTHING_SAVED)
 
     with training_numerics(device, cfg.deterministic):  # the run's own: cuDNN autotuning, or deterministic
-        seconds = call_freeing_memory(_seconds_per_iteration, line, cfg, root, device, iters, warmup)
+        seconds = call_freeing_memory(_seconds_per_iteration, line, cfg, root, device, iters, warmup,
+                                      Path(run_dir).parent if run_dir is not None else None)
     free_memory()  # the timing run's nets are gone: give their cache back before the run itself starts
     from facesr.training.checkpoint_files import drive_use
 
@@ -98,14 +101,19 @@ def plan_run(
     return plan
 
 
-def _seconds_per_iteration(cfg: Any, root: Path, device: torch.device, iters: int, warmup: int) -> float:
-    """The mean seconds of ``iters`` iterations (data and step) of ``cfg`` after ``warmup`` ones."""
+def _seconds_per_iteration(
+    cfg: Any, root: Path, device: torch.device, iters: int, warmup: int, runs_dir: Path | None = None
+) -> float:
+    """The mean seconds of ``iters`` iterations (data and step) of ``cfg`` after ``warmup`` ones; a distillation
+    run's with its teacher's forward, the teacher looked up as ``train`` does (a run name in ``runs_dir``)."""
     from facesr.data.workers import iterate, make_loader
     from facesr.training.device import step_error
     from facesr.training.schedule import IterationBatchSampler
     from facesr.training.step import build_nets, prepare_batch, train_dataset, train_step
+    from facesr.training.teacher import load_teacher, uses_teacher
 
-    nets = build_nets(cfg, device)
+    teacher = load_teacher(cfg, runs_dir) if uses_teacher(cfg) else None
+    nets = build_nets(cfg, device, teacher=teacher)
     dataset = train_dataset(cfg, root / "train" / "GT", on_device=nets.gpu_degrade)
     sampler = IterationBatchSampler(len(dataset), cfg.batch_size, cfg.seed, 0, warmup + iters)
     loader = make_loader(dataset, cfg.num_workers, timeout=cfg.worker_timeout, batch_sampler=sampler,

@@ -31,6 +31,7 @@ from facesr.losses import LossTerm, RelativisticGANLoss, TermContext, run_terms,
 from facesr.models import ModifiedVGG, build_generator, generator_record
 from facesr.training.distributed import Ranks, wrap
 from facesr.training.schedule import EMA, make_ema
+from facesr.training.teacher import load_teacher, uses_teacher
 
 
 @dataclass
@@ -118,9 +119,13 @@ def _batchnorm_buffers(*nets: nn.Module | None) -> list[torch.Tensor]:
     return out
 
 
-def build_nets(cfg: Any, device: torch.device, ranks: Ranks | None = None) -> Nets:
+def build_nets(cfg: Any, device: torch.device, ranks: Ranks | None = None, teacher: nn.Module | None = None) -> Nets:
     """Generator (+ EMA copy), discriminator and losses for ``cfg`` on ``device`` (wrapped for DDP under torchrun,
-    compiled with ``cfg.compile``); the loss terms are those of :func:`facesr.losses.run_terms`."""
+    compiled with ``cfg.compile``); the loss terms are those of :func:`facesr.losses.run_terms`.
+
+    A distillation run's ``teacher`` (:func:`facesr.training.teacher.load_teacher`'s, loaded here when not given)
+    goes to ``device`` in the run's memory format; it stays outside every net the run saves or counts.
+    """
     ranks = ranks or Ranks()
     memory_format = torch.channels_last if uses_channels_last(cfg, device) else torch.contiguous_format
     net_g = build_generator(cfg.generator, **cfg.generator_args).to(device, memory_format=memory_format)
@@ -146,7 +151,11 @@ def build_nets(cfg: Any, device: torch.device, ranks: Ranks | None = None) -> Ne
         nets.optimizer_d = _adam(nets.net_d.parameters(), cfg.lr_d, cfg.betas)
         nets.step_d = wrap(nets.net_d, ranks, device, sync_batchnorm=True)
         nets.gan_loss = RelativisticGANLoss(loss_weight=cfg.gan_weight)
-    context = TermContext(net_d=nets.net_d)
+    if teacher is None and uses_teacher(cfg):
+        teacher = load_teacher(cfg)
+    if teacher is not None:
+        teacher = teacher.to(device, memory_format=memory_format)
+    context = TermContext(net_d=nets.net_d, teacher=teacher)
     for term in run_terms(cfg):
         module = term.build(cfg, term_weight(cfg, term), context)
         nets.terms[term.name] = (term, module.to(device, memory_format=memory_format))  # VGG: the batches' layout

@@ -235,12 +235,14 @@ def read_generator(path: str | os.PathLike, trust: bool = False) -> GeneratorFil
     key-based detection (MSRResNet, BasicSR's MSRResNet, RRDBNet in kit / MMEditing / BasicSR / ESRGAN
     files); spandrel's detection (``facesr.models.zoo``), for a kit generator or, failing that, any network
     spandrel knows. The edition comes from the checkpoint's config or the export metadata, where there is one.
+    A net that trains in another form than it is submitted (SPAN) comes back in its inference form
+    (:func:`facesr.models.inference_form`), with the arguments that build that form.
 
     Args:
         path: A checkpoint file (see :func:`load_checkpoint`).
         trust: Unpickle in full (runs code from the file).
     """
-    from facesr.models import build_generator, count_parameters
+    from facesr.models import build_generator, count_parameters, inference_form
 
     path, meta, edition = _existing_file(path), {}, None
     if is_safetensors(path):
@@ -268,4 +270,5 @@ def read_generator(path: str | os.PathLike, trust: bool = False) -> GeneratorFil
     if META_PARAMETERS in meta and meta[META_PARAMETERS] != str(n_params):
         raise FacesrError(f"{path}: its metadata says {meta[META_PARAMETERS]} parameters, but {name} "
                           f"{kwargs} has {n_params}; re-export it")
+    net, kwargs = inference_form(name, kwargs, net.eval())  # SPAN: fused, the form that is counted and submitted
     return GeneratorFile(net.eval().cpu(), name, kwargs, path, edition)
