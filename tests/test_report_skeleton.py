@@ -17,7 +17,7 @@ import pytest
 
 from facesr.cli import main
 from facesr.inference.submissions import expected_test
-from facesr.report.bibliography import BIBLIOGRAPHY, run_citations
+from facesr.report.bibliography import BIBLIOGRAPHY, NETWORK_PAPERS, run_citations
 from facesr.report.sections import HANDOUT_SECTIONS
 from facesr.report.skeleton import OVERLEAF_ZIP, report_dir, run_figures_dir, write_report
 from facesr.report.submission_table import expected_from
@@ -159,10 +159,14 @@ def test_every_network_and_loss_compiles(tmp_path: Path) -> None:
     stages = [("swinir", configs["swinir"].to_dict()), ("swinir_l2", configs["swinir_l2"].to_dict())]
     gan = [("esrgan_gan", configs["esrgan_gan"].to_dict())]
     charbonnier = [("msrresnet26", {**configs["msrresnet26"].to_dict(), "pixel_loss": "charbonnier"})]
+    distilled = [("omnisr_kd", configs["omnisr_kd"].to_dict())]  # taught by notebook 04's RRDBNet
     blocks = [Paragraph(network_text(c.generator, c.generator_args)) for c in configs.values()]
     blocks += [Paragraph(training_text(cfg, stage)) for stage, (_, cfg) in zip(("first", "second"), stages, strict=True)]
-    for run in (stages, gan, charbonnier):
+    for run in (stages, gan, charbonnier, distilled):
         blocks += loss_blocks(run, "the ground-truth face")
+    generators = {c.generator for c in configs.values()}  # every network the configs use cites its paper
+    assert generators <= set(NETWORK_PAPERS) and {k for g in generators for k in NETWORK_PAPERS[g]} <= set(BIBLIOGRAPHY)
+    assert "hinton2015distilling" in run_citations(distilled[0][1])
     (tmp_path / "main.tex").write_text(render_latex(Document("Losses", "A0123456X", blocks)), encoding="utf-8")
     done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "main.tex"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
@@ -170,6 +174,9 @@ def test_every_network_and_loss_compiles(tmp_path: Path) -> None:
     tex = (tmp_path / "main.tex").read_text(encoding="utf-8")
     assert r"5\cdot 10^{-3}\,\mathcal{L}_{G}^{Ra}" in tex and r"0.01\,\mathcal{L}_{1}" in tex  # the GAN run's weights
     assert "Stage \\texttt{swinir\\_l2}: the pixel loss is the mean squared error" in tex
+    assert r"\mathcal{L}_G = \mathcal{L}_{1} + \mathcal{L}_{\mathrm{distill}}" in tex and "run \\texttt{esrgan}" in tex
+    cited = {k for group in re.findall(r"\\cite\{([^}]+)\}", tex) for k in group.split(",")}
+    assert {k for g in generators for k in NETWORK_PAPERS[g]} <= cited and "settings" not in tex
 
 
 def _full_project(root: Path) -> tuple[Path, Path]:

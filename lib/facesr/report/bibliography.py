@@ -99,20 +99,67 @@ BIBLIOGRAPHY: dict[str, BibEntry] = {
         title="A Style-Based Generator Architecture for Generative Adversarial Networks",
         booktitle="Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)",
         pages="4401--4410", year="2019"),
+    "hinton2015distilling": _entry(
+        "article", "https://arxiv.org/abs/1503.02531",
+        author="Hinton, Geoffrey and Vinyals, Oriol and Dean, Jeff", title="Distilling the Knowledge in a Neural Network",
+        journal="arXiv preprint arXiv:1503.02531", year="2015"),
+    "wang2023omnisr": _entry(
+        "inproceedings", "https://github.com/Francis0625/Omni-SR (README, BibTeX); arXiv:2304.10244",
+        author="Wang, Hang and Chen, Xuanhong and Ni, Bingbing and Liu, Yutian and Liu, Jinfan",
+        title="Omni Aggregation Networks for Lightweight Image Super-Resolution",
+        booktitle="Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)",
+        year="2023"),
+    "wan2024span": _entry(
+        "inproceedings", "https://openaccess.thecvf.com/content/CVPR2024W/NTIRE/html/Wan_Swift_Parameter-free_Attention_Network_for_Efficient_Super-Resolution_CVPRW_2024_paper.html",
+        author="Wan, Cheng and Yu, Hongyuan and Li, Zhiqi and Chen, Yihang and Zou, Yajun and Liu, Yuqing and Yin, "
+               "Xuanwu and Zuo, Kunlong",
+        title="Swift Parameter-free Attention Network for Efficient Super-Resolution",
+        booktitle="Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR) Workshops",
+        pages="6246--6256", year="2024"),
+    "lee2024plksr": _entry(
+        "article", "https://arxiv.org/abs/2404.11848",
+        author="Lee, Dongheon and Yun, Seokju and Ro, Youngmin",
+        title="Partial Large Kernel {CNNs} for Efficient Super-Resolution", journal="arXiv preprint arXiv:2404.11848",
+        year="2024"),
+    "chen2023dat": _entry(
+        "inproceedings", "https://openaccess.thecvf.com/content/ICCV2023/html/Chen_Dual_Aggregation_Transformer_for_Image_Super-Resolution_ICCV_2023_paper.html",
+        author="Chen, Zheng and Zhang, Yulun and Gu, Jinjin and Kong, Linghe and Yang, Xiaokang and Yu, Fisher",
+        title="Dual Aggregation Transformer for Image Super-Resolution",
+        booktitle="Proceedings of the IEEE/CVF International Conference on Computer Vision (ICCV)",
+        pages="12312--12321", year="2023"),
+    "zhang2024atd": _entry(
+        "inproceedings", "https://openaccess.thecvf.com/content/CVPR2024/html/Zhang_Transcending_the_Limit_of_Local_Window_Advanced_Super-Resolution_Transformer_with_CVPR_2024_paper.html",
+        author="Zhang, Leheng and Li, Yawei and Zhou, Xingyu and Zhao, Xiaorui and Gu, Shuhang",
+        title="Transcending the Limit of Local Window: Advanced Super-Resolution Transformer with Adaptive Token "
+              "Dictionary",
+        booktitle="Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)",
+        pages="2856--2865", year="2024"),
 }  # fmt: skip
 
-# The papers of each generator of the registry (MSRResNet: SRResNet without BN, as ESRGAN's authors changed it).
+# The papers of each generator of the registry (MSRResNet: SRResNet without BN, as ESRGAN's authors changed it;
+# RealPLKSR: neosr's variant of PLKSR).
 NETWORK_PAPERS: dict[str, tuple[str, ...]] = {
     "msrresnet": ("ledig2017srgan", "wang2018esrgan"),
     "msrresnet_basicsr": ("ledig2017srgan", "wang2018esrgan"),
     "rrdbnet": ("wang2018esrgan",),
     "swinir": ("liang2021swinir",),
     "rcan": ("zhang2018rcan",),
+    "omnisr": ("wang2023omnisr",),
+    "span": ("wan2024span",),
+    "realplksr": ("lee2024plksr",),
+    "dat": ("chen2023dat",),
+    "atd": ("zhang2024atd",),
 }
 
 
+def distills(config: Mapping[str, object]) -> bool:
+    """Whether a run's config adds the distillation term (a teacher and ``distill_weight`` > 0)."""
+    return bool(config.get("teacher")) and float(config.get("distill_weight") or 0) > 0
+
+
 def run_citations(config: Mapping[str, object], degradation: str = "course") -> list[str]:
-    """The keys a run's config calls for: its network, losses, optimiser, schedule, EMA and degradation.
+    """The keys a run's config calls for: its network, losses (distillation too), optimiser, schedule, EMA and
+    degradation.
 
     Args:
         config: the run's ``config.json`` (TrainConfig fields).
@@ -125,6 +172,8 @@ def run_citations(config: Mapping[str, object], degradation: str = "course") -> 
         keys += ["johnson2016perceptual", "simonyan2015vgg"]
     if float(config.get("gan_weight") or 0) > 0:
         keys += ["jolicoeur2019relativistic", "wang2018esrgan"]
+    if distills(config):
+        keys.append("hinton2015distilling")
     keys.append("kingma2015adam")
     if str(config.get("scheduler", "")).startswith("cosine"):
         keys.append("loshchilov2017sgdr")

@@ -8,7 +8,9 @@ described as its two stages, the first stage's config first.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import PurePath
 
+from facesr.report.bibliography import distills
 from facesr.report.document import Block, Equation, Paragraph
 
 Config = Mapping[str, object]
@@ -50,7 +52,23 @@ def network_text(generator: str, args: Mapping[str, object]) -> str:
                 f"{_arg(args, 'n_resgroups')} residual groups of {_arg(args, 'n_resblocks')} residual "
                 f"channel-attention blocks (reduction {_arg(args, 'reduction')}), each group and the whole trunk "
                 "with a long skip connection, then pixel-shuffle upsampling.")
-    return f"The generator is `{generator}` with the settings `{dict(args)}`."
+    return _record_text(generator, args)
+
+
+def _record_text(generator: str, args: Mapping[str, object]) -> str:
+    """The generator of any other registered network: its name, its papers and its size as the kit labels it."""
+    from facesr.errors import FacesrError
+    from facesr.models import generator_record
+    from facesr.report.bibliography import NETWORK_PAPERS
+
+    try:
+        record = generator_record(generator)
+    except FacesrError:  # a network registered in another session: its registry name only
+        return f"The generator is `{generator}`."
+    papers = NETWORK_PAPERS.get(record.name, ())
+    cite = f" [{'; '.join('@' + key for key in papers)}]" if papers else ""
+    variant = " (neosr's variant of PLKSR)" if record.name == "realplksr" else ""
+    return f"The generator is {record.title}{variant}{cite}, in the size the kit labels {record.describe(args)}."
 
 
 def _schedule(cfg: Config) -> str:
@@ -146,6 +164,15 @@ def loss_blocks(stages: Sequence[tuple[str, Config]], target: str) -> list[Block
                        Equation("\\mathcal{L}_{G}^{Ra} = -\\tfrac{1}{2}\\,\\mathrm{E}\\big[\\log(1 - D(y, \\hat{y}))"
                                 "\\big] - \\tfrac{1}{2}\\,\\mathrm{E}\\big[\\log D(\\hat{y}, y)\\big]")]  # fmt: skip
             terms.append(f"{_weight(cfg['gan_weight'])}\\mathcal{{L}}_{{G}}^{{Ra}}")
+        if distills(cfg):
+            teacher = PurePath(str(cfg["teacher"]))  # a run name, a run folder or a checkpoint in one
+            run = teacher.parent.name if teacher.suffix else teacher.name
+            blocks += [Paragraph(f"The distillation loss [@hinton2015distilling] makes the output follow that of a "
+                                 f"trained teacher network $T$ (the run `{run}`, frozen) on the same LQ "
+                                 "input, with an L1 distance:"),
+                       Equation("\\mathcal{L}_{\\mathrm{distill}} = \\frac{1}{N}\\sum_{i=1}^{N} \\left| \\hat{y}_i - "
+                                "T(x)_i \\right|")]  # fmt: skip
+            terms.append(f"{_weight(cfg['distill_weight'])}\\mathcal{{L}}_{{\\mathrm{{distill}}}}")
         total = " + ".join(terms)
         blocks += [Paragraph("The generator minimises" + (" the sum" if len(terms) > 1 else "")),
                    Equation(f"\\mathcal{{L}}_G = {total}")]
