@@ -90,13 +90,14 @@ def _logs(n: int = 6, start: float = 24.0) -> tuple[pd.DataFrame, pd.DataFrame]:
     return log, val
 
 
-def test_every_figure_is_a_pdf_and_a_png_at_page_size(tmp_path: Path):
+def test_every_figure_is_a_pdf_and_a_png_at_page_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     rng = np.random.default_rng(0)
     gt = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
     log, val = _logs()
     gan = log.assign(l_percep=np.linspace(2.0, 1.5, len(log)), l_g_gan=0.01)
     kernel = np.outer(np.hanning(7), np.hanning(7))
     steps = {"1 blur": gt, "1 resize": gt[::2, ::2], "2 noise": gt[::2, ::2], "final JPEG": gt[::4, ::4], "LQ": gt[::4, ::4]}
+    monkeypatch.setitem(plt.rcParams, "figure.max_open_warning", 0)  # every figure function's, open at once
     figures = {
         "loss": plot_loss_curves({"srgan": log, "esrgan": log, "esrgan_gan": gan, "swinir": log, "swinir_l2": log}),
         "psnr": plot_psnr_curves({"srgan": val, "swinir": val, "swinir_l2": _logs(start=26)[1]}, bicubic_psnr=23.5),
