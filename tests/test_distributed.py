@@ -147,8 +147,26 @@ def test_a_two_rank_checkpoint_resumes_in_one_process(two_rank_run: Path, sample
     assert list(log["iter"]) == list(range(2, ITERS + 1, 2)) and list(val["iter"]) == [4, 8]
 
 
-def test_a_global_batch_that_does_not_divide_is_refused_with_one_line(sample_root: Path, tmp_path: Path) -> None:
-    done = subprocess.run(_train_argv(tmp_path, sample_root, 2, ITERS, "--set", "batch_size=3"), timeout=300, **RUN)
+# rank 0 reaches the checks last: torchrun stops every worker as soon as one exits, so a rank that
+# exited at once would cut rank 0 off before its error line
+_RANK_0_LAST = """import os, sys, time
+if os.environ["RANK"] == "0":
+    time.sleep(3)
+from facesr.cli import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("rank_0_last", [False, True], ids=["as-launched", "rank-0-last"])
+def test_a_global_batch_that_does_not_divide_is_refused_with_one_line(
+    rank_0_last: bool, sample_root: Path, tmp_path: Path
+) -> None:
+    argv = _train_argv(tmp_path, sample_root, 2, ITERS, "--set", "batch_size=3")
+    if rank_0_last:
+        script = tmp_path / "rank_0_last.py"
+        script.write_text(_RANK_0_LAST)
+        argv[argv.index("-m", 3):argv.index("train")] = [str(script)]  # the script in place of "-m facesr"
+    done = subprocess.run(argv, timeout=300, **RUN)
     assert done.returncode != 0
     lines = [line for line in done.stdout.splitlines() if line.startswith("error")]
     assert lines == [

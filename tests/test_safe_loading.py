@@ -16,7 +16,7 @@ from facesr.cli import main
 from facesr.config import get_config
 from facesr.errors import FacesrError
 from facesr.inference.predict import load_generator
-from facesr.models import GENERATORS, MSRResNet, build_generator, count_parameters
+from facesr.models import GENERATORS, MSRResNet, build_generator, count_parameters, inference_form
 from facesr.training import train
 from facesr.weights.checkpoints import (
     extract_state_dict,
@@ -277,7 +277,8 @@ def test_safetensors_round_trip(name: str, tmp_path: Path) -> None:
     assert meta["facesr_generator"] == name and json.loads(meta["facesr_generator_args"]) == kwargs
     assert meta["facesr_parameters"] == str(count_parameters(net)) and meta["facesr_version"]
     loaded = load_generator(out)
-    assert type(loaded) is type(net) and _same(loaded.state_dict(), net.state_dict())
+    submitted, _ = inference_form(name, kwargs, net.eval())  # SPAN comes back fused, the form it is submitted in
+    assert type(loaded) is type(net) and _same(loaded.state_dict(), submitted.state_dict())
     assert _same(load_weights(build_generator(name, **kwargs), out).state_dict(), net.state_dict())
     with pytest.raises(FacesrError, match="already exists"):
         export_safetensors(net, out, name, kwargs)
@@ -377,7 +378,9 @@ def test_spandrel_network_loads_from_the_kits_own_safe_load(tmp_path: Path, monk
 
 @pytest.mark.parametrize("name", sorted(set(GENERATORS) - {"msrresnet", "rrdbnet"}))
 def test_registered_spandrel_generators_are_detected(name: str, tmp_path: Path) -> None:
-    net = build_generator(name, **SMALL.get(name, {}))
+    kwargs = SMALL.get(name, {})
+    net = build_generator(name, **kwargs)
     torch.save(net.state_dict(), tmp_path / "bare.pth")  # official key names, no kit config
     loaded = load_generator(tmp_path / "bare.pth")
-    assert type(loaded) is type(net) and _same(loaded.state_dict(), net.state_dict())
+    submitted, _ = inference_form(name, kwargs, net.eval())  # SPAN: fused, as the kit counts and submits it
+    assert type(loaded) is type(net) and _same(loaded.state_dict(), submitted.state_dict())

@@ -428,6 +428,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+RANK_0_GRACE_S = 30.0
+
+
+def _wait_for_rank_0() -> None:
+    """Give rank 0 the time to print the error every rank raised: torchrun stops all workers as soon as one
+    exits, so a rank that exited first could cut rank 0 off before its line. Rank 0's exit makes torchrun stop
+    this rank well before the grace period ends; a launcher that does not returns after it."""
+    import time
+
+    time.sleep(RANK_0_GRACE_S)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -436,8 +448,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         rank = int(os.environ.get("RANK", "0") or 0)  # set by torchrun
         if rank == 0:
             print(f"error: {err}", file=sys.stderr)
-        elif not getattr(err, "same_on_every_rank", False):  # rank 0 prints the errors every rank raises
+        elif not getattr(err, "same_on_every_rank", False):
             print(f"error (rank {rank}): {err}", file=sys.stderr)
+        else:  # rank 0 prints the errors every rank raises
+            _wait_for_rank_0()
         return 2
     except KeyboardInterrupt as err:
         # train's clean stop (facesr.training.stopping.TrainingStopped) has printed its line: exit 128 + signal,

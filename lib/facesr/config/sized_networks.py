@@ -48,14 +48,14 @@ _WORDS: dict[str, str] = {
 # ``python benchmarks/train_step.py --fwbw --threads 2`` prints them (FACESR_EDITION=2024 for the second) on the
 # kit's 2-core CPU. A shared machine: compare the networks of one run, do not plan by the seconds.
 STEP_COST: dict[str, dict[bool, tuple[float, float]]] = {
-    "msrresnet": {False: (2226.0, 0.0), True: (2573.9, 0.0)},
-    "swinir": {False: (386.9, 0.0), True: (497.4, 0.0)},
-    "rcan": {False: (1762.2, 0.0), True: (2139.1, 0.0)},
-    "omnisr": {False: (0.0, 0.0), True: (1794.8, 0.0)},
-    "span": {False: (1558.8, 0.0), True: (1953.9, 0.0)},
-    "realplksr": {False: (352.5, 0.0), True: (442.8, 0.0)},
-    "dat": {False: (699.3, 0.0), True: (840.9, 0.0)},
-    "atd": {False: (1156.5, 0.0), True: (1396.4, 0.0)},
+    "msrresnet": {False: (2226.0, 1.08), True: (2573.9, 1.44)},
+    "swinir": {False: (386.9, 1.33), True: (497.4, 2.21)},
+    "rcan": {False: (1762.2, 0.69), True: (2139.1, 0.84)},
+    "omnisr": {False: (1312.4, 1.35), True: (1794.8, 2.00)},
+    "span": {False: (1558.8, 3.17), True: (1953.9, 2.61)},
+    "realplksr": {False: (352.5, 0.77), True: (442.8, 1.30)},
+    "dat": {False: (699.3, 2.36), True: (840.9, 3.04)},
+    "atd": {False: (1156.5, 5.60), True: (1396.4, 6.46)},
 }
 
 
