@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -54,9 +55,9 @@ def _run_notebook(kit: Path, stem: str, drive: Path, tmp: Path, edition: int | N
                PYTHONPATH=str(kit / "lib"), MPLBACKEND="module://matplotlib_inline.backend_inline",
                PYTHONUNBUFFERED="1")
     out = tmp / f"{kit.name}-{stem}.ipynb"
-    spec = tmp / f"kernel-{kit.name}"
-    spec.mkdir(exist_ok=True)
-    execute_notebook(path, out, env, path.parent, spec)
+    # the kernel's Unix sockets in a short folder, as the demo's (a socket path has at most 107 bytes)
+    with tempfile.TemporaryDirectory(prefix="facesr-kernel-") as spec:
+        execute_notebook(path, out, env, path.parent, Path(spec))
     executed = nbformat.read(out, as_version=4)
     return "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
 

@@ -75,7 +75,8 @@ def test_a_killed_worker_is_one_line_and_keeps_the_checkpoint(sample_root: Path,
         _workers_run(sample_root, tmp_path, iters=10)
     text = str(err.value)
     assert "\n" not in text and "a data loader worker of the training data died" in text, text
-    assert "killed by signal" in text and "num_workers=1" in text, text
+    # torch words it by whether its SIGCHLD handler saw the signal first: either way one line, the same advice
+    assert ("killed by signal" in text or "exited unexpectedly" in text) and "num_workers=1" in text, text
     assert re.search(r"latest\.pt, iteration [246]\) is intact", text), text
     assert torch.load(tmp_path / "srgan" / "latest.pt", weights_only=True)["iter"] in (2, 4, 6)
 
@@ -116,7 +117,8 @@ def test_a_worker_that_dies_while_handing_over_a_batch_is_one_line() -> None:
     # a race between the two (4 lost it in 2 of 6 runs on torch 2.6 and Python 3.10, none of 8 on newer ones)
     assert got in ([0, 1, 2, 3], [0, 1, 2, 3, 4]), got
     assert "\n" not in text and "a data loader worker of the test data died" in text, text
-    assert "killed by signal" in text and "num_workers=1" in text, text
+    # torch words it by whether its SIGCHLD handler saw the signal first: either way one line, the same advice
+    assert ("killed by signal" in text or "exited unexpectedly" in text) and "num_workers=1" in text, text
     assert multiprocessing.active_children() == []  # the other worker stopped too, while the error is held
     # torch heard of the death inside iterate: the next child process to end (a SIGCHLD) raises nothing here
     subprocess.run([sys.executable, "-c", "pass"], check=True)
