@@ -69,6 +69,18 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture()
+def train_step_benchmark():
+    """benchmarks/train_step.py as a module (the benchmarks are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "train_step_benchmark", Path(__file__).resolve().parents[1] / "benchmarks" / "train_step.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
 @pytest.fixture(scope="session")
 def sample_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh copy of the bundled sample data in the course layout (read-only by convention)."""

@@ -36,8 +36,9 @@ RUN = {"env": ENV, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
 
 
-def _train_argv(runs: Path, data: Path, ranks: int, iters: int = ITERS, *extra: str) -> list[str]:
-    train = ["-m", "facesr", "train", "srgan", "--quick", "--data", str(data), "--runs", str(runs),
+def _train_argv(runs: Path, data: Path, ranks: int, iters: int = ITERS, *extra: str,
+                entry: tuple[str, ...] = ("-m", "facesr")) -> list[str]:
+    train = [*entry, "train", "srgan", "--quick", "--data", str(data), "--runs", str(runs),
              "--iters", str(iters), *TINY, *extra]
     if ranks == 1:
         return [sys.executable, *train]
@@ -161,11 +162,11 @@ sys.exit(main())
 def test_a_global_batch_that_does_not_divide_is_refused_with_one_line(
     rank_0_last: bool, sample_root: Path, tmp_path: Path
 ) -> None:
-    argv = _train_argv(tmp_path, sample_root, 2, ITERS, "--set", "batch_size=3")
+    entry = ("-m", "facesr")
     if rank_0_last:
-        script = tmp_path / "rank_0_last.py"
-        script.write_text(_RANK_0_LAST)
-        argv[argv.index("-m", 3):argv.index("train")] = [str(script)]  # the script in place of "-m facesr"
+        (tmp_path / "rank_0_last.py").write_text(_RANK_0_LAST)
+        entry = (str(tmp_path / "rank_0_last.py"),)
+    argv = _train_argv(tmp_path, sample_root, 2, ITERS, "--set", "batch_size=3", entry=entry)
     done = subprocess.run(argv, timeout=300, **RUN)
     assert done.returncode != 0
     lines = [line for line in done.stdout.splitlines() if line.startswith("error")]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
-import importlib.util
 import os
 import shutil
 import types
@@ -423,11 +422,8 @@ def test_plan_run_times_under_the_runs_numerics(small_root: Path, monkeypatch: p
 
 
 def test_the_step_benchmark_records_an_out_of_memory_row_and_names_cards_exactly(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = importlib.util.spec_from_file_location("train_step_benchmark",
-                                                  Path(__file__).parents[1] / "benchmarks" / "train_step.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+        monkeypatch: pytest.MonkeyPatch, train_step_benchmark) -> None:
+    bench = train_step_benchmark
     assert bench.peak_tflops("NVIDIA L4", "bf16") == 121.0 and bench.peak_tflops("Tesla T4", "fp16") == 65.0
     assert bench.peak_tflops("NVIDIA A100-SXM4-40GB", "fp32") == 156.0
     assert bench.peak_tflops("NVIDIA L40S", "bf16") is None  # not an L4

@@ -156,22 +156,16 @@ def test_dat_needs_two_samples_per_batch_to_train_and_is_not_averaged() -> None:
 
 
 @pytest.mark.parametrize("year", [2022, 2024])
-def test_the_cost_in_each_why_is_the_benchmarks(year: int) -> None:
+def test_the_cost_in_each_why_is_the_benchmarks(year: int, train_step_benchmark) -> None:
     """The GFLOP each in-budget config's why quotes (``STEP_COST``) are what benchmarks/train_step.py counts for
     its course step, so a resized network or a changed step cannot leave stale figures in the words."""
-    import importlib.util
-
     from facesr.config import get_config
     from facesr.config.sized_networks import STEP_COST
 
-    spec = importlib.util.spec_from_file_location(
-        "train_step_benchmark", Path(__file__).parents[1] / "benchmarks" / "train_step.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     wide = EDITIONS[year].param_limit > 2_000_000
     for arch, cost in STEP_COST.items():
         name = {"msrresnet": "msrresnet26" if wide else "msrresnet20"}.get(arch, arch)
         cfg = get_config(name, quick=False, edition=year)
         gflop, seconds = cost[wide]
-        assert round(bench.step_flops(cfg) / 1e9, 1) == gflop and seconds > 0, (name, year)
-        assert f"{gflop:,.0f} GFLOP" in cfg.why or arch in ("msrresnet", "swinir", "rcan"), name
+        assert round(train_step_benchmark.step_flops(cfg) / 1e9, 1) == gflop and seconds > 0, (name, year)
+        assert f"{gflop:,.0f} GFLOP" in cfg.why or arch not in SIZED, name

@@ -11,6 +11,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -428,16 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# How long a rank other than 0 waits before exiting on an error every rank raised (see main)
 RANK_0_GRACE_S = 30.0
-
-
-def _wait_for_rank_0() -> None:
-    """Give rank 0 the time to print the error every rank raised: torchrun stops all workers as soon as one
-    exits, so a rank that exited first could cut rank 0 off before its line. Rank 0's exit makes torchrun stop
-    this rank well before the grace period ends; a launcher that does not returns after it."""
-    import time
-
-    time.sleep(RANK_0_GRACE_S)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -450,8 +443,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {err}", file=sys.stderr)
         elif not getattr(err, "same_on_every_rank", False):
             print(f"error (rank {rank}): {err}", file=sys.stderr)
-        else:  # rank 0 prints the errors every rank raises
-            _wait_for_rank_0()
+        else:  # rank 0 prints the errors every rank raises; torchrun stops every worker when one exits, so
+            # this rank waits for rank 0 to print and exit (torchrun then stops it) instead of cutting it off
+            time.sleep(RANK_0_GRACE_S)
         return 2
     except KeyboardInterrupt as err:
         # train's clean stop (facesr.training.stopping.TrainingStopped) has printed its line: exit 128 + signal,
